@@ -1,0 +1,6 @@
+"""The zero-shot video method: cross-frame attention, motion fields, lockstep chunking, over diffusers' models."""
+
+from .base import VideoPipelineOutput, ZeroShotVideoPipeline
+from .text_to_video_zero import TextToVideoZeroPipeline
+
+__all__ = ["TextToVideoZeroPipeline", "VideoPipelineOutput", "ZeroShotVideoPipeline"]

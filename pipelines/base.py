@@ -1,0 +1,153 @@
+"""What every zero-shot video pipeline of this package shares: prompt encoding, schedulers, token merging, lockstep
+chunked noise prediction and sliced decoding. Each pipeline adds its own conditioning and `__call__`."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler
+from diffusers.utils import BaseOutput
+
+logger = logging.getLogger(__name__)
+
+# Schedulers whose latents live in the variance-preserving space that the method's DDPM forward jump assumes
+# (x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps). Anything else (PNDM, Euler, ...) is swapped for DDIM.
+VP_SCHEDULERS = (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler)
+MAX_MERGING_RATIO = 0.9
+
+# callback_on_step_end(pipe, step, timestep, {"latents": ...}) -> dict that may replace "latents"
+StepCallback = Callable[[DiffusionPipeline, int, int, dict], dict | None]
+
+
+@dataclass
+class VideoPipelineOutput(BaseOutput):
+    """`frames`: float array (frames, height, width, 3) in [0, 1], or the latents for `output_type="latent"`."""
+
+    frames: np.ndarray | torch.Tensor
+
+
+def chunk_slices(num_frames: int, chunk_size: int) -> list[slice]:
+    """Consecutive frame ranges of at most `chunk_size`; the first one holds the anchor frame 0."""
+    return [slice(start, min(start + chunk_size, num_frames)) for start in range(0, num_frames, chunk_size)]
+
+
+class ZeroShotVideoPipeline(DiffusionPipeline):
+    """Base of the zero-shot video pipelines: SD components plus the machinery of the method."""
+
+    model_cpu_offload_seq = "text_encoder->unet->vae"
+
+    def _use_vp_scheduler(self) -> None:
+        if not isinstance(self.scheduler, VP_SCHEDULERS):
+            logger.info("Replacing %s with DDIMScheduler for zero-shot video.", type(self.scheduler).__name__)
+            self.register_modules(scheduler=DDIMScheduler.from_config(self.scheduler.config))
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    # ----------------------------------------------------------------------------------------- prompt encoding
+    @torch.no_grad()
+    def encode_prompt(
+        self, prompt: str, device: torch.device, do_guidance: bool, negative_prompt: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(positive, negative) CLIP embeddings of shape (1, tokens, dim); negative is None without guidance."""
+        positive = self._encode_text(prompt, device)
+        negative = self._encode_text(negative_prompt or "", device) if do_guidance else None
+        return positive, negative
+
+    def _encode_text(self, text: str, device: torch.device) -> torch.Tensor:
+        tokens = self.tokenizer(
+            text, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+        )
+        if len(self.tokenizer(text).input_ids) > self.tokenizer.model_max_length:
+            logger.warning("The prompt is longer than %d tokens; CLIP reads only the start.", self.tokenizer.model_max_length)
+        embeds = self.text_encoder(tokens.input_ids.to(device))[0]
+        return embeds.to(dtype=self.unet.dtype, device=device)
+
+    # ------------------------------------------------------------------------------------------- schedulers
+    def fresh_scheduler(self, num_inference_steps: int, device: torch.device, begin_index: int = 0):
+        """An independent scheduler set to `num_inference_steps`, starting at step `begin_index` with no history.
+
+        The anchor-only phase and the all-frames phase each get their own: a multistep scheduler must not carry the
+        anchor's model outputs into frames that had other latents.
+        """
+        scheduler = copy.deepcopy(self.scheduler)
+        scheduler.set_timesteps(num_inference_steps, device=device)
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(begin_index)
+        return scheduler
+
+    @staticmethod
+    def step_kwargs(scheduler, generator: torch.Generator | None, eta: float) -> dict:
+        import inspect
+
+        accepted = inspect.signature(scheduler.step).parameters
+        kwargs = {}
+        if "eta" in accepted:
+            kwargs["eta"] = eta
+        if "generator" in accepted:
+            kwargs["generator"] = generator
+        return kwargs
+
+    # ------------------------------------------------------------------------------------------- token merging
+    @contextmanager
+    def token_merging(self, ratio: float) -> Iterator[None]:
+        """Patch the UNet with tomesd for the duration of one call (deterministic partition, always removed)."""
+        if not ratio:
+            yield
+            return
+        import tomesd
+
+        # use_rand=False: a random partition makes two identical calls (and two chunkings) differ.
+        tomesd.apply_patch(self.unet, ratio=ratio, use_rand=False)
+        try:
+            yield
+        finally:
+            tomesd.remove_patch(self.unet)
+
+    # ------------------------------------------------------------------------------------- lockstep prediction
+    @staticmethod
+    def lockstep(predict: Callable[[slice], torch.Tensor], num_frames: int, chunk_size: int, state) -> torch.Tensor:
+        """Noise prediction for all frames at one step, chunk by chunk; the first chunk records the anchor K/V."""
+        outputs = []
+        for frames in chunk_slices(num_frames, chunk_size):
+            state.anchor_in_batch = frames.start == 0
+            outputs.append(predict(frames))
+        return torch.cat(outputs)
+
+    @staticmethod
+    def guide(noise: torch.Tensor, num_branches: int, guidance_scale: float) -> torch.Tensor:
+        """Classifier-free guidance over a [uncond frames..., cond frames...] batch."""
+        if num_branches == 1:
+            return noise
+        uncond, cond = noise.chunk(2)
+        return uncond + guidance_scale * (cond - uncond)
+
+    # ---------------------------------------------------------------------------------------------- decoding
+    @torch.no_grad()
+    def decode_latents_iter(self, latents: torch.Tensor, decode_chunk_size: int = 2) -> Iterator[np.ndarray]:
+        """Decode latents a few frames at a time; yields float arrays (frames, height, width, 3) in [0, 1].
+
+        Decoding at full resolution dominates peak memory for long clips, so frames are decoded in slices and can be
+        written to a file as they come.
+        """
+        for start in range(0, len(latents), max(1, decode_chunk_size)):
+            batch = latents[start : start + decode_chunk_size].to(self.vae.dtype) / self.vae.config.scaling_factor
+            images = self.vae.decode(batch, return_dict=False)[0]
+            yield (images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+
+    def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int = 2) -> np.ndarray:
+        return np.concatenate(list(self.decode_latents_iter(latents, decode_chunk_size)))
+
+    @staticmethod
+    def run_callback(callback: StepCallback | None, pipe, step: int, timestep, latents: torch.Tensor) -> torch.Tensor:
+        if callback is None:
+            return latents
+        result = callback(pipe, step, int(timestep), {"latents": latents}) or {}
+        return result.get("latents", latents)

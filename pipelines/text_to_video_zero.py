@@ -1,0 +1,207 @@
+"""Zero-shot text-to-video (Text2Video-Zero, arXiv 2303.13439) on Stable Diffusion 1.x/2.x components.
+
+1. Sample one latent for the anchor frame and denoise it alone (DDIM) from the first timestep down to T'.
+2. Translate the anchor's x_T' by k * (dx, dy) for frame k (motion dynamics, whole latent cells).
+3. Jump each translated latent back up to T with the DDPM forward process and independent noise per frame.
+4. Denoise all frames from T with cross-frame attention (each frame reads the anchor's keys/values).
+
+`t0` and `t1` are step indices counted from the end of the schedule: with 50 steps the defaults 44 and 47 mean
+timesteps 881 (T') and 941 (T), as in the original code. Frames are denoised in lockstep chunks: at each step the
+chunk holding the anchor runs first and records its keys/values, the other chunks replay them, and the scheduler
+steps once over all frames, so chunked output equals unchunked output and the anchor never runs twice per step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils.torch_utils import randn_tensor
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from .base import MAX_MERGING_RATIO, StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .cross_frame_attention import cross_frame_attention
+from .motion import warp_anchor_latent
+
+
+def step_indices(num_inference_steps: int, t0: int, t1: int) -> tuple[int, int]:
+    """Positions of T (from t1) and T' (from t0) in a schedule of `num_inference_steps` descending timesteps."""
+    return num_inference_steps - 1 - t1, num_inference_steps - 1 - t0
+
+
+def suggest_t0_t1(num_inference_steps: int, t0: int = 44, t1: int = 47, reference_steps: int = 50) -> tuple[int, int]:
+    """t0/t1 at the same fraction of the schedule as `t0`/`t1` of `reference_steps`, kept valid (0 <= t0 < t1 < n)."""
+    n = max(2, num_inference_steps)
+    new_t1 = min(n - 1, max(1, round(t1 * (n - 1) / (reference_steps - 1))))
+    new_t0 = min(new_t1 - 1, max(0, round(t0 * (n - 1) / (reference_steps - 1))))
+    return new_t0, new_t1
+
+
+class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
+    """Zero-shot text-to-video from a Stable Diffusion checkpoint: `TextToVideoZeroPipeline.from_pretrained(id)`."""
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        unet: UNet2DConditionModel,
+        scheduler: KarrasDiffusionSchedulers,
+    ):
+        super().__init__()
+        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+        self._use_vp_scheduler()
+
+    # ------------------------------------------------------------------------------------------------ checks
+    def check_inputs(
+        self,
+        prompt,
+        video_length,
+        height,
+        width,
+        num_inference_steps,
+        guidance_scale,
+        t0,
+        t1,
+        chunk_size,
+        merging_ratio,
+        motion_field_strength_x,
+        motion_field_strength_y,
+    ) -> None:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("`prompt` must be a non-empty string describing the video.")
+        if not isinstance(video_length, int) or video_length < 1:
+            raise ValueError(f"`video_length` must be a positive integer, got {video_length!r}.")
+        factor = self.vae_scale_factor
+        for name, size in (("height", height), ("width", width)):
+            if not isinstance(size, int) or size < factor or size % factor:
+                raise ValueError(f"`{name}` must be a positive multiple of {factor}, got {size!r}.")
+        if not isinstance(num_inference_steps, int) or num_inference_steps < 2:
+            raise ValueError(f"`num_inference_steps` must be an integer of at least 2, got {num_inference_steps!r}.")
+        if not isinstance(t0, int) or not isinstance(t1, int) or not 0 <= t0 < t1 <= num_inference_steps - 1:
+            s0, s1 = suggest_t0_t1(num_inference_steps)
+            raise ValueError(
+                f"`t0`={t0!r} and `t1`={t1!r} must be step indices with 0 <= t0 < t1 <= num_inference_steps - 1 "
+                f"= {num_inference_steps - 1}; for {num_inference_steps} steps try t0={s0}, t1={s1}."
+            )
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 2):
+            raise ValueError(f"`chunk_size` must be an integer of at least 2 (or None), got {chunk_size!r}.")
+        if not 0 <= merging_ratio <= MAX_MERGING_RATIO:
+            raise ValueError(f"`merging_ratio` must be in [0, {MAX_MERGING_RATIO}], got {merging_ratio!r}.")
+        for name, value in (("guidance_scale", guidance_scale), ("motion_field_strength_x", motion_field_strength_x),
+                            ("motion_field_strength_y", motion_field_strength_y)):
+            if not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
+
+    # --------------------------------------------------------------------------------------------- latents
+    def prepare_latents(self, num_frames, height, width, dtype, device, generator) -> torch.Tensor:
+        shape = (num_frames, self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+
+    def forward_noise(self, latents, timestep_from, timestep_to, generator) -> torch.Tensor:
+        """DDPM forward jump x_{T'} -> x_T with independent noise per frame: q(x_T | x_T') in closed form."""
+        alphas = self.scheduler.alphas_cumprod.to(latents.device)
+        ratio = (alphas[int(timestep_to)] / alphas[int(timestep_from)]).to(latents.dtype)
+        noise = randn_tensor(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+        return ratio.sqrt() * latents + (1 - ratio).sqrt() * noise
+
+    # ------------------------------------------------------------------------------------------------- call
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str,
+        video_length: int = 8,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 7.5,
+        negative_prompt: str | None = None,
+        eta: float = 0.0,
+        generator: torch.Generator | None = None,
+        motion_field_strength_x: float = 12,
+        motion_field_strength_y: float = 12,
+        t0: int = 44,
+        t1: int = 47,
+        chunk_size: int | None = None,
+        merging_ratio: float = 0.0,
+        use_cf_attn: bool = True,
+        use_motion_field: bool = True,
+        output_type: str = "np",
+        decode_chunk_size: int = 2,
+        callback_on_step_end: StepCallback | None = None,
+    ) -> VideoPipelineOutput:
+        """Generate a video; returns `VideoPipelineOutput(frames=float array (frames, height, width, 3) in [0, 1])`.
+
+        `chunk_size` frames go through the UNet at a time (None: all at once); the output does not depend on it.
+        `output_type="latent"` returns the final latents, to be decoded with `decode_latents_iter`.
+        """
+        default_size = self.unet.config.sample_size * self.vae_scale_factor
+        height, width = height or default_size, width or default_size
+        self.check_inputs(prompt, video_length, height, width, num_inference_steps, guidance_scale, t0, t1,
+                          chunk_size, merging_ratio, motion_field_strength_x, motion_field_strength_y)
+        device = self._execution_device
+        chunk_size = min(chunk_size or video_length, video_length)
+        num_branches = 2 if guidance_scale > 1.0 else 1
+
+        positive, negative = self.encode_prompt(prompt, device, num_branches == 2, negative_prompt)
+        branch_embeds = [negative, positive] if num_branches == 2 else [positive]
+
+        index_t, index_t_prime = step_indices(num_inference_steps, t0, t1)
+        anchor_scheduler = self.fresh_scheduler(num_inference_steps, device)
+        video_scheduler = self.fresh_scheduler(num_inference_steps, device, begin_index=index_t)
+        timesteps = anchor_scheduler.timesteps
+        anchor_step = self.step_kwargs(anchor_scheduler, generator, eta)
+        video_step = self.step_kwargs(video_scheduler, generator, eta)
+
+        def predict(latents: torch.Tensor, t, state, frames: slice) -> torch.Tensor:
+            chunk = latents[frames]
+            count = len(chunk)
+            model_input = torch.cat([chunk] * num_branches)
+            embeds = torch.cat([e.expand(count, -1, -1) for e in branch_embeds])
+            state.num_branches = num_branches
+            noise = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
+            return self.guide(noise, num_branches, guidance_scale)
+
+        total_steps = index_t_prime + (num_inference_steps - index_t)
+        with (
+            self.progress_bar(total=total_steps) as progress,
+            self.token_merging(merging_ratio),
+            cross_frame_attention(self.unet, num_branches=num_branches, enabled=use_cf_attn) as state,
+        ):
+            # 1. The anchor frame alone from the first timestep to T', keeping its latent at T on the way.
+            anchor = self.prepare_latents(1, height, width, positive.dtype, device, generator)
+            anchor = anchor * anchor_scheduler.init_noise_sigma
+            anchor_at_t = anchor
+            for i in range(index_t_prime):
+                t = timesteps[i]
+                noise = self.lockstep(lambda f: predict(anchor, t, state, f), 1, 1, state)
+                anchor = anchor_scheduler.step(noise, t, anchor, **anchor_step, return_dict=False)[0]
+                anchor = self.run_callback(callback_on_step_end, self, i, t, anchor)
+                progress.update()
+                if i + 1 == index_t:
+                    anchor_at_t = anchor
+
+            # 2-3. Frames 1..n-1: the anchor's x_T' translated by k * (dx, dy), then noised back up to T.
+            others = list(range(1, video_length))
+            if others:
+                strength_x, strength_y = (motion_field_strength_x, motion_field_strength_y) if use_motion_field else (0, 0)
+                warped = warp_anchor_latent(anchor, others, strength_x, strength_y)
+                warped = self.forward_noise(warped, timesteps[index_t_prime], timesteps[index_t], generator)
+                latents = torch.cat([anchor_at_t, warped])
+            else:
+                latents = anchor_at_t
+
+            # 4. All frames from T with cross-frame attention, in lockstep chunks.
+            for i in range(index_t, num_inference_steps):
+                t = timesteps[i]
+                noise = self.lockstep(lambda f: predict(latents, t, state, f), video_length, chunk_size, state)
+                latents = video_scheduler.step(noise, t, latents, **video_step, return_dict=False)[0]
+                latents = self.run_callback(callback_on_step_end, self, index_t_prime + i - index_t, t, latents)
+                progress.update()
+
+        self.maybe_free_model_hooks()
+        if output_type == "latent":
+            return VideoPipelineOutput(frames=latents)
+        return VideoPipelineOutput(frames=self.decode_latents(latents, decode_chunk_size))

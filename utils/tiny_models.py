@@ -1,0 +1,145 @@
+"""Small randomly initialised models in diffusers' on-disk layout, built offline.
+
+Tests, benchmarks and the app's offline mode (`--tiny-models`) load these folders through the very same
+`from_pretrained` code as real hub checkpoints, so every loading and generation path runs on a CPU in seconds.
+The networks have the shape of their real counterparts (an SD 1.x UNet with attention at full resolution, a VAE
+that downsamples by 8, a CLIP text encoder with a byte-level BPE tokenizer) but are tiny and untrained.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+# Bumped whenever the architecture below changes, so stale folders get rebuilt.
+TINY_MODELS_VERSION = 1
+_MARKER = "tiny_model.json"
+
+# Stable Diffusion 1.x's scheduler configuration; PNDM is what the SD 1.5 hub folder ships.
+SD_SCHEDULER_CONFIG = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+}
+CROSS_ATTENTION_DIM = 32
+
+
+def build_tokenizer():
+    """A CLIP tokenizer with a byte-level vocabulary (every byte, alone and word-final) and no merges."""
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import CLIPTokenizer
+
+    alphabet = sorted(ByteLevel.alphabet())
+    tokens = ["<|startoftext|>", "<|endoftext|>"] + alphabet + [c + "</w>" for c in alphabet]
+    vocab = {token: i for i, token in enumerate(tokens)}
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def build_text_encoder(vocab_size: int):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    config = CLIPTextConfig(
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+        hidden_size=CROSS_ATTENTION_DIM,
+        intermediate_size=64,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=vocab_size,
+        max_position_embeddings=77,
+    )
+    return CLIPTextModel(config)
+
+
+def build_vae():
+    from diffusers import AutoencoderKL
+
+    # Four blocks: a downsampling factor of 8, as in Stable Diffusion.
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 16, 16),
+        layers_per_block=1,
+        norm_num_groups=8,
+        latent_channels=4,
+        sample_size=128,
+    )
+
+
+def build_unet(in_channels: int = 4):
+    from diffusers import UNet2DConditionModel
+
+    # Attention at full latent resolution (as SD's first block), so token merging has work to do.
+    return UNet2DConditionModel(
+        sample_size=16,
+        in_channels=in_channels,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        norm_num_groups=16,
+        cross_attention_dim=CROSS_ATTENTION_DIM,
+        attention_head_dim=8,
+    )
+
+
+def _is_current(folder: Path) -> bool:
+    try:
+        return json.loads((folder / _MARKER).read_text())["version"] == TINY_MODELS_VERSION
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _write_marker(folder: Path, family: str) -> None:
+    (folder / _MARKER).write_text(json.dumps({"version": TINY_MODELS_VERSION, "family": family}))
+
+
+def build_tiny_sd(folder: str | Path, seed: int = 0) -> Path:
+    """Build a tiny Stable Diffusion 1.x folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)."""
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    pipe = StableDiffusionPipeline(
+        vae=build_vae(),
+        text_encoder=build_text_encoder(len(tokenizer)),
+        tokenizer=tokenizer,
+        unet=build_unet(),
+        scheduler=PNDMScheduler(**SD_SCHEDULER_CONFIG),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    _write_marker(folder, "sd")
+    return folder
+
+
+TINY_FAMILIES = {"sd": build_tiny_sd}
+
+
+def ensure_tiny_models(root: str | Path) -> dict[str, Path]:
+    """Build every tiny model family under `root` unless a current build is already there; return their folders."""
+    root = Path(root)
+    folders = {}
+    for family, build in TINY_FAMILIES.items():
+        folder = root / f"tiny-{family}"
+        if not _is_current(folder):
+            logger.info("Building the offline tiny %s model in %s", family, folder)
+            build(folder)
+        folders[family] = folder
+    return folders
