@@ -1,0 +1,55 @@
+"""Text2Video-Zero studio: a Gradio app with one tab per mode.
+
+    python app.py                 # real models from the Hugging Face Hub (GPU recommended)
+    python app.py --tiny-models   # small offline models: the whole UI runs on a CPU in seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import gradio as gr
+
+from model import Model
+from settings import Settings
+from tabs import text2video
+
+TITLE = "Text2Video-Zero Studio"
+
+
+def build_demo(model: Model) -> gr.Blocks:
+    settings = model.settings
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\nZero-shot video generation from image diffusion models.")
+        if settings.tiny_models:
+            gr.Markdown("**Offline mode:** small randomly initialised models; the output is noise, not art.")
+        with gr.Tabs():
+            with gr.Tab("Text2Video"):
+                text2video.create_demo(model)
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
+    return demo
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=TITLE)
+    parser.add_argument("--tiny-models", action="store_true",
+                        help="use small offline models for every tab (also T2VZ_TINY_MODELS=1)")
+    parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
+    parser.add_argument("--server-name", default=None, help="address to listen on (0.0.0.0 for all interfaces)")
+    parser.add_argument("--port", type=int, default=None, help="port to listen on (default 7860)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    if args.tiny_models:
+        settings = settings.with_tiny_models()
+    demo = build_demo(Model(settings=settings))
+    demo.launch(share=args.share, server_name=args.server_name, server_port=args.port)
+
+
+if __name__ == "__main__":
+    main()

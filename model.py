@@ -1,0 +1,219 @@
+"""The central `Model`: picks device and dtype, loads and swaps checkpoints, and serves one `process_*` per mode.
+
+Nothing loads at import or construction. A pipeline loads on first use and stays cached until another model is
+asked for; the new one loads on the CPU first, so a model that fails to load leaves the previous one usable, and
+only then is the old one freed (GPU memory included) and the new one moved to the device.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from pipelines import TextToVideoZeroPipeline
+from pipelines.text_to_video_zero import suggest_t0_t1
+from settings import TINY_SD_MODEL, Settings
+from utils.tiny_models import ensure_tiny_models
+from utils.validation import InputError, as_float, as_int, as_resolution, as_text
+from utils.video import VIDEO_FORMATS, VideoWriter, new_output_path
+
+logger = logging.getLogger(__name__)
+
+MAX_SEED = 2**63 - 1
+MAX_STEPS = 500
+MAX_FPS = 60
+MAX_MOTION = 100.0
+MAX_GUIDANCE = 50.0
+DECODE_CHUNK_SIZE = 2
+TINY_ALIASES = {TINY_SD_MODEL: "sd"}
+
+
+class ModelLoadError(RuntimeError):
+    """A checkpoint could not be loaded; the message names it and the ways to fix it."""
+
+
+@dataclass
+class GenerationResult:
+    """A written video, the seed that made it and notes for the user (e.g. a clamped parameter)."""
+
+    path: str
+    seed: int
+    notes: list[str] = field(default_factory=list)
+
+
+def pick_device(device: str | torch.device | None = None, dtype: torch.dtype | None = None):
+    """CUDA with float16 when present, else CPU with float32; explicit choices win."""
+    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dtype is None:
+        dtype = torch.float16 if device.type == "cuda" else torch.float32
+    return device, dtype
+
+
+def free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def draw_seed(seed) -> int:
+    """-1 draws a random seed; anything else must be a valid seed."""
+    seed = as_int("seed", seed, -1, MAX_SEED)
+    return secrets.randbelow(2**31) if seed == -1 else seed
+
+
+class Model:
+    def __init__(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+                 settings: Settings | None = None):
+        self.device, self.dtype = pick_device(device, dtype)
+        self.settings = settings or Settings.from_env()
+        self.pipe = None
+        self.pipe_key: tuple[str, str] | None = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------------------------------------ loading
+    def resolve_model_name(self, model_name) -> str:
+        """A hub id or a local diffusers folder; the tiny-model aliases become their (built on demand) folders."""
+        name = as_text("model_name", model_name)
+        if name in TINY_ALIASES:
+            return str(ensure_tiny_models(self.settings.tiny_models_dir)[TINY_ALIASES[name]])
+        return name
+
+    def _load_error(self, model_name: str, error: Exception) -> ModelLoadError:
+        logger.warning("Could not load %s: %s", model_name, error)
+        if Path(model_name).expanduser().exists():
+            return ModelLoadError(
+                f"Could not load the local model folder '{model_name}': it is not a complete diffusers folder "
+                "(model_index.json with unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
+            )
+        return ModelLoadError(
+            f"Could not load the model '{model_name}': it does not exist on the Hugging Face Hub or cannot be "
+            "downloaded from here. Fixes: check the id; download it once with network access (then set "
+            "HF_HUB_OFFLINE=1 to use the cache); give a local diffusers folder instead; or run the app with "
+            "--tiny-models to try the interface with small offline models."
+        )
+
+    def _swap(self, key: tuple[str, str], load):
+        """Return the cached pipeline for `key`, or load it (on CPU first), free the old one and move it over."""
+        if self.pipe_key == key:
+            return self.pipe
+        logger.info("Loading %s pipeline from %s", *key)
+        try:
+            pipe = load()
+        except Exception as error:  # any failure to load is reported the same way; the old model stays
+            raise self._load_error(key[1], error) from error
+        self.pipe, self.pipe_key = None, None
+        free_memory()
+        pipe = pipe.to(self.device)
+        pipe.set_progress_bar_config(desc=f"Generating ({key[0]})")
+        self.pipe, self.pipe_key = pipe, key
+        return pipe
+
+    def text2video_pipeline(self, model_name: str) -> TextToVideoZeroPipeline:
+        name = self.resolve_model_name(model_name)
+        return self._swap(
+            ("text2video", name),
+            lambda: TextToVideoZeroPipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True),
+        )
+
+    # -------------------------------------------------------------------------------------------- text2video
+    def text2video(
+        self,
+        prompt: str,
+        model_name: str | None = None,
+        motion_field_strength_x: float = 12,
+        motion_field_strength_y: float = 12,
+        t0: int = 44,
+        t1: int = 47,
+        n_prompt: str = "",
+        chunk_size: int = 8,
+        video_length: int = 8,
+        merging_ratio: float = 0.0,
+        seed: int = 0,
+        resolution: int = 512,
+        fps: float = 4,
+        use_cf_attn: bool = True,
+        use_motion_field: bool = True,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 7.5,
+        watermark: str | None = None,
+        path: str | None = None,
+    ) -> GenerationResult:
+        """Zero-shot text-to-video; validates everything before loading anything, then writes the video."""
+        notes: list[str] = []
+        prompt = as_text("Prompt", prompt)
+        n_prompt = as_text("Negative prompt", n_prompt, required=False)
+        model_name = model_name or self.settings.default_sd_model
+        video_length = as_int("Video length", video_length, 1, self.settings.max_frames)
+        chunk_size = as_int("Chunk size", chunk_size, 2)
+        if chunk_size > video_length:
+            notes.append(f"Chunk size {chunk_size} is larger than the video ({video_length} frames): using {video_length}.")
+            chunk_size = video_length
+        num_inference_steps = as_int("Steps", num_inference_steps, 2, MAX_STEPS)
+        t0, t1 = as_int("t0", t0, 0), as_int("t1", t1, 0)
+        if not t0 < t1 <= num_inference_steps - 1:
+            s0, s1 = suggest_t0_t1(num_inference_steps)
+            raise InputError(
+                f"t0 ({t0}) and t1 ({t1}) must satisfy 0 <= t0 < t1 <= steps - 1 = {num_inference_steps - 1}. "
+                f"For {num_inference_steps} steps try t0={s0}, t1={s1}."
+            )
+        merging_ratio = as_float("Merging ratio", merging_ratio, 0.0, 0.9)
+        motion_x = as_float("Motion strength x", motion_field_strength_x, -MAX_MOTION, MAX_MOTION)
+        motion_y = as_float("Motion strength y", motion_field_strength_y, -MAX_MOTION, MAX_MOTION)
+        resolution = as_resolution("Resolution", resolution, self.settings.max_resolution)
+        fps = as_float("fps", fps, 1, MAX_FPS)
+        guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
+        watermark = as_text("Watermark", watermark, required=False) if watermark not in (None, "None") else ""
+        path = self._output_path(path)
+        seed = draw_seed(seed)
+
+        with self._lock:
+            pipe = self.text2video_pipeline(model_name)
+            generator = torch.Generator("cpu").manual_seed(seed)
+            latents = pipe(
+                prompt,
+                video_length=video_length,
+                height=resolution,
+                width=resolution,
+                num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale,
+                negative_prompt=n_prompt,
+                generator=generator,
+                motion_field_strength_x=motion_x,
+                motion_field_strength_y=motion_y,
+                t0=t0,
+                t1=t1,
+                chunk_size=chunk_size,
+                merging_ratio=merging_ratio,
+                use_cf_attn=bool(use_cf_attn),
+                use_motion_field=bool(use_motion_field),
+                output_type="latent",
+            ).frames
+            self._write(pipe, latents, path, fps, watermark)
+        logger.info("Wrote %s (seed %d)", path, seed)
+        return GenerationResult(path=str(path), seed=seed, notes=notes)
+
+    def process_text2video(self, prompt: str, model_name: str | None = None, **kwargs) -> str:
+        """Generate a video from a prompt and return the path of the written file (see `text2video`)."""
+        return self.text2video(prompt, model_name, **kwargs).path
+
+    # -------------------------------------------------------------------------------------------------- output
+    def _output_path(self, path) -> Path:
+        if path in (None, ""):
+            return new_output_path(self.settings.output_dir)
+        path = Path(path)
+        if path.suffix.lower().lstrip(".") not in VIDEO_FORMATS:
+            raise InputError(f"path must end in one of {', '.join('.' + f for f in VIDEO_FORMATS)}, got '{path.name}'.")
+        return path
+
+    @staticmethod
+    def _write(pipe, latents: torch.Tensor, path: Path, fps: float, watermark: str) -> None:
+        """Decode a few frames at a time and write them as they come: memory stays flat in the clip's length."""
+        with VideoWriter(path, fps, watermark) as writer:
+            for frames in pipe.decode_latents_iter(latents, DECODE_CHUNK_SIZE):
+                writer.write(frames)

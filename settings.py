@@ -1,0 +1,102 @@
+"""Every environment knob of the app, parsed and clamped once.
+
+| variable                  | default                                           | meaning                                      |
+|---------------------------|---------------------------------------------------|----------------------------------------------|
+| T2VZ_TINY_MODELS          | 0                                                 | 1: every tab uses the offline tiny models    |
+| T2VZ_TINY_MODELS_DIR      | ~/.cache/text2video-zero/tiny-models              | where the tiny models are built              |
+| T2VZ_SD_MODEL             | stable-diffusion-v1-5/stable-diffusion-v1-5       | default base model of the text-to-video tab  |
+| T2VZ_MAX_FRAMES           | 128                                               | most frames one request may ask for          |
+| T2VZ_MAX_RESOLUTION       | 1024                                              | largest side in pixels                       |
+| T2VZ_OUTPUT_DIR           | <system temp>/text2video-zero/outputs             | where generated videos are written           |
+| T2VZ_QUEUE_SIZE           | 20                                                | requests waiting in the queue at most        |
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+# The DreamBooth-style bases the original Text2Video-Zero demo offered, with SD 1.5 (its new home) first.
+CURATED_SD_MODELS = (
+    DEFAULT_SD_MODEL,
+    "dreamlike-art/dreamlike-photoreal-2.0",
+    "dreamlike-art/dreamlike-diffusion-1.0",
+    "prompthero/openjourney",
+    "CompVis/stable-diffusion-v1-4",
+)
+TINY_SD_MODEL = "tiny-sd"
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    try:
+        number = int(value) if value not in (None, "") else default
+    except ValueError:
+        number = default
+    return max(low, min(high, number))
+
+
+@dataclass(frozen=True)
+class Text2VideoDefaults:
+    """What the text-to-video tab starts with; small in tiny mode so a generation takes seconds on a CPU."""
+
+    resolution: int = 512
+    video_length: int = 8
+    chunk_size: int = 8
+    num_inference_steps: int = 50
+    t0: int = 44
+    t1: int = 47
+    fps: int = 4
+
+
+TINY_TEXT2VIDEO_DEFAULTS = Text2VideoDefaults(resolution=128, num_inference_steps=10, t0=8, t1=9)
+
+
+@dataclass(frozen=True)
+class Settings:
+    tiny_models: bool = False
+    tiny_models_dir: Path = Path("~/.cache/text2video-zero/tiny-models").expanduser()
+    sd_model: str = DEFAULT_SD_MODEL
+    max_frames: int = 128
+    max_resolution: int = 1024
+    output_dir: Path = Path(tempfile.gettempdir()) / "text2video-zero" / "outputs"
+    queue_size: int = 20
+    curated_sd_models: tuple[str, ...] = field(default=CURATED_SD_MODELS)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        base = cls()
+        return cls(
+            tiny_models=_flag(env.get("T2VZ_TINY_MODELS")),
+            tiny_models_dir=Path(env.get("T2VZ_TINY_MODELS_DIR") or base.tiny_models_dir).expanduser(),
+            sd_model=(env.get("T2VZ_SD_MODEL") or "").strip() or base.sd_model,
+            max_frames=_int(env.get("T2VZ_MAX_FRAMES"), base.max_frames, 1, 1024),
+            max_resolution=_int(env.get("T2VZ_MAX_RESOLUTION"), base.max_resolution, 64, 2048) // 8 * 8,
+            output_dir=Path(env.get("T2VZ_OUTPUT_DIR") or base.output_dir).expanduser(),
+            queue_size=_int(env.get("T2VZ_QUEUE_SIZE"), base.queue_size, 1, 1000),
+        )
+
+    def with_tiny_models(self) -> Settings:
+        return replace(self, tiny_models=True)
+
+    @property
+    def default_sd_model(self) -> str:
+        return TINY_SD_MODEL if self.tiny_models else self.sd_model
+
+    @property
+    def sd_model_choices(self) -> list[str]:
+        if self.tiny_models:
+            return [TINY_SD_MODEL]
+        return list(dict.fromkeys([self.sd_model, *self.curated_sd_models]))
+
+    @property
+    def text2video_defaults(self) -> Text2VideoDefaults:
+        return TINY_TEXT2VIDEO_DEFAULTS if self.tiny_models else Text2VideoDefaults()

@@ -1,0 +1,120 @@
+"""Text2Video tab: zero-shot text-to-video on a Stable Diffusion base."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from model import Model
+from pipelines.text_to_video_zero import suggest_t0_t1
+from tabs.common import GENERATION_CONCURRENCY_ID, effective_seed, run_generation, seed_controls
+
+EXAMPLES = [
+    "an astronaut waving the arm on the moon",
+    "a sloth surfing on a wakeboard",
+    "an astronaut walking on a street",
+    "a cute cat walking on grass",
+    "a horse is galloping on a street",
+    "an astronaut is skiing down the hill",
+    "a gorilla walking alone down the street",
+    "a gorilla dancing on times square",
+    "A panda dancing like crazy on Times Square",
+]
+
+
+def rescale_timesteps(num_inference_steps: float, t0: float, t1: float):
+    """Keep t0/t1 valid when the step count changes: out of range, they move to the defaults' fraction."""
+    steps = max(2, int(num_inference_steps))
+    if not 0 <= t0 < t1 <= steps - 1:
+        t0, t1 = suggest_t0_t1(steps)
+    return gr.Slider(maximum=steps - 1, value=t0), gr.Slider(maximum=steps - 1, value=t1)
+
+
+def create_demo(model: Model) -> gr.Blocks:
+    settings = model.settings
+    d = settings.text2video_defaults
+    with gr.Blocks() as demo:
+        gr.Markdown(
+            "## Text2Video-Zero: video from a prompt\n"
+            "A Stable Diffusion model turned into a video generator, with no training: frames share the first "
+            "frame's attention and drift along a global motion."
+        )
+        with gr.Row():
+            with gr.Column():
+                prompt = gr.Textbox(label="Prompt", placeholder="a horse galloping on a street", lines=2)
+                model_name = gr.Dropdown(
+                    label="Model (a Hugging Face id or a local diffusers folder)",
+                    choices=settings.sd_model_choices,
+                    value=settings.default_sd_model,
+                    allow_custom_value=True,
+                )
+                run_button = gr.Button("Generate", variant="primary")
+                with gr.Accordion("Advanced options", open=False):
+                    n_prompt = gr.Textbox(label="Negative prompt", value="")
+                    with gr.Row():
+                        video_length = gr.Slider(label="Video length (frames)", minimum=1,
+                                                 maximum=settings.max_frames, value=d.video_length, step=1)
+                        chunk_size = gr.Slider(label="Chunk size (frames per UNet pass; lower uses less memory)",
+                                               minimum=2, maximum=settings.max_frames, value=d.chunk_size, step=1)
+                    with gr.Row():
+                        seed, randomize = seed_controls(0)
+                    with gr.Row():
+                        motion_x = gr.Slider(label="Global translation δx", minimum=-20, maximum=20, value=12, step=1)
+                        motion_y = gr.Slider(label="Global translation δy", minimum=-20, maximum=20, value=12, step=1)
+                    with gr.Row():
+                        num_steps = gr.Slider(label="Denoising steps", minimum=2, maximum=100,
+                                              value=d.num_inference_steps, step=1)
+                        guidance = gr.Slider(label="Guidance scale", minimum=0, maximum=20, value=7.5, step=0.5)
+                    with gr.Row():
+                        t0 = gr.Slider(label="Timestep t0 (step index of T')", minimum=0,
+                                       maximum=d.num_inference_steps - 1, value=d.t0, step=1)
+                        t1 = gr.Slider(label="Timestep t1 (step index of T)", minimum=0,
+                                       maximum=d.num_inference_steps - 1, value=d.t1, step=1)
+                    with gr.Row():
+                        resolution = gr.Slider(label="Resolution", minimum=64, maximum=settings.max_resolution,
+                                               value=d.resolution, step=8)
+                        fps = gr.Slider(label="Frames per second", minimum=1, maximum=30, value=d.fps, step=1)
+                    merging_ratio = gr.Slider(label="Token merging ratio (faster, less detail)", minimum=0.0,
+                                              maximum=0.9, value=0.0, step=0.1)
+                    watermark = gr.Textbox(label="Watermark text (optional)", value="")
+            with gr.Column():
+                result = gr.Video(label="Generated video", format="mp4", autoplay=True)
+                seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
+
+        gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
+        num_steps.release(rescale_timesteps, inputs=[num_steps, t0, t1], outputs=[t0, t1], queue=False,
+                          api_visibility="private")
+
+        def generate(prompt, model_name, motion_x, motion_y, t0, t1, n_prompt, chunk_size, video_length,
+                     merging_ratio, seed, randomize, resolution, fps, num_steps, guidance, watermark,
+                     progress=gr.Progress(track_tqdm=True)):
+            outcome = run_generation(
+                model.text2video,
+                prompt,
+                model_name=model_name,
+                motion_field_strength_x=motion_x,
+                motion_field_strength_y=motion_y,
+                t0=t0,
+                t1=t1,
+                n_prompt=n_prompt,
+                chunk_size=chunk_size,
+                video_length=video_length,
+                merging_ratio=merging_ratio,
+                seed=effective_seed(seed, randomize),
+                resolution=resolution,
+                fps=fps,
+                num_inference_steps=num_steps,
+                guidance_scale=guidance,
+                watermark=watermark,
+            )
+            return outcome.path, outcome.seed
+
+        run_button.click(
+            generate,
+            inputs=[prompt, model_name, motion_x, motion_y, t0, t1, n_prompt, chunk_size, video_length,
+                    merging_ratio, seed, randomize, resolution, fps, num_steps, guidance, watermark],
+            outputs=[result, seed_used],
+            api_name="text2video",
+            concurrency_id=GENERATION_CONCURRENCY_ID,
+            concurrency_limit=1,
+        )
+    return demo

@@ -1,0 +1,59 @@
+"""Checks of user input that every tab shares. Each failure is an `InputError` whose message names the parameter,
+what was given and what to do instead; the tabs show it as a Gradio error and keep serving."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+
+class InputError(ValueError):
+    """A request parameter the user can fix."""
+
+
+def as_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
+    """An integer (floats with no fraction, as sliders send, are accepted) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value != int(value):
+        raise InputError(f"{name} must be a whole number, got {value!r}.")
+    number = int(value)
+    _check_range(name, number, low, high)
+    return number
+
+
+def as_float(name: str, value, low: float | None = None, high: float | None = None) -> float:
+    """A finite number within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, got {value!r}.")
+    number = float(value)
+    _check_range(name, number, low, high)
+    return number
+
+
+def _check_range(name: str, number, low, high) -> None:
+    if low is not None and high is not None and not low <= number <= high:
+        raise InputError(f"{name} must be between {low} and {high}, got {number}.")
+    if low is not None and number < low:
+        raise InputError(f"{name} must be at least {low}, got {number}.")
+    if high is not None and number > high:
+        raise InputError(f"{name} must be at most {high}, got {number}.")
+
+
+def as_text(name: str, value, required: bool = True) -> str:
+    """A string; stripped, and non-empty if `required`."""
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be text, got {type(value).__name__}.")
+    text = value.strip()
+    if required and not text:
+        raise InputError(f"{name} is empty: describe what the video should show.")
+    return text
+
+
+def as_resolution(name: str, value, maximum: int, multiple: int = 8, minimum: int = 64) -> int:
+    """A side length in pixels: a multiple of `multiple` in [minimum, maximum]."""
+    number = as_int(name, value, minimum, maximum)
+    if number % multiple:
+        lower = number // multiple * multiple
+        raise InputError(f"{name} must be a multiple of {multiple}, got {number}: try {max(minimum, lower)}.")
+    return number
