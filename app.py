@@ -1,7 +1,7 @@
 """Text2Video-Zero studio: a Gradio app with one tab per mode.
 
-    python app.py                 # real models from the Hugging Face Hub (GPU recommended)
-    python app.py --tiny-models   # small offline models: the whole UI runs on a CPU in seconds
+python app.py                 # real models from the Hugging Face Hub (GPU recommended)
+python app.py --tiny-models   # small offline models: the whole UI runs on a CPU in seconds
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def build_demo(model: Model) -> gr.Blocks:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=TITLE)
-    parser.add_argument("--tiny-models", action="store_true",
-                        help="use small offline models for every tab (also T2VZ_TINY_MODELS=1)")
+    parser.add_argument(
+        "--tiny-models", action="store_true", help="use small offline models for every tab (also T2VZ_TINY_MODELS=1)"
+    )
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
     parser.add_argument("--server-name", default=None, help="address to listen on (0.0.0.0 for all interfaces)")
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default 7860)")

@@ -49,7 +49,9 @@ class GenerationResult:
 
 def pick_device(device: str | torch.device | None = None, dtype: torch.dtype | None = None):
     """CUDA with float16 when present, else CPU with float32; explicit choices win."""
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = (
+        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
     if dtype is None:
         dtype = torch.float16 if device.type == "cuda" else torch.float32
     return device, dtype
@@ -68,8 +70,12 @@ def draw_seed(seed) -> int:
 
 
 class Model:
-    def __init__(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-                 settings: Settings | None = None):
+    def __init__(
+        self,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        settings: Settings | None = None,
+    ):
         self.device, self.dtype = pick_device(device, dtype)
         self.settings = settings or Settings.from_env()
         self.pipe = None
@@ -152,7 +158,7 @@ class Model:
         video_length = as_int("Video length", video_length, 1, self.settings.max_frames)
         chunk_size = as_int("Chunk size", chunk_size, 2)
         if chunk_size > video_length:
-            notes.append(f"Chunk size {chunk_size} is larger than the video ({video_length} frames): using {video_length}.")
+            notes.append(f"Chunk size {chunk_size} exceeds the video length: using {video_length}.")
             chunk_size = video_length
         num_inference_steps = as_int("Steps", num_inference_steps, 2, MAX_STEPS)
         t0, t1 = as_int("t0", t0, 0), as_int("t1", t1, 0)
@@ -208,7 +214,8 @@ class Model:
             return new_output_path(self.settings.output_dir)
         path = Path(path)
         if path.suffix.lower().lstrip(".") not in VIDEO_FORMATS:
-            raise InputError(f"path must end in one of {', '.join('.' + f for f in VIDEO_FORMATS)}, got '{path.name}'.")
+            allowed = ", ".join("." + f for f in VIDEO_FORMATS)
+            raise InputError(f"path must end in one of {allowed}, got '{path.name}'.")
         return path
 
     @staticmethod

@@ -1,14 +1,12 @@
 """Every environment knob of the app, parsed and clamped once.
 
-| variable                  | default                                           | meaning                                      |
-|---------------------------|---------------------------------------------------|----------------------------------------------|
-| T2VZ_TINY_MODELS          | 0                                                 | 1: every tab uses the offline tiny models    |
-| T2VZ_TINY_MODELS_DIR      | ~/.cache/text2video-zero/tiny-models              | where the tiny models are built              |
-| T2VZ_SD_MODEL             | stable-diffusion-v1-5/stable-diffusion-v1-5       | default base model of the text-to-video tab  |
-| T2VZ_MAX_FRAMES           | 128                                               | most frames one request may ask for          |
-| T2VZ_MAX_RESOLUTION       | 1024                                              | largest side in pixels                       |
-| T2VZ_OUTPUT_DIR           | <system temp>/text2video-zero/outputs             | where generated videos are written           |
-| T2VZ_QUEUE_SIZE           | 20                                                | requests waiting in the queue at most        |
+T2VZ_TINY_MODELS      1: every tab uses the offline tiny models (default 0)
+T2VZ_TINY_MODELS_DIR  where the tiny models are built (default ~/.cache/text2video-zero/tiny-models)
+T2VZ_SD_MODEL         base model of the text-to-video tab (default stable-diffusion-v1-5/stable-diffusion-v1-5)
+T2VZ_MAX_FRAMES       most frames one request may ask for (default 128)
+T2VZ_MAX_RESOLUTION   largest side in pixels (default 1024)
+T2VZ_OUTPUT_DIR       where generated videos are written (default <system temp>/text2video-zero/outputs)
+T2VZ_QUEUE_SIZE       requests waiting in the queue at most (default 20)
 """
 
 from __future__ import annotations

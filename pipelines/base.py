@@ -63,10 +63,15 @@ class ZeroShotVideoPipeline(DiffusionPipeline):
 
     def _encode_text(self, text: str, device: torch.device) -> torch.Tensor:
         tokens = self.tokenizer(
-            text, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+            text,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
         )
         if len(self.tokenizer(text).input_ids) > self.tokenizer.model_max_length:
-            logger.warning("The prompt is longer than %d tokens; CLIP reads only the start.", self.tokenizer.model_max_length)
+            limit = self.tokenizer.model_max_length
+            logger.warning("The prompt is longer than %d tokens; CLIP reads only the start.", limit)
         embeds = self.text_encoder(tokens.input_ids.to(device))[0]
         return embeds.to(dtype=self.unet.dtype, device=device)
 

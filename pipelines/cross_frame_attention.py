@@ -115,7 +115,7 @@ def cross_frame_attention(
     originals = [model.attn_processors for model in models]
     try:
         if enabled:
-            for model, processors in zip(models, originals):
+            for model, processors in zip(models, originals, strict=True):
                 model.set_attn_processor(
                     {
                         name: CrossFrameAttnProcessor(state) if is_self_attention(name) else processor
@@ -124,5 +124,5 @@ def cross_frame_attention(
                 )
         yield state
     finally:
-        for model, processors in zip(models, originals):
+        for model, processors in zip(models, originals, strict=True):
             model.set_attn_processor(processors)

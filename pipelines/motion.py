@@ -38,7 +38,7 @@ def translate_latent(latent: torch.Tensor, shift_x: int, shift_y: int) -> torch.
 def warp_anchor_latent(
     anchor: torch.Tensor, frame_indices: list[int], strength_x: float, strength_y: float
 ) -> torch.Tensor:
-    """Copies of a (1, C, H, W) anchor latent, frame k translated by k * (strength_x, strength_y); returns (F, C, H, W)."""
+    """(F, C, H, W) copies of a (1, C, H, W) anchor latent, frame k translated by k * (strength_x, strength_y)."""
     _, _, height, width = anchor.shape
     return torch.stack(
         [

@@ -14,6 +14,7 @@ steps once over all frames, so chunked output equals unchunked output and the an
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -90,14 +91,18 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
             raise ValueError(f"`chunk_size` must be an integer of at least 2 (or None), got {chunk_size!r}.")
         if not 0 <= merging_ratio <= MAX_MERGING_RATIO:
             raise ValueError(f"`merging_ratio` must be in [0, {MAX_MERGING_RATIO}], got {merging_ratio!r}.")
-        for name, value in (("guidance_scale", guidance_scale), ("motion_field_strength_x", motion_field_strength_x),
-                            ("motion_field_strength_y", motion_field_strength_y)):
+        for name, value in (
+            ("guidance_scale", guidance_scale),
+            ("motion_field_strength_x", motion_field_strength_x),
+            ("motion_field_strength_y", motion_field_strength_y),
+        ):
             if not math.isfinite(value):
                 raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
 
     # --------------------------------------------------------------------------------------------- latents
     def prepare_latents(self, num_frames, height, width, dtype, device, generator) -> torch.Tensor:
-        shape = (num_frames, self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        factor = self.vae_scale_factor
+        shape = (num_frames, self.unet.config.in_channels, height // factor, width // factor)
         return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
 
     def forward_noise(self, latents, timestep_from, timestep_to, generator) -> torch.Tensor:
@@ -139,8 +144,20 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
         """
         default_size = self.unet.config.sample_size * self.vae_scale_factor
         height, width = height or default_size, width or default_size
-        self.check_inputs(prompt, video_length, height, width, num_inference_steps, guidance_scale, t0, t1,
-                          chunk_size, merging_ratio, motion_field_strength_x, motion_field_strength_y)
+        self.check_inputs(
+            prompt,
+            video_length,
+            height,
+            width,
+            num_inference_steps,
+            guidance_scale,
+            t0,
+            t1,
+            chunk_size,
+            merging_ratio,
+            motion_field_strength_x,
+            motion_field_strength_y,
+        )
         device = self._execution_device
         chunk_size = min(chunk_size or video_length, video_length)
         num_branches = 2 if guidance_scale > 1.0 else 1
@@ -176,7 +193,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
             anchor_at_t = anchor
             for i in range(index_t_prime):
                 t = timesteps[i]
-                noise = self.lockstep(lambda f: predict(anchor, t, state, f), 1, 1, state)
+                noise = self.lockstep(partial(predict, anchor, t, state), 1, 1, state)
                 anchor = anchor_scheduler.step(noise, t, anchor, **anchor_step, return_dict=False)[0]
                 anchor = self.run_callback(callback_on_step_end, self, i, t, anchor)
                 progress.update()
@@ -186,8 +203,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
             # 2-3. Frames 1..n-1: the anchor's x_T' translated by k * (dx, dy), then noised back up to T.
             others = list(range(1, video_length))
             if others:
-                strength_x, strength_y = (motion_field_strength_x, motion_field_strength_y) if use_motion_field else (0, 0)
-                warped = warp_anchor_latent(anchor, others, strength_x, strength_y)
+                strength = (motion_field_strength_x, motion_field_strength_y) if use_motion_field else (0, 0)
+                warped = warp_anchor_latent(anchor, others, *strength)
                 warped = self.forward_noise(warped, timesteps[index_t_prime], timesteps[index_t], generator)
                 latents = torch.cat([anchor_at_t, warped])
             else:
@@ -196,7 +213,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
             # 4. All frames from T with cross-frame attention, in lockstep chunks.
             for i in range(index_t, num_inference_steps):
                 t = timesteps[i]
-                noise = self.lockstep(lambda f: predict(latents, t, state, f), video_length, chunk_size, state)
+                noise = self.lockstep(partial(predict, latents, t, state), video_length, chunk_size, state)
                 latents = video_scheduler.step(noise, t, latents, **video_step, return_dict=False)[0]
                 latents = self.run_callback(callback_on_step_end, self, index_t_prime + i - index_t, t, latents)
                 progress.update()

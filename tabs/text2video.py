@@ -51,42 +51,87 @@ def create_demo(model: Model) -> gr.Blocks:
                 with gr.Accordion("Advanced options", open=False):
                     n_prompt = gr.Textbox(label="Negative prompt", value="")
                     with gr.Row():
-                        video_length = gr.Slider(label="Video length (frames)", minimum=1,
-                                                 maximum=settings.max_frames, value=d.video_length, step=1)
-                        chunk_size = gr.Slider(label="Chunk size (frames per UNet pass; lower uses less memory)",
-                                               minimum=2, maximum=settings.max_frames, value=d.chunk_size, step=1)
+                        video_length = gr.Slider(
+                            label="Video length (frames)",
+                            minimum=1,
+                            maximum=settings.max_frames,
+                            value=d.video_length,
+                            step=1,
+                        )
+                        chunk_size = gr.Slider(
+                            label="Chunk size (frames per UNet pass; lower uses less memory)",
+                            minimum=2,
+                            maximum=settings.max_frames,
+                            value=d.chunk_size,
+                            step=1,
+                        )
                     with gr.Row():
                         seed, randomize = seed_controls(0)
                     with gr.Row():
                         motion_x = gr.Slider(label="Global translation δx", minimum=-20, maximum=20, value=12, step=1)
                         motion_y = gr.Slider(label="Global translation δy", minimum=-20, maximum=20, value=12, step=1)
                     with gr.Row():
-                        num_steps = gr.Slider(label="Denoising steps", minimum=2, maximum=100,
-                                              value=d.num_inference_steps, step=1)
+                        num_steps = gr.Slider(
+                            label="Denoising steps", minimum=2, maximum=100, value=d.num_inference_steps, step=1
+                        )
                         guidance = gr.Slider(label="Guidance scale", minimum=0, maximum=20, value=7.5, step=0.5)
                     with gr.Row():
-                        t0 = gr.Slider(label="Timestep t0 (step index of T')", minimum=0,
-                                       maximum=d.num_inference_steps - 1, value=d.t0, step=1)
-                        t1 = gr.Slider(label="Timestep t1 (step index of T)", minimum=0,
-                                       maximum=d.num_inference_steps - 1, value=d.t1, step=1)
+                        t0 = gr.Slider(
+                            label="Timestep t0 (step index of T')",
+                            minimum=0,
+                            maximum=d.num_inference_steps - 1,
+                            value=d.t0,
+                            step=1,
+                        )
+                        t1 = gr.Slider(
+                            label="Timestep t1 (step index of T)",
+                            minimum=0,
+                            maximum=d.num_inference_steps - 1,
+                            value=d.t1,
+                            step=1,
+                        )
                     with gr.Row():
-                        resolution = gr.Slider(label="Resolution", minimum=64, maximum=settings.max_resolution,
-                                               value=d.resolution, step=8)
+                        resolution = gr.Slider(
+                            label="Resolution", minimum=64, maximum=settings.max_resolution, value=d.resolution, step=8
+                        )
                         fps = gr.Slider(label="Frames per second", minimum=1, maximum=30, value=d.fps, step=1)
-                    merging_ratio = gr.Slider(label="Token merging ratio (faster, less detail)", minimum=0.0,
-                                              maximum=0.9, value=0.0, step=0.1)
+                    merging_ratio = gr.Slider(
+                        label="Token merging ratio (faster, less detail)",
+                        minimum=0.0,
+                        maximum=0.9,
+                        value=0.0,
+                        step=0.1,
+                    )
                     watermark = gr.Textbox(label="Watermark text (optional)", value="")
             with gr.Column():
                 result = gr.Video(label="Generated video", format="mp4", autoplay=True)
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
 
         gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
-        num_steps.release(rescale_timesteps, inputs=[num_steps, t0, t1], outputs=[t0, t1], queue=False,
-                          api_visibility="private")
+        num_steps.release(
+            rescale_timesteps, inputs=[num_steps, t0, t1], outputs=[t0, t1], queue=False, api_visibility="private"
+        )
 
-        def generate(prompt, model_name, motion_x, motion_y, t0, t1, n_prompt, chunk_size, video_length,
-                     merging_ratio, seed, randomize, resolution, fps, num_steps, guidance, watermark,
-                     progress=gr.Progress(track_tqdm=True)):
+        def generate(
+            prompt,
+            model_name,
+            motion_x,
+            motion_y,
+            t0,
+            t1,
+            n_prompt,
+            chunk_size,
+            video_length,
+            merging_ratio,
+            seed,
+            randomize,
+            resolution,
+            fps,
+            num_steps,
+            guidance,
+            watermark,
+            progress=gr.Progress(track_tqdm=True),
+        ):
             outcome = run_generation(
                 model.text2video,
                 prompt,
@@ -110,8 +155,25 @@ def create_demo(model: Model) -> gr.Blocks:
 
         run_button.click(
             generate,
-            inputs=[prompt, model_name, motion_x, motion_y, t0, t1, n_prompt, chunk_size, video_length,
-                    merging_ratio, seed, randomize, resolution, fps, num_steps, guidance, watermark],
+            inputs=[
+                prompt,
+                model_name,
+                motion_x,
+                motion_y,
+                t0,
+                t1,
+                n_prompt,
+                chunk_size,
+                video_length,
+                merging_ratio,
+                seed,
+                randomize,
+                resolution,
+                fps,
+                num_steps,
+                guidance,
+                watermark,
+            ],
             outputs=[result, seed_used],
             api_name="text2video",
             concurrency_id=GENERATION_CONCURRENCY_ID,

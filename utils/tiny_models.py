@@ -108,7 +108,7 @@ def _write_marker(folder: Path, family: str) -> None:
 
 
 def build_tiny_sd(folder: str | Path, seed: int = 0) -> Path:
-    """Build a tiny Stable Diffusion 1.x folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)."""
+    """Build a tiny SD 1.x folder: model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/."""
     from diffusers import PNDMScheduler, StableDiffusionPipeline
 
     folder = Path(folder)
