@@ -38,6 +38,16 @@ class CrossFrameAttnProcessor:
         self.anchor_key: torch.Tensor | None = None
         self.anchor_value: torch.Tensor | None = None
 
+    @staticmethod
+    def _per_frame(anchor: torch.Tensor, frames: int, heads: int, head_dim: int) -> torch.Tensor:
+        """(branches, tokens, inner) anchor K or V -> (branches * frames, heads, tokens, head_dim).
+
+        A real copy per frame: SDPA's fused kernels want plain 4-D inputs (a broadcast 5-D view is 7x slower).
+        """
+        branches, tokens, _ = anchor.shape
+        per_head = anchor.view(branches, 1, tokens, heads, head_dim).transpose(2, 3)
+        return per_head.expand(-1, frames, -1, -1, -1).reshape(branches * frames, heads, tokens, head_dim)
+
     def __call__(
         self,
         attn: Attention,
@@ -73,21 +83,19 @@ class CrossFrameAttnProcessor:
         query = attn.to_q(hidden_states)
         heads = attn.heads
         head_dim = query.shape[-1] // heads
-        # (branch, frame, head, tokens, head_dim); the anchor's K/V broadcast over the frames of its branch.
-        query = query.view(branches, frames, -1, heads, head_dim).transpose(2, 3)
-        key = self.anchor_key.view(branches, 1, -1, heads, head_dim).transpose(2, 3)
-        value = self.anchor_value.view(branches, 1, -1, heads, head_dim).transpose(2, 3)
+        query = query.view(batch_size, -1, heads, head_dim).transpose(1, 2)
+        key = self._per_frame(self.anchor_key, frames, heads, head_dim)
+        value = self._per_frame(self.anchor_value, frames, heads, head_dim)
         if attn.norm_q is not None:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
             key = attn.norm_k(key)
-        key, value = key.expand(-1, frames, -1, -1, -1), value.expand(-1, frames, -1, -1, -1)
         if attention_mask is not None:
             attention_mask = attn.prepare_attention_mask(attention_mask, key.shape[-2], batch_size)
-            attention_mask = attention_mask.view(branches, frames, heads, -1, attention_mask.shape[-1])
+            attention_mask = attention_mask.view(batch_size, heads, -1, attention_mask.shape[-1])
 
         hidden_states = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, scale=attn.scale)
-        hidden_states = hidden_states.transpose(2, 3).reshape(batch_size, -1, heads * head_dim).to(query.dtype)
+        hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, heads * head_dim).to(query.dtype)
         hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
 
         if input_ndim == 4:

@@ -82,6 +82,23 @@ def test_chunked_output_equals_unchunked(t2v_pipe, guidance_scale):
         assert np.abs(chunked - whole).max() <= 1e-3, chunk_size
 
 
+def test_chunked_output_equals_unchunked_with_the_default_schedule(t2v_pipe):
+    """50 steps, t0=44, t1=47, guidance 7.5: the settings users run."""
+    default = dict(height=128, width=128, num_inference_steps=50, t0=44, t1=47)
+    whole = generate(t2v_pipe, video_length=6, **default)
+    chunked = generate(t2v_pipe, video_length=6, chunk_size=2, **default)
+    assert np.abs(chunked - whole).max() <= 1e-3
+
+
+def test_chunking_is_exact_in_float64(tiny_sd):
+    """With rounding out of the way, chunked and unchunked runs compute the same numbers."""
+    pipe = TextToVideoZeroPipeline.from_pretrained(tiny_sd, dtype=torch.float64)
+    pipe.set_progress_bar_config(disable=True)
+    whole = generate(pipe, video_length=5, output_type="latent")
+    chunked = generate(pipe, video_length=5, chunk_size=2, output_type="latent")
+    assert (chunked - whole).abs().max().item() <= 1e-12
+
+
 def test_chunk_equivalence_holds_for_a_multistep_scheduler(tiny_sd):
     pipe = TextToVideoZeroPipeline.from_pretrained(tiny_sd)
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)

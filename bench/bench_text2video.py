@@ -1,0 +1,185 @@
+"""Benchmark (not a test): this project's zero-shot pipeline against diffusers' reference, in one run.
+
+    .venv/bin/python bench/bench_text2video.py            # time ratios, then peak-memory ratio
+
+Both pipelines load the same offline tiny SD folder through `from_pretrained` and run the same settings (DDIM,
+50 steps, t0=44, t1=47, guidance 7.5). Reported, with targets from the issue:
+- time at chunk_size = video_length / diffusers unchunked                       (target <= 1.0)
+- time at chunk_size 2 / diffusers' documented chunk-by-chunk recipe, chunk 2   (target <= 0.6)
+- peak memory (RSS above the loaded baseline) of `Model.process_text2video` at 32 frames / 8 frames,
+  chunk_size 4, decoding and mp4 writing included                                (target <= 1.15)
+Timings are medians of interleaved repeats; the CPU is shared, so only the ratios mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipelines import TextToVideoZeroPipeline  # noqa: E402
+from utils.tiny_models import ensure_tiny_models  # noqa: E402
+
+PROMPT = "a horse galloping on a street"
+COMMON = dict(num_inference_steps=50, t0=44, t1=47, guidance_scale=7.5)
+
+
+def load_pipelines(folder: Path):
+    from diffusers import DDIMScheduler
+    from diffusers.pipelines.deprecated.text_to_video_synthesis.pipeline_text_to_video_zero import (
+        TextToVideoZeroPipeline as ReferencePipeline,
+    )
+
+    ours = TextToVideoZeroPipeline.from_pretrained(folder)
+    reference = ReferencePipeline.from_pretrained(folder, safety_checker=None, feature_extractor=None)
+    reference.scheduler = DDIMScheduler.from_config(reference.scheduler.config)
+    for pipe in (ours, reference):
+        pipe.set_progress_bar_config(disable=True)
+    return ours, reference
+
+
+def run_ours(pipe, frames: int, size: int, chunk_size: int, seed: int = 0) -> np.ndarray:
+    generator = torch.Generator().manual_seed(seed)
+    return pipe(PROMPT, video_length=frames, height=size, width=size, chunk_size=chunk_size,
+                generator=generator, **COMMON).frames
+
+
+def run_reference(pipe, frames: int, size: int, seed: int = 0) -> np.ndarray:
+    generator = torch.Generator().manual_seed(seed)
+    return pipe(PROMPT, video_length=frames, height=size, width=size, generator=generator, **COMMON).images
+
+
+def run_reference_chunked(pipe, frames: int, size: int, chunk_size: int, seed: int = 0) -> np.ndarray:
+    """diffusers' documented recipe: each chunk re-runs the whole call with frame 0 attached."""
+    result = []
+    chunk_ids = np.arange(0, frames, chunk_size - 1)
+    generator = torch.Generator()
+    for i, start in enumerate(chunk_ids):
+        end = frames if i == len(chunk_ids) - 1 else chunk_ids[i + 1]
+        frame_ids = [0] + list(range(start, end))
+        generator.manual_seed(seed)
+        output = pipe(PROMPT, video_length=len(frame_ids), height=size, width=size, generator=generator,
+                      frame_ids=frame_ids, **COMMON)
+        result.append(output.images[1:])
+    return np.concatenate(result)
+
+
+def timed(fn) -> tuple[float, np.ndarray]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def bench_time(folder: Path, frames: int, size: int, repeats: int) -> dict:
+    ours, reference = load_pipelines(folder)
+    cases = {
+        "ours_unchunked": lambda: run_ours(ours, frames, size, frames),
+        "reference_unchunked": lambda: run_reference(reference, frames, size),
+        "ours_chunk2": lambda: run_ours(ours, frames, size, 2),
+        "reference_chunk2": lambda: run_reference_chunked(reference, frames, size, 2),
+    }
+    for fn in cases.values():  # warm-up
+        fn()
+    times = {name: [] for name in cases}
+    outputs = {}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            seconds, outputs[name] = timed(fn)
+            times[name].append(seconds)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    return {
+        "median_seconds": median,
+        "ratio_unchunked": median["ours_unchunked"] / median["reference_unchunked"],
+        "ratio_chunk2": median["ours_chunk2"] / median["reference_chunk2"],
+        "ours_chunk2_vs_unchunked_max_abs": float(np.abs(outputs["ours_chunk2"] - outputs["ours_unchunked"]).max()),
+        "reference_chunk2_vs_unchunked_max_abs": float(
+            np.abs(outputs["reference_chunk2"] - outputs["reference_unchunked"]).max()
+        ),
+    }
+
+
+def measure_peak_memory(frames: int, size: int, chunk_size: int) -> float:
+    """In this (fresh) process: peak RSS above the baseline after loading and a warm-up, in MiB."""
+    import psutil
+
+    from model import Model
+    from settings import TINY_SD_MODEL, Settings
+
+    output_dir = Path(tempfile.mkdtemp(prefix="t2vz-bench-"))
+    model = Model(settings=Settings.from_env().with_tiny_models())
+    args = dict(model_name=TINY_SD_MODEL, resolution=size, chunk_size=chunk_size, num_inference_steps=8, t0=5, t1=7)
+    model.process_text2video(PROMPT, video_length=chunk_size, path=str(output_dir / "warmup.mp4"), **args)
+    process = psutil.Process()
+    baseline = process.memory_info().rss
+    peak = baseline
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    model.process_text2video(PROMPT, video_length=frames, path=str(output_dir / "clip.mp4"), **args)
+    done.set()
+    sampler.join()
+    return (peak - baseline) / 2**20
+
+
+def bench_memory(size: int) -> dict:
+    peaks = {}
+    for frames in (8, 32):
+        command = [sys.executable, __file__, "--memory-child", str(frames), "--memory-resolution", str(size)]
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        peaks[frames] = json.loads(out.strip().splitlines()[-1])["peak_mib"]
+    return {"peak_mib_8_frames": peaks[8], "peak_mib_32_frames": peaks[32], "ratio_32_vs_8": peaks[32] / peaks[8]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory-resolution", type=int, default=256)
+    parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.memory_child:
+        peak = measure_peak_memory(args.memory_child, args.memory_resolution, chunk_size=4)
+        print(json.dumps({"peak_mib": peak}))
+        return
+
+    from settings import Settings
+
+    folder = ensure_tiny_models(Settings.from_env().tiny_models_dir)["sd"]
+    print(f"tiny SD at {folder}; {args.frames} frames, {args.resolution} px, {COMMON}, torch threads "
+          f"{torch.get_num_threads()}")
+    timing = bench_time(folder, args.frames, args.resolution, args.repeats)
+    for name, seconds in timing["median_seconds"].items():
+        print(f"  {name:22s} {seconds:7.2f} s")
+    print(f"time, chunk_size = video_length vs diffusers unchunked:   {timing['ratio_unchunked']:.2f}  (target <= 1.0)")
+    print(f"time, chunk_size 2 vs diffusers chunk-2 recipe:            {timing['ratio_chunk2']:.2f}  (target <= 0.6)")
+    print(f"output max |chunk 2 - unchunked|: ours {timing['ours_chunk2_vs_unchunked_max_abs']:.1e}, "
+          f"diffusers recipe {timing['reference_chunk2_vs_unchunked_max_abs']:.1e}")
+    memory = bench_memory(args.memory_resolution)
+    print(f"peak memory above baseline at {args.memory_resolution} px, chunk 4 (decode + mp4 included): "
+          f"8 frames {memory['peak_mib_8_frames']:.1f} MiB, 32 frames {memory['peak_mib_32_frames']:.1f} MiB")
+    print(f"peak memory 32 frames vs 8 frames:                          {memory['ratio_32_vs_8']:.2f}  (target <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()
