@@ -141,6 +141,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
 
         `chunk_size` frames go through the UNet at a time (None: all at once); the output does not depend on it.
         `output_type="latent"` returns the final latents, to be decoded with `decode_latents_iter`.
+        `callback_on_step_end(pipe, step, timestep, {"latents": ...})` runs after every scheduler step (the anchor
+        phase passes the anchor's latent alone) and may return {"latents": ...} to replace them.
         """
         default_size = self.unet.config.sample_size * self.vae_scale_factor
         height, width = height or default_size, width or default_size
@@ -177,7 +179,6 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
             count = len(chunk)
             model_input = torch.cat([chunk] * num_branches)
             embeds = torch.cat([e.expand(count, -1, -1) for e in branch_embeds])
-            state.num_branches = num_branches
             noise = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
             return self.guide(noise, num_branches, guidance_scale)
 

@@ -130,8 +130,13 @@ def test_a_local_folder_loads_through_from_pretrained(model, tiny_sd):
 
 def test_settings_parse_and_clamp_the_environment():
     settings = Settings.from_env(
-        {"T2VZ_TINY_MODELS": "yes", "T2VZ_MAX_FRAMES": "100000", "T2VZ_MAX_RESOLUTION": "777",
-         "T2VZ_QUEUE_SIZE": "many", "T2VZ_SD_MODEL": " my/model "}
+        {
+            "T2VZ_TINY_MODELS": "yes",
+            "T2VZ_MAX_FRAMES": "100000",
+            "T2VZ_MAX_RESOLUTION": "777",
+            "T2VZ_QUEUE_SIZE": "many",
+            "T2VZ_SD_MODEL": " my/model ",
+        }
     )
     assert settings.tiny_models and settings.max_frames == 1024
     assert settings.max_resolution == 776 and settings.queue_size == 20

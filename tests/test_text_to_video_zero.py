@@ -150,10 +150,12 @@ def test_token_merging_is_deterministic_active_and_removed(t2v_pipe):
 
 def test_ablations_change_the_video(t2v_pipe):
     full = generate(t2v_pipe, video_length=4, motion_field_strength_x=64, motion_field_strength_y=64)
-    no_cf = generate(t2v_pipe, video_length=4, motion_field_strength_x=64, motion_field_strength_y=64,
-                     use_cf_attn=False)
-    no_motion = generate(t2v_pipe, video_length=4, motion_field_strength_x=64, motion_field_strength_y=64,
-                         use_motion_field=False)
+    no_cf = generate(
+        t2v_pipe, video_length=4, motion_field_strength_x=64, motion_field_strength_y=64, use_cf_attn=False
+    )
+    no_motion = generate(
+        t2v_pipe, video_length=4, motion_field_strength_x=64, motion_field_strength_y=64, use_motion_field=False
+    )
     assert np.abs(full - no_cf).max() > 1e-3
     assert np.abs(full - no_motion).max() > 1e-3
     # The anchor frame's trajectory is the same whatever happens to the others.
