@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 
@@ -33,12 +34,44 @@ def run_generation(fn: Callable[..., GenerationResult], *args, **kwargs) -> Gene
     return result
 
 
+def connect_generation(
+    event: Callable,
+    generate: Callable[..., GenerationResult],
+    controls: dict[str, gr.components.Component],
+    outputs: list[gr.components.Component],
+    api_name: str,
+    randomize: gr.Checkbox | None = None,
+) -> None:
+    """Wire `controls` (named as `generate`'s keyword arguments) to `generate` through `event` (e.g. `button.click`).
+
+    The handler gets an explicit signature with those names, so API clients see the Python API's parameter
+    names, and a tqdm-tracking progress bar. The outputs are the video and the seed used. With `randomize`, a
+    ticked box turns the seed into -1 (drawn and reported).
+    """
+    names = list(controls) + (["randomize_seed"] if randomize is not None else [])
+
+    def handler(*values, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (Gradio's progress idiom)
+        kwargs = dict(zip(names, values, strict=True))
+        if kwargs.pop("randomize_seed", False):
+            kwargs["seed"] = -1
+        result = run_generation(generate, **kwargs)
+        return result.path, result.seed
+
+    parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]
+    progress = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=gr.Progress(track_tqdm=True))
+    handler.__signature__ = inspect.Signature([*parameters, progress])
+    inputs = list(controls.values()) + ([randomize] if randomize is not None else [])
+    event(
+        handler,
+        inputs=inputs,
+        outputs=outputs,
+        api_name=api_name,
+        concurrency_id=GENERATION_CONCURRENCY_ID,
+        concurrency_limit=1,
+    )
+
+
 def seed_controls(default: int = 0) -> tuple[gr.Number, gr.Checkbox]:
     seed = gr.Number(label="Seed", value=default, precision=0, minimum=-1)
     randomize = gr.Checkbox(label="Randomize seed", value=False)
     return seed, randomize
-
-
-def effective_seed(seed, randomize: bool) -> int:
-    """-1 (a random seed, reported back) when the user asked for one."""
-    return -1 if randomize else seed

@@ -6,7 +6,7 @@ import gradio as gr
 
 from model import Model
 from pipelines.text_to_video_zero import suggest_t0_t1
-from tabs.common import GENERATION_CONCURRENCY_ID, effective_seed, run_generation, seed_controls
+from tabs.common import connect_generation, seed_controls
 
 EXAMPLES = [
     "an astronaut waving the arm on the moon",
@@ -112,71 +112,23 @@ def create_demo(model: Model) -> gr.Blocks:
             rescale_timesteps, inputs=[num_steps, t0, t1], outputs=[t0, t1], queue=False, api_visibility="private"
         )
 
-        def generate(
-            prompt,
-            model_name,
-            motion_x,
-            motion_y,
-            t0,
-            t1,
-            n_prompt,
-            chunk_size,
-            video_length,
-            merging_ratio,
-            seed,
-            randomize,
-            resolution,
-            fps,
-            num_steps,
-            guidance,
-            watermark,
-            progress=gr.Progress(track_tqdm=True),
-        ):
-            outcome = run_generation(
-                model.text2video,
-                prompt,
-                model_name=model_name,
-                motion_field_strength_x=motion_x,
-                motion_field_strength_y=motion_y,
-                t0=t0,
-                t1=t1,
-                n_prompt=n_prompt,
-                chunk_size=chunk_size,
-                video_length=video_length,
-                merging_ratio=merging_ratio,
-                seed=effective_seed(seed, randomize),
-                resolution=resolution,
-                fps=fps,
-                num_inference_steps=num_steps,
-                guidance_scale=guidance,
-                watermark=watermark,
-            )
-            return outcome.path, outcome.seed
-
-        run_button.click(
-            generate,
-            inputs=[
-                prompt,
-                model_name,
-                motion_x,
-                motion_y,
-                t0,
-                t1,
-                n_prompt,
-                chunk_size,
-                video_length,
-                merging_ratio,
-                seed,
-                randomize,
-                resolution,
-                fps,
-                num_steps,
-                guidance,
-                watermark,
-            ],
-            outputs=[result, seed_used],
-            api_name="text2video",
-            concurrency_id=GENERATION_CONCURRENCY_ID,
-            concurrency_limit=1,
-        )
+        controls = {
+            "prompt": prompt,
+            "model_name": model_name,
+            "motion_field_strength_x": motion_x,
+            "motion_field_strength_y": motion_y,
+            "t0": t0,
+            "t1": t1,
+            "n_prompt": n_prompt,
+            "chunk_size": chunk_size,
+            "video_length": video_length,
+            "merging_ratio": merging_ratio,
+            "seed": seed,
+            "resolution": resolution,
+            "fps": fps,
+            "num_inference_steps": num_steps,
+            "guidance_scale": guidance,
+            "watermark": watermark,
+        }
+        connect_generation(run_button.click, model.text2video, controls, [result, seed_used], "text2video", randomize)
     return demo

@@ -9,8 +9,8 @@ pytestmark = pytest.mark.app
 ARGS = dict(
     prompt="a horse galloping on a street",
     model_name="tiny-sd",
-    motion_x=12,
-    motion_y=12,
+    motion_field_strength_x=12,
+    motion_field_strength_y=12,
     t0=3,
     t1=5,
     n_prompt="",
@@ -18,11 +18,11 @@ ARGS = dict(
     video_length=4,
     merging_ratio=0.0,
     seed=3,
-    randomize=False,
+    randomize_seed=False,
     resolution=64,
     fps=4,
-    num_steps=6,
-    guidance=7.5,
+    num_inference_steps=6,
+    guidance_scale=7.5,
     watermark="",
 )
 
@@ -51,7 +51,7 @@ def test_text2video_through_the_api(client):
 
 
 def test_randomized_seed_is_reported(client):
-    _, seed = client.predict(**{**ARGS, "randomize": True}, api_name="/text2video")
+    _, seed = client.predict(**{**ARGS, "randomize_seed": True}, api_name="/text2video")
     assert isinstance(seed, int) and seed >= 0
 
 
