@@ -1,8 +1,10 @@
 """The central `Model`: picks device and dtype, loads and swaps checkpoints, and serves one `process_*` per mode.
 
-Nothing loads at import or construction. A pipeline loads on first use and stays cached until another model is
-asked for; the new one loads on the CPU first, so a model that fails to load leaves the previous one usable, and
-only then is the old one freed (GPU memory included) and the new one moved to the device.
+Nothing loads at import or construction. Checkpoints load on first use into slots that are swapped separately:
+"base" holds a Stable Diffusion model's components (UNet, VAE, text encoder, tokenizer, scheduler), "controlnet"
+a ControlNet. Pipelines are cheap views over the slots, so the text-to-video and guided tabs share one base and
+switching guided tabs swaps only the ControlNet. A new checkpoint loads on the CPU first: one that fails to load
+leaves the previous one usable; only then is the old one freed (GPU memory included) and the new one moved over.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from pipelines import TextToVideoZeroPipeline
+from pipelines import ControlNetVideoPipeline, TextToVideoZeroPipeline
 from pipelines.text_to_video_zero import suggest_t0_t1
-from settings import TINY_SD_MODEL, Settings
-from utils.tiny_models import ensure_tiny_models
+from settings import Settings
+from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
 from utils.validation import InputError, as_float, as_int, as_resolution, as_text
 from utils.video import VIDEO_FORMATS, VideoWriter, new_output_path
 
@@ -31,7 +33,7 @@ MAX_FPS = 60
 MAX_MOTION = 100.0
 MAX_GUIDANCE = 50.0
 DECODE_CHUNK_SIZE = 2
-TINY_ALIASES = {TINY_SD_MODEL: "sd"}
+TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
 
 
 class ModelLoadError(RuntimeError):
@@ -78,8 +80,7 @@ class Model:
     ):
         self.device, self.dtype = pick_device(device, dtype)
         self.settings = settings or Settings.from_env()
-        self.pipe = None
-        self.pipe_key: tuple[str, str] | None = None
+        self.slots: dict[str, tuple[str, object]] = {}  # slot -> (resolved name, loaded object)
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------------ loading
@@ -104,28 +105,57 @@ class Model:
             "--tiny-models to try the interface with small offline models."
         )
 
-    def _swap(self, key: tuple[str, str], load):
-        """Return the cached pipeline for `key`, or load it (on CPU first), free the old one and move it over."""
-        if self.pipe_key == key:
-            return self.pipe
-        logger.info("Loading %s pipeline from %s", *key)
+    def loaded_name(self, slot: str) -> str | None:
+        """The resolved name of what a slot holds ("base", "controlnet"), or None."""
+        return self.slots[slot][0] if slot in self.slots else None
+
+    def _load(self, slot: str, name: str, load):
+        """Return what `slot` holds if it is `name`, else load it (on CPU), free the old one and move it over."""
+        if self.loaded_name(slot) == name:
+            return self.slots[slot][1]
+        logger.info("Loading %s: %s", slot, name)
         try:
-            pipe = load()
+            value = load()
         except Exception as error:  # any failure to load is reported the same way; the old model stays
-            raise self._load_error(key[1], error) from error
-        self.pipe, self.pipe_key = None, None
+            raise self._load_error(name, error) from error
+        self.slots.pop(slot, None)
         free_memory()
-        pipe = pipe.to(self.device)
-        pipe.set_progress_bar_config(desc=f"Generating ({key[0]})")
-        self.pipe, self.pipe_key = pipe, key
+        if isinstance(value, dict):
+            value = {k: v.to(self.device) if isinstance(v, torch.nn.Module) else v for k, v in value.items()}
+        else:
+            value = value.to(self.device)
+        self.slots[slot] = (name, value)
+        return value
+
+    def base_components(self, model_name: str) -> dict:
+        """UNet, VAE, text encoder, tokenizer and scheduler of a Stable Diffusion hub id or local folder."""
+        name = self.resolve_model_name(model_name)
+        return self._load(
+            "base",
+            name,
+            lambda: TextToVideoZeroPipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True).components,
+        )
+
+    def controlnet(self, controlnet_name: str):
+        from diffusers import ControlNetModel
+
+        name = self.resolve_model_name(controlnet_name)
+        return self._load(
+            "controlnet", name, lambda: ControlNetModel.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
+        )
+
+    def _ready(self, pipe, mode: str):
+        pipe.set_progress_bar_config(desc=f"Generating ({mode})")
         return pipe
 
     def text2video_pipeline(self, model_name: str) -> TextToVideoZeroPipeline:
-        name = self.resolve_model_name(model_name)
-        return self._swap(
-            ("text2video", name),
-            lambda: TextToVideoZeroPipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True),
-        )
+        return self._ready(TextToVideoZeroPipeline(**self.base_components(model_name)), "text2video")
+
+    def controlnet_pipeline(self, model_name: str, controlnet_name: str) -> ControlNetVideoPipeline:
+        # The ControlNet first: a base swap then keeps it, and a ControlNet swap keeps the base.
+        controlnet = self.controlnet(controlnet_name)
+        pipe = ControlNetVideoPipeline(**self.base_components(model_name), controlnet=controlnet)
+        return self._ready(pipe, "guided")
 
     # -------------------------------------------------------------------------------------------- text2video
     def text2video(

@@ -1,6 +1,7 @@
 """The zero-shot video method: cross-frame attention, motion fields, lockstep chunking, over diffusers' models."""
 
 from .base import VideoPipelineOutput, ZeroShotVideoPipeline
+from .controlnet_video import ControlNetVideoPipeline
 from .text_to_video_zero import TextToVideoZeroPipeline
 
-__all__ = ["TextToVideoZeroPipeline", "VideoPipelineOutput", "ZeroShotVideoPipeline"]
+__all__ = ["ControlNetVideoPipeline", "TextToVideoZeroPipeline", "VideoPipelineOutput", "ZeroShotVideoPipeline"]

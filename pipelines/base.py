@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,6 +51,40 @@ class ZeroShotVideoPipeline(DiffusionPipeline):
     @property
     def vae_scale_factor(self) -> int:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def check_common_inputs(
+        self, prompt, height, width, num_inference_steps, chunk_size, merging_ratio, **numbers: float
+    ) -> None:
+        """Checks every zero-shot pipeline shares; `numbers` are named values that must be finite."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("`prompt` must be a non-empty string describing the video.")
+        factor = self.vae_scale_factor
+        for name, size in (("height", height), ("width", width)):
+            if not isinstance(size, int) or size < factor or size % factor:
+                raise ValueError(f"`{name}` must be a positive multiple of {factor}, got {size!r}.")
+        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}.")
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 2):
+            raise ValueError(f"`chunk_size` must be an integer of at least 2 (or None), got {chunk_size!r}.")
+        if not 0 <= merging_ratio <= MAX_MERGING_RATIO:
+            raise ValueError(f"`merging_ratio` must be in [0, {MAX_MERGING_RATIO}], got {merging_ratio!r}.")
+        for name, value in numbers.items():
+            if not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
+
+    def prepare_embeds(self, prompt: str, negative_prompt: str | None, guidance_scale: float, device):
+        """Text embeddings per guidance branch: [negative, positive] with guidance, [positive] without."""
+        do_guidance = guidance_scale > 1.0
+        positive, negative = self.encode_prompt(prompt, device, do_guidance, negative_prompt)
+        return [negative, positive] if do_guidance else [positive]
+
+    @staticmethod
+    def branch_batch(chunk: torch.Tensor, branch_embeds: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The UNet batch for one chunk: latents and embeddings laid out [branch][frame]."""
+        count = len(chunk)
+        model_input = torch.cat([chunk] * len(branch_embeds))
+        embeds = torch.cat([e.expand(count, -1, -1) for e in branch_embeds])
+        return model_input, embeds
 
     # ----------------------------------------------------------------------------------------- prompt encoding
     @torch.no_grad()

@@ -13,7 +13,6 @@ steps once over all frames, so chunked output equals unchunked output and the an
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import torch
@@ -22,7 +21,7 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .base import MAX_MERGING_RATIO, StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
 from .cross_frame_attention import cross_frame_attention
 from .motion import warp_anchor_latent
 
@@ -71,33 +70,27 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
         motion_field_strength_x,
         motion_field_strength_y,
     ) -> None:
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise ValueError("`prompt` must be a non-empty string describing the video.")
+        self.check_common_inputs(
+            prompt,
+            height,
+            width,
+            num_inference_steps,
+            chunk_size,
+            merging_ratio,
+            guidance_scale=guidance_scale,
+            motion_field_strength_x=motion_field_strength_x,
+            motion_field_strength_y=motion_field_strength_y,
+        )
         if not isinstance(video_length, int) or video_length < 1:
             raise ValueError(f"`video_length` must be a positive integer, got {video_length!r}.")
-        factor = self.vae_scale_factor
-        for name, size in (("height", height), ("width", width)):
-            if not isinstance(size, int) or size < factor or size % factor:
-                raise ValueError(f"`{name}` must be a positive multiple of {factor}, got {size!r}.")
-        if not isinstance(num_inference_steps, int) or num_inference_steps < 2:
-            raise ValueError(f"`num_inference_steps` must be an integer of at least 2, got {num_inference_steps!r}.")
+        if num_inference_steps < 2:
+            raise ValueError(f"`num_inference_steps` must be at least 2, got {num_inference_steps!r}.")
         if not isinstance(t0, int) or not isinstance(t1, int) or not 0 <= t0 < t1 <= num_inference_steps - 1:
             s0, s1 = suggest_t0_t1(num_inference_steps)
             raise ValueError(
                 f"`t0`={t0!r} and `t1`={t1!r} must be step indices with 0 <= t0 < t1 <= num_inference_steps - 1 "
                 f"= {num_inference_steps - 1}; for {num_inference_steps} steps try t0={s0}, t1={s1}."
             )
-        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 2):
-            raise ValueError(f"`chunk_size` must be an integer of at least 2 (or None), got {chunk_size!r}.")
-        if not 0 <= merging_ratio <= MAX_MERGING_RATIO:
-            raise ValueError(f"`merging_ratio` must be in [0, {MAX_MERGING_RATIO}], got {merging_ratio!r}.")
-        for name, value in (
-            ("guidance_scale", guidance_scale),
-            ("motion_field_strength_x", motion_field_strength_x),
-            ("motion_field_strength_y", motion_field_strength_y),
-        ):
-            if not math.isfinite(value):
-                raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
 
     # --------------------------------------------------------------------------------------------- latents
     def prepare_latents(self, num_frames, height, width, dtype, device, generator) -> torch.Tensor:
@@ -162,10 +155,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
         )
         device = self._execution_device
         chunk_size = min(chunk_size or video_length, video_length)
-        num_branches = 2 if guidance_scale > 1.0 else 1
-
-        positive, negative = self.encode_prompt(prompt, device, num_branches == 2, negative_prompt)
-        branch_embeds = [negative, positive] if num_branches == 2 else [positive]
+        branch_embeds = self.prepare_embeds(prompt, negative_prompt, guidance_scale, device)
+        num_branches = len(branch_embeds)
 
         index_t, index_t_prime = step_indices(num_inference_steps, t0, t1)
         anchor_scheduler = self.fresh_scheduler(num_inference_steps, device)
@@ -175,10 +166,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
         video_step = self.step_kwargs(video_scheduler, generator, eta)
 
         def predict(latents: torch.Tensor, t, state, frames: slice) -> torch.Tensor:
-            chunk = latents[frames]
-            count = len(chunk)
-            model_input = torch.cat([chunk] * num_branches)
-            embeds = torch.cat([e.expand(count, -1, -1) for e in branch_embeds])
+            model_input, embeds = self.branch_batch(latents[frames], branch_embeds)
             noise = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
             return self.guide(noise, num_branches, guidance_scale)
 
@@ -189,7 +177,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
             cross_frame_attention(self.unet, num_branches=num_branches, enabled=use_cf_attn) as state,
         ):
             # 1. The anchor frame alone from the first timestep to T', keeping its latent at T on the way.
-            anchor = self.prepare_latents(1, height, width, positive.dtype, device, generator)
+            anchor = self.prepare_latents(1, height, width, branch_embeds[0].dtype, device, generator)
             anchor = anchor * anchor_scheduler.init_noise_sigma
             anchor_at_t = anchor
             for i in range(index_t_prime):

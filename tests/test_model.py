@@ -26,7 +26,7 @@ def test_device_and_dtype_are_picked_automatically():
 
 def test_construction_loads_nothing(settings):
     model = Model(settings=settings)
-    assert model.pipe is None and model.pipe_key is None
+    assert model.slots == {}
 
 
 def test_process_text2video_writes_an_mp4_that_decodes_back(model, tmp_path):
@@ -57,9 +57,9 @@ def test_random_seed_is_drawn_and_reported(model):
 
 def test_pipeline_is_cached_between_requests(model):
     model.process_text2video("a cat", **FAST)
-    pipe = model.pipe
+    unet = model.base_components(TINY_SD_MODEL)["unet"]
     model.process_text2video("a dog", **FAST)
-    assert model.pipe is pipe
+    assert model.base_components(TINY_SD_MODEL)["unet"] is unet
 
 
 def test_chunk_size_above_the_video_length_is_clamped_with_a_note(model):
@@ -97,7 +97,7 @@ def test_bad_input_is_refused_before_any_model_loads(model, bad, words):
     kwargs = {**FAST, "prompt": "a cat", **bad}
     with pytest.raises(InputError, match=words):
         model.process_text2video(**kwargs)
-    assert model.pipe is None
+    assert model.slots == {}
 
 
 def test_t0_t1_error_suggests_values_that_work(model):
@@ -109,13 +109,13 @@ def test_t0_t1_error_suggests_values_that_work(model):
 
 def test_an_unknown_model_names_the_model_and_the_fixes_and_the_previous_model_stays(model, tmp_path):
     model.process_text2video("a cat", **FAST)
-    loaded = model.pipe
+    loaded = model.slots["base"]
     with pytest.raises(ModelLoadError) as error:
         model.process_text2video("a cat", **{**FAST, "model_name": "nobody/no-such-model-xyz"})
     message = str(error.value)
     for words in ("nobody/no-such-model-xyz", "HF_HUB_OFFLINE", "local", "--tiny-models"):
         assert words in message
-    assert model.pipe is loaded
+    assert model.slots["base"] is loaded
     broken = tmp_path / "broken"
     broken.mkdir()
     with pytest.raises(ModelLoadError, match="not a complete diffusers folder"):

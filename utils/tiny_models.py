@@ -17,7 +17,7 @@ import torch
 logger = logging.getLogger(__name__)
 
 # Bumped whenever the architecture below changes, so stale folders get rebuilt.
-TINY_MODELS_VERSION = 2
+TINY_MODELS_VERSION = 5
 _MARKER = "tiny_model.json"
 
 # Stable Diffusion 1.x's scheduler configuration; PNDM is what the SD 1.5 hub folder ships.
@@ -136,17 +136,50 @@ def build_tiny_sd(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
-TINY_FAMILIES = {"sd": build_tiny_sd}
+def build_tiny_controlnet(folder: str | Path, seed: int = 0) -> Path:
+    """Build a tiny ControlNet (conditioning downsampled by 8, as the real ones) that really changes the output.
+
+    A fresh ControlNet's zero convolutions make it a no-op; here they get small random weights instead, so tests
+    can see the condition act and the ControlNet's own cross-frame attention matter.
+    """
+    from diffusers import ControlNetModel
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    controlnet = ControlNetModel.from_unet(build_unet(), conditioning_embedding_out_channels=(8, 8, 16, 16))
+    with torch.no_grad():
+        for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+            torch.nn.init.normal_(conv.weight, std=0.05)
+            torch.nn.init.zeros_(conv.bias)
+        # Default initialisation makes the condition embedding a near-constant (its biases dominate); variance-
+        # preserving weights let each frame's condition reach the network, so frames follow their own condition.
+        for module in controlnet.controlnet_cond_embedding.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                torch.nn.init.zeros_(module.bias)
+    controlnet.save_pretrained(folder, safe_serialization=True)
+    _write_marker(folder, "controlnet")
+    return folder
+
+
+# family -> (builder, seed). The DreamBooth stand-in is a second SD base, so base swaps can be tested.
+TINY_FAMILIES = {
+    "sd": (build_tiny_sd, 0),
+    "sd-dreambooth": (build_tiny_sd, 1),
+    "controlnet-canny": (build_tiny_controlnet, 2),
+    "controlnet-pose": (build_tiny_controlnet, 3),
+    "controlnet-depth": (build_tiny_controlnet, 4),
+}
 
 
 def ensure_tiny_models(root: str | Path) -> dict[str, Path]:
     """Build every tiny model family under `root` unless a current build is already there; return their folders."""
     root = Path(root)
     folders = {}
-    for family, build in TINY_FAMILIES.items():
+    for family, (build, seed) in TINY_FAMILIES.items():
         folder = root / f"tiny-{family}"
         if not _is_current(folder):
             logger.info("Building the offline tiny %s model in %s", family, folder)
-            build(folder)
+            build(folder, seed=seed)
         folders[family] = folder
     return folders

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 VIDEO_FORMATS = ("mp4", "gif")
+# imageio-ffmpeg warns whenever ffmpeg resizes while reading, which load_video always asks it to do.
+logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
 
 
 def new_output_path(output_dir: str | Path, suffix: str = ".mp4") -> Path:
@@ -135,3 +139,102 @@ def read_video(path: str | Path) -> tuple[np.ndarray, float]:
     width, height = meta["size"]
     frames = [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in reader]
     return np.stack(frames), float(meta["fps"])
+
+
+# ------------------------------------------------------------------------------------------------- video input
+VIDEO_INPUT_TYPES = (".mp4", ".mov", ".webm", ".gif", ".mkv", ".avi", ".m4v")
+
+
+@dataclass
+class VideoClip:
+    """Frames sampled from an input video: uint8 (frames, height, width, 3), their frame rate, notes for the user."""
+
+    frames: np.ndarray
+    fps: float
+    notes: list[str] = field(default_factory=list)
+
+
+def fit_size(width: int, height: int, resolution: int, multiple: int = 8) -> tuple[int, int]:
+    """Long side = `resolution`; the short side keeps the aspect ratio, rounded to the nearest multiple of
+    `multiple` (so the picture is stretched by at most half a multiple, 4 px, never cropped)."""
+    scale = resolution / max(width, height)
+    fit = lambda side: max(multiple, round(side * scale / multiple) * multiple)  # noqa: E731
+    return fit(width), fit(height)
+
+
+def probe_video(path: str | Path) -> dict:
+    """ffmpeg's view of a video: size, fps, duration. Raises InputError for anything that is not a video."""
+    import imageio_ffmpeg
+
+    from utils.validation import InputError
+
+    name = Path(path).name
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path))
+        meta = next(reader)
+        reader.close()
+    except (OSError, RuntimeError, StopIteration) as error:
+        raise InputError(
+            f"'{name}' is not a video that can be read ({', '.join(VIDEO_INPUT_TYPES)}): upload another file."
+        ) from error
+    if not meta.get("size") or not meta.get("fps"):
+        raise InputError(f"'{name}' has no video stream: upload a video file.")
+    return meta
+
+
+def load_video(
+    path: str | Path | None,
+    resolution: int,
+    start_t: float = 0.0,
+    end_t: float = -1,
+    fps: float = -1,
+    max_frames: int = 128,
+) -> VideoClip:
+    """Frames from `start_t` to `end_t` seconds (-1: the end), sampled at `fps` (-1: the video's own rate), resized so
+    the long side is `resolution` (see `fit_size`), at most `max_frames` of them.
+
+    ffmpeg seeks, samples and resizes while decoding, so a long or 4K video is never held in memory; grayscale and
+    alpha inputs come out as RGB.
+    """
+    import imageio_ffmpeg
+
+    from utils.validation import InputError, as_float
+
+    if path in (None, "") or not Path(path).is_file():
+        raise InputError("No video: upload a video file (mp4, mov, webm or gif).")
+    meta = probe_video(path)
+    duration = float(meta.get("duration") or 0.0)
+    source_fps = float(meta["fps"])
+    start_t = as_float("Start time", start_t, 0.0)
+    end_t = as_float("End time", end_t)
+    if duration and start_t >= duration:
+        raise InputError(f"Start time {start_t:g} s is beyond the end of the video ({duration:.2f} s).")
+    if end_t != -1 and end_t <= start_t:
+        raise InputError(f"End time ({end_t:g} s) must be after the start time ({start_t:g} s), or -1 for the end.")
+    rate = source_fps if fps in (-1, None) else as_float("Frame rate", fps, 0.1, 120.0)
+    width, height = fit_size(*meta["size"], resolution)
+
+    output_params = ["-vf", f"fps={rate:g},scale={width}:{height}:flags=area", "-frames:v", str(max_frames + 1)]
+    if end_t != -1:
+        output_params = ["-t", f"{end_t - start_t:g}", *output_params]
+    reader = imageio_ffmpeg.read_frames(
+        str(path), pix_fmt="rgb24", input_params=["-ss", f"{start_t:g}"], output_params=output_params
+    )
+    frames: list[np.ndarray] = []
+    notes: list[str] = []
+    try:
+        next(reader)
+        for raw in reader:
+            frames.append(np.frombuffer(raw, np.uint8).reshape(height, width, 3))
+    except (OSError, RuntimeError) as error:
+        if not frames:
+            raise InputError(f"'{Path(path).name}' could not be decoded (damaged file?): upload another.") from error
+        notes.append(f"The video is damaged after {len(frames)} frames; using those.")
+    finally:
+        reader.close()
+    if not frames:
+        raise InputError("The video has no frames between the start and end times: choose other times.")
+    if len(frames) > max_frames:
+        frames = frames[:max_frames]
+        notes.append(f"The video was cut to {max_frames} frames ({max_frames / rate:.1f} s at {rate:g} fps).")
+    return VideoClip(frames=np.stack(frames), fps=rate, notes=notes)

@@ -1,0 +1,162 @@
+"""Zero-shot guided video: a ControlNet conditions every frame (pose, edges, depth), Text2Video-Zero keeps them
+consistent.
+
+All frames start from the same noise latent, and cross-frame attention runs in the self-attention layers of both
+the UNet and the ControlNet (each layer keeping its own anchor keys/values), as in the paper's ControlNet variant.
+Frames are denoised in lockstep chunks: per step, the chunk holding the anchor runs first through the ControlNet and
+the UNet, the other chunks replay its keys/values, and the scheduler steps once over all frames, so the output does
+not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils.torch_utils import randn_tensor
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .cross_frame_attention import cross_frame_attention
+
+
+def control_frames_to_tensor(frames, height: int, width: int, device, dtype) -> torch.Tensor:
+    """Condition frames (uint8 or [0, 1] float arrays (F, H, W, 3), or a (F, 3, H, W) tensor in [0, 1]) to a
+    (F, 3, height, width) tensor in [0, 1]."""
+    if isinstance(frames, torch.Tensor):
+        tensor = frames.float()
+    else:
+        array = np.asarray(frames)
+        if array.ndim != 4 or array.shape[-1] != 3:
+            raise ValueError(f"Condition frames must be an array (frames, height, width, 3), got shape {array.shape}.")
+        scale = 255.0 if array.dtype == np.uint8 else 1.0
+        tensor = torch.from_numpy(array.astype(np.float32) / scale).permute(0, 3, 1, 2)
+    if tensor.shape[-2:] != (height, width):
+        tensor = F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)
+    return tensor.clamp(0, 1).to(device=device, dtype=dtype)
+
+
+class ControlNetVideoPipeline(ZeroShotVideoPipeline):
+    """Guided zero-shot video: `ControlNetVideoPipeline(vae, text_encoder, tokenizer, unet, controlnet, scheduler)`."""
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        unet: UNet2DConditionModel,
+        controlnet: ControlNetModel,
+        scheduler: KarrasDiffusionSchedulers,
+    ):
+        super().__init__()
+        self.register_modules(
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            unet=unet,
+            controlnet=controlnet,
+            scheduler=scheduler,
+        )
+        self._use_vp_scheduler()
+
+    model_cpu_offload_seq = "text_encoder->controlnet->unet->vae"
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str,
+        control_frames,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 20,
+        guidance_scale: float = 9.0,
+        negative_prompt: str | None = None,
+        eta: float = 0.0,
+        generator: torch.Generator | None = None,
+        controlnet_conditioning_scale: float = 1.0,
+        chunk_size: int | None = None,
+        merging_ratio: float = 0.0,
+        use_cf_attn: bool = True,
+        output_type: str = "np",
+        decode_chunk_size: int = 2,
+        callback_on_step_end: StepCallback | None = None,
+    ) -> VideoPipelineOutput:
+        """One output frame per condition frame; returns float frames (F, height, width, 3) in [0, 1].
+
+        `height`/`width` default to the condition frames' size. `chunk_size` frames go through the ControlNet and
+        UNet at a time (None: all at once); the output does not depend on it.
+        """
+        if isinstance(control_frames, torch.Tensor):
+            frame_height, frame_width = control_frames.shape[-2:]
+        else:
+            frame_height, frame_width = np.asarray(control_frames).shape[1:3]
+        height, width = height or int(frame_height), width or int(frame_width)
+        self.check_common_inputs(
+            prompt,
+            height,
+            width,
+            num_inference_steps,
+            chunk_size,
+            merging_ratio,
+            guidance_scale=guidance_scale,
+            controlnet_conditioning_scale=controlnet_conditioning_scale,
+            eta=eta,
+        )
+        device = self._execution_device
+        control = control_frames_to_tensor(control_frames, height, width, device, self.controlnet.dtype)
+        video_length = len(control)
+        if video_length < 1:
+            raise ValueError("No condition frames: the video must have at least one frame.")
+        chunk_size = min(chunk_size or video_length, video_length)
+        branch_embeds = self.prepare_embeds(prompt, negative_prompt, guidance_scale, device)
+        num_branches = len(branch_embeds)
+
+        scheduler = self.fresh_scheduler(num_inference_steps, device)
+        step_kwargs = self.step_kwargs(scheduler, generator, eta)
+        factor = self.vae_scale_factor
+        shape = (1, self.unet.config.in_channels, height // factor, width // factor)
+        # One noise latent for every frame: the ControlNet alone makes the frames differ.
+        noise = randn_tensor(shape, generator=generator, device=device, dtype=branch_embeds[0].dtype)
+        latents = (noise * scheduler.init_noise_sigma).repeat(video_length, 1, 1, 1)
+
+        def predict(latents: torch.Tensor, t, frames: slice) -> torch.Tensor:
+            model_input, embeds = self.branch_batch(latents[frames], branch_embeds)
+            model_input = scheduler.scale_model_input(model_input, t)
+            condition = torch.cat([control[frames]] * num_branches)
+            down, mid = self.controlnet(
+                model_input,
+                t,
+                encoder_hidden_states=embeds,
+                controlnet_cond=condition,
+                conditioning_scale=controlnet_conditioning_scale,
+                return_dict=False,
+            )
+            prediction = self.unet(
+                model_input,
+                t,
+                encoder_hidden_states=embeds,
+                down_block_additional_residuals=down,
+                mid_block_additional_residual=mid,
+                return_dict=False,
+            )[0]
+            return self.guide(prediction, num_branches, guidance_scale)
+
+        with (
+            self.progress_bar(total=len(scheduler.timesteps)) as progress,
+            self.token_merging(merging_ratio),
+            cross_frame_attention(self.unet, self.controlnet, num_branches=num_branches, enabled=use_cf_attn) as state,
+        ):
+            for i, t in enumerate(scheduler.timesteps):
+                prediction = self.lockstep(partial(predict, latents, t), video_length, chunk_size, state)
+                latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
+                latents = self.run_callback(callback_on_step_end, self, i, t, latents)
+                progress.update()
+
+        self.maybe_free_model_hooks()
+        if output_type == "latent":
+            return VideoPipelineOutput(frames=latents)
+        return VideoPipelineOutput(frames=self.decode_latents(latents, decode_chunk_size))
