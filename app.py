@@ -13,13 +13,15 @@ import gradio as gr
 
 from model import Model
 from settings import Settings
-from tabs import text2video
+from tabs import canny, canny_db, depth, pose, text2video
+from tabs.guided import EXAMPLES_DIR
 
 TITLE = "Text2Video-Zero Studio"
 
 
 def build_demo(model: Model) -> gr.Blocks:
     settings = model.settings
+    gr.set_static_paths([EXAMPLES_DIR])  # the example videos, and nothing else of the repository
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nZero-shot video generation from image diffusion models.")
         if settings.tiny_models:
@@ -27,6 +29,14 @@ def build_demo(model: Model) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Text2Video"):
                 text2video.create_demo(model)
+            with gr.Tab("Pose"):
+                pose.create_demo(model)
+            with gr.Tab("Edge"):
+                canny.create_demo(model)
+            with gr.Tab("Edge + DreamBooth"):
+                canny_db.create_demo(model)
+            with gr.Tab("Depth"):
+                depth.create_demo(model)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     return demo
 

@@ -23,7 +23,7 @@ from pipelines.text_to_video_zero import suggest_t0_t1
 from settings import Settings
 from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
 from utils.validation import InputError, as_float, as_int, as_resolution, as_text
-from utils.video import VIDEO_FORMATS, VideoWriter, new_output_path
+from utils.video import VIDEO_FORMATS, VideoClip, VideoWriter, load_video, new_output_path
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ class Model:
         self.device, self.dtype = pick_device(device, dtype)
         self.settings = settings or Settings.from_env()
         self.slots: dict[str, tuple[str, object]] = {}  # slot -> (resolved name, loaded object)
+        self.annotators: dict[str, object] = {}
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------------ loading
@@ -238,6 +239,139 @@ class Model:
         """Generate a video from a prompt and return the path of the written file (see `text2video`)."""
         return self.text2video(prompt, model_name, **kwargs).path
 
+    # ----------------------------------------------------------------------------------------------- guided
+    def annotator(self, name: str):
+        """A cached annotator: "depth", "openpose" or "mediapipe". Tiny mode uses random weights (no hub)."""
+        if name not in self.annotators:
+            from annotators import DepthEstimator, MediaPipePoseEstimator, OpenPoseEstimator
+
+            networks = {"depth": DepthEstimator, "openpose": OpenPoseEstimator}
+            logger.info("Loading the %s annotator", name)
+            if name == "mediapipe":
+                self.annotators[name] = MediaPipePoseEstimator()
+            elif self.settings.tiny_models:
+                self.annotators[name] = networks[name].random(self.device)
+            else:
+                repo = self.settings.annotators_repo
+                try:
+                    self.annotators[name] = networks[name].from_pretrained(repo, self.device)
+                except Exception as error:
+                    hint = " For pose, T2VZ_POSE_DETECTOR=mediapipe works offline." if name == "openpose" else ""
+                    raise ModelLoadError(
+                        f"Could not load the {name} annotator weights from '{repo}'. Download them once with network "
+                        f"access, or set T2VZ_ANNOTATORS_REPO to a local folder holding them.{hint}"
+                    ) from error
+        return self.annotators[name]
+
+    def _guided(
+        self,
+        mode: str,
+        video_path,
+        prompt: str,
+        annotate,
+        model_name: str | None = None,
+        controlnet_name: str | None = None,
+        chunk_size: int = 8,
+        merging_ratio: float = 0.0,
+        num_inference_steps: int = 20,
+        controlnet_conditioning_scale: float = 1.0,
+        guidance_scale: float = 9.0,
+        seed: int = 42,
+        eta: float = 0.0,
+        resolution: int = 512,
+        use_cf_attn: bool = True,
+        save_path: str | None = None,
+        n_prompt: str = "",
+        start_t: float = 0.0,
+        end_t: float = -1,
+        input_fps: float = 4,
+        max_frames: int | None = None,
+        show_condition: bool = False,
+        watermark: str | None = None,
+    ) -> GenerationResult:
+        """Video in -> condition frames (`annotate`) -> guided zero-shot video; checks everything before loading."""
+        prompt = as_text("Prompt", prompt)
+        n_prompt = as_text("Negative prompt", n_prompt, required=False)
+        model_name = model_name or self.settings.default_sd_model
+        controlnet_name = controlnet_name or self.settings.controlnet_model(mode)
+        chunk_size = as_int("Chunk size", chunk_size, 2)
+        merging_ratio = as_float("Merging ratio", merging_ratio, 0.0, 0.9)
+        num_inference_steps = as_int("Steps", num_inference_steps, 1, MAX_STEPS)
+        scale = as_float("ControlNet conditioning scale", controlnet_conditioning_scale, 0.0, 5.0)
+        guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
+        eta = as_float("eta", eta, 0.0, 1.0)
+        resolution = as_resolution("Resolution", resolution, self.settings.max_resolution)
+        max_frames = as_int(
+            "Max frames", self.settings.max_frames if max_frames is None else max_frames, 1, self.settings.max_frames
+        )
+        watermark = as_text("Watermark", watermark, required=False) if watermark not in (None, "None") else ""
+        path = self._output_path(save_path)
+        seed = draw_seed(seed)
+        clip: VideoClip = load_video(video_path, resolution, start_t, end_t, input_fps, max_frames)
+        notes = list(clip.notes)
+        if chunk_size > len(clip.frames):
+            chunk_size = len(clip.frames)
+
+        with self._lock:
+            condition = annotate(clip.frames)
+            pipe = self.controlnet_pipeline(model_name, controlnet_name)
+            latents = pipe(
+                prompt,
+                condition,
+                num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale,
+                negative_prompt=n_prompt,
+                eta=eta,
+                generator=torch.Generator("cpu").manual_seed(seed),
+                controlnet_conditioning_scale=scale,
+                chunk_size=chunk_size,
+                merging_ratio=merging_ratio,
+                use_cf_attn=bool(use_cf_attn),
+                output_type="latent",
+            ).frames
+            self._write(pipe, latents, path, clip.fps, watermark, beside=condition if show_condition else None)
+        logger.info("Wrote %s (%s, seed %d)", path, mode, seed)
+        return GenerationResult(path=str(path), seed=seed, notes=notes)
+
+    def controlnet_pose(
+        self, video_path, prompt: str, is_skeleton: bool = False, pose_detector: str | None = None, **kwargs
+    ) -> GenerationResult:
+        """Pose-guided video. `is_skeleton`: the video already is an OpenPose skeleton drawing, used as it is."""
+        detector = pose_detector or self.settings.default_pose_detector
+        if detector not in ("openpose", "mediapipe"):
+            raise InputError(f"Pose detector must be 'openpose' or 'mediapipe', got {detector!r}.")
+        annotate = (lambda frames: frames) if is_skeleton else (lambda frames: self.annotator(detector)(frames))
+        return self._guided("pose", video_path, prompt, annotate, **kwargs)
+
+    def controlnet_canny(
+        self, video_path, prompt: str, low_threshold: int = 100, high_threshold: int = 200, **kwargs
+    ) -> GenerationResult:
+        """Edge-guided video (Canny edges of the input)."""
+        from annotators.canny import canny, check_thresholds
+
+        low, high = check_thresholds(low_threshold, high_threshold)
+        return self._guided("canny", video_path, prompt, lambda frames: canny(frames, low, high), **kwargs)
+
+    def controlnet_canny_db(self, db_path: str, video_path, prompt: str, **kwargs) -> GenerationResult:
+        """Edge-guided video on a DreamBooth base (`db_path`: hub id or local folder)."""
+        return self.controlnet_canny(video_path, prompt, model_name=as_text("DreamBooth model", db_path), **kwargs)
+
+    def controlnet_depth(self, video_path, prompt: str, **kwargs) -> GenerationResult:
+        """Depth-guided video (MiDaS depth of the input)."""
+        return self._guided("depth", video_path, prompt, lambda frames: self.annotator("depth")(frames), **kwargs)
+
+    def process_controlnet_pose(self, video_path, prompt: str, **kwargs) -> str:
+        return self.controlnet_pose(video_path, prompt, **kwargs).path
+
+    def process_controlnet_canny(self, video_path, prompt: str, **kwargs) -> str:
+        return self.controlnet_canny(video_path, prompt, **kwargs).path
+
+    def process_controlnet_canny_db(self, db_path: str, video_path, prompt: str, **kwargs) -> str:
+        return self.controlnet_canny_db(db_path, video_path, prompt, **kwargs).path
+
+    def process_controlnet_depth(self, video_path, prompt: str, **kwargs) -> str:
+        return self.controlnet_depth(video_path, prompt, **kwargs).path
+
     # -------------------------------------------------------------------------------------------------- output
     def _output_path(self, path) -> Path:
         if path in (None, ""):
@@ -249,8 +383,18 @@ class Model:
         return path
 
     @staticmethod
-    def _write(pipe, latents: torch.Tensor, path: Path, fps: float, watermark: str) -> None:
-        """Decode a few frames at a time and write them as they come: memory stays flat in the clip's length."""
+    def _write(pipe, latents: torch.Tensor, path: Path, fps: float, watermark: str, beside=None) -> None:
+        """Decode a few frames at a time and write them as they come: memory stays flat in the clip's length.
+
+        `beside`: uint8 frames (e.g. the condition) shown to the left of the result, at the result's size.
+        """
+        import numpy as np
+
         with VideoWriter(path, fps, watermark) as writer:
+            start = 0
             for frames in pipe.decode_latents_iter(latents, DECODE_CHUNK_SIZE):
+                if beside is not None:
+                    left = beside[start : start + len(frames)].astype(np.float32) / 255.0
+                    frames = np.concatenate([left, frames], axis=2)
+                    start += len(frames)
                 writer.write(frames)

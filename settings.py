@@ -7,6 +7,10 @@ T2VZ_MAX_FRAMES       most frames one request may ask for (default 128)
 T2VZ_MAX_RESOLUTION   largest side in pixels (default 1024)
 T2VZ_OUTPUT_DIR       where generated videos are written (default <system temp>/text2video-zero/outputs)
 T2VZ_QUEUE_SIZE       requests waiting in the queue at most (default 20)
+T2VZ_CONTROLNET_POSE  pose ControlNet (default lllyasviel/sd-controlnet-openpose); likewise T2VZ_CONTROLNET_CANNY
+                      (lllyasviel/sd-controlnet-canny) and T2VZ_CONTROLNET_DEPTH (lllyasviel/sd-controlnet-depth)
+T2VZ_POSE_DETECTOR    openpose (hub weights, default) or mediapipe (weights inside the pip package, offline)
+T2VZ_ANNOTATORS_REPO  hub repo or local folder of the OpenPose/MiDaS weights (default lllyasviel/Annotators)
 """
 
 from __future__ import annotations
@@ -27,6 +31,30 @@ CURATED_SD_MODELS = (
     "CompVis/stable-diffusion-v1-4",
 )
 TINY_SD_MODEL = "tiny-sd"
+TINY_DREAMBOOTH_MODEL = "tiny-sd-dreambooth"
+CONTROLNETS = {
+    "pose": "lllyasviel/sd-controlnet-openpose",
+    "canny": "lllyasviel/sd-controlnet-canny",
+    "depth": "lllyasviel/sd-controlnet-depth",
+}
+POSE_DETECTORS = ("openpose", "mediapipe")
+
+
+@dataclass(frozen=True)
+class DreamBoothStyle:
+    """A DreamBooth base of the original canny tab and the word that triggers its style."""
+
+    label: str
+    model: str
+    trigger: str
+
+
+DREAMBOOTH_STYLES = (
+    DreamBoothStyle("Anime", "PAIR/text2video-zero-controlnet-canny-anime", "1girl"),
+    DreamBoothStyle("Arcane", "PAIR/text2video-zero-controlnet-canny-arcane", "arcane style"),
+    DreamBoothStyle("GTA-5", "PAIR/text2video-zero-controlnet-canny-gta5", "gtav style"),
+    DreamBoothStyle("Avatar", "PAIR/text2video-zero-controlnet-canny-avatar", "avatar style"),
+)
 
 
 def _flag(value: str | None) -> bool:
@@ -39,6 +67,11 @@ def _int(value: str | None, default: int, low: int, high: int) -> int:
     except ValueError:
         number = default
     return max(low, min(high, number))
+
+
+def _choice(value: str | None, choices: tuple[str, ...], default: str) -> str:
+    value = (value or "").strip().lower()
+    return value if value in choices else default
 
 
 @dataclass(frozen=True)
@@ -58,6 +91,20 @@ TINY_TEXT2VIDEO_DEFAULTS = Text2VideoDefaults(resolution=128, num_inference_step
 
 
 @dataclass(frozen=True)
+class GuidedDefaults:
+    """What the guided tabs start with (the original demo's values; tiny mode: seconds on a CPU)."""
+
+    resolution: int = 512
+    num_inference_steps: int = 20
+    chunk_size: int = 8
+    input_fps: float = 4
+    max_frames: int = 24
+
+
+TINY_GUIDED_DEFAULTS = GuidedDefaults(resolution=128, num_inference_steps=8, max_frames=8)
+
+
+@dataclass(frozen=True)
 class Settings:
     tiny_models: bool = False
     tiny_models_dir: Path = Path("~/.cache/text2video-zero/tiny-models").expanduser()
@@ -67,6 +114,9 @@ class Settings:
     output_dir: Path = Path(tempfile.gettempdir()) / "text2video-zero" / "outputs"
     queue_size: int = 20
     curated_sd_models: tuple[str, ...] = field(default=CURATED_SD_MODELS)
+    controlnets: tuple[tuple[str, str], ...] = tuple(CONTROLNETS.items())
+    pose_detector: str = "openpose"
+    annotators_repo: str = "lllyasviel/Annotators"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +130,12 @@ class Settings:
             max_resolution=_int(env.get("T2VZ_MAX_RESOLUTION"), base.max_resolution, 64, 2048) // 8 * 8,
             output_dir=Path(env.get("T2VZ_OUTPUT_DIR") or base.output_dir).expanduser(),
             queue_size=_int(env.get("T2VZ_QUEUE_SIZE"), base.queue_size, 1, 1000),
+            controlnets=tuple(
+                (kind, (env.get(f"T2VZ_CONTROLNET_{kind.upper()}") or "").strip() or default)
+                for kind, default in CONTROLNETS.items()
+            ),
+            pose_detector=_choice(env.get("T2VZ_POSE_DETECTOR"), POSE_DETECTORS, base.pose_detector),
+            annotators_repo=(env.get("T2VZ_ANNOTATORS_REPO") or "").strip() or base.annotators_repo,
         )
 
     def with_tiny_models(self) -> Settings:
@@ -98,3 +154,22 @@ class Settings:
     @property
     def text2video_defaults(self) -> Text2VideoDefaults:
         return TINY_TEXT2VIDEO_DEFAULTS if self.tiny_models else Text2VideoDefaults()
+
+    @property
+    def guided_defaults(self) -> GuidedDefaults:
+        return TINY_GUIDED_DEFAULTS if self.tiny_models else GuidedDefaults()
+
+    def controlnet_model(self, kind: str) -> str:
+        """The ControlNet of a guided mode ("pose", "canny", "depth")."""
+        return f"tiny-controlnet-{kind}" if self.tiny_models else dict(self.controlnets)[kind]
+
+    @property
+    def default_pose_detector(self) -> str:
+        # OpenPose's weights come from the hub; offline, MediaPipe's ship with the package.
+        return "mediapipe" if self.tiny_models else self.pose_detector
+
+    @property
+    def dreambooth_styles(self) -> tuple[DreamBoothStyle, ...]:
+        if self.tiny_models:
+            return tuple(DreamBoothStyle(s.label, TINY_DREAMBOOTH_MODEL, s.trigger) for s in DREAMBOOTH_STYLES)
+        return DREAMBOOTH_STYLES

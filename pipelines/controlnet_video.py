@@ -24,6 +24,20 @@ from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
 from .cross_frame_attention import cross_frame_attention
 
 
+def control_frames_shape(frames) -> tuple[int, int, int]:
+    """(frames, height, width) of condition frames, checking their layout."""
+    if isinstance(frames, torch.Tensor):
+        if frames.ndim != 4 or frames.shape[1] != 3:
+            raise ValueError(
+                f"Condition frames must be a tensor (frames, 3, height, width), got {tuple(frames.shape)}."
+            )
+        return frames.shape[0], frames.shape[2], frames.shape[3]
+    shape = np.shape(frames)
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ValueError(f"Condition frames must be an array (frames, height, width, 3), got shape {shape}.")
+    return shape[0], shape[1], shape[2]
+
+
 def control_frames_to_tensor(frames, height: int, width: int, device, dtype) -> torch.Tensor:
     """Condition frames (uint8 or [0, 1] float arrays (F, H, W, 3), or a (F, 3, H, W) tensor in [0, 1]) to a
     (F, 3, height, width) tensor in [0, 1]."""
@@ -31,8 +45,6 @@ def control_frames_to_tensor(frames, height: int, width: int, device, dtype) -> 
         tensor = frames.float()
     else:
         array = np.asarray(frames)
-        if array.ndim != 4 or array.shape[-1] != 3:
-            raise ValueError(f"Condition frames must be an array (frames, height, width, 3), got shape {array.shape}.")
         scale = 255.0 if array.dtype == np.uint8 else 1.0
         tensor = torch.from_numpy(array.astype(np.float32) / scale).permute(0, 3, 1, 2)
     if tensor.shape[-2:] != (height, width):
@@ -90,10 +102,9 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline):
         `height`/`width` default to the condition frames' size. `chunk_size` frames go through the ControlNet and
         UNet at a time (None: all at once); the output does not depend on it.
         """
-        if isinstance(control_frames, torch.Tensor):
-            frame_height, frame_width = control_frames.shape[-2:]
-        else:
-            frame_height, frame_width = np.asarray(control_frames).shape[1:3]
+        video_length, frame_height, frame_width = control_frames_shape(control_frames)
+        if video_length < 1:
+            raise ValueError("No condition frames: the video must have at least one frame.")
         height, width = height or int(frame_height), width or int(frame_width)
         self.check_common_inputs(
             prompt,
@@ -108,9 +119,6 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline):
         )
         device = self._execution_device
         control = control_frames_to_tensor(control_frames, height, width, device, self.controlnet.dtype)
-        video_length = len(control)
-        if video_length < 1:
-            raise ValueError("No condition frames: the video must have at least one frame.")
         chunk_size = min(chunk_size or video_length, video_length)
         branch_embeds = self.prepare_embeds(prompt, negative_prompt, guidance_scale, device)
         num_branches = len(branch_embeds)

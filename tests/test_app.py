@@ -76,3 +76,44 @@ def test_bad_input_gets_a_message_and_the_app_keeps_serving(client, bad, words):
     assert "Traceback" not in str(error.value)
     video, _ = client.predict(**ARGS, api_name="/text2video")
     assert read_video(video["video"] if isinstance(video, dict) else video)[0].shape[0] == 4
+
+
+GUIDED = dict(resolution=128, num_inference_steps=3, max_frames=4, input_fps=4, seed=5)
+
+
+@pytest.mark.parametrize(
+    "api_name, video, extra",
+    [
+        ("/canny", "coffee_pan.mp4", dict(low_threshold=50, high_threshold=150)),
+        ("/depth", "cat_zoom.mp4", {}),
+        ("/pose", "skeleton_walk.mp4", dict(is_skeleton=True)),
+        ("/pose", "astronaut_pan.mp4", dict(is_skeleton=False, pose_detector="mediapipe")),
+        ("/canny_db", "rocket_zoom.mp4", dict(model_name="tiny-sd-dreambooth")),
+    ],
+)
+def test_guided_tabs_with_an_uploaded_video(client, api_name, video, extra):
+    from gradio_client import handle_file
+
+    from tabs.guided import example
+
+    result, seed = client.predict(
+        video_path=handle_file(example(video)),
+        prompt="a scene",
+        **GUIDED,
+        **extra,
+        show_condition=False,
+        api_name=api_name,
+    )
+    frames, fps = read_video(result["video"] if isinstance(result, dict) else result)
+    assert len(frames) == 4 and fps == 4 and seed == 5
+    assert max(frames.shape[1:3]) == 128
+
+
+def test_a_file_that_is_not_a_video_gets_a_message(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    fake = tmp_path / "holiday.mp4"
+    fake.write_text("this is not a video")
+    with pytest.raises(AppError, match="not a video"):
+        client.predict(video_path=handle_file(str(fake)), prompt="a scene", **GUIDED, api_name="/canny")

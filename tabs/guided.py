@@ -1,0 +1,130 @@
+"""What the four guided tabs (pose, canny, canny + DreamBooth, depth) share: video input, the common controls and
+their wiring. Each tab module adds its own controls and picks its Model method."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+
+from model import GenerationResult, Model
+from tabs.common import connect_generation, seed_controls
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
+
+
+def example(name: str) -> str:
+    return str(EXAMPLES_DIR / name)
+
+
+def guided_demo(
+    model: Model,
+    title: str,
+    description: str,
+    generate: Callable[..., GenerationResult],
+    api_name: str,
+    examples: list[list],
+    extra_controls: Callable[[], dict[str, gr.components.Component]] = dict,
+    default_video: str | None = None,
+    base_model_control: Callable[[], gr.components.Component] | None = None,
+    wire: Callable[[dict[str, gr.components.Component]], None] | None = None,
+) -> gr.Blocks:
+    """A guided tab: video + prompt (+ the tab's own controls) -> `generate(video_path, prompt, ...)`.
+
+    `examples` rows are [video, prompt]; `extra_controls` builds the tab's own controls inside the main column,
+    named as `generate`'s keyword arguments (a name starting with "_" is for the page only and is not sent).
+    `wire(controls)` may connect the tab's own events once everything exists.
+    """
+    settings = model.settings
+    d = settings.guided_defaults
+    with gr.Blocks() as demo:
+        gr.Markdown(f"## {title}\n{description}")
+        with gr.Row():
+            with gr.Column():
+                # No `format`: Gradio would convert uploads with a system ffmpeg; load_video reads any format itself.
+                video = gr.Video(label="Input video", sources=["upload"], value=default_video)
+                prompt = gr.Textbox(label="Prompt", lines=2)
+                extras = extra_controls()
+                run_button = gr.Button("Generate", variant="primary")
+                with gr.Accordion("Advanced options", open=False):
+                    base = (
+                        base_model_control()
+                        if base_model_control
+                        else gr.Dropdown(
+                            label="Base model (a Hugging Face id or a local diffusers folder)",
+                            choices=settings.sd_model_choices,
+                            value=settings.default_sd_model,
+                            allow_custom_value=True,
+                        )
+                    )
+                    n_prompt = gr.Textbox(label="Negative prompt", value="")
+                    with gr.Row():
+                        resolution = gr.Slider(
+                            label="Resolution (long side)",
+                            minimum=64,
+                            maximum=settings.max_resolution,
+                            value=d.resolution,
+                            step=8,
+                        )
+                        num_steps = gr.Slider(
+                            label="Denoising steps", minimum=1, maximum=100, value=d.num_inference_steps, step=1
+                        )
+                    with gr.Row():
+                        seed, randomize = seed_controls(42)
+                    with gr.Row():
+                        guidance = gr.Slider(label="Guidance scale", minimum=0, maximum=20, value=9.0, step=0.5)
+                        scale = gr.Slider(
+                            label="ControlNet conditioning scale", minimum=0, maximum=2, value=1.0, step=0.05
+                        )
+                    with gr.Row():
+                        chunk_size = gr.Slider(
+                            label="Chunk size (frames per pass; lower uses less memory)",
+                            minimum=2,
+                            maximum=settings.max_frames,
+                            value=d.chunk_size,
+                            step=1,
+                        )
+                        merging_ratio = gr.Slider(
+                            label="Token merging ratio", minimum=0.0, maximum=0.9, value=0.0, step=0.1
+                        )
+                    with gr.Row():
+                        start_t = gr.Number(label="Start (s)", value=0, minimum=0)
+                        end_t = gr.Number(label="End (s, -1 = to the end)", value=-1, minimum=-1)
+                    with gr.Row():
+                        input_fps = gr.Slider(
+                            label="Frames per second to sample", minimum=1, maximum=30, value=d.input_fps, step=1
+                        )
+                        max_frames = gr.Slider(
+                            label="Max frames", minimum=1, maximum=settings.max_frames, value=d.max_frames, step=1
+                        )
+                    show_condition = gr.Checkbox(label="Show the condition video beside the result", value=True)
+            with gr.Column():
+                result = gr.Video(label="Generated video", format="mp4", autoplay=True)
+                seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
+
+        gr.Examples(examples=examples, inputs=[video, prompt])
+        controls = {
+            "video_path": video,
+            "prompt": prompt,
+            **extras,
+            "model_name": base,
+            "n_prompt": n_prompt,
+            "resolution": resolution,
+            "num_inference_steps": num_steps,
+            "seed": seed,
+            "guidance_scale": guidance,
+            "controlnet_conditioning_scale": scale,
+            "chunk_size": chunk_size,
+            "merging_ratio": merging_ratio,
+            "start_t": start_t,
+            "end_t": end_t,
+            "input_fps": input_fps,
+            "max_frames": max_frames,
+            "show_condition": show_condition,
+        }
+        if wire is not None:
+            wire(controls)
+        sent = {name: control for name, control in controls.items() if not name.startswith("_")}
+        connect_generation(run_button.click, generate, sent, [result, seed_used], api_name, randomize)
+    return demo
