@@ -71,11 +71,14 @@ def test_files_that_are_not_videos(tmp_path, clip):
             load_video(path, 128)
 
 
-def test_a_file_with_no_video_stream(tmp_path):
+def test_a_file_with_no_video_stream_or_zero_frames(tmp_path):
     audio = tmp_path / "audio.mp4"
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "1", "-c:a", "aac", str(audio))
-    with pytest.raises(InputError, match="not a video|no video"):
-        load_video(audio, 128)
+    empty = tmp_path / "empty.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=4", "-frames:v", "0", "-c:v", "libx264", str(empty))
+    for path in (audio, empty):
+        with pytest.raises(InputError, match="not a video|no video|no frames"):
+            load_video(path, 128)
 
 
 def test_a_damaged_video_keeps_the_frames_before_the_damage(tmp_path, clip):
