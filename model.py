@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from pipelines import ControlNetVideoPipeline, TextToVideoZeroPipeline
+from pipelines import ControlNetVideoPipeline, InstructPix2PixVideoPipeline, TextToVideoZeroPipeline
 from pipelines.text_to_video_zero import suggest_t0_t1
 from settings import Settings
 from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
@@ -33,11 +33,17 @@ MAX_FPS = 60
 MAX_MOTION = 100.0
 MAX_GUIDANCE = 50.0
 DECODE_CHUNK_SIZE = 2
+# Slots that cannot share the GPU: Instruct-Pix2Pix has its own UNet, so it and the SD base + ControlNet take turns.
+EXCLUSIVE_SLOTS = {"pix2pix": ("base", "controlnet"), "base": ("pix2pix",), "controlnet": ("pix2pix",)}
 TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
 
 
 class ModelLoadError(RuntimeError):
     """A checkpoint could not be loaded; the message names it and the ways to fix it."""
+
+
+class WrongModelError(ModelLoadError):
+    """A checkpoint loaded but is not the kind a mode needs (e.g. an SD base where Instruct-Pix2Pix is asked)."""
 
 
 @dataclass
@@ -114,19 +120,30 @@ class Model:
         """Return what `slot` holds if it is `name`, else load it (on CPU), free the old one and move it over."""
         if self.loaded_name(slot) == name:
             return self.slots[slot][1]
+        others = [other for other in EXCLUSIVE_SLOTS.get(slot, ()) if other in self.slots]
+        if others and self.device.type == "cuda":
+            # On a GPU the other pipeline's memory goes first; on a CPU it stays until the new one has loaded.
+            logger.info("Freeing %s to make room for %s", ", ".join(others), slot)
+            self._free(*others)
         logger.info("Loading %s: %s", slot, name)
         try:
             value = load()
+        except WrongModelError:
+            raise
         except Exception as error:  # any failure to load is reported the same way; the old model stays
             raise self._load_error(name, error) from error
-        self.slots.pop(slot, None)
-        free_memory()
+        self._free(slot, *others)
         if isinstance(value, dict):
             value = {k: v.to(self.device) if isinstance(v, torch.nn.Module) else v for k, v in value.items()}
         else:
             value = value.to(self.device)
         self.slots[slot] = (name, value)
         return value
+
+    def _free(self, *slots: str) -> None:
+        for slot in slots:
+            self.slots.pop(slot, None)
+        free_memory()
 
     def base_components(self, model_name: str) -> dict:
         """UNet, VAE, text encoder, tokenizer and scheduler of a Stable Diffusion hub id or local folder."""
@@ -144,6 +161,24 @@ class Model:
         return self._load(
             "controlnet", name, lambda: ControlNetModel.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
         )
+
+    def pix2pix_pipeline(self, model_name: str) -> InstructPix2PixVideoPipeline:
+        from diffusers import EulerAncestralDiscreteScheduler
+
+        name = self.resolve_model_name(model_name)
+
+        def load():
+            pipe = InstructPix2PixVideoPipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
+            if pipe.unet.config.in_channels != 8:
+                raise WrongModelError(
+                    f"'{model_name}' is not an Instruct-Pix2Pix model (its UNet reads {pipe.unet.config.in_channels} "
+                    "channels, not 8): choose one such as timbrooks/instruct-pix2pix."
+                )
+            # As the original demo: Euler ancestral, whatever the checkpoint ships.
+            pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
+            return pipe
+
+        return self._ready(self._load("pix2pix", name, load), "pix2pix")
 
     def _ready(self, pipe, mode: str):
         pipe.set_progress_bar_config(desc=f"Generating ({mode})")
@@ -371,6 +406,74 @@ class Model:
 
     def process_controlnet_depth(self, video_path, prompt: str, **kwargs) -> str:
         return self.controlnet_depth(video_path, prompt, **kwargs).path
+
+    # ------------------------------------------------------------------------------------------------- pix2pix
+    def pix2pix(
+        self,
+        video,
+        prompt: str,
+        resolution: int = 512,
+        seed: int = 0,
+        image_guidance_scale: float = 1.0,
+        guidance_scale: float = 7.5,
+        num_inference_steps: int = 50,
+        start_t: float = 0,
+        end_t: float = -1,
+        out_fps: float = -1,
+        chunk_size: int = 8,
+        merging_ratio: float = 0.0,
+        use_cf_attn: bool = True,
+        save_path: str | None = None,
+        model_name: str | None = None,
+        max_frames: int | None = None,
+        n_prompt: str = "",
+        watermark: str | None = None,
+    ) -> GenerationResult:
+        """Edit a video by an instruction ("make it night"); `out_fps=-1` keeps the input's frame rate.
+
+        `model_name`: an Instruct-Pix2Pix hub id or local folder (default timbrooks/instruct-pix2pix, see settings).
+        """
+        from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
+
+        prompt = as_text("Instruction", prompt)
+        n_prompt = as_text("Negative prompt", n_prompt, required=False)
+        model_name = model_name or self.settings.default_pix2pix_model
+        image_guidance_scale = as_float("Image guidance scale", image_guidance_scale, 0.0, MAX_IMAGE_GUIDANCE)
+        guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
+        num_inference_steps = as_int("Steps", num_inference_steps, 1, MAX_STEPS)
+        chunk_size = as_int("Chunk size", chunk_size, 2)
+        merging_ratio = as_float("Merging ratio", merging_ratio, 0.0, 0.9)
+        resolution = as_resolution("Resolution", resolution, self.settings.max_resolution)
+        max_frames = as_int(
+            "Max frames", self.settings.max_frames if max_frames is None else max_frames, 1, self.settings.max_frames
+        )
+        watermark = as_text("Watermark", watermark, required=False) if watermark not in (None, "None") else ""
+        path = self._output_path(save_path)
+        seed = draw_seed(seed)
+        clip = load_video(video, resolution, start_t, end_t, out_fps, max_frames)
+
+        with self._lock:
+            pipe = self.pix2pix_pipeline(model_name)
+            latents = pipe(
+                prompt,
+                clip.frames,
+                num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale,
+                image_guidance_scale=image_guidance_scale,
+                negative_prompt=n_prompt,
+                generator=torch.Generator("cpu").manual_seed(seed),
+                chunk_size=min(chunk_size, len(clip.frames)),
+                merging_ratio=merging_ratio,
+                use_cf_attn=bool(use_cf_attn),
+                output_type="latent",
+            ).frames
+            self._write(pipe, latents, path, clip.fps, watermark)
+        logger.info("Wrote %s (pix2pix, seed %d)", path, seed)
+        return GenerationResult(path=str(path), seed=seed, notes=list(clip.notes))
+
+    def process_pix2pix(self, video, prompt: str, **kwargs) -> str:
+        """Edit a video by an instruction and return the path of the edited video (see `pix2pix`)."""
+        return self.pix2pix(video, prompt, **kwargs).path
 
     # -------------------------------------------------------------------------------------------------- output
     def _output_path(self, path) -> Path:

@@ -9,6 +9,7 @@ T2VZ_OUTPUT_DIR       where generated videos are written (default <system temp>/
 T2VZ_QUEUE_SIZE       requests waiting in the queue at most (default 20)
 T2VZ_CONTROLNET_POSE  pose ControlNet (default lllyasviel/sd-controlnet-openpose); likewise T2VZ_CONTROLNET_CANNY
                       (lllyasviel/sd-controlnet-canny) and T2VZ_CONTROLNET_DEPTH (lllyasviel/sd-controlnet-depth)
+T2VZ_PIX2PIX_MODEL    Instruct-Pix2Pix model of the editing tab (default timbrooks/instruct-pix2pix)
 T2VZ_POSE_DETECTOR    openpose (hub weights, default) or mediapipe (weights inside the pip package, offline)
 T2VZ_ANNOTATORS_REPO  hub repo or local folder of the OpenPose/MiDaS weights (default lllyasviel/Annotators)
 """
@@ -32,6 +33,8 @@ CURATED_SD_MODELS = (
 )
 TINY_SD_MODEL = "tiny-sd"
 TINY_DREAMBOOTH_MODEL = "tiny-sd-dreambooth"
+DEFAULT_PIX2PIX_MODEL = "timbrooks/instruct-pix2pix"
+TINY_PIX2PIX_MODEL = "tiny-pix2pix"
 CONTROLNETS = {
     "pose": "lllyasviel/sd-controlnet-openpose",
     "canny": "lllyasviel/sd-controlnet-canny",
@@ -116,6 +119,7 @@ class Settings:
     curated_sd_models: tuple[str, ...] = field(default=CURATED_SD_MODELS)
     controlnets: tuple[tuple[str, str], ...] = tuple(CONTROLNETS.items())
     pose_detector: str = "openpose"
+    pix2pix_model: str = DEFAULT_PIX2PIX_MODEL
     annotators_repo: str = "lllyasviel/Annotators"
 
     @classmethod
@@ -136,6 +140,7 @@ class Settings:
             ),
             pose_detector=_choice(env.get("T2VZ_POSE_DETECTOR"), POSE_DETECTORS, base.pose_detector),
             annotators_repo=(env.get("T2VZ_ANNOTATORS_REPO") or "").strip() or base.annotators_repo,
+            pix2pix_model=(env.get("T2VZ_PIX2PIX_MODEL") or "").strip() or base.pix2pix_model,
         )
 
     def with_tiny_models(self) -> Settings:
@@ -173,3 +178,7 @@ class Settings:
         if self.tiny_models:
             return tuple(DreamBoothStyle(s.label, TINY_DREAMBOOTH_MODEL, s.trigger) for s in DREAMBOOTH_STYLES)
         return DREAMBOOTH_STYLES
+
+    @property
+    def default_pix2pix_model(self) -> str:
+        return TINY_PIX2PIX_MODEL if self.tiny_models else self.pix2pix_model

@@ -2,6 +2,13 @@
 
 from .base import VideoPipelineOutput, ZeroShotVideoPipeline
 from .controlnet_video import ControlNetVideoPipeline
+from .instruct_pix2pix_video import InstructPix2PixVideoPipeline
 from .text_to_video_zero import TextToVideoZeroPipeline
 
-__all__ = ["ControlNetVideoPipeline", "TextToVideoZeroPipeline", "VideoPipelineOutput", "ZeroShotVideoPipeline"]
+__all__ = [
+    "ControlNetVideoPipeline",
+    "InstructPix2PixVideoPipeline",
+    "TextToVideoZeroPipeline",
+    "VideoPipelineOutput",
+    "ZeroShotVideoPipeline",
+]

@@ -117,3 +117,21 @@ def test_a_file_that_is_not_a_video_gets_a_message(client, tmp_path):
     fake.write_text("this is not a video")
     with pytest.raises(AppError, match="not a video"):
         client.predict(video_path=handle_file(str(fake)), prompt="a scene", **GUIDED, api_name="/canny")
+
+
+def test_pix2pix_tab_with_an_uploaded_video(client):
+    from gradio_client import handle_file
+
+    from tabs.guided import example
+
+    result, seed = client.predict(
+        video=handle_file(example("coffee_pan.mp4")),
+        prompt="make it night",
+        resolution=128,
+        num_inference_steps=3,
+        max_frames=4,
+        seed=9,
+        api_name="/pix2pix",
+    )
+    frames, fps = read_video(result["video"] if isinstance(result, dict) else result)
+    assert frames.shape == (4, 96, 128, 3) and fps == 8 and seed == 9

@@ -17,7 +17,7 @@ import torch
 logger = logging.getLogger(__name__)
 
 # Bumped whenever the architecture below changes, so stale folders get rebuilt.
-TINY_MODELS_VERSION = 5
+TINY_MODELS_VERSION = 6
 _MARKER = "tiny_model.json"
 
 # Stable Diffusion 1.x's scheduler configuration; PNDM is what the SD 1.5 hub folder ships.
@@ -114,26 +114,44 @@ def _write_marker(folder: Path, family: str) -> None:
     (folder / _MARKER).write_text(json.dumps({"version": TINY_MODELS_VERSION, "family": family}))
 
 
-def build_tiny_sd(folder: str | Path, seed: int = 0) -> Path:
-    """Build a tiny SD 1.x folder: model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/."""
-    from diffusers import PNDMScheduler, StableDiffusionPipeline
+def build_tiny_sd(folder: str | Path, seed: int = 0, pix2pix: bool = False) -> Path:
+    """Build a tiny SD 1.x folder: model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/.
+
+    `pix2pix`: an Instruct-Pix2Pix folder instead (8-channel UNet, Euler ancestral, as timbrooks/instruct-pix2pix).
+    """
+    from diffusers import (
+        EulerAncestralDiscreteScheduler,
+        PNDMScheduler,
+        StableDiffusionInstructPix2PixPipeline,
+        StableDiffusionPipeline,
+    )
 
     folder = Path(folder)
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
-    pipe = StableDiffusionPipeline(
+    pipeline_class = StableDiffusionInstructPix2PixPipeline if pix2pix else StableDiffusionPipeline
+    scheduler_config = {
+        k: v for k, v in SD_SCHEDULER_CONFIG.items() if k not in ("skip_prk_steps", "set_alpha_to_one")
+    }
+    pipe = pipeline_class(
         vae=build_vae(),
         text_encoder=build_text_encoder(len(tokenizer)),
         tokenizer=tokenizer,
-        unet=build_unet(),
-        scheduler=PNDMScheduler(**SD_SCHEDULER_CONFIG),
+        unet=build_unet(in_channels=8 if pix2pix else 4),
+        scheduler=EulerAncestralDiscreteScheduler(**scheduler_config)
+        if pix2pix
+        else PNDMScheduler(**SD_SCHEDULER_CONFIG),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
     )
     pipe.save_pretrained(folder, safe_serialization=True)
-    _write_marker(folder, "sd")
+    _write_marker(folder, "pix2pix" if pix2pix else "sd")
     return folder
+
+
+def build_tiny_pix2pix(folder: str | Path, seed: int = 0) -> Path:
+    return build_tiny_sd(folder, seed=seed, pix2pix=True)
 
 
 def build_tiny_controlnet(folder: str | Path, seed: int = 0) -> Path:
@@ -169,6 +187,7 @@ TINY_FAMILIES = {
     "controlnet-canny": (build_tiny_controlnet, 2),
     "controlnet-pose": (build_tiny_controlnet, 3),
     "controlnet-depth": (build_tiny_controlnet, 4),
+    "pix2pix": (build_tiny_pix2pix, 5),
 }
 
 

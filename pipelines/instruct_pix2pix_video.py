@@ -1,0 +1,129 @@
+"""Video Instruct-Pix2Pix: edit every frame of a video by an instruction, consistently (Text2Video-Zero's variant).
+
+The UNet reads 8 channels: the noisy latent and the frame's image latent. With both guidances on, the batch has three
+branches, laid out [branch][frame]: (instruction, image), (no text, image), (no text, no image), and cross-frame
+attention groups frames per branch: frame k of every branch reads the anchor of the same branch. With guidance off
+(guidance_scale <= 1 or image_guidance_scale < 1) only the (instruction, image) branch runs. Every frame starts from
+the same noise latent, and frames are denoised in lockstep chunks as in the other pipelines.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils.torch_utils import randn_tensor
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .controlnet_video import control_frames_shape, control_frames_to_tensor
+from .cross_frame_attention import cross_frame_attention
+
+MAX_IMAGE_GUIDANCE = 10.0
+
+
+class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline):
+    """`InstructPix2PixVideoPipeline.from_pretrained("timbrooks/instruct-pix2pix")`; any scheduler works (the
+    original uses Euler ancestral)."""
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        unet: UNet2DConditionModel,
+        scheduler: KarrasDiffusionSchedulers,
+    ):
+        super().__init__()
+        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+
+    @torch.no_grad()
+    def encode_frames(self, frames: torch.Tensor, chunk: int = 2) -> torch.Tensor:
+        """(F, 3, H, W) frames in [0, 1] -> image latents (the distribution's mode, unscaled, as pix2pix trained)."""
+        latents = [
+            self.vae.encode(frames[i : i + chunk].to(self.vae.dtype) * 2 - 1).latent_dist.mode()
+            for i in range(0, len(frames), chunk)
+        ]
+        return torch.cat(latents)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str,
+        frames,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 7.5,
+        image_guidance_scale: float = 1.0,
+        negative_prompt: str | None = None,
+        eta: float = 0.0,
+        generator: torch.Generator | None = None,
+        chunk_size: int | None = None,
+        merging_ratio: float = 0.0,
+        use_cf_attn: bool = True,
+        output_type: str = "np",
+        decode_chunk_size: int = 2,
+        callback_on_step_end: StepCallback | None = None,
+    ) -> VideoPipelineOutput:
+        """Edit `frames` (uint8 or [0, 1] float (F, H, W, 3), or a (F, 3, H, W) tensor; sides multiples of 8)."""
+        video_length, height, width = control_frames_shape(frames)
+        if video_length < 1:
+            raise ValueError("No frames to edit: the video must have at least one frame.")
+        self.check_common_inputs(
+            prompt,
+            int(height),
+            int(width),
+            num_inference_steps,
+            chunk_size,
+            merging_ratio,
+            guidance_scale=guidance_scale,
+            image_guidance_scale=image_guidance_scale,
+        )
+        if not 0 <= image_guidance_scale <= MAX_IMAGE_GUIDANCE:
+            raise ValueError(
+                f"`image_guidance_scale` must be in [0, {MAX_IMAGE_GUIDANCE}], got {image_guidance_scale}."
+            )
+        device = self._execution_device
+        chunk_size = min(chunk_size or video_length, video_length)
+        guided = guidance_scale > 1.0 and image_guidance_scale >= 1.0
+
+        positive, negative = self.encode_prompt(prompt, device, guided, negative_prompt)
+        images = self.encode_frames(control_frames_to_tensor(frames, int(height), int(width), device, self.vae.dtype))
+        images = images.to(positive.dtype)
+        # Branches: (instruction, image), (no text, image), (no text, no image).
+        branch_embeds = [positive, negative, negative] if guided else [positive]
+        branch_images = [images, images, torch.zeros_like(images)] if guided else [images]
+        num_branches = len(branch_embeds)
+
+        scheduler = self.fresh_scheduler(num_inference_steps, device)
+        step_kwargs = self.step_kwargs(scheduler, generator, eta)
+        noise = randn_tensor((1, *images.shape[1:]), generator=generator, device=device, dtype=images.dtype)
+        latents = (noise * scheduler.init_noise_sigma).repeat(video_length, 1, 1, 1)
+
+        def predict(latents: torch.Tensor, t, frames: slice) -> torch.Tensor:
+            model_input, embeds = self.branch_batch(latents[frames], branch_embeds)
+            model_input = scheduler.scale_model_input(model_input, t)
+            model_input = torch.cat([model_input, torch.cat([image[frames] for image in branch_images])], dim=1)
+            prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
+            if not guided:
+                return prediction
+            text, image, uncond = prediction.chunk(3)
+            return uncond + guidance_scale * (text - image) + image_guidance_scale * (image - uncond)
+
+        with (
+            self.progress_bar(total=len(scheduler.timesteps)) as progress,
+            self.token_merging(merging_ratio),
+            cross_frame_attention(self.unet, num_branches=num_branches, enabled=use_cf_attn) as state,
+        ):
+            for i, t in enumerate(scheduler.timesteps):
+                prediction = self.lockstep(partial(predict, latents, t), video_length, chunk_size, state)
+                latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
+                latents = self.run_callback(callback_on_step_end, self, i, t, latents)
+                progress.update()
+
+        self.maybe_free_model_hooks()
+        if output_type == "latent":
+            return VideoPipelineOutput(frames=latents)
+        return VideoPipelineOutput(frames=np.asarray(self.decode_latents(latents, decode_chunk_size)))
