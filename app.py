@@ -13,7 +13,7 @@ import gradio as gr
 
 from model import Model
 from settings import Settings
-from tabs import canny, canny_db, depth, pix2pix, pose, text2video
+from tabs import canny, canny_db, depth, modelscope, pix2pix, pose, text2video
 from tabs.guided import EXAMPLES_DIR
 
 TITLE = "Text2Video-Zero Studio"
@@ -39,6 +39,8 @@ def build_demo(model: Model) -> gr.Blocks:
                 depth.create_demo(model)
             with gr.Tab("Video Instruct-Pix2Pix"):
                 pix2pix.create_demo(model)
+            with gr.Tab("ModelScope / Zeroscope"):
+                modelscope.create_demo(model)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     return demo
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from pipelines import ControlNetVideoPipeline, InstructPix2PixVideoPipeline, TextToVideoZeroPipeline
+from pipelines.modelscope import SCHEDULERS, ModelScopePipeline
 from pipelines.text_to_video_zero import suggest_t0_t1
 from settings import Settings
 from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
@@ -34,7 +35,12 @@ MAX_MOTION = 100.0
 MAX_GUIDANCE = 50.0
 DECODE_CHUNK_SIZE = 2
 # Slots that cannot share the GPU: Instruct-Pix2Pix has its own UNet, so it and the SD base + ControlNet take turns.
-EXCLUSIVE_SLOTS = {"pix2pix": ("base", "controlnet"), "base": ("pix2pix",), "controlnet": ("pix2pix",)}
+EXCLUSIVE_SLOTS = {
+    "pix2pix": ("base", "controlnet", "modelscope"),
+    "modelscope": ("base", "controlnet", "pix2pix"),
+    "base": ("pix2pix", "modelscope"),
+    "controlnet": ("pix2pix", "modelscope"),
+}
 TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
 
 
@@ -88,6 +94,7 @@ class Model:
         self.settings = settings or Settings.from_env()
         self.slots: dict[str, tuple[str, object]] = {}  # slot -> (resolved name, loaded object)
         self.annotators: dict[str, object] = {}
+        self.last_modelscope_clip: str | None = None
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------------ loading
@@ -116,8 +123,9 @@ class Model:
         """The resolved name of what a slot holds ("base", "controlnet"), or None."""
         return self.slots[slot][0] if slot in self.slots else None
 
-    def _load(self, slot: str, name: str, load):
-        """Return what `slot` holds if it is `name`, else load it (on CPU), free the old one and move it over."""
+    def _load(self, slot: str, name: str, load, place=None):
+        """Return what `slot` holds if it is `name`, else load it (on CPU), free the old one and move it over
+        (with `place(value)` instead of `.to(device)` where given)."""
         if self.loaded_name(slot) == name:
             return self.slots[slot][1]
         others = [other for other in EXCLUSIVE_SLOTS.get(slot, ()) if other in self.slots]
@@ -133,7 +141,9 @@ class Model:
         except Exception as error:  # any failure to load is reported the same way; the old model stays
             raise self._load_error(name, error) from error
         self._free(slot, *others)
-        if isinstance(value, dict):
+        if place is not None:
+            value = place(value)
+        elif isinstance(value, dict):
             value = {k: v.to(self.device) if isinstance(v, torch.nn.Module) else v for k, v in value.items()}
         else:
             value = value.to(self.device)
@@ -179,6 +189,28 @@ class Model:
             return pipe
 
         return self._ready(self._load("pix2pix", name, load), "pix2pix")
+
+    def modelscope_pipeline(self, model_name: str) -> ModelScopePipeline:
+        name = self.resolve_model_name(model_name)
+
+        def load():
+            pipe = ModelScopePipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
+            if pipe.unet.__class__.__name__ != "UNet3DConditionModel":
+                raise WrongModelError(
+                    f"'{model_name}' is not a ModelScope/Zeroscope text-to-video model (it has no 3-D UNet): "
+                    "choose one such as ali-vilab/text-to-video-ms-1.7b or cerspense/zeroscope_v2_576w."
+                )
+            # Feed-forward chunking over frames: the same output, much less activation memory for long clips.
+            pipe.unet.enable_forward_chunking(chunk_size=1, dim=1)
+            return pipe
+
+        def place(pipe):
+            if self.settings.cpu_offload and self.device.type == "cuda":
+                pipe.enable_model_cpu_offload(device=self.device)
+                return pipe
+            return pipe.to(self.device)
+
+        return self._ready(self._load("modelscope", name, load, place), "modelscope")
 
     def _ready(self, pipe, mode: str):
         pipe.set_progress_bar_config(desc=f"Generating ({mode})")
@@ -474,6 +506,131 @@ class Model:
     def process_pix2pix(self, video, prompt: str, **kwargs) -> str:
         """Edit a video by an instruction and return the path of the edited video (see `pix2pix`)."""
         return self.pix2pix(video, prompt, **kwargs).path
+
+    # ---------------------------------------------------------------------------------------------- modelscope
+    def modelscope(
+        self,
+        prompt: str,
+        model_name: str | None = None,
+        negative_prompt: str = "",
+        num_frames: int = 16,
+        num_inference_steps: int = 25,
+        guidance_scale: float = 9.0,
+        height: int | None = None,
+        width: int | None = None,
+        fps: float = 8,
+        seed: int = 0,
+        scheduler: str = "dpm++",
+        path: str | None = None,
+    ) -> GenerationResult:
+        """ModelScope/Zeroscope text-to-video; `height`/`width` None: the model's native size."""
+        from settings import MODELSCOPE_SIZES
+
+        prompt = as_text("Prompt", prompt)
+        negative_prompt = as_text("Negative prompt", negative_prompt, required=False)
+        model_name = as_text("Model", model_name or self.settings.default_modelscope_model)
+        num_frames = as_int("Frames", num_frames, 1, self.settings.max_frames)
+        num_inference_steps = as_int("Steps", num_inference_steps, 1, MAX_STEPS)
+        guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
+        native = MODELSCOPE_SIZES.get(model_name)
+        width = self._size("Width", width, native[0] if native else None)
+        height = self._size("Height", height, native[1] if native else None)
+        fps = as_float("fps", fps, 1, MAX_FPS)
+        scheduler = self._scheduler_name(scheduler)
+        path = self._output_path(path)
+        seed = draw_seed(seed)
+        with self._lock:
+            pipe = self.modelscope_pipeline(model_name)
+            pipe.set_scheduler(scheduler)
+            latents = pipe(
+                prompt,
+                num_frames=num_frames,
+                height=height,
+                width=width,
+                num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale,
+                negative_prompt=negative_prompt,
+                generator=torch.Generator("cpu").manual_seed(seed),
+                output_type="latent",
+            ).frames
+            self._write(pipe, latents, path, fps, "")
+            self.last_modelscope_clip = str(path)
+        logger.info("Wrote %s (modelscope, seed %d)", path, seed)
+        return GenerationResult(path=str(path), seed=seed)
+
+    def modelscope_upscale(
+        self,
+        video_path=None,
+        prompt: str = "",
+        model_name: str | None = None,
+        strength: float = 0.6,
+        width: int = 1024,
+        height: int = 576,
+        num_inference_steps: int = 25,
+        guidance_scale: float = 9.0,
+        negative_prompt: str = "",
+        seed: int = 0,
+        fps: float = -1,
+        scheduler: str = "dpm++",
+        path: str | None = None,
+    ) -> GenerationResult:
+        """Zeroscope XL video-to-video on a clip (default: the last ModelScope result) at width x height; keeps
+        `1 - strength` of the clip. `fps=-1`: the clip's own rate."""
+        if video_path in (None, ""):
+            video_path = self.last_modelscope_clip
+            if video_path is None:
+                raise InputError("No clip to upscale: generate one first, or give a video.")
+        prompt = as_text("Prompt", prompt)
+        negative_prompt = as_text("Negative prompt", negative_prompt, required=False)
+        model_name = as_text("Upscale model", model_name or self.settings.default_upscale_model)
+        strength = as_float("Strength", strength, 0.0, 1.0)
+        if strength == 0:
+            raise InputError("Strength must be above 0 (and at most 1): 0 would return the clip unchanged.")
+        width = self._size("Width", width, None)
+        height = self._size("Height", height, None)
+        num_inference_steps = as_int("Steps", num_inference_steps, 1, MAX_STEPS)
+        guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
+        scheduler = self._scheduler_name(scheduler)
+        path = self._output_path(path)
+        seed = draw_seed(seed)
+        clip = load_video(video_path, max(width, height), fps=fps, max_frames=self.settings.max_frames)
+        frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0
+        frames = torch.nn.functional.interpolate(frames, size=(height, width), mode="bicubic").clamp(0, 1)
+        with self._lock:
+            pipe = self.modelscope_pipeline(model_name)
+            pipe.set_scheduler(scheduler)
+            latents = pipe(
+                prompt,
+                video=frames,
+                strength=strength,
+                num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale,
+                negative_prompt=negative_prompt,
+                generator=torch.Generator("cpu").manual_seed(seed),
+                output_type="latent",
+            ).frames
+            self._write(pipe, latents, path, clip.fps, "")
+        logger.info("Wrote %s (upscale, seed %d)", path, seed)
+        return GenerationResult(path=str(path), seed=seed, notes=list(clip.notes))
+
+    def process_modelscope(self, prompt: str, **kwargs) -> str:
+        """ModelScope/Zeroscope text-to-video; returns the path of the written video (see `modelscope`)."""
+        return self.modelscope(prompt, **kwargs).path
+
+    def process_modelscope_upscale(self, video_path=None, prompt: str = "", **kwargs) -> str:
+        """Upscale a clip (default: the last ModelScope result) with Zeroscope XL; returns the new video's path."""
+        return self.modelscope_upscale(video_path, prompt, **kwargs).path
+
+    def _size(self, name: str, value, default: int | None) -> int | None:
+        if value in (None, 0, ""):
+            return default
+        return as_resolution(name, value, self.settings.max_resolution, minimum=8)
+
+    @staticmethod
+    def _scheduler_name(name) -> str:
+        if name not in SCHEDULERS:
+            raise InputError(f"Scheduler must be one of {', '.join(SCHEDULERS)}, got {name!r}.")
+        return name
 
     # -------------------------------------------------------------------------------------------------- output
     def _output_path(self, path) -> Path:

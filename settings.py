@@ -10,6 +10,9 @@ T2VZ_QUEUE_SIZE       requests waiting in the queue at most (default 20)
 T2VZ_CONTROLNET_POSE  pose ControlNet (default lllyasviel/sd-controlnet-openpose); likewise T2VZ_CONTROLNET_CANNY
                       (lllyasviel/sd-controlnet-canny) and T2VZ_CONTROLNET_DEPTH (lllyasviel/sd-controlnet-depth)
 T2VZ_PIX2PIX_MODEL    Instruct-Pix2Pix model of the editing tab (default timbrooks/instruct-pix2pix)
+T2VZ_MODELSCOPE_MODEL text-to-video model of the ModelScope tab (default ali-vilab/text-to-video-ms-1.7b)
+T2VZ_UPSCALE_MODEL    video-to-video upscaler of that tab (default cerspense/zeroscope_v2_XL)
+T2VZ_CPU_OFFLOAD      1: on CUDA, ModelScope/Zeroscope models sit in CPU memory and visit the GPU part by part
 T2VZ_POSE_DETECTOR    openpose (hub weights, default) or mediapipe (weights inside the pip package, offline)
 T2VZ_ANNOTATORS_REPO  hub repo or local folder of the OpenPose/MiDaS weights (default lllyasviel/Annotators)
 """
@@ -34,6 +37,16 @@ CURATED_SD_MODELS = (
 TINY_SD_MODEL = "tiny-sd"
 TINY_DREAMBOOTH_MODEL = "tiny-sd-dreambooth"
 DEFAULT_PIX2PIX_MODEL = "timbrooks/instruct-pix2pix"
+DEFAULT_MODELSCOPE_MODEL = "ali-vilab/text-to-video-ms-1.7b"
+DEFAULT_UPSCALE_MODEL = "cerspense/zeroscope_v2_XL"
+# Native sizes (width, height) of the text-to-video models the tab offers; others use their UNet's sample size.
+MODELSCOPE_SIZES = {
+    DEFAULT_MODELSCOPE_MODEL: (256, 256),
+    "cerspense/zeroscope_v2_576w": (576, 320),
+    DEFAULT_UPSCALE_MODEL: (1024, 576),
+    "tiny-modelscope": (64, 64),
+    "tiny-modelscope-xl": (128, 72),
+}
 TINY_PIX2PIX_MODEL = "tiny-pix2pix"
 CONTROLNETS = {
     "pose": "lllyasviel/sd-controlnet-openpose",
@@ -120,6 +133,9 @@ class Settings:
     controlnets: tuple[tuple[str, str], ...] = tuple(CONTROLNETS.items())
     pose_detector: str = "openpose"
     pix2pix_model: str = DEFAULT_PIX2PIX_MODEL
+    modelscope_model: str = DEFAULT_MODELSCOPE_MODEL
+    upscale_model: str = DEFAULT_UPSCALE_MODEL
+    cpu_offload: bool = False
     annotators_repo: str = "lllyasviel/Annotators"
 
     @classmethod
@@ -141,6 +157,9 @@ class Settings:
             pose_detector=_choice(env.get("T2VZ_POSE_DETECTOR"), POSE_DETECTORS, base.pose_detector),
             annotators_repo=(env.get("T2VZ_ANNOTATORS_REPO") or "").strip() or base.annotators_repo,
             pix2pix_model=(env.get("T2VZ_PIX2PIX_MODEL") or "").strip() or base.pix2pix_model,
+            modelscope_model=(env.get("T2VZ_MODELSCOPE_MODEL") or "").strip() or base.modelscope_model,
+            upscale_model=(env.get("T2VZ_UPSCALE_MODEL") or "").strip() or base.upscale_model,
+            cpu_offload=_flag(env.get("T2VZ_CPU_OFFLOAD")),
         )
 
     def with_tiny_models(self) -> Settings:
@@ -182,3 +201,17 @@ class Settings:
     @property
     def default_pix2pix_model(self) -> str:
         return TINY_PIX2PIX_MODEL if self.tiny_models else self.pix2pix_model
+
+    @property
+    def default_modelscope_model(self) -> str:
+        return "tiny-modelscope" if self.tiny_models else self.modelscope_model
+
+    @property
+    def default_upscale_model(self) -> str:
+        return "tiny-modelscope-xl" if self.tiny_models else self.upscale_model
+
+    @property
+    def modelscope_choices(self) -> list[str]:
+        if self.tiny_models:
+            return ["tiny-modelscope", "tiny-modelscope-xl"]
+        return list(dict.fromkeys([self.modelscope_model, "cerspense/zeroscope_v2_576w", DEFAULT_MODELSCOPE_MODEL]))

@@ -45,8 +45,8 @@ def connect_generation(
     """Wire `controls` (named as `generate`'s keyword arguments) to `generate` through `event` (e.g. `button.click`).
 
     The handler gets an explicit signature with those names, so API clients see the Python API's parameter
-    names, and a tqdm-tracking progress bar. The outputs are the video and the seed used. With `randomize`, a
-    ticked box turns the seed into -1 (drawn and reported).
+    names, and a tqdm-tracking progress bar. The outputs are the video and, where there are two, the seed used.
+    With `randomize`, a ticked box turns the seed into -1 (drawn and reported).
     """
     names = list(controls) + (["randomize_seed"] if randomize is not None else [])
 
@@ -55,7 +55,7 @@ def connect_generation(
         if kwargs.pop("randomize_seed", False):
             kwargs["seed"] = -1
         result = run_generation(generate, **kwargs)
-        return result.path, result.seed
+        return (result.path, result.seed) if len(outputs) == 2 else result.path
 
     parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]
     progress = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=gr.Progress(track_tqdm=True))

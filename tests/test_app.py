@@ -135,3 +135,15 @@ def test_pix2pix_tab_with_an_uploaded_video(client):
     )
     frames, fps = read_video(result["video"] if isinstance(result, dict) else result)
     assert frames.shape == (4, 96, 128, 3) and fps == 8 and seed == 9
+
+
+def test_modelscope_tab_and_upscale(client):
+    result, seed = client.predict(
+        prompt="a panda", num_frames=4, num_inference_steps=3, seed=2, api_name="/modelscope"
+    )
+    frames, _ = read_video(result["video"] if isinstance(result, dict) else result)
+    assert frames.shape == (4, 64, 64, 3) and seed == 2
+    upscaled = client.predict(
+        prompt="a panda", num_inference_steps=2, width=128, height=72, api_name="/modelscope_upscale"
+    )
+    assert read_video(upscaled["video"] if isinstance(upscaled, dict) else upscaled)[0].shape == (4, 72, 128, 3)

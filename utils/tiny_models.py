@@ -17,7 +17,7 @@ import torch
 logger = logging.getLogger(__name__)
 
 # Bumped whenever the architecture below changes, so stale folders get rebuilt.
-TINY_MODELS_VERSION = 6
+TINY_MODELS_VERSION = 7
 _MARKER = "tiny_model.json"
 
 # Stable Diffusion 1.x's scheduler configuration; PNDM is what the SD 1.5 hub folder ships.
@@ -180,6 +180,48 @@ def build_tiny_controlnet(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+def build_unet3d():
+    from diffusers import UNet3DConditionModel
+
+    unet = UNet3DConditionModel(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        norm_num_groups=16,
+        cross_attention_dim=CROSS_ATTENTION_DIM,
+        attention_head_dim=8,
+    )
+    with torch.no_grad():  # a gentle denoiser, as for the 2-D UNet
+        unet.conv_out.weight.mul_(0.1)
+        unet.conv_out.bias.mul_(0.1)
+    return unet
+
+
+def build_tiny_modelscope(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny ModelScope-shaped text-to-video folder (UNet3DConditionModel), as ali-vilab/text-to-video-ms-1.7b."""
+    from diffusers import DDIMScheduler
+    from diffusers.pipelines.deprecated.text_to_video_synthesis import TextToVideoSDPipeline
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    config = {k: v for k, v in SD_SCHEDULER_CONFIG.items() if k != "skip_prk_steps"}
+    pipe = TextToVideoSDPipeline(
+        vae=build_vae(),
+        text_encoder=build_text_encoder(len(tokenizer)),
+        tokenizer=tokenizer,
+        unet=build_unet3d(),
+        scheduler=DDIMScheduler(**config, clip_sample=False),
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    _write_marker(folder, "modelscope")
+    return folder
+
+
 # family -> (builder, seed). The DreamBooth stand-in is a second SD base, so base swaps can be tested.
 TINY_FAMILIES = {
     "sd": (build_tiny_sd, 0),
@@ -188,6 +230,8 @@ TINY_FAMILIES = {
     "controlnet-pose": (build_tiny_controlnet, 3),
     "controlnet-depth": (build_tiny_controlnet, 4),
     "pix2pix": (build_tiny_pix2pix, 5),
+    "modelscope": (build_tiny_modelscope, 6),
+    "modelscope-xl": (build_tiny_modelscope, 7),  # stands in for Zeroscope XL, the upscaler
 }
 
 

@@ -1,0 +1,129 @@
+"""ModelScope / Zeroscope text-to-video on a UNet3DConditionModel, and video-to-video (Zeroscope XL upscaling).
+
+A thin pipeline of this project (diffusers' TextToVideoSDPipeline is frozen in its deprecated folder): it shares
+prompt encoding, sliced decoding and the progress bar with the zero-shot pipelines. The UNet denoises all frames
+together (its temporal layers need them), so there is no chunking here; long clips stay affordable through
+feed-forward chunking of the UNet (`enable_forward_chunking`), sliced VAE decoding/encoding and, on CUDA, model
+CPU offload.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerDiscreteScheduler,
+    UNet3DConditionModel,
+    UniPCMultistepScheduler,
+)
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils.torch_utils import randn_tensor
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+
+SCHEDULERS = {
+    "dpm++": DPMSolverMultistepScheduler,
+    "ddim": DDIMScheduler,
+    "euler": EulerDiscreteScheduler,
+    "unipc": UniPCMultistepScheduler,
+}
+
+
+class ModelScopePipeline(ZeroShotVideoPipeline):
+    """`ModelScopePipeline.from_pretrained("ali-vilab/text-to-video-ms-1.7b")` or a Zeroscope id."""
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        unet: UNet3DConditionModel,
+        scheduler: KarrasDiffusionSchedulers,
+    ):
+        super().__init__()
+        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+
+    def set_scheduler(self, name: str) -> None:
+        """One of SCHEDULERS ("dpm++", "ddim", "euler", "unipc"), built from the checkpoint's own configuration."""
+        if name not in SCHEDULERS:
+            raise ValueError(f"Unknown scheduler {name!r}: choose one of {', '.join(SCHEDULERS)}.")
+        if not isinstance(self.scheduler, SCHEDULERS[name]):
+            self.register_modules(scheduler=SCHEDULERS[name].from_config(self.scheduler.config))
+
+    @torch.no_grad()
+    def encode_video(self, frames: torch.Tensor, chunk: int = 2) -> torch.Tensor:
+        """(F, 3, H, W) frames in [0, 1] -> scaled latents (1, C, F, h, w), a few frames at a time."""
+        latents = [
+            self.vae.encode(frames[i : i + chunk].to(self.vae.dtype) * 2 - 1).latent_dist.mode()
+            for i in range(0, len(frames), chunk)
+        ]
+        return (torch.cat(latents) * self.vae.config.scaling_factor).permute(1, 0, 2, 3).unsqueeze(0)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str,
+        num_frames: int = 16,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 25,
+        guidance_scale: float = 9.0,
+        negative_prompt: str | None = None,
+        eta: float = 0.0,
+        generator: torch.Generator | None = None,
+        video: torch.Tensor | None = None,
+        strength: float = 0.6,
+        output_type: str = "np",
+        decode_chunk_size: int = 2,
+        callback_on_step_end: StepCallback | None = None,
+    ) -> VideoPipelineOutput:
+        """Text-to-video; or, with `video` ((F, 3, H, W) in [0, 1] at the output size), video-to-video that keeps
+        `1 - strength` of the input (strength in (0, 1])."""
+        if video is not None:
+            num_frames, _, height, width = video.shape
+        default_size = self.unet.config.sample_size * self.vae_scale_factor
+        height, width = height or default_size, width or default_size
+        self.check_common_inputs(prompt, height, width, num_inference_steps, None, 0.0, guidance_scale=guidance_scale)
+        if not isinstance(num_frames, int) or num_frames < 1:
+            raise ValueError(f"`num_frames` must be a positive integer, got {num_frames!r}.")
+        if video is not None and not 0 < strength <= 1:
+            raise ValueError(f"`strength` must be in (0, 1], got {strength!r}.")
+        device = self._execution_device
+        branch_embeds = self.prepare_embeds(prompt, negative_prompt, guidance_scale, device)
+        num_branches = len(branch_embeds)
+        embeds = torch.cat(branch_embeds)
+
+        scheduler = self.fresh_scheduler(num_inference_steps, device)
+        timesteps = scheduler.timesteps
+        factor = self.vae_scale_factor
+        shape = (1, self.unet.config.in_channels, num_frames, height // factor, width // factor)
+        noise = randn_tensor(shape, generator=generator, device=device, dtype=embeds.dtype)
+        if video is None:
+            latents = noise * scheduler.init_noise_sigma
+        else:
+            # Start part-way down the schedule from the noised input: strength 1 starts from pure noise.
+            start = len(timesteps) - max(1, min(len(timesteps), round(num_inference_steps * strength)))
+            timesteps = timesteps[start:]
+            if hasattr(scheduler, "set_begin_index"):
+                scheduler.set_begin_index(start)
+            encoded = self.encode_video(video.to(device)).to(embeds.dtype)
+            latents = scheduler.add_noise(encoded, noise, timesteps[:1])
+        step_kwargs = self.step_kwargs(scheduler, generator, eta)
+
+        with self.progress_bar(total=len(timesteps)) as progress:
+            for i, t in enumerate(timesteps):
+                model_input = scheduler.scale_model_input(torch.cat([latents] * num_branches), t)
+                prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
+                prediction = self.guide(prediction, num_branches, guidance_scale)
+                latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
+                latents = self.run_callback(callback_on_step_end, self, i, t, latents)
+                progress.update()
+
+        self.maybe_free_model_hooks()
+        frames = latents[0].permute(1, 0, 2, 3)  # (F, C, h, w): what the VAE decodes
+        if output_type == "latent":
+            return VideoPipelineOutput(frames=frames)
+        return VideoPipelineOutput(frames=self.decode_latents(frames, decode_chunk_size))

@@ -1,0 +1,147 @@
+"""ModelScope / Zeroscope tab: trained text-to-video models, with Zeroscope XL upscaling as a second step."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from model import Model
+from pipelines.modelscope import SCHEDULERS
+from settings import MODELSCOPE_SIZES
+from tabs.common import connect_generation, seed_controls
+
+EXAMPLES = [
+    "An astronaut riding a horse on the moon",
+    "A panda eating bamboo on a rock",
+    "Waves crashing on a rocky beach at sunset, drone shot",
+    "A golden retriever running through a field of flowers",
+]
+
+
+def create_demo(model: Model) -> gr.Blocks:
+    settings = model.settings
+    width0, height0 = MODELSCOPE_SIZES.get(settings.default_modelscope_model, (256, 256))
+    up_width, up_height = MODELSCOPE_SIZES.get(settings.default_upscale_model, (1024, 576))
+    with gr.Blocks() as demo:
+        gr.Markdown(
+            "## ModelScope / Zeroscope text-to-video\nTrained text-to-video models; upscale a clip with "
+            "Zeroscope XL afterwards. (Token merging does not apply to their 3-D UNet.)"
+        )
+        clip = gr.State(None)  # this session's last clip, for the upscale step
+        with gr.Row():
+            with gr.Column():
+                prompt = gr.Textbox(label="Prompt", lines=2)
+                model_name = gr.Dropdown(
+                    label="Model (a Hugging Face id or a local diffusers folder)",
+                    choices=settings.modelscope_choices,
+                    value=settings.default_modelscope_model,
+                    allow_custom_value=True,
+                )
+                run_button = gr.Button("Generate", variant="primary")
+                with gr.Accordion("Advanced options", open=False):
+                    negative_prompt = gr.Textbox(label="Negative prompt", value="")
+                    with gr.Row():
+                        num_frames = gr.Slider(
+                            label="Frames",
+                            minimum=1,
+                            maximum=settings.max_frames,
+                            value=16 if not settings.tiny_models else 8,
+                            step=1,
+                        )
+                        fps = gr.Slider(label="Frames per second", minimum=1, maximum=30, value=8, step=1)
+                    with gr.Row():
+                        width = gr.Slider(
+                            label="Width", minimum=64, maximum=settings.max_resolution, value=width0, step=8
+                        )
+                        height = gr.Slider(
+                            label="Height", minimum=64, maximum=settings.max_resolution, value=height0, step=8
+                        )
+                    with gr.Row():
+                        num_steps = gr.Slider(
+                            label="Denoising steps",
+                            minimum=1,
+                            maximum=100,
+                            value=25 if not settings.tiny_models else 6,
+                            step=1,
+                        )
+                        guidance = gr.Slider(label="Guidance scale", minimum=0, maximum=20, value=9.0, step=0.5)
+                    with gr.Row():
+                        seed, randomize = seed_controls(0)
+                        scheduler = gr.Dropdown(label="Scheduler", choices=list(SCHEDULERS), value="dpm++")
+            with gr.Column():
+                result = gr.Video(label="Generated video", format="mp4", autoplay=True)
+                seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
+                with gr.Group(visible=False) as upscale_box:
+                    upscale_model = gr.Dropdown(
+                        label="Upscale model",
+                        choices=[settings.default_upscale_model],
+                        value=settings.default_upscale_model,
+                        allow_custom_value=True,
+                    )
+                    with gr.Row():
+                        strength = gr.Slider(
+                            label="Strength (how much to change the clip)",
+                            minimum=0.05,
+                            maximum=1.0,
+                            value=0.6,
+                            step=0.05,
+                        )
+                        up_steps = gr.Slider(
+                            label="Steps", minimum=1, maximum=100, value=25 if not settings.tiny_models else 4, step=1
+                        )
+                    with gr.Row():
+                        up_width = gr.Slider(
+                            label="Width", minimum=64, maximum=settings.max_resolution, value=up_width, step=8
+                        )
+                        up_height = gr.Slider(
+                            label="Height", minimum=64, maximum=settings.max_resolution, value=up_height, step=8
+                        )
+                    upscale_button = gr.Button("Upscale")
+                    upscaled = gr.Video(label="Upscaled video", format="mp4", autoplay=True)
+
+        gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
+
+        def native_size(name: str):
+            size = MODELSCOPE_SIZES.get(name)
+            return (gr.Slider(value=size[0]), gr.Slider(value=size[1])) if size else (gr.Slider(), gr.Slider())
+
+        model_name.change(native_size, [model_name], [width, height], queue=False, api_visibility="private")
+        controls = {
+            "prompt": prompt,
+            "model_name": model_name,
+            "negative_prompt": negative_prompt,
+            "num_frames": num_frames,
+            "num_inference_steps": num_steps,
+            "guidance_scale": guidance,
+            "height": height,
+            "width": width,
+            "fps": fps,
+            "seed": seed,
+            "scheduler": scheduler,
+        }
+        connect_generation(run_button.click, model.modelscope, controls, [result, seed_used], "modelscope", randomize)
+        # Once there is a clip, remember it for this session and offer the upscale step.
+        result.change(
+            lambda path: (path, gr.Group(visible=path is not None)),
+            [result],
+            [clip, upscale_box],
+            queue=False,
+            api_visibility="private",
+        )
+
+        upscale_controls = {
+            "video_path": clip,  # this session's last clip; API clients without one get the Model's last clip
+            "prompt": prompt,
+            "model_name": upscale_model,
+            "strength": strength,
+            "num_inference_steps": up_steps,
+            "width": up_width,
+            "height": up_height,
+            "guidance_scale": guidance,
+            "negative_prompt": negative_prompt,
+            "seed": seed,
+            "scheduler": scheduler,
+        }
+        connect_generation(
+            upscale_button.click, model.modelscope_upscale, upscale_controls, [upscaled], "modelscope_upscale"
+        )
+    return demo
