@@ -120,3 +120,11 @@ def test_bad_input(model, kwargs, error, words):
 def test_strength_outside_its_range(model, strength):
     with pytest.raises(InputError, match="Strength"):
         model.process_modelscope_upscale(None, "a panda", strength=strength)
+
+
+def test_a_64_frame_clip_with_forward_chunking(model):
+    path = model.process_modelscope("a panda", num_frames=64, num_inference_steps=2, width=64, height=64)
+    assert read_video(path)[0].shape == (64, 64, 64, 3)
+    unet = model.modelscope_pipeline("tiny-modelscope").unet
+    chunked = [m for m in unet.modules() if getattr(m, "_chunk_size", None) == 1]
+    assert chunked and all(m._chunk_dim == 1 for m in chunked)  # feed-forward runs frame by frame
