@@ -100,7 +100,7 @@ def guided_demo(
                         )
                     show_condition = gr.Checkbox(label="Show the condition video beside the result", value=True)
             with gr.Column():
-                result = gr.Video(label="Generated video", format="mp4", autoplay=True)
+                result = gr.Video(label="Generated video", format="mp4", autoplay=True, elem_id=f"{api_name}-result")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
 
         gr.Examples(examples=examples, inputs=[video, prompt])

@@ -68,7 +68,7 @@ def create_demo(model: Model) -> gr.Blocks:
                         seed, randomize = seed_controls(0)
                         scheduler = gr.Dropdown(label="Scheduler", choices=list(SCHEDULERS), value="dpm++")
             with gr.Column():
-                result = gr.Video(label="Generated video", format="mp4", autoplay=True)
+                result = gr.Video(label="Generated video", format="mp4", autoplay=True, elem_id="modelscope-result")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
                 with gr.Group(visible=False) as upscale_box:
                     upscale_model = gr.Dropdown(

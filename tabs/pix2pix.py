@@ -84,7 +84,7 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Token merging ratio", minimum=0.0, maximum=0.9, value=0.0, step=0.1
                         )
             with gr.Column():
-                result = gr.Video(label="Edited video", format="mp4", autoplay=True)
+                result = gr.Video(label="Edited video", format="mp4", autoplay=True, elem_id="pix2pix-result")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
 
         gr.Examples(examples=EXAMPLES, inputs=[video, prompt])

@@ -104,7 +104,7 @@ def create_demo(model: Model) -> gr.Blocks:
                     )
                     watermark = gr.Textbox(label="Watermark text (optional)", value="")
             with gr.Column():
-                result = gr.Video(label="Generated video", format="mp4", autoplay=True)
+                result = gr.Video(label="Generated video", format="mp4", autoplay=True, elem_id="text2video-result")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
 
         gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
