@@ -19,10 +19,14 @@ from tabs.guided import EXAMPLES_DIR
 TITLE = "Text2Video-Zero Studio"
 
 
+# Gradio deletes the files it served (uploads, copies of outputs) every hour once they are a day old.
+DELETE_CACHE = (3600, 86400)
+
+
 def build_demo(model: Model) -> gr.Blocks:
     settings = model.settings
     gr.set_static_paths([EXAMPLES_DIR])  # the example videos, and nothing else of the repository
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(f"# {TITLE}\nZero-shot video generation from image diffusion models.")
         if settings.tiny_models:
             gr.Markdown("**Offline mode:** small randomly initialised models; the output is noise, not art.")
@@ -50,10 +54,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--tiny-models", action="store_true", help="use small offline models for every tab (also T2VZ_TINY_MODELS=1)"
     )
-    parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
+    parser.add_argument(
+        "--share",
+        "--public_access",
+        dest="share",
+        action="store_true",
+        help="create a public gradio.live link (protect it with --auth)",
+    )
+    parser.add_argument(
+        "--auth",
+        default=None,
+        metavar="USER:PASSWORD",
+        help="require a login; several as u1:p1,u2:p2 (also T2VZ_AUTH)",
+    )
     parser.add_argument("--server-name", default=None, help="address to listen on (0.0.0.0 for all interfaces)")
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default 7860)")
     return parser.parse_args(argv)
+
+
+def launch_options(settings: Settings, args: argparse.Namespace) -> dict:
+    """What `demo.launch` gets from the flags and settings."""
+    return {
+        "share": args.share,
+        "server_name": args.server_name,
+        "server_port": args.port,
+        "auth": settings.auth_pairs or None,
+        "max_file_size": settings.max_upload_mb * 1024 * 1024,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,8 +89,16 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
     if args.tiny_models:
         settings = settings.with_tiny_models()
+    if args.auth is not None:
+        settings = settings.with_auth(args.auth)
+    try:
+        options = launch_options(settings, args)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    if args.share and not options["auth"]:
+        logging.warning("The public link lets anyone run generations on this machine: consider --auth user:password.")
     demo = build_demo(Model(settings=settings))
-    demo.launch(share=args.share, server_name=args.server_name, server_port=args.port)
+    demo.launch(**options)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import gc
 import logging
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from pipelines.text_to_video_zero import suggest_t0_t1
 from settings import Settings
 from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
 from utils.validation import InputError, as_float, as_int, as_resolution, as_text
-from utils.video import VIDEO_FORMATS, VideoClip, VideoWriter, load_video, new_output_path
+from utils.video import VIDEO_FORMATS, VideoClip, VideoWriter, load_video, new_output_path, prune_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,10 @@ TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
 
 class ModelLoadError(RuntimeError):
     """A checkpoint could not be loaded; the message names it and the ways to fix it."""
+
+
+class OutOfMemory(RuntimeError):
+    """A generation ran out of (GPU or CPU) memory; memory was freed and the message says what to lower."""
 
 
 class WrongModelError(ModelLoadError):
@@ -75,6 +81,21 @@ def free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+@contextmanager
+def memory_guard(mode: str) -> Iterator[None]:
+    """Turn running out of memory into `OutOfMemory` with what to lower, after freeing what the attempt held."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError) as error:
+        logger.warning("Out of memory during %s: %s", mode, error)
+        del error  # its traceback holds the failed step's tensors
+        free_memory()
+        raise OutOfMemory(
+            f"Out of memory during {mode}. Try a smaller chunk size, a lower resolution or fewer frames "
+            "(or token merging), then generate again."
+        ) from None
 
 
 def draw_seed(seed) -> int:
@@ -276,7 +297,7 @@ class Model:
         path = self._output_path(path)
         seed = draw_seed(seed)
 
-        with self._lock:
+        with self._lock, memory_guard("text-to-video"):
             pipe = self.text2video_pipeline(model_name)
             generator = torch.Generator("cpu").manual_seed(seed)
             latents = pipe(
@@ -315,6 +336,13 @@ class Model:
             networks = {"depth": DepthEstimator, "openpose": OpenPoseEstimator}
             logger.info("Loading the %s annotator", name)
             if name == "mediapipe":
+                try:
+                    import mediapipe  # noqa: F401
+                except ImportError as error:
+                    raise ModelLoadError(
+                        "MediaPipe is not installed: pip install --no-deps -r requirements-mediapipe.txt, or choose "
+                        "the openpose detector."
+                    ) from error
                 self.annotators[name] = MediaPipePoseEstimator()
             elif self.settings.tiny_models:
                 self.annotators[name] = networks[name].random(self.device)
@@ -379,7 +407,7 @@ class Model:
         if chunk_size > len(clip.frames):
             chunk_size = len(clip.frames)
 
-        with self._lock:
+        with self._lock, memory_guard(f"{mode}-guided generation"):
             condition = annotate(clip.frames)
             pipe = self.controlnet_pipeline(model_name, controlnet_name)
             latents = pipe(
@@ -484,7 +512,7 @@ class Model:
         seed = draw_seed(seed)
         clip = load_video(video, resolution, start_t, end_t, out_fps, max_frames)
 
-        with self._lock:
+        with self._lock, memory_guard("video editing"):
             pipe = self.pix2pix_pipeline(model_name)
             latents = pipe(
                 prompt,
@@ -539,7 +567,7 @@ class Model:
         scheduler = self._scheduler_name(scheduler)
         path = self._output_path(path)
         seed = draw_seed(seed)
-        with self._lock:
+        with self._lock, memory_guard("ModelScope generation"):
             pipe = self.modelscope_pipeline(model_name)
             pipe.set_scheduler(scheduler)
             latents = pipe(
@@ -596,7 +624,7 @@ class Model:
         clip = load_video(video_path, max(width, height), fps=fps, max_frames=self.settings.max_frames)
         frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0
         frames = torch.nn.functional.interpolate(frames, size=(height, width), mode="bicubic").clamp(0, 1)
-        with self._lock:
+        with self._lock, memory_guard("upscaling"):
             pipe = self.modelscope_pipeline(model_name)
             pipe.set_scheduler(scheduler)
             latents = pipe(
@@ -635,6 +663,7 @@ class Model:
     # -------------------------------------------------------------------------------------------------- output
     def _output_path(self, path) -> Path:
         if path in (None, ""):
+            prune_outputs(self.settings.output_dir, self.settings.output_ttl_hours * 3600)
             return new_output_path(self.settings.output_dir)
         path = Path(path)
         if path.suffix.lower().lstrip(".") not in VIDEO_FORMATS:

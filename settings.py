@@ -13,6 +13,9 @@ T2VZ_PIX2PIX_MODEL    Instruct-Pix2Pix model of the editing tab (default timbroo
 T2VZ_MODELSCOPE_MODEL text-to-video model of the ModelScope tab (default ali-vilab/text-to-video-ms-1.7b)
 T2VZ_UPSCALE_MODEL    video-to-video upscaler of that tab (default cerspense/zeroscope_v2_XL)
 T2VZ_CPU_OFFLOAD      1: on CUDA, ModelScope/Zeroscope models sit in CPU memory and visit the GPU part by part
+T2VZ_AUTH             user:password (several: comma-separated) to require a login, e.g. for a shared link
+T2VZ_MAX_UPLOAD_MB    largest upload in MB (default 200)
+T2VZ_OUTPUT_TTL_HOURS outputs older than this are deleted (default 24)
 T2VZ_POSE_DETECTOR    openpose (hub weights, default) or mediapipe (weights inside the pip package, offline)
 T2VZ_ANNOTATORS_REPO  hub repo or local folder of the OpenPose/MiDaS weights (default lllyasviel/Annotators)
 """
@@ -136,6 +139,9 @@ class Settings:
     modelscope_model: str = DEFAULT_MODELSCOPE_MODEL
     upscale_model: str = DEFAULT_UPSCALE_MODEL
     cpu_offload: bool = False
+    auth: str = ""
+    max_upload_mb: int = 200
+    output_ttl_hours: int = 24
     annotators_repo: str = "lllyasviel/Annotators"
 
     @classmethod
@@ -160,10 +166,27 @@ class Settings:
             modelscope_model=(env.get("T2VZ_MODELSCOPE_MODEL") or "").strip() or base.modelscope_model,
             upscale_model=(env.get("T2VZ_UPSCALE_MODEL") or "").strip() or base.upscale_model,
             cpu_offload=_flag(env.get("T2VZ_CPU_OFFLOAD")),
+            auth=(env.get("T2VZ_AUTH") or "").strip(),
+            max_upload_mb=_int(env.get("T2VZ_MAX_UPLOAD_MB"), base.max_upload_mb, 1, 100_000),
+            output_ttl_hours=_int(env.get("T2VZ_OUTPUT_TTL_HOURS"), base.output_ttl_hours, 1, 24 * 365),
         )
 
     def with_tiny_models(self) -> Settings:
         return replace(self, tiny_models=True)
+
+    def with_auth(self, auth: str) -> Settings:
+        return replace(self, auth=auth.strip())
+
+    @property
+    def auth_pairs(self) -> list[tuple[str, str]]:
+        """`user:password[,user:password...]` as pairs; raises ValueError naming the expected form."""
+        pairs = []
+        for entry in filter(None, (part.strip() for part in self.auth.split(","))):
+            user, sep, password = entry.partition(":")
+            if not sep or not user or not password:
+                raise ValueError("Login must be given as user:password (several: separated by commas).")
+            pairs.append((user, password))
+        return pairs
 
     @property
     def default_sd_model(self) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from model import GenerationResult, ModelLoadError
+from model import GenerationResult, ModelLoadError, OutOfMemory
 from utils.validation import InputError
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def run_generation(fn: Callable[..., GenerationResult], *args, **kwargs) -> Gene
     """
     try:
         result = fn(*args, **kwargs)
-    except (InputError, ModelLoadError) as error:
+    except (InputError, ModelLoadError, OutOfMemory) as error:
         raise gr.Error(str(error)) from error
     except Exception as error:
         logger.exception("Generation failed")

@@ -24,6 +24,22 @@ def new_output_path(output_dir: str | Path, suffix: str = ".mp4") -> Path:
     return folder / f"{stamp}-{uuid.uuid4().hex[:12]}{suffix}"
 
 
+def prune_outputs(output_dir: str | Path, max_age_seconds: float) -> int:
+    """Delete this app's videos (named by `new_output_path`) older than `max_age_seconds`; returns how many."""
+    import time
+
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - max_age_seconds
+    removed = 0
+    for path in folder.glob("????????-??????-*"):
+        if path.suffix.lstrip(".") in VIDEO_FORMATS and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def to_uint8(frames: np.ndarray) -> np.ndarray:
     """Float frames in [0, 1] (or uint8 frames) to uint8 (n, h, w, 3)."""
     if frames.dtype == np.uint8:
