@@ -120,21 +120,33 @@ class Model:
 
     # ------------------------------------------------------------------------------------------------ loading
     def resolve_model_name(self, model_name) -> str:
-        """A hub id or a local diffusers folder; the tiny-model aliases become their (built on demand) folders."""
+        """A hub id or a local diffusers folder (also relative to the models root); the tiny-model aliases become
+        their folders, built on demand."""
         name = as_text("model_name", model_name)
         if name in TINY_ALIASES:
             return str(ensure_tiny_models(self.settings.tiny_models_dir)[TINY_ALIASES[name]])
+        in_root = self.settings.models_root / name
+        if not Path(name).expanduser().exists() and in_root.is_dir():
+            return str(in_root)
         return name
 
-    def _load_error(self, model_name: str, error: Exception) -> ModelLoadError:
-        logger.warning("Could not load %s: %s", model_name, error)
-        if Path(model_name).expanduser().exists():
+    def _load_error(self, label: str, name: str, error: Exception) -> ModelLoadError:
+        """A message naming the model as the user gave it (`label`, never a resolved server path) and the fixes."""
+        logger.warning("Could not load %s (%s): %s", label, name, error)
+        folder = Path(name).expanduser()
+        if folder.is_dir():
+            pickled = {p.parent for p in folder.rglob("*") if p.suffix in {".bin", ".ckpt", ".pt", ".pth"}}
+            if any(not list(part.glob("*.safetensors")) for part in pickled):
+                return ModelLoadError(
+                    f"'{label}' holds pickle weights (.bin/.ckpt), which are not loaded for safety: only "
+                    ".safetensors weights are. Convert it with diffusers' save_pretrained(safe_serialization=True)."
+                )
             return ModelLoadError(
-                f"Could not load the local model folder '{model_name}': it is not a complete diffusers folder "
+                f"Could not load the local model folder '{label}': it is not a complete diffusers folder "
                 "(model_index.json with unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
             )
         return ModelLoadError(
-            f"Could not load the model '{model_name}': it does not exist on the Hugging Face Hub or cannot be "
+            f"Could not load the model '{label}': it does not exist on the Hugging Face Hub or cannot be "
             "downloaded from here. Fixes: check the id; download it once with network access (then set "
             "HF_HUB_OFFLINE=1 to use the cache); give a local diffusers folder instead; or run the app with "
             "--tiny-models to try the interface with small offline models."
@@ -144,9 +156,9 @@ class Model:
         """The resolved name of what a slot holds ("base", "controlnet"), or None."""
         return self.slots[slot][0] if slot in self.slots else None
 
-    def _load(self, slot: str, name: str, load, place=None):
+    def _load(self, slot: str, name: str, load, place=None, label: str | None = None):
         """Return what `slot` holds if it is `name`, else load it (on CPU), free the old one and move it over
-        (with `place(value)` instead of `.to(device)` where given)."""
+        (with `place(value)` instead of `.to(device)` where given). `label`: the name as the user gave it."""
         if self.loaded_name(slot) == name:
             return self.slots[slot][1]
         others = [other for other in EXCLUSIVE_SLOTS.get(slot, ()) if other in self.slots]
@@ -160,7 +172,7 @@ class Model:
         except WrongModelError:
             raise
         except Exception as error:  # any failure to load is reported the same way; the old model stays
-            raise self._load_error(name, error) from error
+            raise self._load_error(label or name, name, error) from error
         self._free(slot, *others)
         if place is not None:
             value = place(value)
@@ -183,6 +195,7 @@ class Model:
             "base",
             name,
             lambda: TextToVideoZeroPipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True).components,
+            label=model_name,
         )
 
     def controlnet(self, controlnet_name: str):
@@ -190,7 +203,10 @@ class Model:
 
         name = self.resolve_model_name(controlnet_name)
         return self._load(
-            "controlnet", name, lambda: ControlNetModel.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
+            "controlnet",
+            name,
+            lambda: ControlNetModel.from_pretrained(name, dtype=self.dtype, use_safetensors=True),
+            label=controlnet_name,
         )
 
     def pix2pix_pipeline(self, model_name: str) -> InstructPix2PixVideoPipeline:
@@ -209,7 +225,7 @@ class Model:
             pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
             return pipe
 
-        return self._ready(self._load("pix2pix", name, load), "pix2pix")
+        return self._ready(self._load("pix2pix", name, load, label=model_name), "pix2pix")
 
     def modelscope_pipeline(self, model_name: str) -> ModelScopePipeline:
         name = self.resolve_model_name(model_name)
@@ -231,7 +247,7 @@ class Model:
                 return pipe
             return pipe.to(self.device)
 
-        return self._ready(self._load("modelscope", name, load, place), "modelscope")
+        return self._ready(self._load("modelscope", name, load, place, label=model_name), "modelscope")
 
     def _ready(self, pipe, mode: str):
         pipe.set_progress_bar_config(desc=f"Generating ({mode})")

@@ -13,6 +13,7 @@ T2VZ_PIX2PIX_MODEL    Instruct-Pix2Pix model of the editing tab (default timbroo
 T2VZ_MODELSCOPE_MODEL text-to-video model of the ModelScope tab (default ali-vilab/text-to-video-ms-1.7b)
 T2VZ_UPSCALE_MODEL    video-to-video upscaler of that tab (default cerspense/zeroscope_v2_XL)
 T2VZ_CPU_OFFLOAD      1: on CUDA, ModelScope/Zeroscope models sit in CPU memory and visit the GPU part by part
+T2VZ_MODELS_ROOT      the only folder whose model folders may be named from the web UI/API (default ./models)
 T2VZ_AUTH             user:password (several: comma-separated) to require a login, e.g. for a shared link
 T2VZ_MAX_UPLOAD_MB    largest upload in MB (default 200)
 T2VZ_OUTPUT_TTL_HOURS outputs older than this are deleted (default 24)
@@ -140,6 +141,7 @@ class Settings:
     upscale_model: str = DEFAULT_UPSCALE_MODEL
     cpu_offload: bool = False
     auth: str = ""
+    models_root: Path = Path("models").resolve()
     max_upload_mb: int = 200
     output_ttl_hours: int = 24
     annotators_repo: str = "lllyasviel/Annotators"
@@ -167,6 +169,7 @@ class Settings:
             upscale_model=(env.get("T2VZ_UPSCALE_MODEL") or "").strip() or base.upscale_model,
             cpu_offload=_flag(env.get("T2VZ_CPU_OFFLOAD")),
             auth=(env.get("T2VZ_AUTH") or "").strip(),
+            models_root=Path(env.get("T2VZ_MODELS_ROOT") or base.models_root).expanduser().resolve(),
             max_upload_mb=_int(env.get("T2VZ_MAX_UPLOAD_MB"), base.max_upload_mb, 1, 100_000),
             output_ttl_hours=_int(env.get("T2VZ_OUTPUT_TTL_HOURS"), base.output_ttl_hours, 1, 24 * 365),
         )

@@ -35,7 +35,7 @@ def create_demo(model: Model) -> gr.Blocks:
         controls["_style"].change(
             pick,
             [controls["_style"], controls["prompt"]],
-            [controls["model_name"], controls["prompt"]],
+            [controls["db_path"], controls["prompt"]],
             queue=False,
             api_visibility="private",
         )
@@ -50,13 +50,12 @@ def create_demo(model: Model) -> gr.Blocks:
         title="Edge-guided video on a DreamBooth model",
         description="Pick a style (its trigger word goes into the prompt) and a motion; any DreamBooth model of "
         "Stable Diffusion 1.x works too.",
-        generate=lambda video_path, prompt, model_name, **kwargs: model.controlnet_canny_db(
-            model_name, video_path, prompt, **kwargs
-        ),
+        generate=model.controlnet_canny_db,
         api_name="canny_db",
         examples=examples,
         extra_controls=style,
         default_video=example(MOTIONS[0]),
         base_model_control=model_control,
         wire=wire,
+        base_parameter="db_path",
     )

@@ -5,16 +5,19 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import gradio as gr
 
-from model import GenerationResult, ModelLoadError, OutOfMemory
-from utils.validation import InputError
+from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
+from utils.validation import InputError, check_ui_model_name
 
 logger = logging.getLogger(__name__)
 
 # Every generation event shares one worker: the GPU runs one request at a time, the rest wait in the queue.
 GENERATION_CONCURRENCY_ID = "generation"
+# Parameters that name a model: from the web, only hub ids, offline aliases or folders under the models root.
+MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path")
 
 
 def run_generation(fn: Callable[..., GenerationResult], *args, **kwargs) -> GenerationResult:
@@ -41,12 +44,15 @@ def connect_generation(
     outputs: list[gr.components.Component],
     api_name: str,
     randomize: gr.Checkbox | None = None,
+    *,
+    models_root: Path,
 ) -> None:
     """Wire `controls` (named as `generate`'s keyword arguments) to `generate` through `event` (e.g. `button.click`).
 
     The handler gets an explicit signature with those names, so API clients see the Python API's parameter
     names, and a tqdm-tracking progress bar. The outputs are the video and, where there are two, the seed used.
-    With `randomize`, a ticked box turns the seed into -1 (drawn and reported).
+    With `randomize`, a ticked box turns the seed into -1 (drawn and reported). Model names must be hub ids,
+    offline aliases or folders inside `models_root`.
     """
     names = list(controls) + (["randomize_seed"] if randomize is not None else [])
 
@@ -54,6 +60,12 @@ def connect_generation(
         kwargs = dict(zip(names, values, strict=True))
         if kwargs.pop("randomize_seed", False):
             kwargs["seed"] = -1
+        try:
+            for name in MODEL_PARAMETERS:
+                if kwargs.get(name):
+                    kwargs[name] = check_ui_model_name(kwargs[name], models_root, TINY_ALIASES)
+        except InputError as error:
+            raise gr.Error(str(error)) from error
         result = run_generation(generate, **kwargs)
         return (result.path, result.seed) if len(outputs) == 2 else result.path
 

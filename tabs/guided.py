@@ -29,12 +29,14 @@ def guided_demo(
     default_video: str | None = None,
     base_model_control: Callable[[], gr.components.Component] | None = None,
     wire: Callable[[dict[str, gr.components.Component]], None] | None = None,
+    base_parameter: str = "model_name",
 ) -> gr.Blocks:
     """A guided tab: video + prompt (+ the tab's own controls) -> `generate(video_path, prompt, ...)`.
 
     `examples` rows are [video, prompt]; `extra_controls` builds the tab's own controls inside the main column,
     named as `generate`'s keyword arguments (a name starting with "_" is for the page only and is not sent).
-    `wire(controls)` may connect the tab's own events once everything exists.
+    `wire(controls)` may connect the tab's own events once everything exists. `base_parameter` names the base
+    model's parameter of `generate`.
     """
     settings = model.settings
     d = settings.guided_defaults
@@ -108,7 +110,7 @@ def guided_demo(
             "video_path": video,
             "prompt": prompt,
             **extras,
-            "model_name": base,
+            base_parameter: base,
             "n_prompt": n_prompt,
             "resolution": resolution,
             "num_inference_steps": num_steps,
@@ -126,5 +128,13 @@ def guided_demo(
         if wire is not None:
             wire(controls)
         sent = {name: control for name, control in controls.items() if not name.startswith("_")}
-        connect_generation(run_button.click, generate, sent, [result, seed_used], api_name, randomize)
+        connect_generation(
+            run_button.click,
+            generate,
+            sent,
+            [result, seed_used],
+            api_name,
+            randomize,
+            models_root=settings.models_root,
+        )
     return demo

@@ -118,7 +118,15 @@ def create_demo(model: Model) -> gr.Blocks:
             "seed": seed,
             "scheduler": scheduler,
         }
-        connect_generation(run_button.click, model.modelscope, controls, [result, seed_used], "modelscope", randomize)
+        connect_generation(
+            run_button.click,
+            model.modelscope,
+            controls,
+            [result, seed_used],
+            "modelscope",
+            randomize,
+            models_root=settings.models_root,
+        )
         # Once there is a clip, remember it for this session and offer the upscale step.
         result.change(
             lambda path: (path, gr.Group(visible=path is not None)),
@@ -142,6 +150,11 @@ def create_demo(model: Model) -> gr.Blocks:
             "scheduler": scheduler,
         }
         connect_generation(
-            upscale_button.click, model.modelscope_upscale, upscale_controls, [upscaled], "modelscope_upscale"
+            upscale_button.click,
+            model.modelscope_upscale,
+            upscale_controls,
+            [upscaled],
+            "modelscope_upscale",
+            models_root=settings.models_root,
         )
     return demo

@@ -104,5 +104,13 @@ def create_demo(model: Model) -> gr.Blocks:
             "chunk_size": chunk_size,
             "merging_ratio": merging_ratio,
         }
-        connect_generation(run_button.click, model.pix2pix, controls, [result, seed_used], "pix2pix", randomize)
+        connect_generation(
+            run_button.click,
+            model.pix2pix,
+            controls,
+            [result, seed_used],
+            "pix2pix",
+            randomize,
+            models_root=settings.models_root,
+        )
     return demo

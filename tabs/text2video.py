@@ -130,5 +130,13 @@ def create_demo(model: Model) -> gr.Blocks:
             "guidance_scale": guidance,
             "watermark": watermark,
         }
-        connect_generation(run_button.click, model.text2video, controls, [result, seed_used], "text2video", randomize)
+        connect_generation(
+            run_button.click,
+            model.text2video,
+            controls,
+            [result, seed_used],
+            "text2video",
+            randomize,
+            models_root=settings.models_root,
+        )
     return demo

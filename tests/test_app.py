@@ -88,7 +88,7 @@ GUIDED = dict(resolution=128, num_inference_steps=3, max_frames=4, input_fps=4, 
         ("/depth", "cat_zoom.mp4", {}),
         ("/pose", "skeleton_walk.mp4", dict(is_skeleton=True)),
         ("/pose", "astronaut_pan.mp4", dict(is_skeleton=False, pose_detector="mediapipe")),
-        ("/canny_db", "rocket_zoom.mp4", dict(model_name="tiny-sd-dreambooth")),
+        ("/canny_db", "rocket_zoom.mp4", dict(db_path="tiny-sd-dreambooth")),
     ],
 )
 def test_guided_tabs_with_an_uploaded_video(client, api_name, video, extra):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from numbers import Real
+from pathlib import Path
 
 
 class InputError(ValueError):
@@ -57,3 +58,29 @@ def as_resolution(name: str, value, maximum: int, multiple: int = 8, minimum: in
         lower = number // multiple * multiple
         raise InputError(f"{name} must be a multiple of {multiple}, got {number}: try {max(minimum, lower)}.")
     return number
+
+
+def check_ui_model_name(value, models_root: Path, aliases=()) -> str:
+    """A model named through the web UI or its API: a Hugging Face id, an offline alias, or a folder inside
+    `models_root` (named relative to it). Anything else on the server's disk is refused (no `../` escapes); the
+    Python API is not restricted. Returns the name unchanged: the Model resolves it."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    name = as_text("Model", value)
+    if name in aliases:
+        return name
+    root = Path(models_root).resolve()
+    candidate = (root / name).resolve() if not Path(name).expanduser().is_absolute() else Path(name).resolve()
+    looks_like_path = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") != 1 or candidate.exists()
+    if looks_like_path:
+        if not candidate.is_relative_to(root):
+            raise InputError(
+                f"Model folders must be inside the models folder ({root.name}/): give a Hugging Face id such as "
+                "owner/model, or a folder name inside it."
+            )
+        return name
+    try:
+        validate_repo_id(name)
+    except HFValidationError as error:
+        raise InputError(f"'{name}' is not a valid Hugging Face model id (owner/model).") from error
+    return name
