@@ -1,6 +1,7 @@
 """Security: model folders from the web stay under the models root, pickle weights are refused, only the app's own
 files are served, no remote code runs, and messages carry no stack traces or server paths."""
 
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -32,11 +33,7 @@ def test_names_that_escape_the_models_root_are_refused(tmp_path, name):
 def test_a_folder_inside_the_models_root_loads_by_its_name(tiny_models, tmp_path):
     root = tmp_path / "models"
     shutil.copytree(tiny_models["sd"], root / "my-sd")
-    model = Model(
-        settings=Settings.from_env()
-        .with_tiny_models()
-        .__class__(**{**Settings.from_env().with_tiny_models().__dict__, "models_root": root})
-    )
+    model = Model(settings=dataclasses.replace(Settings.from_env().with_tiny_models(), models_root=root))
     path = model.process_text2video(
         "a cat", model_name="my-sd", resolution=64, num_inference_steps=3, t0=0, t1=1, video_length=2
     )
