@@ -201,13 +201,22 @@ class Settings:
             return [TINY_SD_MODEL]
         return list(dict.fromkeys([self.sd_model, *self.curated_sd_models]))
 
+    def _within_limits(self, defaults):
+        """Defaults never beyond the configured limits (a lower T2VZ_MAX_FRAMES must not break the tabs)."""
+        frames = {
+            k: min(getattr(defaults, k), self.max_frames)
+            for k in ("video_length", "chunk_size", "max_frames")
+            if hasattr(defaults, k)
+        }
+        return replace(defaults, resolution=min(defaults.resolution, self.max_resolution), **frames)
+
     @property
     def text2video_defaults(self) -> Text2VideoDefaults:
-        return TINY_TEXT2VIDEO_DEFAULTS if self.tiny_models else Text2VideoDefaults()
+        return self._within_limits(TINY_TEXT2VIDEO_DEFAULTS if self.tiny_models else Text2VideoDefaults())
 
     @property
     def guided_defaults(self) -> GuidedDefaults:
-        return TINY_GUIDED_DEFAULTS if self.tiny_models else GuidedDefaults()
+        return self._within_limits(TINY_GUIDED_DEFAULTS if self.tiny_models else GuidedDefaults())
 
     def controlnet_model(self, kind: str) -> str:
         """The ControlNet of a guided mode ("pose", "canny", "depth")."""

@@ -64,8 +64,8 @@ class ZeroShotVideoPipeline(DiffusionPipeline):
                 raise ValueError(f"`{name}` must be a positive multiple of {factor}, got {size!r}.")
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}.")
-        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 2):
-            raise ValueError(f"`chunk_size` must be an integer of at least 2 (or None), got {chunk_size!r}.")
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+            raise ValueError(f"`chunk_size` must be a positive integer (or None), got {chunk_size!r}.")
         if not 0 <= merging_ratio <= MAX_MERGING_RATIO:
             raise ValueError(f"`merging_ratio` must be in [0, {MAX_MERGING_RATIO}], got {merging_ratio!r}.")
         for name, value in numbers.items():

@@ -44,7 +44,7 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Frames",
                             minimum=1,
                             maximum=settings.max_frames,
-                            value=16 if not settings.tiny_models else 8,
+                            value=min(8 if settings.tiny_models else 16, settings.max_frames),
                             step=1,
                         )
                         fps = gr.Slider(label="Frames per second", minimum=1, maximum=30, value=8, step=1)

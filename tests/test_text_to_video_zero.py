@@ -55,7 +55,7 @@ def test_other_step_counts_work(t2v_pipe):
         dict(t0=5, t1=8),  # t1 must be <= steps - 1
         dict(t0=-1, t1=3),
         dict(num_inference_steps=1, t0=0, t1=0),
-        dict(chunk_size=1),
+        dict(chunk_size=0),
         dict(merging_ratio=0.95),
         dict(height=60),
         dict(video_length=0),

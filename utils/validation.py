@@ -47,7 +47,8 @@ def as_text(name: str, value, required: bool = True) -> str:
         raise InputError(f"{name} must be text, got {type(value).__name__}.")
     text = value.strip()
     if required and not text:
-        raise InputError(f"{name} is empty: describe what the video should show.")
+        hint = "describe what the video should show" if name in ("Prompt", "Instruction") else "fill it in"
+        raise InputError(f"{name} is empty: {hint}.")
     return text
 
 

@@ -212,7 +212,6 @@ def load_video(
     ffmpeg seeks, samples and resizes while decoding, so a long or 4K video is never held in memory; grayscale and
     alpha inputs come out as RGB.
     """
-    import imageio_ffmpeg
 
     from utils.validation import InputError, as_float
 
@@ -230,14 +229,31 @@ def load_video(
     rate = source_fps if fps in (-1, None) else as_float("Frame rate", fps, 0.1, 120.0)
     width, height = fit_size(*meta["size"], resolution)
 
-    output_params = ["-vf", f"fps={rate:g},scale={width}:{height}:flags=area", "-frames:v", str(max_frames + 1)]
+    notes: list[str] = []
+    frames = _read_frames(path, start_t, end_t, f"fps={rate:g},", width, height, max_frames, notes)
+    if not frames:  # a still image or a window shorter than one sampled frame: take the frames as they are
+        frames = _read_frames(path, start_t, end_t, "", width, height, max_frames, notes)
+    if not frames:
+        raise InputError("The video has no frames between the start and end times: choose other times.")
+    if len(frames) > max_frames:
+        frames = frames[:max_frames]
+        notes.append(f"The video was cut to {max_frames} frames ({max_frames / rate:.1f} s at {rate:g} fps).")
+    return VideoClip(frames=np.stack(frames), fps=rate, notes=notes)
+
+
+def _read_frames(path, start_t, end_t, rate_filter, width, height, max_frames, notes) -> list[np.ndarray]:
+    """Decode at most `max_frames + 1` frames through ffmpeg's seek, rate and scale filters."""
+    import imageio_ffmpeg
+
+    from utils.validation import InputError
+
+    output_params = ["-vf", f"{rate_filter}scale={width}:{height}:flags=area", "-frames:v", str(max_frames + 1)]
     if end_t != -1:
         output_params = ["-t", f"{end_t - start_t:g}", *output_params]
     reader = imageio_ffmpeg.read_frames(
         str(path), pix_fmt="rgb24", input_params=["-ss", f"{start_t:g}"], output_params=output_params
     )
     frames: list[np.ndarray] = []
-    notes: list[str] = []
     try:
         next(reader)
         for raw in reader:
@@ -248,9 +264,4 @@ def load_video(
         notes.append(f"The video is damaged after {len(frames)} frames; using those.")
     finally:
         reader.close()
-    if not frames:
-        raise InputError("The video has no frames between the start and end times: choose other times.")
-    if len(frames) > max_frames:
-        frames = frames[:max_frames]
-        notes.append(f"The video was cut to {max_frames} frames ({max_frames / rate:.1f} s at {rate:g} fps).")
-    return VideoClip(frames=np.stack(frames), fps=rate, notes=notes)
+    return frames
