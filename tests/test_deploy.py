@@ -1,5 +1,6 @@
 """Deployment: the Dockerfile and the Space front matter checked by reading them; launch flags; login; cleanup."""
 
+import dataclasses
 import os
 import re
 import shlex
@@ -115,3 +116,23 @@ def test_old_outputs_are_pruned(tmp_path):
     os.utime(other, (time.time() - 7200, time.time() - 7200))
     assert prune_outputs(tmp_path, 3600) == 1
     assert not old.exists() and new.exists() and other.exists()  # only this app's own files go
+
+
+def test_uploads_over_the_size_limit_are_refused(tiny_models, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from app import build_demo, launch_options
+    from model import Model
+
+    settings = dataclasses.replace(Settings.from_env().with_tiny_models(), max_upload_mb=1)
+    demo = build_demo(Model(settings=settings))
+    options = launch_options(settings, parse_args([]))
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, max_file_size=options["max_file_size"])
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (2 * 1024 * 1024))
+    try:
+        client = Client(demo.local_url, verbose=False)
+        with pytest.raises(Exception, match="(?i)size|large|413"):  # noqa: B017 (raised by the upload itself)
+            client.predict(video_path=handle_file(str(big)), prompt="a cup", api_name="/canny")
+    finally:
+        demo.close()
