@@ -20,7 +20,12 @@ from pathlib import Path
 
 import torch
 
-from pipelines import ControlNetVideoPipeline, InstructPix2PixVideoPipeline, TextToVideoZeroPipeline
+from pipelines import (
+    ControlNetVideoPipeline,
+    InstructPix2PixVideoPipeline,
+    TextToVideoZeroPipeline,
+    TextToVideoZeroSDXLPipeline,
+)
 from pipelines.modelscope import SCHEDULERS, ModelScopePipeline
 from pipelines.text_to_video_zero import suggest_t0_t1
 from settings import Settings
@@ -189,14 +194,19 @@ class Model:
         free_memory()
 
     def base_components(self, model_name: str) -> dict:
-        """UNet, VAE, text encoder, tokenizer and scheduler of a Stable Diffusion hub id or local folder."""
+        """UNet, VAE, text encoder(s), tokenizer(s) and scheduler of a Stable Diffusion hub id or local folder.
+
+        SD 1.x/2.x or SDXL is read from the checkpoint's model_index.json (a second text encoder means SDXL)."""
         name = self.resolve_model_name(model_name)
-        return self._load(
-            "base",
-            name,
-            lambda: TextToVideoZeroPipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True).components,
-            label=model_name,
-        )
+
+        def load() -> dict:
+            from diffusers import DiffusionPipeline
+
+            index = DiffusionPipeline.load_config(name)
+            pipeline_class = TextToVideoZeroSDXLPipeline if "text_encoder_2" in index else TextToVideoZeroPipeline
+            return pipeline_class.from_pretrained(name, dtype=self.dtype, use_safetensors=True).components
+
+        return self._load("base", name, load, label=model_name)
 
     def controlnet(self, controlnet_name: str):
         from diffusers import ControlNetModel
@@ -254,12 +264,20 @@ class Model:
         return pipe
 
     def text2video_pipeline(self, model_name: str) -> TextToVideoZeroPipeline:
-        return self._ready(TextToVideoZeroPipeline(**self.base_components(model_name)), "text2video")
+        components = self.base_components(model_name)
+        sdxl = "text_encoder_2" in components
+        pipeline_class = TextToVideoZeroSDXLPipeline if sdxl else TextToVideoZeroPipeline
+        return self._ready(pipeline_class(**components), "text2video")
 
     def controlnet_pipeline(self, model_name: str, controlnet_name: str) -> ControlNetVideoPipeline:
         # The ControlNet first: a base swap then keeps it, and a ControlNet swap keeps the base.
         controlnet = self.controlnet(controlnet_name)
-        pipe = ControlNetVideoPipeline(**self.base_components(model_name), controlnet=controlnet)
+        components = self.base_components(model_name)
+        if "text_encoder_2" in components:
+            raise WrongModelError(
+                f"'{model_name}' is an SDXL model; the guided modes use SD 1.x ControlNets: choose an SD 1.x base."
+            )
+        pipe = ControlNetVideoPipeline(**components, controlnet=controlnet)
         return self._ready(pipe, "guided")
 
     # -------------------------------------------------------------------------------------------- text2video
@@ -276,7 +294,7 @@ class Model:
         video_length: int = 8,
         merging_ratio: float = 0.0,
         seed: int = 0,
-        resolution: int = 512,
+        resolution: int | None = None,
         fps: float = 4,
         use_cf_attn: bool = True,
         use_motion_field: bool = True,
@@ -306,7 +324,8 @@ class Model:
         merging_ratio = as_float("Merging ratio", merging_ratio, 0.0, 0.9)
         motion_x = as_float("Motion strength x", motion_field_strength_x, -MAX_MOTION, MAX_MOTION)
         motion_y = as_float("Motion strength y", motion_field_strength_y, -MAX_MOTION, MAX_MOTION)
-        resolution = as_resolution("Resolution", resolution, self.settings.max_resolution)
+        if resolution is not None:
+            resolution = as_resolution("Resolution", resolution, self.settings.max_resolution)
         fps = as_float("fps", fps, 1, MAX_FPS)
         guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
         watermark = as_text("Watermark", watermark, required=False) if watermark not in (None, "None") else ""
@@ -315,6 +334,10 @@ class Model:
 
         with self._lock, memory_guard("text-to-video"):
             pipe = self.text2video_pipeline(model_name)
+            # The model's own size when none is asked: 512 for SD 1.x, 768 for SD 2.x-v, 1024 for SDXL.
+            resolution = resolution or min(
+                pipe.unet.config.sample_size * pipe.vae_scale_factor, self.settings.max_resolution
+            )
             generator = torch.Generator("cpu").manual_seed(seed)
             latents = pipe(
                 prompt,

@@ -37,6 +37,7 @@ CURATED_SD_MODELS = (
     "dreamlike-art/dreamlike-diffusion-1.0",
     "prompthero/openjourney",
     "CompVis/stable-diffusion-v1-4",
+    "stabilityai/stable-diffusion-xl-base-1.0",
 )
 TINY_SD_MODEL = "tiny-sd"
 TINY_DREAMBOOTH_MODEL = "tiny-sd-dreambooth"
@@ -197,9 +198,12 @@ class Settings:
 
     @property
     def sd_model_choices(self) -> list[str]:
+        """The curated list and the local models root (no network: the live search runs as the user types)."""
+        from utils.model_list import local_models
+
         if self.tiny_models:
-            return [TINY_SD_MODEL]
-        return list(dict.fromkeys([self.sd_model, *self.curated_sd_models]))
+            return [TINY_SD_MODEL, "tiny-sdxl", *local_models(self.models_root)]
+        return list(dict.fromkeys([self.sd_model, *self.curated_sd_models, *local_models(self.models_root)]))
 
     def _within_limits(self, defaults):
         """Defaults never beyond the configured limits (a lower T2VZ_MAX_FRAMES must not break the tabs)."""

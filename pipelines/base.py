@@ -27,6 +27,27 @@ StepCallback = Callable[[DiffusionPipeline, int, int, dict], dict | None]
 
 
 @dataclass
+class Conditioning:
+    """Per guidance branch: text embeddings (1, tokens, dim) and, for SDXL, pooled embeddings and size/crop ids."""
+
+    embeds: list[torch.Tensor]
+    pooled: list[torch.Tensor] | None = None
+    time_ids: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.embeds)
+
+    def batch(self, count: int) -> tuple[torch.Tensor, dict | None]:
+        """Encoder states and added UNet conditioning for `count` frames per branch, laid out [branch][frame]."""
+        embeds = torch.cat([e.expand(count, -1, -1) for e in self.embeds])
+        if self.pooled is None:
+            return embeds, None
+        pooled = torch.cat([p.expand(count, -1) for p in self.pooled])
+        time_ids = self.time_ids.expand(len(pooled), -1)
+        return embeds, {"text_embeds": pooled, "time_ids": time_ids}
+
+
+@dataclass
 class VideoPipelineOutput(BaseOutput):
     """`frames`: float array (frames, height, width, 3) in [0, 1], or the latents for `output_type="latent"`."""
 
@@ -177,10 +198,19 @@ class ZeroShotVideoPipeline(DiffusionPipeline):
         Decoding at full resolution dominates peak memory for long clips, so frames are decoded in slices and can be
         written to a file as they come.
         """
-        for start in range(0, len(latents), max(1, decode_chunk_size)):
-            batch = latents[start : start + decode_chunk_size].to(self.vae.dtype) / self.vae.config.scaling_factor
-            images = self.vae.decode(batch, return_dict=False)[0]
-            yield (images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+        # Some VAEs (SDXL's) overflow in float16: decode those in float32, as diffusers does.
+        upcast = self.vae.dtype == torch.float16 and getattr(self.vae.config, "force_upcast", False)
+        dtype = torch.float32 if upcast else self.vae.dtype
+        if upcast:
+            self.vae.to(torch.float32)
+        try:
+            for start in range(0, len(latents), max(1, decode_chunk_size)):
+                batch = latents[start : start + decode_chunk_size].to(dtype) / self.vae.config.scaling_factor
+                images = self.vae.decode(batch, return_dict=False)[0]
+                yield (images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+        finally:
+            if upcast:
+                self.vae.to(torch.float16)
 
     def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int = 2) -> np.ndarray:
         return np.concatenate(list(self.decode_latents_iter(latents, decode_chunk_size)))

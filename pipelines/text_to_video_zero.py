@@ -21,7 +21,7 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .base import Conditioning, StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
 from .cross_frame_attention import cross_frame_attention
 from .motion import warp_anchor_latent
 
@@ -92,6 +92,10 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
                 f"= {num_inference_steps - 1}; for {num_inference_steps} steps try t0={s0}, t1={s1}."
             )
 
+    def conditioning(self, prompt, negative_prompt, guidance_scale, device, height, width) -> Conditioning:
+        """Text conditioning per guidance branch (SD 1.x/2.x: CLIP embeddings only)."""
+        return Conditioning(self.prepare_embeds(prompt, negative_prompt, guidance_scale, device))
+
     # --------------------------------------------------------------------------------------------- latents
     def prepare_latents(self, num_frames, height, width, dtype, device, generator) -> torch.Tensor:
         factor = self.vae_scale_factor
@@ -155,8 +159,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
         )
         device = self._execution_device
         chunk_size = min(chunk_size or video_length, video_length)
-        branch_embeds = self.prepare_embeds(prompt, negative_prompt, guidance_scale, device)
-        num_branches = len(branch_embeds)
+        conditioning = self.conditioning(prompt, negative_prompt, guidance_scale, device, height, width)
+        num_branches = len(conditioning)
 
         index_t, index_t_prime = step_indices(num_inference_steps, t0, t1)
         anchor_scheduler = self.fresh_scheduler(num_inference_steps, device)
@@ -166,8 +170,12 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
         video_step = self.step_kwargs(video_scheduler, generator, eta)
 
         def predict(latents: torch.Tensor, t, state, frames: slice) -> torch.Tensor:
-            model_input, embeds = self.branch_batch(latents[frames], branch_embeds)
-            noise = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
+            chunk = latents[frames]
+            embeds, added = conditioning.batch(len(chunk))
+            model_input = torch.cat([chunk] * num_branches)
+            noise = self.unet(
+                model_input, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False
+            )[0]
             return self.guide(noise, num_branches, guidance_scale)
 
         total_steps = index_t_prime + (num_inference_steps - index_t)
@@ -177,7 +185,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
             cross_frame_attention(self.unet, num_branches=num_branches, enabled=use_cf_attn) as state,
         ):
             # 1. The anchor frame alone from the first timestep to T', keeping its latent at T on the way.
-            anchor = self.prepare_latents(1, height, width, branch_embeds[0].dtype, device, generator)
+            anchor = self.prepare_latents(1, height, width, conditioning.embeds[0].dtype, device, generator)
             anchor = anchor * anchor_scheduler.init_noise_sigma
             anchor_at_t = anchor
             for i in range(index_t_prime):

@@ -87,3 +87,21 @@ def seed_controls(default: int = 0) -> tuple[gr.Number, gr.Checkbox]:
     seed = gr.Number(label="Seed", value=default, precision=0, minimum=-1)
     randomize = gr.Checkbox(label="Randomize seed", value=False)
     return seed, randomize
+
+
+def live_model_search(dropdown: gr.Dropdown, curated: list[str], models_root: Path, online: bool) -> None:
+    """As the user types into a model dropdown, offer matching local folders and Hugging Face models."""
+    from utils.model_list import model_choices
+
+    def search(query: str):
+        return gr.Dropdown(choices=model_choices(curated, models_root, query or "", online))
+
+    dropdown.key_up(
+        search,
+        [dropdown],
+        [dropdown],
+        queue=False,
+        trigger_mode="always_last",
+        api_visibility="private",
+        show_progress="hidden",
+    )

@@ -6,7 +6,7 @@ import gradio as gr
 
 from model import Model
 from pipelines.text_to_video_zero import suggest_t0_t1
-from tabs.common import connect_generation, seed_controls
+from tabs.common import connect_generation, live_model_search, seed_controls
 
 EXAMPLES = [
     "an astronaut waving the arm on the moon",
@@ -108,6 +108,7 @@ def create_demo(model: Model) -> gr.Blocks:
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
 
         gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
+        live_model_search(model_name, settings.sd_model_choices, settings.models_root, not settings.tiny_models)
         num_steps.release(
             rescale_timesteps, inputs=[num_steps, t0, t1], outputs=[t0, t1], queue=False, api_visibility="private"
         )

@@ -17,7 +17,7 @@ import torch
 logger = logging.getLogger(__name__)
 
 # Bumped whenever the architecture below changes, so stale folders get rebuilt.
-TINY_MODELS_VERSION = 7
+TINY_MODELS_VERSION = 8
 _MARKER = "tiny_model.json"
 
 # Stable Diffusion 1.x's scheduler configuration; PNDM is what the SD 1.5 hub folder ships.
@@ -222,6 +222,62 @@ def build_tiny_modelscope(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+def build_tiny_sdxl(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny SDXL-shaped folder: two text encoders (the second with a projection), `text_time` added conditioning."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    config_2 = CLIPTextConfig(
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=77,
+        projection_dim=32,
+    )
+    unet = UNet2DConditionModel(
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        norm_num_groups=16,
+        attention_head_dim=8,
+        cross_attention_dim=2 * CROSS_ATTENTION_DIM,
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=32 + 6 * 8,  # pooled text (projection_dim) + six size/crop ids
+    )
+    with torch.no_grad():
+        unet.conv_out.weight.mul_(0.1)
+        unet.conv_out.bias.mul_(0.1)
+    scheduler_config = {
+        k: v for k, v in SD_SCHEDULER_CONFIG.items() if k not in ("skip_prk_steps", "set_alpha_to_one")
+    }
+    pipe = StableDiffusionXLPipeline(
+        vae=build_vae(),
+        text_encoder=build_text_encoder(len(tokenizer)),
+        text_encoder_2=CLIPTextModelWithProjection(config_2),
+        tokenizer=tokenizer,
+        tokenizer_2=build_tokenizer(),
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(**scheduler_config),
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    _write_marker(folder, "sdxl")
+    return folder
+
+
 # family -> (builder, seed). The DreamBooth stand-in is a second SD base, so base swaps can be tested.
 TINY_FAMILIES = {
     "sd": (build_tiny_sd, 0),
@@ -232,6 +288,7 @@ TINY_FAMILIES = {
     "pix2pix": (build_tiny_pix2pix, 5),
     "modelscope": (build_tiny_modelscope, 6),
     "modelscope-xl": (build_tiny_modelscope, 7),  # stands in for Zeroscope XL, the upscaler
+    "sdxl": (build_tiny_sdxl, 8),
 }
 
 

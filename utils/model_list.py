@@ -1,0 +1,64 @@
+"""The model dropdown: a curated list, the local models root and, online, a live Hugging Face search.
+
+The search goes through huggingface_hub's API (no HTML scraping), only when the user types, with a short timeout
+and a cache; offline (HF_HUB_OFFLINE=1, no network, tiny-model mode) the curated list and local folders remain.
+Nothing here runs at app start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SEARCH_LIMIT = 30
+CACHE_SECONDS = 600
+_cache: dict[str, tuple[float, list[str]]] = {}
+
+
+def local_models(models_root: Path) -> list[str]:
+    """Diffusers folders directly inside the models root, named relative to it (as the web UI takes them)."""
+    root = Path(models_root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "model_index.json").is_file())
+
+
+def search_hub(query: str, limit: int = SEARCH_LIMIT, timeout: float = 3.0) -> list[str]:
+    """Text-to-image diffusers models on the Hub matching `query`, most downloaded first; [] when offline."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return []
+    key = query.strip().lower()
+    cached = _cache.get(key)
+    if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from huggingface_hub import HfApi
+
+    def fetch() -> list[str]:
+        models = HfApi().list_models(
+            search=key or None, filter="diffusers", pipeline_tag="text-to-image", sort="downloads", limit=limit
+        )
+        return [model.id for model in models]
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        found = pool.submit(fetch).result(timeout=timeout)
+    except Exception as error:  # offline, slow, rate-limited, a changed API: the curated list still works
+        logger.info("Hub search unavailable: %s", error)
+        found = []
+    finally:
+        pool.shutdown(wait=False)
+    _cache[key] = (time.monotonic(), found)
+    return found
+
+
+def model_choices(curated: list[str], models_root: Path, query: str = "", online: bool = True) -> list[str]:
+    """Curated models first, then local folders, then hub results for `query`; no duplicates."""
+    found = search_hub(query) if online else []
+    matches = [name for name in (*local_models(models_root), *found) if query.lower() in name.lower()]
+    return list(dict.fromkeys([*curated, *matches]))
