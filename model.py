@@ -121,6 +121,7 @@ class Model:
         self.slots: dict[str, tuple[str, object]] = {}  # slot -> (resolved name, loaded object)
         self.annotators: dict[str, object] = {}
         self.last_modelscope_clip: str | None = None
+        self.lora: tuple[object, str] | None = None  # (the base UNet it is loaded into, the LoRA's name)
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------------ loading
@@ -131,7 +132,7 @@ class Model:
         if name in TINY_ALIASES:
             return str(ensure_tiny_models(self.settings.tiny_models_dir)[TINY_ALIASES[name]])
         in_root = self.settings.models_root / name
-        if not Path(name).expanduser().exists() and in_root.is_dir():
+        if not Path(name).expanduser().exists() and in_root.exists():
             return str(in_root)
         return name
 
@@ -259,6 +260,37 @@ class Model:
 
         return self._ready(self._load("modelscope", name, load, place, label=model_name), "modelscope")
 
+    def apply_lora(self, pipe, lora: str | None, weight: float = 1.0) -> None:
+        """Load `lora` (hub id, folder or .safetensors file) into the pipeline's base at `weight`, swapping out
+        another; no `lora` removes it. The base's UNet and text encoder are shared, so the LoRA follows the base."""
+        unet = pipe.unet
+        if self.lora is not None and self.lora[0] is not unet:
+            self.lora = None  # the base was swapped: its LoRA went with it
+        name = as_text("LoRA", lora, required=False)
+        if self.lora is not None and self.lora[1] != name:
+            pipe.unload_lora_weights()
+            self.lora = None
+        if not name:
+            return
+        if self.lora is None:
+            path = self.resolve_model_name(name)
+            if Path(path).suffix.lower() in (".ckpt", ".bin", ".pt", ".pth"):
+                raise InputError(f"LoRA '{name}' is a pickle file: only .safetensors LoRAs are loaded, for safety.")
+            try:
+                pipe.load_lora_weights(path, adapter_name="lora")
+                fitted = any("lora" in adapters for adapters in pipe.get_list_adapters().values())
+            except Exception as error:
+                logger.warning("Could not load LoRA %s: %s", name, error)
+                fitted = False
+            if not fitted:
+                pipe.unload_lora_weights()
+                raise ModelLoadError(
+                    f"LoRA '{name}' could not be applied to this base model: it may be made for another family "
+                    "(SD 1.x / SD 2.x / SDXL), not be a LoRA, or not exist."
+                )
+            self.lora = (unet, name)
+        pipe.set_adapters(["lora"], adapter_weights=[weight])
+
     def _ready(self, pipe, mode: str):
         pipe.set_progress_bar_config(desc=f"Generating ({mode})")
         return pipe
@@ -302,8 +334,12 @@ class Model:
         guidance_scale: float = 7.5,
         watermark: str | None = None,
         path: str | None = None,
+        lora: str | None = None,
+        lora_weight: float = 1.0,
     ) -> GenerationResult:
-        """Zero-shot text-to-video; validates everything before loading anything, then writes the video."""
+        """Zero-shot text-to-video; validates everything before loading anything, then writes the video.
+
+        `lora`: an optional LoRA (hub id, folder or .safetensors file) applied at `lora_weight`."""
         notes: list[str] = []
         prompt = as_text("Prompt", prompt)
         n_prompt = as_text("Negative prompt", n_prompt, required=False)
@@ -331,9 +367,11 @@ class Model:
         watermark = as_text("Watermark", watermark, required=False) if watermark not in (None, "None") else ""
         path = self._output_path(path)
         seed = draw_seed(seed)
+        lora_weight = as_float("LoRA weight", lora_weight, -2.0, 2.0)
 
         with self._lock, memory_guard("text-to-video"):
             pipe = self.text2video_pipeline(model_name)
+            self.apply_lora(pipe, lora, lora_weight)
             # The model's own size when none is asked: 512 for SD 1.x, 768 for SD 2.x-v, 1024 for SDXL.
             resolution = resolution or min(
                 pipe.unet.config.sample_size * pipe.vae_scale_factor, self.settings.max_resolution
@@ -422,6 +460,8 @@ class Model:
         max_frames: int | None = None,
         show_condition: bool = False,
         watermark: str | None = None,
+        lora: str | None = None,
+        lora_weight: float = 1.0,
     ) -> GenerationResult:
         """Video in -> condition frames (`annotate`) -> guided zero-shot video; checks everything before loading."""
         prompt = as_text("Prompt", prompt)
@@ -441,6 +481,7 @@ class Model:
         watermark = as_text("Watermark", watermark, required=False) if watermark not in (None, "None") else ""
         path = self._output_path(save_path)
         seed = draw_seed(seed)
+        lora_weight = as_float("LoRA weight", lora_weight, -2.0, 2.0)
         clip: VideoClip = load_video(video_path, resolution, start_t, end_t, input_fps, max_frames)
         notes = list(clip.notes)
         if chunk_size > len(clip.frames):
@@ -449,6 +490,7 @@ class Model:
         with self._lock, memory_guard(f"{mode}-guided generation"):
             condition = annotate(clip.frames)
             pipe = self.controlnet_pipeline(model_name, controlnet_name)
+            self.apply_lora(pipe, lora, lora_weight)
             latents = pipe(
                 prompt,
                 condition,

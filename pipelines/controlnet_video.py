@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
@@ -52,7 +53,7 @@ def control_frames_to_tensor(frames, height: int, width: int, device, dtype) -> 
     return tensor.clamp(0, 1).to(device=device, dtype=dtype)
 
 
-class ControlNetVideoPipeline(ZeroShotVideoPipeline):
+class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMixin):
     """Guided zero-shot video: `ControlNetVideoPipeline(vae, text_encoder, tokenizer, unet, controlnet, scheduler)`."""
 
     def __init__(

@@ -17,6 +17,7 @@ from functools import partial
 
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
@@ -39,7 +40,7 @@ def suggest_t0_t1(num_inference_steps: int, t0: int = 44, t1: int = 47, referenc
     return new_t0, new_t1
 
 
-class TextToVideoZeroPipeline(ZeroShotVideoPipeline):
+class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMixin):
     """Zero-shot text-to-video from a Stable Diffusion checkpoint: `TextToVideoZeroPipeline.from_pretrained(id)`."""
 
     def __init__(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.loaders import StableDiffusionXLLoraLoaderMixin
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
@@ -12,7 +13,7 @@ from .base import Conditioning
 from .text_to_video_zero import TextToVideoZeroPipeline
 
 
-class TextToVideoZeroSDXLPipeline(TextToVideoZeroPipeline):
+class TextToVideoZeroSDXLPipeline(StableDiffusionXLLoraLoaderMixin, TextToVideoZeroPipeline):
     """`TextToVideoZeroSDXLPipeline.from_pretrained("stabilityai/stable-diffusion-xl-base-1.0")`; default 1024 px."""
 
     model_cpu_offload_seq = "text_encoder->text_encoder_2->unet->vae"

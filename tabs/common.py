@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 # Every generation event shares one worker: the GPU runs one request at a time, the rest wait in the queue.
 GENERATION_CONCURRENCY_ID = "generation"
 # Parameters that name a model: from the web, only hub ids, offline aliases or folders under the models root.
-MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path")
+MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path", "lora")
 
 
 def run_generation(fn: Callable[..., GenerationResult], *args, **kwargs) -> GenerationResult:
@@ -105,3 +105,12 @@ def live_model_search(dropdown: gr.Dropdown, curated: list[str], models_root: Pa
         api_visibility="private",
         show_progress="hidden",
     )
+
+
+def lora_controls() -> tuple[gr.Textbox, gr.Slider]:
+    with gr.Row():
+        lora = gr.Textbox(
+            label="LoRA (optional: a Hugging Face id or a .safetensors file in the models folder)", value="", scale=3
+        )
+        weight = gr.Slider(label="LoRA weight", minimum=-2.0, maximum=2.0, value=1.0, step=0.05, scale=1)
+    return lora, weight

@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from model import GenerationResult, Model
-from tabs.common import connect_generation, seed_controls
+from tabs.common import connect_generation, lora_controls, seed_controls
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
@@ -101,6 +101,7 @@ def guided_demo(
                             label="Max frames", minimum=1, maximum=settings.max_frames, value=d.max_frames, step=1
                         )
                     show_condition = gr.Checkbox(label="Show the condition video beside the result", value=True)
+                    lora, lora_weight = lora_controls()
             with gr.Column():
                 result = gr.Video(label="Generated video", format="mp4", autoplay=True, elem_id=f"{api_name}-result")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
@@ -124,6 +125,8 @@ def guided_demo(
             "input_fps": input_fps,
             "max_frames": max_frames,
             "show_condition": show_condition,
+            "lora": lora,
+            "lora_weight": lora_weight,
         }
         if wire is not None:
             wire(controls)

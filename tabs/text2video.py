@@ -6,7 +6,7 @@ import gradio as gr
 
 from model import Model
 from pipelines.text_to_video_zero import suggest_t0_t1
-from tabs.common import connect_generation, live_model_search, seed_controls
+from tabs.common import connect_generation, live_model_search, lora_controls, seed_controls
 
 EXAMPLES = [
     "an astronaut waving the arm on the moon",
@@ -103,6 +103,7 @@ def create_demo(model: Model) -> gr.Blocks:
                         step=0.1,
                     )
                     watermark = gr.Textbox(label="Watermark text (optional)", value="")
+                    lora, lora_weight = lora_controls()
             with gr.Column():
                 result = gr.Video(label="Generated video", format="mp4", autoplay=True, elem_id="text2video-result")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
@@ -130,6 +131,8 @@ def create_demo(model: Model) -> gr.Blocks:
             "num_inference_steps": num_steps,
             "guidance_scale": guidance,
             "watermark": watermark,
+            "lora": lora,
+            "lora_weight": lora_weight,
         }
         connect_generation(
             run_button.click,

@@ -11,6 +11,7 @@ Model checks everything else with a message that names the parameter.
 | all | model name | hub id, alias, folder in the models root; "" = default | "../x" -> "inside the models folder" |
 | all | model name (unknown) | | "nobody/x" -> "Could not load the model ... HF_HUB_OFFLINE ... --tiny-models" |
 | all | seed | -1 (random, reported) .. 2**63-1 | -2 -> "less than minimum value -1"; 2**63 -> "seed must be between" |
+| SD tabs | LoRA, weight | hub id or .safetensors in the models root; -2..2 | "../x" -> refused; unknown -> "not be applied" |
 | text2video | resolution | 64..max, multiples of 8 | 100 -> "multiple of 8"; 136 -> "greater than maximum" |
 | text2video | video_length | 1..T2VZ_MAX_FRAMES | 0 / 7 -> slider bound message |
 | text2video | chunk_size | 2..; above video_length is clamped with a note | 1 -> "less than minimum value 2" |
@@ -84,6 +85,9 @@ ROWS = [
     ("/text2video", TEXT2VIDEO, dict(model_name=""), "ok"),  # empty: the default model
     ("/text2video", TEXT2VIDEO, dict(model_name="../../etc"), "inside the models folder"),
     ("/text2video", TEXT2VIDEO, dict(model_name="nobody/no-such-model"), "Could not load the model"),
+    ("/text2video", TEXT2VIDEO, dict(lora="../../etc/style.safetensors"), "inside the models folder"),
+    ("/text2video", TEXT2VIDEO, dict(lora="nobody/no-such-lora"), "could not be applied"),
+    ("/text2video", TEXT2VIDEO, dict(lora_weight=2.5), BOUND),
     # text2video: numbers at and beyond their bounds
     ("/text2video", TEXT2VIDEO, dict(resolution=64), "ok"),
     ("/text2video", TEXT2VIDEO, dict(resolution=128), "ok"),

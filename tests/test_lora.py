@@ -1,0 +1,89 @@
+"""LoRAs: random low-rank weights made here, loaded like a downloaded LoRA; their effect, weight, swaps, refusals."""
+
+import numpy as np
+import pytest
+import torch
+
+from model import Model, ModelLoadError
+from settings import TINY_SD_MODEL, Settings
+from utils.validation import InputError
+from utils.video import read_video
+
+ARGS = dict(model_name=TINY_SD_MODEL, resolution=64, num_inference_steps=6, t0=3, t1=5, video_length=3)
+
+
+def make_lora(base_folder, out, seed=0, sdxl=False):
+    """A LoRA for the base's UNet attention with random (non-zero) low-rank weights, saved as diffusers does."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline, UNet2DConditionModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel.from_pretrained(base_folder, subfolder="unet")
+    unet.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False)
+    )
+    pipeline = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
+    pipeline.save_lora_weights(out, unet_lora_layers=get_peft_model_state_dict(unet), safe_serialization=True)
+    return out / "pytorch_lora_weights.safetensors"
+
+
+@pytest.fixture(scope="module")
+def loras(tiny_models, tmp_path_factory):
+    root = tmp_path_factory.mktemp("loras")
+    return {
+        "a": make_lora(tiny_models["sd"], root / "a", seed=0),
+        "b": make_lora(tiny_models["sd"], root / "b", seed=1),
+        "sdxl": make_lora(tiny_models["sdxl"], root / "sdxl", seed=2, sdxl=True),
+    }
+
+
+@pytest.fixture(scope="module")
+def model(tiny_models):
+    return Model(settings=Settings.from_env().with_tiny_models())
+
+
+def frames(model, **kwargs):
+    return read_video(model.process_text2video("a cat", **ARGS, **kwargs))[0].astype(int)
+
+
+def test_a_lora_changes_the_video_by_its_weight_and_leaves_cleanly(model, loras):
+    plain = frames(model)
+    with_a = frames(model, lora=str(loras["a"]))
+    assert np.abs(with_a - plain).max() > 3
+    assert np.array_equal(frames(model, lora=str(loras["a"]), lora_weight=0.0), plain)
+    half = frames(model, lora=str(loras["a"]), lora_weight=0.5)
+    assert 0 < np.abs(half - plain).mean() < np.abs(with_a - plain).mean()
+    assert not np.array_equal(frames(model, lora=str(loras["b"])), with_a)  # swapped, not stacked
+    assert np.array_equal(frames(model), plain)  # removed
+
+
+def test_a_lora_in_a_guided_mode(model, loras):
+    from tabs.guided import example
+
+    args = dict(resolution=64, num_inference_steps=2, max_frames=2)
+    plain = read_video(model.process_controlnet_canny(example("coffee_pan.mp4"), "a cup", **args))[0].astype(int)
+    styled = model.process_controlnet_canny(example("coffee_pan.mp4"), "a cup", lora=str(loras["a"]), **args)
+    assert np.abs(read_video(styled)[0].astype(int) - plain).max() > 3
+
+
+def test_loras_that_do_not_fit_are_refused_and_the_model_keeps_working(model, loras, tmp_path):
+    with pytest.raises(ModelLoadError, match="another family"):
+        frames(model, lora=str(loras["sdxl"]))  # an SDXL LoRA on an SD 1.x base
+    pickled = tmp_path / "style.ckpt"
+    pickled.write_bytes(b"\x80\x04not really")
+    with pytest.raises(InputError, match="pickle"):
+        frames(model, lora=str(pickled))
+    bogus = tmp_path / "bogus.safetensors"
+    bogus.write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelLoadError, match="could not be applied"):
+        frames(model, lora=str(bogus))
+    with pytest.raises(InputError, match="LoRA weight"):
+        frames(model, lora=str(loras["a"]), lora_weight=3)
+    assert frames(model).shape == (3, 64, 64, 3)
+
+
+def test_a_base_swap_drops_the_lora(model, loras):
+    frames(model, lora=str(loras["a"]))
+    model.process_text2video("a cat", **{**ARGS, "model_name": "tiny-sd-dreambooth"})
+    assert model.lora is None
