@@ -11,7 +11,7 @@ Model checks everything else with a message that names the parameter.
 | all | model name | hub id, alias, folder in the models root; "" = default | "../x" -> "inside the models folder" |
 | all | model name (unknown) | | "nobody/x" -> "Could not load the model ... HF_HUB_OFFLINE ... --tiny-models" |
 | all | seed | -1 (random, reported) .. 2**63-1 | -2 -> "less than minimum value -1"; 2**63 -> "seed must be between" |
-| SD tabs | LoRA, weight | hub id or .safetensors in the models root; -2..2 | "../x" -> refused; unknown -> "not be applied" |
+| SD tabs | LoRA, weight | hub id or .safetensors in models root; -2..2 | "../x" refused; unknown: "not be applied" |
 | text2video | resolution | 64..max, multiples of 8 | 100 -> "multiple of 8"; 136 -> "greater than maximum" |
 | text2video | video_length | 1..T2VZ_MAX_FRAMES | 0 / 7 -> slider bound message |
 | text2video | chunk_size | 2..; above video_length is clamped with a note | 1 -> "less than minimum value 2" |
