@@ -648,22 +648,22 @@ class Model:
         scheduler = self._scheduler_name(scheduler)
         path = self._output_path(path)
         seed = draw_seed(seed)
-        with self._lock, memory_guard("ModelScope generation"):
-            pipe = self.modelscope_pipeline(model_name)
-            pipe.set_scheduler(scheduler)
-            latents = pipe(
-                prompt,
-                num_frames=num_frames,
-                height=height,
-                width=width,
-                num_inference_steps=num_inference_steps,
-                guidance_scale=guidance_scale,
-                negative_prompt=negative_prompt,
-                generator=torch.Generator("cpu").manual_seed(seed),
-                output_type="latent",
-            ).frames
-            self._write(pipe, latents, path, fps, "")
-            self.last_modelscope_clip = str(path)
+        self._run_modelscope(
+            "ModelScope generation",
+            model_name,
+            scheduler,
+            path,
+            fps,
+            prompt,
+            num_frames=num_frames,
+            height=height,
+            width=width,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            negative_prompt=negative_prompt,
+            generator=torch.Generator("cpu").manual_seed(seed),
+        )
+        self.last_modelscope_clip = str(path)
         logger.info("Wrote %s (modelscope, seed %d)", path, seed)
         return GenerationResult(path=str(path), seed=seed)
 
@@ -705,22 +705,32 @@ class Model:
         clip = load_video(video_path, max(width, height), fps=fps, max_frames=self.settings.max_frames)
         frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0
         frames = torch.nn.functional.interpolate(frames, size=(height, width), mode="bicubic").clamp(0, 1)
-        with self._lock, memory_guard("upscaling"):
-            pipe = self.modelscope_pipeline(model_name)
-            pipe.set_scheduler(scheduler)
-            latents = pipe(
-                prompt,
-                video=frames,
-                strength=strength,
-                num_inference_steps=num_inference_steps,
-                guidance_scale=guidance_scale,
-                negative_prompt=negative_prompt,
-                generator=torch.Generator("cpu").manual_seed(seed),
-                output_type="latent",
-            ).frames
-            self._write(pipe, latents, path, clip.fps, "")
+        self._run_modelscope(
+            "upscaling",
+            model_name,
+            scheduler,
+            path,
+            clip.fps,
+            prompt,
+            video=frames,
+            strength=strength,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            negative_prompt=negative_prompt,
+            generator=torch.Generator("cpu").manual_seed(seed),
+        )
         logger.info("Wrote %s (upscale, seed %d)", path, seed)
         return GenerationResult(path=str(path), seed=seed, notes=list(clip.notes))
+
+    def _run_modelscope(
+        self, mode: str, model_name: str, scheduler: str, path: Path, fps: float, prompt: str, **call
+    ) -> None:
+        """Load the ModelScope/Zeroscope model, run it with `call` and write the clip."""
+        with self._lock, memory_guard(mode):
+            pipe = self.modelscope_pipeline(model_name)
+            pipe.set_scheduler(scheduler)
+            latents = pipe(prompt, output_type="latent", **call).frames
+            self._write(pipe, latents, path, fps, "")
 
     def process_modelscope(self, prompt: str, **kwargs) -> str:
         """ModelScope/Zeroscope text-to-video; returns the path of the written video (see `modelscope`)."""

@@ -9,11 +9,14 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler
 from diffusers.utils import BaseOutput
+
+from .cross_frame_attention import cross_frame_attention
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +184,36 @@ class ZeroShotVideoPipeline(DiffusionPipeline):
             state.anchor_in_batch = frames.start == 0
             outputs.append(predict(frames))
         return torch.cat(outputs)
+
+    def denoise_video(
+        self,
+        latents: torch.Tensor,
+        scheduler,
+        predict: Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor],
+        *,
+        networks: tuple[torch.nn.Module, ...],
+        num_branches: int,
+        chunk_size: int,
+        merging_ratio: float,
+        use_cf_attn: bool,
+        step_kwargs: dict,
+        callback: StepCallback | None,
+    ) -> torch.Tensor:
+        """The lockstep loop over all of `scheduler`'s timesteps: per step, `predict(latents, t, frames)` chunk by
+        chunk (the anchor's chunk first), then one scheduler step over every frame; with a progress bar, token
+        merging and cross-frame attention in `networks` for the whole loop."""
+        video_length = len(latents)
+        with (
+            self.progress_bar(total=len(scheduler.timesteps)) as progress,
+            self.token_merging(merging_ratio),
+            cross_frame_attention(*networks, num_branches=num_branches, enabled=use_cf_attn) as state,
+        ):
+            for i, t in enumerate(scheduler.timesteps):
+                prediction = self.lockstep(partial(predict, latents, t), video_length, chunk_size, state)
+                latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
+                latents = self.run_callback(callback, self, i, t, latents)
+                progress.update()
+        return latents
 
     @staticmethod
     def guide(noise: torch.Tensor, num_branches: int, guidance_scale: float) -> torch.Tensor:

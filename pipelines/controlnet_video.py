@@ -10,8 +10,6 @@ not depend on the chunk size.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,7 +20,6 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
-from .cross_frame_attention import cross_frame_attention
 
 
 def control_frames_shape(frames) -> tuple[int, int, int]:
@@ -154,16 +151,18 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             )[0]
             return self.guide(prediction, num_branches, guidance_scale)
 
-        with (
-            self.progress_bar(total=len(scheduler.timesteps)) as progress,
-            self.token_merging(merging_ratio),
-            cross_frame_attention(self.unet, self.controlnet, num_branches=num_branches, enabled=use_cf_attn) as state,
-        ):
-            for i, t in enumerate(scheduler.timesteps):
-                prediction = self.lockstep(partial(predict, latents, t), video_length, chunk_size, state)
-                latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
-                latents = self.run_callback(callback_on_step_end, self, i, t, latents)
-                progress.update()
+        latents = self.denoise_video(
+            latents,
+            scheduler,
+            predict,
+            networks=(self.unet, self.controlnet),
+            num_branches=num_branches,
+            chunk_size=chunk_size,
+            merging_ratio=merging_ratio,
+            use_cf_attn=use_cf_attn,
+            step_kwargs=step_kwargs,
+            callback=callback_on_step_end,
+        )
 
         self.maybe_free_model_hooks()
         if output_type == "latent":

@@ -9,8 +9,6 @@ the same noise latent, and frames are denoised in lockstep chunks as in the othe
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -20,7 +18,6 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
 from .controlnet_video import control_frames_shape, control_frames_to_tensor
-from .cross_frame_attention import cross_frame_attention
 
 MAX_IMAGE_GUIDANCE = 10.0
 
@@ -112,16 +109,18 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline):
             text, image, uncond = prediction.chunk(3)
             return uncond + guidance_scale * (text - image) + image_guidance_scale * (image - uncond)
 
-        with (
-            self.progress_bar(total=len(scheduler.timesteps)) as progress,
-            self.token_merging(merging_ratio),
-            cross_frame_attention(self.unet, num_branches=num_branches, enabled=use_cf_attn) as state,
-        ):
-            for i, t in enumerate(scheduler.timesteps):
-                prediction = self.lockstep(partial(predict, latents, t), video_length, chunk_size, state)
-                latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
-                latents = self.run_callback(callback_on_step_end, self, i, t, latents)
-                progress.update()
+        latents = self.denoise_video(
+            latents,
+            scheduler,
+            predict,
+            networks=(self.unet,),
+            num_branches=num_branches,
+            chunk_size=chunk_size,
+            merging_ratio=merging_ratio,
+            use_cf_attn=use_cf_attn,
+            step_kwargs=step_kwargs,
+            callback=callback_on_step_end,
+        )
 
         self.maybe_free_model_hooks()
         if output_type == "latent":

@@ -114,3 +114,35 @@ def lora_controls() -> tuple[gr.Textbox, gr.Slider]:
         )
         weight = gr.Slider(label="LoRA weight", minimum=-2.0, maximum=2.0, value=1.0, step=0.05, scale=1)
     return lora, weight
+
+
+def chunking_controls(max_frames: int, chunk_size: int) -> dict[str, gr.components.Component]:
+    """Chunk size and token merging, named as the Model's parameters."""
+    with gr.Row():
+        return {
+            "chunk_size": gr.Slider(
+                label="Chunk size (frames per pass; lower uses less memory)",
+                minimum=2,
+                maximum=max_frames,
+                value=chunk_size,
+                step=1,
+            ),
+            "merging_ratio": gr.Slider(label="Token merging ratio", minimum=0.0, maximum=0.9, value=0.0, step=0.1),
+        }
+
+
+def video_range_controls(max_frames: int, default_max: int, rate: tuple[str, str, int, float]):
+    """Which part of the input video to use: start/end seconds, a frame rate (`rate` = (parameter, label,
+    minimum, value)) and the most frames, named as the Model's parameters."""
+    name, label, minimum, value = rate
+    with gr.Row():
+        controls = {
+            "start_t": gr.Number(label="Start (s)", value=0, minimum=0),
+            "end_t": gr.Number(label="End (s, -1 = to the end)", value=-1, minimum=-1),
+        }
+    with gr.Row():
+        controls[name] = gr.Slider(label=label, minimum=minimum, maximum=30, value=value, step=1)
+        controls["max_frames"] = gr.Slider(
+            label="Max frames", minimum=1, maximum=max_frames, value=default_max, step=1
+        )
+    return controls

@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from model import GenerationResult, Model
-from tabs.common import connect_generation, lora_controls, seed_controls
+from tabs.common import chunking_controls, connect_generation, lora_controls, seed_controls, video_range_controls
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
@@ -79,27 +79,10 @@ def guided_demo(
                         scale = gr.Slider(
                             label="ControlNet conditioning scale", minimum=0, maximum=2, value=1.0, step=0.05
                         )
-                    with gr.Row():
-                        chunk_size = gr.Slider(
-                            label="Chunk size (frames per pass; lower uses less memory)",
-                            minimum=2,
-                            maximum=settings.max_frames,
-                            value=d.chunk_size,
-                            step=1,
-                        )
-                        merging_ratio = gr.Slider(
-                            label="Token merging ratio", minimum=0.0, maximum=0.9, value=0.0, step=0.1
-                        )
-                    with gr.Row():
-                        start_t = gr.Number(label="Start (s)", value=0, minimum=0)
-                        end_t = gr.Number(label="End (s, -1 = to the end)", value=-1, minimum=-1)
-                    with gr.Row():
-                        input_fps = gr.Slider(
-                            label="Frames per second to sample", minimum=1, maximum=30, value=d.input_fps, step=1
-                        )
-                        max_frames = gr.Slider(
-                            label="Max frames", minimum=1, maximum=settings.max_frames, value=d.max_frames, step=1
-                        )
+                    chunking = chunking_controls(settings.max_frames, d.chunk_size)
+                    video_range = video_range_controls(
+                        settings.max_frames, d.max_frames, ("input_fps", "Frames per second to sample", 1, d.input_fps)
+                    )
                     show_condition = gr.Checkbox(label="Show the condition video beside the result", value=True)
                     lora, lora_weight = lora_controls()
             with gr.Column():
@@ -118,12 +101,8 @@ def guided_demo(
             "seed": seed,
             "guidance_scale": guidance,
             "controlnet_conditioning_scale": scale,
-            "chunk_size": chunk_size,
-            "merging_ratio": merging_ratio,
-            "start_t": start_t,
-            "end_t": end_t,
-            "input_fps": input_fps,
-            "max_frames": max_frames,
+            **chunking,
+            **video_range,
             "show_condition": show_condition,
             "lora": lora,
             "lora_weight": lora_weight,

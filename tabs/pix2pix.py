@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from model import Model
-from tabs.common import connect_generation, seed_controls
+from tabs.common import chunking_controls, connect_generation, seed_controls, video_range_controls
 from tabs.guided import example
 
 EXAMPLES = [
@@ -62,27 +62,10 @@ def create_demo(model: Model) -> gr.Blocks:
                         )
                     with gr.Row():
                         seed, randomize = seed_controls(0)
-                    with gr.Row():
-                        start_t = gr.Number(label="Start (s)", value=0, minimum=0)
-                        end_t = gr.Number(label="End (s, -1 = to the end)", value=-1, minimum=-1)
-                    with gr.Row():
-                        out_fps = gr.Slider(
-                            label="Output frame rate (-1 = the input's)", minimum=-1, maximum=30, value=-1, step=1
-                        )
-                        max_frames = gr.Slider(
-                            label="Max frames", minimum=1, maximum=settings.max_frames, value=d.max_frames, step=1
-                        )
-                    with gr.Row():
-                        chunk_size = gr.Slider(
-                            label="Chunk size (frames per pass; lower uses less memory)",
-                            minimum=2,
-                            maximum=settings.max_frames,
-                            value=d.chunk_size,
-                            step=1,
-                        )
-                        merging_ratio = gr.Slider(
-                            label="Token merging ratio", minimum=0.0, maximum=0.9, value=0.0, step=0.1
-                        )
+                    video_range = video_range_controls(
+                        settings.max_frames, d.max_frames, ("out_fps", "Output frame rate (-1 = the input's)", -1, -1)
+                    )
+                    chunking = chunking_controls(settings.max_frames, d.chunk_size)
             with gr.Column():
                 result = gr.Video(label="Edited video", format="mp4", autoplay=True, elem_id="pix2pix-result")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
@@ -97,12 +80,8 @@ def create_demo(model: Model) -> gr.Blocks:
             "resolution": resolution,
             "num_inference_steps": num_steps,
             "seed": seed,
-            "start_t": start_t,
-            "end_t": end_t,
-            "out_fps": out_fps,
-            "max_frames": max_frames,
-            "chunk_size": chunk_size,
-            "merging_ratio": merging_ratio,
+            **video_range,
+            **chunking,
         }
         connect_generation(
             run_button.click,
