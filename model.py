@@ -103,6 +103,11 @@ def memory_guard(mode: str) -> Iterator[None]:
         ) from None
 
 
+def watermark_text(watermark) -> str:
+    """The watermark to draw; None, "" and "None" (the original demo's choice) mean none."""
+    return "" if watermark in (None, "None") else as_text("Watermark", watermark, required=False)
+
+
 def draw_seed(seed) -> int:
     """-1 draws a random seed; anything else must be a valid seed."""
     seed = as_int("seed", seed, -1, MAX_SEED)
@@ -364,7 +369,7 @@ class Model:
             resolution = as_resolution("Resolution", resolution, self.settings.max_resolution)
         fps = as_float("fps", fps, 1, MAX_FPS)
         guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
-        watermark = as_text("Watermark", watermark, required=False) if watermark not in (None, "None") else ""
+        watermark = watermark_text(watermark)
         path = self._output_path(path)
         seed = draw_seed(seed)
         lora_weight = as_float("LoRA weight", lora_weight, -2.0, 2.0)
@@ -474,15 +479,11 @@ class Model:
         scale = as_float("ControlNet conditioning scale", controlnet_conditioning_scale, 0.0, 5.0)
         guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
         eta = as_float("eta", eta, 0.0, 1.0)
-        resolution = as_resolution("Resolution", resolution, self.settings.max_resolution)
-        max_frames = as_int(
-            "Max frames", self.settings.max_frames if max_frames is None else max_frames, 1, self.settings.max_frames
-        )
-        watermark = as_text("Watermark", watermark, required=False) if watermark not in (None, "None") else ""
+        watermark = watermark_text(watermark)
         path = self._output_path(save_path)
         seed = draw_seed(seed)
         lora_weight = as_float("LoRA weight", lora_weight, -2.0, 2.0)
-        clip: VideoClip = load_video(video_path, resolution, start_t, end_t, input_fps, max_frames)
+        clip = self._video_input(video_path, resolution, start_t, end_t, input_fps, max_frames)
         notes = list(clip.notes)
         if chunk_size > len(clip.frames):
             chunk_size = len(clip.frames)
@@ -584,14 +585,10 @@ class Model:
         num_inference_steps = as_int("Steps", num_inference_steps, 1, MAX_STEPS)
         chunk_size = as_int("Chunk size", chunk_size, 2)
         merging_ratio = as_float("Merging ratio", merging_ratio, 0.0, 0.9)
-        resolution = as_resolution("Resolution", resolution, self.settings.max_resolution)
-        max_frames = as_int(
-            "Max frames", self.settings.max_frames if max_frames is None else max_frames, 1, self.settings.max_frames
-        )
-        watermark = as_text("Watermark", watermark, required=False) if watermark not in (None, "None") else ""
+        watermark = watermark_text(watermark)
         path = self._output_path(save_path)
         seed = draw_seed(seed)
-        clip = load_video(video, resolution, start_t, end_t, out_fps, max_frames)
+        clip = self._video_input(video, resolution, start_t, end_t, out_fps, max_frames)
 
         with self._lock, memory_guard("video editing"):
             pipe = self.pix2pix_pipeline(model_name)
@@ -752,6 +749,13 @@ class Model:
         return name
 
     # -------------------------------------------------------------------------------------------------- output
+    def _video_input(self, video, resolution, start_t, end_t, fps, max_frames) -> VideoClip:
+        """Check the video options, then read the frames (at most `max_frames`, default: the configured limit)."""
+        resolution = as_resolution("Resolution", resolution, self.settings.max_resolution)
+        limit = self.settings.max_frames
+        max_frames = as_int("Max frames", limit if max_frames is None else max_frames, 1, limit)
+        return load_video(video, resolution, start_t, end_t, fps, max_frames)
+
     def _output_path(self, path) -> Path:
         if path in (None, ""):
             prune_outputs(self.settings.output_dir, self.settings.output_ttl_hours * 3600)
