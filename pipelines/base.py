@@ -245,6 +245,13 @@ class ZeroShotVideoPipeline(DiffusionPipeline):
             if upcast:
                 self.vae.to(torch.float16)
 
+    def finish(self, latents: torch.Tensor, output_type: str, decode_chunk_size: int) -> VideoPipelineOutput:
+        """The end of every call: release offload hooks, then return the latents or the decoded frames."""
+        self.maybe_free_model_hooks()
+        if output_type == "latent":
+            return VideoPipelineOutput(frames=latents)
+        return VideoPipelineOutput(frames=self.decode_latents(latents, decode_chunk_size))
+
     def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int = 2) -> np.ndarray:
         return np.concatenate(list(self.decode_latents_iter(latents, decode_chunk_size)))
 

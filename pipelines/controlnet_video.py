@@ -164,7 +164,4 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             callback=callback_on_step_end,
         )
 
-        self.maybe_free_model_hooks()
-        if output_type == "latent":
-            return VideoPipelineOutput(frames=latents)
-        return VideoPipelineOutput(frames=self.decode_latents(latents, decode_chunk_size))
+        return self.finish(latents, output_type, decode_chunk_size)

@@ -9,7 +9,6 @@ the same noise latent, and frames are denoised in lockstep chunks as in the othe
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.schedulers import KarrasDiffusionSchedulers
@@ -122,7 +121,4 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline):
             callback=callback_on_step_end,
         )
 
-        self.maybe_free_model_hooks()
-        if output_type == "latent":
-            return VideoPipelineOutput(frames=latents)
-        return VideoPipelineOutput(frames=np.asarray(self.decode_latents(latents, decode_chunk_size)))
+        return self.finish(latents, output_type, decode_chunk_size)

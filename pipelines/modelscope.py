@@ -122,8 +122,5 @@ class ModelScopePipeline(ZeroShotVideoPipeline):
                 latents = self.run_callback(callback_on_step_end, self, i, t, latents)
                 progress.update()
 
-        self.maybe_free_model_hooks()
-        frames = latents[0].permute(1, 0, 2, 3)  # (F, C, h, w): what the VAE decodes
-        if output_type == "latent":
-            return VideoPipelineOutput(frames=frames)
-        return VideoPipelineOutput(frames=self.decode_latents(frames, decode_chunk_size))
+        # (1, C, F, h, w) -> (F, C, h, w): what the VAE decodes
+        return self.finish(latents[0].permute(1, 0, 2, 3), output_type, decode_chunk_size)

@@ -216,7 +216,4 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 latents = self.run_callback(callback_on_step_end, self, index_t_prime + i - index_t, t, latents)
                 progress.update()
 
-        self.maybe_free_model_hooks()
-        if output_type == "latent":
-            return VideoPipelineOutput(frames=latents)
-        return VideoPipelineOutput(frames=self.decode_latents(latents, decode_chunk_size))
+        return self.finish(latents, output_type, decode_chunk_size)

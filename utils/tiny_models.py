@@ -44,8 +44,14 @@ def build_tokenizer():
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
 
 
-def build_text_encoder(vocab_size: int):
-    from transformers import CLIPTextConfig, CLIPTextModel
+def scheduler_config(*drop: str) -> dict:
+    """SD's scheduler configuration without the keys a scheduler class does not take."""
+    return {k: v for k, v in SD_SCHEDULER_CONFIG.items() if k not in drop}
+
+
+def build_text_encoder(vocab_size: int, projection_dim: int | None = None):
+    """A tiny CLIP text encoder; with `projection_dim`, the projecting kind SDXL's second encoder is."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     config = CLIPTextConfig(
         bos_token_id=0,
@@ -57,8 +63,9 @@ def build_text_encoder(vocab_size: int):
         num_hidden_layers=2,
         vocab_size=vocab_size,
         max_position_embeddings=77,
+        **({"projection_dim": projection_dim} if projection_dim else {}),
     )
-    return CLIPTextModel(config)
+    return CLIPTextModelWithProjection(config) if projection_dim else CLIPTextModel(config)
 
 
 def build_vae():
@@ -78,29 +85,39 @@ def build_vae():
     )
 
 
-def build_unet(in_channels: int = 4):
-    from diffusers import UNet2DConditionModel
+# What every tiny UNet (2-D and 3-D) shares; attention sits at full latent resolution, as in SD's first block,
+# so token merging has work to do.
+UNET_SHAPE = dict(
+    out_channels=4, block_out_channels=(32, 64), layers_per_block=1, norm_num_groups=16, attention_head_dim=8
+)
 
-    # Attention at full latent resolution (as SD's first block), so token merging has work to do.
-    unet = UNet2DConditionModel(
-        sample_size=16,
-        in_channels=in_channels,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        norm_num_groups=16,
-        cross_attention_dim=CROSS_ATTENTION_DIM,
-        attention_head_dim=8,
-    )
-    # A raw random UNet is a rough function of its input: over 50 guided DDIM steps it turns float32 rounding
-    # differences (1e-6, e.g. from another batch size) into visible ones. A smaller output layer makes it a gentle
-    # denoiser, as trained ones are, so float32 comparisons test the method rather than the network's chaos.
+
+def gentle(unet):
+    """Scale the output layer down by 10. A raw random UNet is a rough function of its input: over 50 guided DDIM
+    steps it turns float32 rounding differences (1e-6, e.g. from another batch size) into visible ones. A gentle
+    denoiser, as trained ones are, makes float32 comparisons test the method rather than the network's chaos."""
     with torch.no_grad():
         unet.conv_out.weight.mul_(0.1)
         unet.conv_out.bias.mul_(0.1)
     return unet
+
+
+def build_unet(in_channels: int = 4, **overrides):
+    from diffusers import UNet2DConditionModel
+
+    return gentle(
+        UNet2DConditionModel(
+            **{
+                **UNET_SHAPE,
+                "sample_size": 16,
+                "in_channels": in_channels,
+                "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+                "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"),
+                "cross_attention_dim": CROSS_ATTENTION_DIM,
+                **overrides,
+            }
+        )
+    )
 
 
 def _is_current(folder: Path) -> bool:
@@ -130,15 +147,12 @@ def build_tiny_sd(folder: str | Path, seed: int = 0, pix2pix: bool = False) -> P
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
     pipeline_class = StableDiffusionInstructPix2PixPipeline if pix2pix else StableDiffusionPipeline
-    scheduler_config = {
-        k: v for k, v in SD_SCHEDULER_CONFIG.items() if k not in ("skip_prk_steps", "set_alpha_to_one")
-    }
     pipe = pipeline_class(
         vae=build_vae(),
         text_encoder=build_text_encoder(len(tokenizer)),
         tokenizer=tokenizer,
         unet=build_unet(in_channels=8 if pix2pix else 4),
-        scheduler=EulerAncestralDiscreteScheduler(**scheduler_config)
+        scheduler=EulerAncestralDiscreteScheduler(**scheduler_config("skip_prk_steps", "set_alpha_to_one"))
         if pix2pix
         else PNDMScheduler(**SD_SCHEDULER_CONFIG),
         safety_checker=None,
@@ -183,22 +197,16 @@ def build_tiny_controlnet(folder: str | Path, seed: int = 0) -> Path:
 def build_unet3d():
     from diffusers import UNet3DConditionModel
 
-    unet = UNet3DConditionModel(
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
-        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        norm_num_groups=16,
-        cross_attention_dim=CROSS_ATTENTION_DIM,
-        attention_head_dim=8,
+    return gentle(
+        UNet3DConditionModel(
+            **UNET_SHAPE,
+            sample_size=8,
+            in_channels=4,
+            down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+            up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+            cross_attention_dim=CROSS_ATTENTION_DIM,
+        )
     )
-    with torch.no_grad():  # a gentle denoiser, as for the 2-D UNet
-        unet.conv_out.weight.mul_(0.1)
-        unet.conv_out.bias.mul_(0.1)
-    return unet
 
 
 def build_tiny_modelscope(folder: str | Path, seed: int = 0) -> Path:
@@ -209,13 +217,12 @@ def build_tiny_modelscope(folder: str | Path, seed: int = 0) -> Path:
     folder = Path(folder)
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
-    config = {k: v for k, v in SD_SCHEDULER_CONFIG.items() if k != "skip_prk_steps"}
     pipe = TextToVideoSDPipeline(
         vae=build_vae(),
         text_encoder=build_text_encoder(len(tokenizer)),
         tokenizer=tokenizer,
         unet=build_unet3d(),
-        scheduler=DDIMScheduler(**config, clip_sample=False),
+        scheduler=DDIMScheduler(**scheduler_config("skip_prk_steps"), clip_sample=False),
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     _write_marker(folder, "modelscope")
@@ -224,54 +231,26 @@ def build_tiny_modelscope(folder: str | Path, seed: int = 0) -> Path:
 
 def build_tiny_sdxl(folder: str | Path, seed: int = 0) -> Path:
     """A tiny SDXL-shaped folder: two text encoders (the second with a projection), `text_time` added conditioning."""
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
 
     folder = Path(folder)
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
-    config_2 = CLIPTextConfig(
-        bos_token_id=0,
-        eos_token_id=1,
-        pad_token_id=1,
-        hidden_size=32,
-        intermediate_size=64,
-        num_attention_heads=4,
-        num_hidden_layers=2,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=77,
-        projection_dim=32,
-    )
-    unet = UNet2DConditionModel(
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        norm_num_groups=16,
-        attention_head_dim=8,
-        cross_attention_dim=2 * CROSS_ATTENTION_DIM,
+    unet = build_unet(
+        cross_attention_dim=2 * CROSS_ATTENTION_DIM,  # both encoders' hidden states, concatenated
         use_linear_projection=True,
         addition_embed_type="text_time",
         addition_time_embed_dim=8,
         projection_class_embeddings_input_dim=32 + 6 * 8,  # pooled text (projection_dim) + six size/crop ids
     )
-    with torch.no_grad():
-        unet.conv_out.weight.mul_(0.1)
-        unet.conv_out.bias.mul_(0.1)
-    scheduler_config = {
-        k: v for k, v in SD_SCHEDULER_CONFIG.items() if k not in ("skip_prk_steps", "set_alpha_to_one")
-    }
     pipe = StableDiffusionXLPipeline(
         vae=build_vae(),
         text_encoder=build_text_encoder(len(tokenizer)),
-        text_encoder_2=CLIPTextModelWithProjection(config_2),
+        text_encoder_2=build_text_encoder(len(tokenizer), projection_dim=32),
         tokenizer=tokenizer,
         tokenizer_2=build_tokenizer(),
         unet=unet,
-        scheduler=EulerDiscreteScheduler(**scheduler_config),
+        scheduler=EulerDiscreteScheduler(**scheduler_config("skip_prk_steps", "set_alpha_to_one")),
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     _write_marker(folder, "sdxl")
