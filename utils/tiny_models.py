@@ -17,7 +17,7 @@ import torch
 logger = logging.getLogger(__name__)
 
 # Bumped whenever the architecture below changes, so stale folders get rebuilt.
-TINY_MODELS_VERSION = 8
+TINY_MODELS_VERSION = 9
 _MARKER = "tiny_model.json"
 
 # Stable Diffusion 1.x's scheduler configuration; PNDM is what the SD 1.5 hub folder ships.
@@ -31,6 +31,8 @@ SD_SCHEDULER_CONFIG = {
     "steps_offset": 1,
 }
 CROSS_ATTENTION_DIM = 32
+SDXL_ENCODER_2_WIDTH = 48
+SD2_ENCODER_WIDTH = 40
 
 
 def build_tokenizer():
@@ -49,7 +51,9 @@ def scheduler_config(*drop: str) -> dict:
     return {k: v for k, v in SD_SCHEDULER_CONFIG.items() if k not in drop}
 
 
-def build_text_encoder(vocab_size: int, projection_dim: int | None = None):
+def build_text_encoder(
+    vocab_size: int, projection_dim: int | None = None, hidden_size: int = CROSS_ATTENTION_DIM, **overrides
+):
     """A tiny CLIP text encoder; with `projection_dim`, the projecting kind SDXL's second encoder is."""
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -57,13 +61,14 @@ def build_text_encoder(vocab_size: int, projection_dim: int | None = None):
         bos_token_id=0,
         eos_token_id=1,
         pad_token_id=1,
-        hidden_size=CROSS_ATTENTION_DIM,
+        hidden_size=hidden_size,
         intermediate_size=64,
         num_attention_heads=4,
         num_hidden_layers=2,
         vocab_size=vocab_size,
         max_position_embeddings=77,
         **({"projection_dim": projection_dim} if projection_dim else {}),
+        **overrides,
     )
     return CLIPTextModelWithProjection(config) if projection_dim else CLIPTextModel(config)
 
@@ -164,6 +169,30 @@ def build_tiny_sd(folder: str | Path, seed: int = 0, pix2pix: bool = False) -> P
     return folder
 
 
+def build_tiny_sd2(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny SD 2.x-shaped folder, as stabilityai/stable-diffusion-2-1: an OpenCLIP-style text encoder (GELU) wider
+    than SD 1.x's (as ViT-H's 1024 is wider than ViT-L's 768, so SD 1.x ControlNets do not fit it), linear attention
+    projections and a v-prediction DDIM scheduler."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    pipe = StableDiffusionPipeline(
+        vae=build_vae(),
+        text_encoder=build_text_encoder(len(tokenizer), hidden_size=SD2_ENCODER_WIDTH, hidden_act="gelu"),
+        tokenizer=tokenizer,
+        unet=build_unet(use_linear_projection=True, cross_attention_dim=SD2_ENCODER_WIDTH),
+        scheduler=DDIMScheduler(**scheduler_config("skip_prk_steps"), prediction_type="v_prediction"),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    _write_marker(folder, "sd2")
+    return folder
+
+
 def build_tiny_pix2pix(folder: str | Path, seed: int = 0) -> Path:
     return build_tiny_sd(folder, seed=seed, pix2pix=True)
 
@@ -230,14 +259,15 @@ def build_tiny_modelscope(folder: str | Path, seed: int = 0) -> Path:
 
 
 def build_tiny_sdxl(folder: str | Path, seed: int = 0) -> Path:
-    """A tiny SDXL-shaped folder: two text encoders (the second with a projection), `text_time` added conditioning."""
+    """A tiny SDXL-shaped folder: two text encoders (the second wider and with a projection, as OpenCLIP bigG is
+    wider than CLIP-L: single-file loading tells them apart by width), `text_time` added conditioning."""
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
 
     folder = Path(folder)
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
     unet = build_unet(
-        cross_attention_dim=2 * CROSS_ATTENTION_DIM,  # both encoders' hidden states, concatenated
+        cross_attention_dim=CROSS_ATTENTION_DIM + SDXL_ENCODER_2_WIDTH,  # both encoders' hidden states, concatenated
         use_linear_projection=True,
         addition_embed_type="text_time",
         addition_time_embed_dim=8,
@@ -246,7 +276,7 @@ def build_tiny_sdxl(folder: str | Path, seed: int = 0) -> Path:
     pipe = StableDiffusionXLPipeline(
         vae=build_vae(),
         text_encoder=build_text_encoder(len(tokenizer)),
-        text_encoder_2=build_text_encoder(len(tokenizer), projection_dim=32),
+        text_encoder_2=build_text_encoder(len(tokenizer), projection_dim=32, hidden_size=SDXL_ENCODER_2_WIDTH),
         tokenizer=tokenizer,
         tokenizer_2=build_tokenizer(),
         unet=unet,
@@ -268,6 +298,7 @@ TINY_FAMILIES = {
     "modelscope": (build_tiny_modelscope, 6),
     "modelscope-xl": (build_tiny_modelscope, 7),  # stands in for Zeroscope XL, the upscaler
     "sdxl": (build_tiny_sdxl, 8),
+    "sd2": (build_tiny_sd2, 9),
 }
 
 
