@@ -10,9 +10,11 @@ leaves the previous one usable; only then is the old one freed (GPU memory inclu
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 import secrets
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from pipelines import (
 from pipelines.modelscope import SCHEDULERS, ModelScopePipeline
 from pipelines.text_to_video_zero import suggest_t0_t1
 from settings import Settings
+from utils import single_file
 from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
 from utils.validation import InputError, as_float, as_int, as_resolution, as_text
 from utils.video import VIDEO_FORMATS, VideoClip, VideoWriter, load_video, new_output_path, prune_outputs
@@ -103,6 +106,13 @@ def memory_guard(mode: str) -> Iterator[None]:
         ) from None
 
 
+def pipeline_modules(pipeline_class, components: dict) -> dict:
+    """The components `pipeline_class` takes, out of another pipeline's (diffusers' single-file pipelines carry
+    safety checkers and image encoders this project's pipelines do not use)."""
+    wanted = inspect.signature(pipeline_class.__init__).parameters
+    return {name: module for name, module in components.items() if name in wanted}
+
+
 def watermark_text(watermark) -> str:
     """The watermark to draw; None, "" and "None" (the original demo's choice) mean none."""
     return "" if watermark in (None, "None") else as_text("Watermark", watermark, required=False)
@@ -126,13 +136,13 @@ class Model:
         self.slots: dict[str, tuple[str, object]] = {}  # slot -> (resolved name, loaded object)
         self.annotators: dict[str, object] = {}
         self.last_modelscope_clip: str | None = None
-        self.lora: tuple[object, str] | None = None  # (the base UNet it is loaded into, the LoRA's name)
+        self.loras: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> name of the LoRA in it
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------------ loading
     def resolve_model_name(self, model_name) -> str:
-        """A hub id or a local diffusers folder (also relative to the models root); the tiny-model aliases become
-        their folders, built on demand."""
+        """A hub id, a local diffusers folder or single-file checkpoint (also relative to the models root); the
+        tiny-model aliases become their folders, built on demand."""
         name = as_text("model_name", model_name)
         if name in TINY_ALIASES:
             return str(ensure_tiny_models(self.settings.tiny_models_dir)[TINY_ALIASES[name]])
@@ -180,7 +190,7 @@ class Model:
         logger.info("Loading %s: %s", slot, name)
         try:
             value = load()
-        except WrongModelError:
+        except (ModelLoadError, InputError):  # already a message for the user
             raise
         except Exception as error:  # any failure to load is reported the same way; the old model stays
             raise self._load_error(label or name, name, error) from error
@@ -199,15 +209,57 @@ class Model:
             self.slots.pop(slot, None)
         free_memory()
 
-    def base_components(self, model_name: str) -> dict:
-        """UNet, VAE, text encoder(s), tokenizer(s) and scheduler of a Stable Diffusion hub id or local folder.
+    def single_file_components(self, name: str, label: str, families: tuple[str, ...], use: str) -> dict:
+        """The components of a single-file checkpoint whose family (read from its keys) is one of `families`;
+        `use` says where the other families belong, for the message."""
+        try:
+            path = single_file.fetch(name, label)
+        except InputError:
+            raise
+        except Exception as error:  # the hub's many download errors all mean the same to the user
+            logger.warning("Could not download %s: %s", label, error)
+            raise ModelLoadError(
+                f"Could not download the checkpoint file '{label}' from the Hugging Face Hub: check the address "
+                "(owner/repo/file.safetensors), or download it once with network access."
+            ) from error
+        family = single_file.detect_family(single_file.read_shapes(path, label), label)
+        kind = single_file.FAMILY_LABELS[family]
+        if family not in families:
+            raise WrongModelError(
+                f"'{label}' is an {kind} checkpoint; this mode takes "
+                f"{' / '.join(single_file.FAMILY_LABELS[f] for f in families)} models{use}."
+            )
+        logger.info("%s is a single-file %s checkpoint", label, kind)
+        config = self.settings.single_file_config(family)
+        try:
+            return single_file.load_components(path, family, self.resolve_model_name(config), self.dtype)
+        except Exception as error:
+            logger.warning("Could not load %s with the configs of %s: %s", label, config, error)
+            knob = "T2VZ_PIX2PIX_MODEL" if family == "pix2pix" else f"T2VZ_{family.upper()}_CONFIG"
+            raise ModelLoadError(
+                f"Could not load '{label}' as an {kind} checkpoint with the diffusers configs of '{config}' (a "
+                "single file lacks them): they could not be fetched, or the checkpoint does not fit them. Run once "
+                f"with network access, or set {knob} to a local diffusers folder of the checkpoint's kind."
+            ) from error
 
-        SD 1.x/2.x or SDXL is read from the checkpoint's model_index.json (a second text encoder means SDXL)."""
+    def base_components(self, model_name: str) -> dict:
+        """UNet, VAE, text encoder(s), tokenizer(s) and scheduler of a Stable Diffusion hub id, local folder or
+        single-file checkpoint.
+
+        SD 1.x/2.x or SDXL is read from the model itself: a folder's model_index.json (a second text encoder means
+        SDXL) or a single file's keys."""
         name = self.resolve_model_name(model_name)
 
         def load() -> dict:
             from diffusers import DiffusionPipeline
 
+            if single_file.is_single_file(name):
+                use = " (Instruct-Pix2Pix checkpoints belong in the Video Instruct-Pix2Pix tab)"
+                components = self.single_file_components(name, model_name, ("sd1", "sd2", "sdxl"), use)
+                pipeline_class = (
+                    TextToVideoZeroSDXLPipeline if "text_encoder_2" in components else TextToVideoZeroPipeline
+                )
+                return pipeline_class(**pipeline_modules(pipeline_class, components)).components
             index = DiffusionPipeline.load_config(name)
             pipeline_class = TextToVideoZeroSDXLPipeline if "text_encoder_2" in index else TextToVideoZeroPipeline
             return pipeline_class.from_pretrained(name, dtype=self.dtype, use_safetensors=True).components
@@ -231,7 +283,12 @@ class Model:
         name = self.resolve_model_name(model_name)
 
         def load():
-            pipe = InstructPix2PixVideoPipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
+            if single_file.is_single_file(name):
+                use = " (other Stable Diffusion checkpoints belong in the other tabs)"
+                components = self.single_file_components(name, model_name, ("pix2pix",), use)
+                pipe = InstructPix2PixVideoPipeline(**pipeline_modules(InstructPix2PixVideoPipeline, components))
+            else:
+                pipe = InstructPix2PixVideoPipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
             if pipe.unet.config.in_channels != 8:
                 raise WrongModelError(
                     f"'{model_name}' is not an Instruct-Pix2Pix model (its UNet reads {pipe.unet.config.in_channels} "
@@ -266,21 +323,22 @@ class Model:
         return self._ready(self._load("modelscope", name, load, place, label=model_name), "modelscope")
 
     def apply_lora(self, pipe, lora: str | None, weight: float = 1.0) -> None:
-        """Load `lora` (hub id, folder or .safetensors file) into the pipeline's base at `weight`, swapping out
-        another; no `lora` removes it. The base's UNet and text encoder are shared, so the LoRA follows the base."""
+        """Load `lora` (hub id, folder or .safetensors file) into the pipeline's UNet and text encoder at `weight`,
+        swapping out another; no `lora` removes it. Pipelines are views over shared models, so the LoRA is tracked
+        per UNet: it stays with the SD base across tabs, the pix2pix model keeps its own, and a swapped-out base
+        takes its LoRA with it."""
         unet = pipe.unet
-        if self.lora is not None and self.lora[0] is not unet:
-            self.lora = None  # the base was swapped: its LoRA went with it
         name = as_text("LoRA", lora, required=False)
-        if self.lora is not None and self.lora[1] != name:
+        current = self.loras.get(unet)
+        if current is not None and current != name:
             pipe.unload_lora_weights()
-            self.lora = None
+            del self.loras[unet]
+            current = None
         if not name:
             return
-        if self.lora is None:
+        if current is None:
             path = self.resolve_model_name(name)
-            if Path(path).suffix.lower() in (".ckpt", ".bin", ".pt", ".pth"):
-                raise InputError(f"LoRA '{name}' is a pickle file: only .safetensors LoRAs are loaded, for safety.")
+            single_file.refuse_pickle(path, f"LoRA '{name}'")
             try:
                 pipe.load_lora_weights(path, adapter_name="lora")
                 fitted = any("lora" in adapters for adapters in pipe.get_list_adapters().values())
@@ -293,7 +351,7 @@ class Model:
                     f"LoRA '{name}' could not be applied to this base model: it may be made for another family "
                     "(SD 1.x / SD 2.x / SDXL), not be a LoRA, or not exist."
                 )
-            self.lora = (unet, name)
+            self.loras[unet] = name
         pipe.set_adapters(["lora"], adapter_weights=[weight])
 
     def _ready(self, pipe, mode: str):
@@ -313,6 +371,11 @@ class Model:
         if "text_encoder_2" in components:
             raise WrongModelError(
                 f"'{model_name}' is an SDXL model; the guided modes use SD 1.x ControlNets: choose an SD 1.x base."
+            )
+        if components["unet"].config.cross_attention_dim != controlnet.config.cross_attention_dim:
+            raise WrongModelError(
+                f"The ControlNet '{controlnet_name}' was made for another Stable Diffusion family than '{model_name}' "
+                "(their text-embedding widths differ): the guided modes' ControlNets need an SD 1.x base."
             )
         pipe = ControlNetVideoPipeline(**components, controlnet=controlnet)
         return self._ready(pipe, "guided")
@@ -570,10 +633,13 @@ class Model:
         max_frames: int | None = None,
         n_prompt: str = "",
         watermark: str | None = None,
+        lora: str | None = None,
+        lora_weight: float = 1.0,
     ) -> GenerationResult:
         """Edit a video by an instruction ("make it night"); `out_fps=-1` keeps the input's frame rate.
 
-        `model_name`: an Instruct-Pix2Pix hub id or local folder (default timbrooks/instruct-pix2pix, see settings).
+        `model_name`: an Instruct-Pix2Pix hub id, local folder or .safetensors file (default
+        timbrooks/instruct-pix2pix, see settings). `lora`: an optional SD 1.x LoRA applied at `lora_weight`.
         """
         from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
 
@@ -585,6 +651,7 @@ class Model:
         num_inference_steps = as_int("Steps", num_inference_steps, 1, MAX_STEPS)
         chunk_size = as_int("Chunk size", chunk_size, 2)
         merging_ratio = as_float("Merging ratio", merging_ratio, 0.0, 0.9)
+        lora_weight = as_float("LoRA weight", lora_weight, -2.0, 2.0)
         watermark = watermark_text(watermark)
         path = self._output_path(save_path)
         seed = draw_seed(seed)
@@ -592,6 +659,7 @@ class Model:
 
         with self._lock, memory_guard("video editing"):
             pipe = self.pix2pix_pipeline(model_name)
+            self.apply_lora(pipe, lora, lora_weight)
             latents = pipe(
                 prompt,
                 clip.frames,

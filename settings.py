@@ -19,6 +19,10 @@ T2VZ_MAX_UPLOAD_MB    largest upload in MB (default 200)
 T2VZ_OUTPUT_TTL_HOURS outputs older than this are deleted (default 24)
 T2VZ_POSE_DETECTOR    openpose (hub weights, default) or mediapipe (weights inside the pip package, offline)
 T2VZ_ANNOTATORS_REPO  hub repo or local folder of the OpenPose/MiDaS weights (default lllyasviel/Annotators)
+T2VZ_SD1_CONFIG       diffusers configs (hub id or local folder) for single-file SD 1.x checkpoints (default
+                      stable-diffusion-v1-5/stable-diffusion-v1-5); likewise T2VZ_SD2_CONFIG
+                      (stabilityai/stable-diffusion-2-1: 768 px, v-prediction; use stabilityai/stable-diffusion-2-base
+                      for 512 px fine-tunes) and T2VZ_SDXL_CONFIG (stabilityai/stable-diffusion-xl-base-1.0)
 """
 
 from __future__ import annotations
@@ -53,6 +57,19 @@ MODELSCOPE_SIZES = {
     "tiny-modelscope-xl": (128, 72),
 }
 TINY_PIX2PIX_MODEL = "tiny-pix2pix"
+# Where a single-file checkpoint's family finds the diffusers configs (component classes, scheduler, sizes) that a
+# single file lacks; the Instruct-Pix2Pix family uses the editing tab's model.
+SINGLE_FILE_CONFIGS = {
+    "sd1": DEFAULT_SD_MODEL,
+    "sd2": "stabilityai/stable-diffusion-2-1",
+    "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
+}
+TINY_SINGLE_FILE_CONFIGS = {
+    "sd1": TINY_SD_MODEL,
+    "sd2": "tiny-sd2",
+    "sdxl": "tiny-sdxl",
+    "pix2pix": TINY_PIX2PIX_MODEL,
+}
 CONTROLNETS = {
     "pose": "lllyasviel/sd-controlnet-openpose",
     "canny": "lllyasviel/sd-controlnet-canny",
@@ -146,6 +163,7 @@ class Settings:
     max_upload_mb: int = 200
     output_ttl_hours: int = 24
     annotators_repo: str = "lllyasviel/Annotators"
+    single_file_configs: tuple[tuple[str, str], ...] = tuple(SINGLE_FILE_CONFIGS.items())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -173,6 +191,10 @@ class Settings:
             models_root=Path(env.get("T2VZ_MODELS_ROOT") or base.models_root).expanduser().resolve(),
             max_upload_mb=_int(env.get("T2VZ_MAX_UPLOAD_MB"), base.max_upload_mb, 1, 100_000),
             output_ttl_hours=_int(env.get("T2VZ_OUTPUT_TTL_HOURS"), base.output_ttl_hours, 1, 24 * 365),
+            single_file_configs=tuple(
+                (family, (env.get(f"T2VZ_{family.upper()}_CONFIG") or "").strip() or default)
+                for family, default in SINGLE_FILE_CONFIGS.items()
+            ),
         )
 
     def with_tiny_models(self) -> Settings:
@@ -202,7 +224,7 @@ class Settings:
         from utils.model_list import local_models
 
         if self.tiny_models:
-            return [TINY_SD_MODEL, "tiny-sdxl", *local_models(self.models_root)]
+            return [TINY_SD_MODEL, "tiny-sd2", "tiny-sdxl", *local_models(self.models_root)]
         return list(dict.fromkeys([self.sd_model, *self.curated_sd_models, *local_models(self.models_root)]))
 
     def _within_limits(self, defaults):
@@ -237,9 +259,22 @@ class Settings:
             return tuple(DreamBoothStyle(s.label, TINY_DREAMBOOTH_MODEL, s.trigger) for s in DREAMBOOTH_STYLES)
         return DREAMBOOTH_STYLES
 
+    def single_file_config(self, family: str) -> str:
+        """The diffusers configs a single-file checkpoint of `family` (sd1, sd2, sdxl, pix2pix) is loaded with."""
+        if self.tiny_models:
+            return TINY_SINGLE_FILE_CONFIGS[family]
+        return self.pix2pix_model if family == "pix2pix" else dict(self.single_file_configs)[family]
+
     @property
     def default_pix2pix_model(self) -> str:
         return TINY_PIX2PIX_MODEL if self.tiny_models else self.pix2pix_model
+
+    @property
+    def pix2pix_model_choices(self) -> list[str]:
+        """The configured Instruct-Pix2Pix model and those in the local models root."""
+        from utils.model_list import local_models
+
+        return list(dict.fromkeys([self.default_pix2pix_model, *local_models(self.models_root, ("pix2pix",))]))
 
     @property
     def default_modelscope_model(self) -> str:

@@ -1,0 +1,214 @@
+"""Single-file checkpoints: written here from the tiny models in the original (LDM) layout, loaded through diffusers'
+`from_single_file` by the Model; the family read from the keys; every kind of wrong file refused with a message."""
+
+import dataclasses
+import shutil
+
+import pytest
+import torch
+
+from model import Model, ModelLoadError, WrongModelError
+from pipelines import TextToVideoZeroPipeline
+from settings import Settings
+from utils import model_list, single_file
+from utils.ldm_export import save_single_file
+from utils.validation import InputError, check_ui_model_name
+
+FAMILIES = {"sd1": "sd", "sd2": "sd2", "sdxl": "sdxl", "pix2pix": "pix2pix"}  # family -> tiny folder
+FAST = dict(num_inference_steps=3, t0=1, t1=2, video_length=2, resolution=64)
+
+
+def perturbed(folder, seed: int):
+    """The tiny pipeline with every weight nudged, so weights read from the file differ from its config folder's."""
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(folder)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in pipe.components.values():
+            if isinstance(module, torch.nn.Module):
+                for weight in module.parameters():
+                    weight.add_(torch.randn(weight.shape, generator=generator) * 1e-2)
+    return pipe
+
+
+def fake_checkpoint(path, shapes: dict[str, tuple[int, ...]]):
+    """A .safetensors file with these tensor names and shapes (family detection reads only names and shapes)."""
+    from safetensors.torch import save_file
+
+    save_file({key: torch.zeros(shape) for key, shape in shapes.items()}, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def root(tiny_models, tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    sources = {}
+    for seed, (family, tiny) in enumerate(FAMILIES.items()):
+        sources[family] = perturbed(tiny_models[tiny], seed)
+        save_single_file(sources[family].components, root / f"{family}.safetensors")
+    from diffusers import DiffusionPipeline
+
+    save_single_file(DiffusionPipeline.from_pretrained(tiny_models["sd2"]).components, root / "sd2-exact.safetensors")
+    return root, sources
+
+
+@pytest.fixture(scope="module")
+def model(root):
+    return Model(settings=dataclasses.replace(Settings.from_env().with_tiny_models(), models_root=root[0]))
+
+
+def assert_same_weights(loaded: dict, source: dict):
+    modules = [name for name, value in source.items() if isinstance(value, torch.nn.Module)]
+    assert {"unet", "vae", "text_encoder"} <= set(modules)
+    for name in modules:
+        a, b = source[name].state_dict(), loaded[name].state_dict()
+        assert a.keys() == b.keys(), name
+        assert all(torch.equal(a[key], b[key]) for key in a), name
+
+
+@pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl"])
+def test_a_single_file_loads_with_every_weight_from_the_file(model, root, tiny_models, family):
+    components = model.base_components(f"{family}.safetensors")
+    assert_same_weights(components, root[1][family].components)
+    # ... not from the config folder it was given for its family
+    reference = TextToVideoZeroPipeline.from_pretrained(tiny_models[FAMILIES[family]]).unet.conv_in.weight
+    assert not torch.equal(components["unet"].conv_in.weight, reference)
+    assert ("text_encoder_2" in components) == (family == "sdxl")
+
+
+def test_an_instruct_pix2pix_single_file(model, root):
+    pipe = model.pix2pix_pipeline("pix2pix.safetensors")
+    assert_same_weights(pipe.components, root[1]["pix2pix"].components)
+    assert pipe.unet.config.in_channels == 8
+
+
+def test_the_family_comes_from_the_keys_not_the_name(model, root):
+    folder, _ = root
+    shutil.copy(folder / "sdxl.safetensors", folder / "v1-5-pruned-emaonly.safetensors")
+    shutil.copy(folder / "sd2.safetensors", folder / "sd_xl_base_1.0.safetensors")
+    shutil.copy(folder / "sd1.safetensors", folder / "v2-1_768-ema-pruned.safetensors")
+    assert "text_encoder_2" in model.base_components("v1-5-pruned-emaonly.safetensors")
+    sd2 = model.base_components("sd_xl_base_1.0.safetensors")
+    assert "text_encoder_2" not in sd2
+    assert sd2["scheduler"].config.prediction_type == "v_prediction"  # SD 2.1's configs
+    assert sd2["unet"].config.cross_attention_dim == 40  # OpenCLIP's width, in the tiny scale
+    sd1 = model.base_components("v2-1_768-ema-pruned.safetensors")
+    assert sd1["unet"].config.cross_attention_dim == 32
+    assert sd1["scheduler"].config.prediction_type == "epsilon"
+
+
+def test_a_single_file_makes_the_same_video_as_its_folder(model, tiny_models):
+    def latents(pipe):
+        pipe.set_progress_bar_config(disable=True)
+        args = dict(video_length=3, height=64, width=64, num_inference_steps=4, t0=2, t1=3, output_type="latent")
+        return pipe("a cat", generator=torch.Generator().manual_seed(0), **args).frames
+
+    from_file = latents(model.text2video_pipeline("sd2-exact.safetensors"))
+    from_folder = latents(TextToVideoZeroPipeline.from_pretrained(tiny_models["sd2"]))
+    assert torch.equal(from_file, from_folder)
+    assert model.text2video("a cat", model_name="sdxl.safetensors", **FAST).path.endswith(".mp4")
+
+
+@pytest.fixture(scope="module")
+def bad_files(root, tmp_path_factory):
+    folder = root[0]
+    (folder / "notes.safetensors").write_text("this is not a checkpoint")
+    torch.save({"model.diffusion_model.x": torch.zeros(1)}, folder / "model.ckpt")
+    (folder / "folder.safetensors").mkdir()
+    text = {"cond_stage_model.transformer.text_model.final_layer_norm.weight": (4,)}
+    unet_in = "model.diffusion_model.input_blocks.0.0.weight"
+    fake_checkpoint(folder / "inpainting.safetensors", {unet_in: (8, 9, 3, 3), **text})
+    fake_checkpoint(folder / "unet-only.safetensors", {unet_in: (8, 4, 3, 3)})
+    fake_checkpoint(
+        folder / "vae.safetensors", {"encoder.conv_in.weight": (8, 3, 3, 3), "decoder.conv_out.bias": (3,)}
+    )
+    fake_checkpoint(folder / "controlnet.safetensors", {"control_model.input_hint_block.0.weight": (16, 3, 3, 3)})
+    fake_checkpoint(folder / "style-lora.safetensors", {"lora_unet_down_blocks_0_attn.lora_down.weight": (4, 32)})
+    refiner = {unet_in: (8, 4, 3, 3), "conditioner.embedders.0.model.text_projection": (4, 4)}
+    fake_checkpoint(folder / "refiner.safetensors", refiner)
+    return folder
+
+
+BAD = [
+    ("model.ckpt", InputError, "pickle checkpoint.*only .safetensors"),
+    ("notes.safetensors", InputError, "is not a checkpoint: it cannot be read as a .safetensors file"),
+    ("folder.safetensors", InputError, "is not a file"),
+    ("missing.safetensors", InputError, "does not exist"),
+    ("inpainting.safetensors", InputError, "inpainting or other special SD 1.x model.*9 channels"),
+    ("unet-only.safetensors", InputError, "no text encoder"),
+    ("vae.safetensors", InputError, "VAE on its own"),
+    ("controlnet.safetensors", InputError, "is a ControlNet"),
+    ("style-lora.safetensors", InputError, "is a LoRA: give it in the LoRA field"),
+    ("refiner.safetensors", InputError, "SDXL refiner"),
+    ("pix2pix.safetensors", WrongModelError, "Instruct-Pix2Pix checkpoint.*belong in the Video Instruct-Pix2Pix tab"),
+]
+
+
+@pytest.mark.parametrize("name, error, message", BAD, ids=[row[0] for row in BAD])
+def test_wrong_files_get_a_message_and_the_model_keeps_working(model, bad_files, name, error, message):
+    model.base_components("sd1.safetensors")
+    with pytest.raises(error, match=message) as raised:
+        model.text2video("a cat", model_name=name, **FAST)
+    assert str(bad_files) not in str(raised.value)  # the file is named as the user gave it
+    assert model.loaded_name("base").endswith("sd1.safetensors")  # the loaded model stays
+    assert model.text2video("a cat", model_name="sd1.safetensors", **FAST).path.endswith(".mp4")
+
+
+def test_other_families_in_the_pix2pix_and_guided_modes(model):
+    with pytest.raises(WrongModelError, match="SD 1.x checkpoint; this mode takes Instruct-Pix2Pix"):
+        model.pix2pix_pipeline("sd1.safetensors")
+    with pytest.raises(WrongModelError, match="SDXL"):
+        model.controlnet_pipeline("sdxl.safetensors", "tiny-controlnet-canny")
+    # An SD 2.x base has a wider text embedding than the SD 1.x ControlNets were made for.
+    with pytest.raises(WrongModelError, match="another Stable Diffusion family"):
+        model.controlnet_pipeline("sd2.safetensors", "tiny-controlnet-canny")
+    assert model.controlnet_pipeline("sd1.safetensors", "tiny-controlnet-canny") is not None
+
+
+def test_web_names_stay_inside_the_models_root(root):
+    folder, _ = root
+    assert check_ui_model_name("sdxl.safetensors", folder) == "sdxl.safetensors"
+    assert check_ui_model_name("owner/repo/model.safetensors", folder) == "owner/repo/model.safetensors"
+    for outside in ("../sdxl.safetensors", str(folder.parent / "x.safetensors"), "~/x.safetensors"):
+        with pytest.raises(InputError, match="inside the models folder"):
+            check_ui_model_name(outside, folder)
+
+
+def test_hub_file_addresses():
+    assert single_file.hub_file("owner/repo/model.safetensors") == ("owner/repo", "model.safetensors", None)
+    assert single_file.hub_file("owner/repo/sub/m.safetensors") == ("owner/repo", "sub/m.safetensors", None)
+    url = "https://huggingface.co/owner/repo/blob/v2/sub/m.safetensors"
+    assert single_file.hub_file(url) == ("owner/repo", "sub/m.safetensors", "v2")
+    assert single_file.hub_file("m.safetensors") is None
+    assert single_file.is_single_file(url) and not single_file.is_single_file("owner/repo")
+
+
+def test_offline_a_hub_file_or_a_missing_config_says_what_to_do(root, tiny_models, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    settings = dataclasses.replace(Settings.from_env(), models_root=root[0])
+    offline = Model(settings=settings)
+    with pytest.raises(ModelLoadError, match="configs of 'stable-diffusion-v1-5/.*set T2VZ_SD1_CONFIG to a local"):
+        offline.base_components("sd1.safetensors")  # SD 1.5's configs are not in the cache here
+    with pytest.raises(ModelLoadError, match="Could not download the checkpoint file 'owner/repo/model.safetensors'"):
+        offline.base_components("owner/repo/model.safetensors")
+    # A local diffusers folder of the family as its configs (for machines without the Hub).
+    env = {"T2VZ_SD1_CONFIG": str(tiny_models["sd"]), "T2VZ_MODELS_ROOT": str(root[0])}
+    configured = Model(settings=Settings.from_env(env))
+    assert_same_weights(configured.base_components("sd1.safetensors"), root[1]["sd1"].components)
+
+
+def test_the_model_lists_show_checkpoints_but_not_loras(root, bad_files):
+    sd = model_list.local_models(root[0])
+    assert {"sd1.safetensors", "sd2.safetensors", "sdxl.safetensors"} <= set(sd)
+    assert not {"pix2pix.safetensors", "style-lora.safetensors", "notes.safetensors", "vae.safetensors"} & set(sd)
+    assert model_list.local_models(root[0], ("pix2pix",)) == ["pix2pix.safetensors"]
+
+
+def test_settings_name_the_configs_of_each_family():
+    settings = Settings.from_env({"T2VZ_SD2_CONFIG": "stabilityai/stable-diffusion-2-base"})
+    assert settings.single_file_config("sd1") == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert settings.single_file_config("sd2") == "stabilityai/stable-diffusion-2-base"
+    assert settings.single_file_config("sdxl") == "stabilityai/stable-diffusion-xl-base-1.0"
+    assert settings.single_file_config("pix2pix") == "timbrooks/instruct-pix2pix"
+    assert settings.with_tiny_models().single_file_config("sd2") == "tiny-sd2"
