@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
@@ -21,7 +22,7 @@ from .controlnet_video import control_frames_shape, control_frames_to_tensor
 MAX_IMAGE_GUIDANCE = 10.0
 
 
-class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline):
+class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMixin):
     """`InstructPix2PixVideoPipeline.from_pretrained("timbrooks/instruct-pix2pix")`; any scheduler works (the
     original uses Euler ancestral)."""
 

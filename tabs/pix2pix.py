@@ -5,7 +5,14 @@ from __future__ import annotations
 import gradio as gr
 
 from model import Model
-from tabs.common import chunking_controls, connect_generation, seed_controls, video_range_controls
+from tabs.common import (
+    chunking_controls,
+    connect_generation,
+    lora_controls,
+    model_label,
+    seed_controls,
+    video_range_controls,
+)
 from tabs.guided import example
 
 EXAMPLES = [
@@ -31,8 +38,8 @@ def create_demo(model: Model) -> gr.Blocks:
                 run_button = gr.Button("Edit", variant="primary")
                 with gr.Accordion("Advanced options", open=False):
                     model_name = gr.Dropdown(
-                        label="Instruct-Pix2Pix model (a Hugging Face id or a local diffusers folder)",
-                        choices=[settings.default_pix2pix_model],
+                        label=model_label("Instruct-Pix2Pix model", settings.models_root),
+                        choices=settings.pix2pix_model_choices,
                         value=settings.default_pix2pix_model,
                         allow_custom_value=True,
                     )
@@ -66,6 +73,7 @@ def create_demo(model: Model) -> gr.Blocks:
                         settings.max_frames, d.max_frames, ("out_fps", "Output frame rate (-1 = the input's)", -1, -1)
                     )
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
+                    lora, lora_weight = lora_controls()
             with gr.Column():
                 result = gr.Video(label="Edited video", format="mp4", autoplay=True, elem_id="pix2pix-result")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
@@ -82,6 +90,8 @@ def create_demo(model: Model) -> gr.Blocks:
             "seed": seed,
             **video_range,
             **chunking,
+            "lora": lora,
+            "lora_weight": lora_weight,
         }
         connect_generation(
             run_button.click,

@@ -86,4 +86,22 @@ def test_loras_that_do_not_fit_are_refused_and_the_model_keeps_working(model, lo
 def test_a_base_swap_drops_the_lora(model, loras):
     frames(model, lora=str(loras["a"]))
     model.process_text2video("a cat", **{**ARGS, "model_name": "tiny-sd-dreambooth"})
-    assert model.lora is None
+    assert not model.loras  # the swapped-out base took its LoRA along
+
+
+def test_a_lora_in_the_pix2pix_mode_stays_with_its_model(model, loras):
+    """The pix2pix model and the SD base each keep their own LoRA; neither leaks into the other."""
+    from tabs.guided import example
+
+    def edit(**kwargs):
+        args = dict(resolution=64, num_inference_steps=2, max_frames=2)
+        return read_video(model.process_pix2pix(example("coffee_pan.mp4"), "make it night", **args, **kwargs))[0]
+
+    plain_edit, plain_video = edit().astype(int), frames(model)
+    styled = edit(lora=str(loras["a"])).astype(int)
+    assert np.abs(styled - plain_edit).max() > 3
+    assert np.array_equal(frames(model), plain_video)  # the SD base has no LoRA
+    assert np.abs(frames(model, lora=str(loras["b"])) - plain_video).max() > 3
+    assert np.array_equal(edit(lora=str(loras["a"])).astype(int), styled)  # still LoRA a, at the same weight
+    assert np.array_equal(edit().astype(int), plain_edit)  # removed
+    assert np.array_equal(frames(model), plain_video)
