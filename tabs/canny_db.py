@@ -6,6 +6,7 @@ import gradio as gr
 
 from model import Model
 from tabs.canny import threshold_controls
+from tabs.common import model_label
 from tabs.guided import example, guided_demo
 
 MOTIONS = ["coffee_pan.mp4", "cat_zoom.mp4", "astronaut_pan.mp4", "rocket_zoom.mp4"]
@@ -17,7 +18,7 @@ def create_demo(model: Model) -> gr.Blocks:
 
     def model_control() -> gr.Dropdown:
         return gr.Dropdown(
-            label="DreamBooth model (a style below, any Hugging Face id, or a local diffusers folder)",
+            label=model_label("DreamBooth model (or pick a style below)", model.settings.models_root),
             choices=list(dict.fromkeys(s.model for s in styles)),
             value=first.model,
             allow_custom_value=True,

@@ -107,6 +107,11 @@ def live_model_search(dropdown: gr.Dropdown, curated: list[str], models_root: Pa
     )
 
 
+def model_label(what: str, models_root: Path) -> str:
+    """The label of a model field: what it takes, naming the models folder the web UI may read."""
+    return f"{what} (a Hugging Face id, or a diffusers folder or .safetensors file in {Path(models_root).name}/)"
+
+
 def lora_controls() -> tuple[gr.Textbox, gr.Slider]:
     with gr.Row():
         lora = gr.Textbox(

@@ -9,7 +9,14 @@ from pathlib import Path
 import gradio as gr
 
 from model import GenerationResult, Model
-from tabs.common import chunking_controls, connect_generation, lora_controls, seed_controls, video_range_controls
+from tabs.common import (
+    chunking_controls,
+    connect_generation,
+    lora_controls,
+    model_label,
+    seed_controls,
+    video_range_controls,
+)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
@@ -54,7 +61,7 @@ def guided_demo(
                         base_model_control()
                         if base_model_control
                         else gr.Dropdown(
-                            label="Base model (a Hugging Face id or a local diffusers folder)",
+                            label=model_label("Base model", settings.models_root),
                             choices=settings.sd_model_choices,
                             value=settings.default_sd_model,
                             allow_custom_value=True,

@@ -6,7 +6,7 @@ import gradio as gr
 
 from model import Model
 from pipelines.text_to_video_zero import suggest_t0_t1
-from tabs.common import connect_generation, live_model_search, lora_controls, seed_controls
+from tabs.common import connect_generation, live_model_search, lora_controls, model_label, seed_controls
 
 EXAMPLES = [
     "an astronaut waving the arm on the moon",
@@ -42,7 +42,7 @@ def create_demo(model: Model) -> gr.Blocks:
             with gr.Column():
                 prompt = gr.Textbox(label="Prompt", placeholder="a horse galloping on a street", lines=2)
                 model_name = gr.Dropdown(
-                    label="Model (a Hugging Face id or a local diffusers folder)",
+                    label=model_label("Model", settings.models_root),
                     choices=settings.sd_model_choices,
                     value=settings.default_sd_model,
                     allow_custom_value=True,

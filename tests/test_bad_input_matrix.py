@@ -9,6 +9,7 @@ Model checks everything else with a message that names the parameter.
 |---|---|---|---|
 | all | prompt / instruction | any text, 10,000 characters (CLIP reads 77 tokens), non-ASCII | "" -> "is empty" |
 | all | model name | hub id, alias, folder in the models root; "" = default | "../x" -> "inside the models folder" |
+| SD tabs | model: one file | .safetensors in models root, of the tab's kind | .ckpt: "pickle"; LoRA: "LoRA field" |
 | all | model name (unknown) | | "nobody/x" -> "Could not load the model ... HF_HUB_OFFLINE ... --tiny-models" |
 | all | seed | -1 (random, reported) .. 2**63-1 | -2 -> "less than minimum value -1"; 2**63 -> "seed must be between" |
 | SD tabs | LoRA, weight | hub id or .safetensors in models root; -2..2 | "../x" refused; unknown: "not be applied" |
@@ -88,6 +89,22 @@ ROWS = [
     ("/text2video", TEXT2VIDEO, dict(lora="../../etc/style.safetensors"), "inside the models folder"),
     ("/text2video", TEXT2VIDEO, dict(lora="nobody/no-such-lora"), "could not be applied"),
     ("/text2video", TEXT2VIDEO, dict(lora_weight=2.5), BOUND),
+    # single-file checkpoints in the models root (written by the `models_root` fixture)
+    ("/text2video", TEXT2VIDEO, dict(model_name="sd-file.safetensors"), "ok"),
+    ("/text2video", TEXT2VIDEO, dict(model_name="sdxl-file.safetensors"), "ok"),
+    ("/text2video", TEXT2VIDEO, dict(model_name="sdxl-file.safetensors", resolution=100), "multiple of 8"),
+    ("/text2video", TEXT2VIDEO, dict(model_name="x.ckpt"), "pickle checkpoint"),
+    ("/text2video", TEXT2VIDEO, dict(model_name="notes.safetensors"), "is not a checkpoint"),
+    ("/text2video", TEXT2VIDEO, dict(model_name="style-lora.safetensors"), "LoRA field"),
+    ("/text2video", TEXT2VIDEO, dict(model_name="../outside.safetensors"), "inside the models folder"),
+    ("/text2video", TEXT2VIDEO, dict(model_name="pix2pix-file.safetensors"), "Instruct-Pix2Pix checkpoint"),
+    ("/canny", CANNY, dict(model_name="sd-file.safetensors"), "ok"),
+    ("/canny", CANNY, dict(model_name="sdxl-file.safetensors"), "SDXL"),
+    ("/pix2pix", PIX2PIX, dict(model_name="pix2pix-file.safetensors"), "ok"),
+    ("/pix2pix", PIX2PIX, dict(model_name="sd-file.safetensors"), "this mode takes Instruct-Pix2Pix"),
+    ("/pix2pix", PIX2PIX, dict(lora="../../etc/style.safetensors"), "inside the models folder"),
+    ("/pix2pix", PIX2PIX, dict(lora="style-lora.safetensors"), "could not be applied"),
+    ("/pix2pix", PIX2PIX, dict(lora_weight=2.5), BOUND),
     # text2video: numbers at and beyond their bounds
     ("/text2video", TEXT2VIDEO, dict(resolution=64), "ok"),
     ("/text2video", TEXT2VIDEO, dict(resolution=128), "ok"),
@@ -211,13 +228,37 @@ def files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(tiny_models):
+def models_root(tiny_models, tmp_path_factory):
+    """Single-file checkpoints of the tiny models, and files that are not checkpoints."""
+    import torch
+    from diffusers import DiffusionPipeline
+    from safetensors.torch import save_file
+
+    from utils.ldm_export import save_single_file
+
+    root = tmp_path_factory.mktemp("models")
+    for name, family in [("sd-file", "sd"), ("sdxl-file", "sdxl"), ("pix2pix-file", "pix2pix")]:
+        save_single_file(
+            DiffusionPipeline.from_pretrained(tiny_models[family]).components, root / f"{name}.safetensors"
+        )
+    (root / "notes.safetensors").write_text("not a checkpoint")
+    torch.save({"weights": torch.zeros(1)}, root / "x.ckpt")
+    save_file(
+        {"lora_unet_down_blocks_0_attn.lora_down.weight": torch.zeros(4, 32)}, str(root / "style-lora.safetensors")
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(tiny_models, models_root):
     from gradio_client import Client
 
     from app import build_demo
     from model import Model
 
-    settings = dataclasses.replace(Settings.from_env().with_tiny_models(), max_frames=6, max_resolution=128)
+    settings = dataclasses.replace(
+        Settings.from_env().with_tiny_models(), max_frames=6, max_resolution=128, models_root=models_root
+    )
     model = Model(settings=settings)
     demo = build_demo(model)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)

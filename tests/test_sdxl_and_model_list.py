@@ -98,11 +98,16 @@ def test_an_sdxl_base_in_a_guided_mode_says_why_not(model):
 
 def test_model_list_offline_and_online(tmp_path, monkeypatch):
     (tmp_path / "my-model").mkdir()
-    (tmp_path / "my-model" / "model_index.json").write_text("{}")
+    (tmp_path / "my-model" / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    (tmp_path / "an-editor").mkdir()  # an Instruct-Pix2Pix folder: not for the SD tabs' list
+    (tmp_path / "an-editor" / "model_index.json").write_text(
+        '{"_class_name": "StableDiffusionInstructPix2PixPipeline"}'
+    )
     (tmp_path / "not-a-model").mkdir()
     curated = ["stable-diffusion-v1-5/stable-diffusion-v1-5", "prompthero/openjourney"]
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert model_list.model_choices(curated, tmp_path) == [*curated, "my-model"]
+    assert model_list.local_models(tmp_path, ("pix2pix",)) == ["an-editor"]
     # Online: hub results for the query follow, without duplicates.
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(model_list, "_cache", {})

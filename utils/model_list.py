@@ -7,6 +7,7 @@ Nothing here runs at app start-up.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -19,12 +20,36 @@ CACHE_SECONDS = 600
 _cache: dict[str, tuple[float, list[str]]] = {}
 
 
-def local_models(models_root: Path) -> list[str]:
-    """Diffusers folders directly inside the models root, named relative to it (as the web UI takes them)."""
+# model_index.json's pipeline class -> the family it holds (SD 1.x and 2.x share a class)
+FOLDER_FAMILIES = {
+    "StableDiffusionPipeline": ("sd1", "sd2"),
+    "StableDiffusionXLPipeline": ("sdxl",),
+    "StableDiffusionInstructPix2PixPipeline": ("pix2pix",),
+}
+SD_FAMILIES = ("sd1", "sd2", "sdxl")
+
+
+def _families(path: Path) -> tuple[str, ...]:
+    """The families a diffusers folder or single-file checkpoint may hold; () for anything else."""
+    from utils.single_file import detect_family, read_shapes
+
+    try:
+        if (path / "model_index.json").is_file():
+            return FOLDER_FAMILIES.get(json.loads((path / "model_index.json").read_text()).get("_class_name"), ())
+        if path.suffix == ".safetensors" and path.is_file():
+            return (detect_family(read_shapes(path, path.name), path.name),)  # reads the header only
+    except (OSError, ValueError):  # unreadable, or not a model (a LoRA, a VAE): not listed
+        pass
+    return ()
+
+
+def local_models(models_root: Path, families: tuple[str, ...] = SD_FAMILIES) -> list[str]:
+    """Diffusers folders and .safetensors checkpoints of `families` directly inside the models root, named
+    relative to it (as the web UI takes them). LoRAs and other files that are not whole models are left out."""
     root = Path(models_root)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "model_index.json").is_file())
+    return sorted(p.name for p in root.iterdir() if set(_families(p)) & set(families))
 
 
 def search_hub(query: str, limit: int = SEARCH_LIMIT, timeout: float = 3.0) -> list[str]:
