@@ -212,3 +212,38 @@ def test_settings_name_the_configs_of_each_family():
     assert settings.single_file_config("sdxl") == "stabilityai/stable-diffusion-xl-base-1.0"
     assert settings.single_file_config("pix2pix") == "timbrooks/instruct-pix2pix"
     assert settings.with_tiny_models().single_file_config("sd2") == "tiny-sd2"
+
+
+def test_the_writer_inverts_diffusers_reader_on_sd_s_full_layout():
+    """SD 1.5's block layout (four levels, two layers each, attention in the first three) at a tiny width: the
+    writer's names read back through diffusers' converters to exactly the original weights."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
+
+    from utils.ldm_export import unet_to_ldm, vae_to_ldm
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16, 16, 16),
+        layers_per_block=2,
+        norm_num_groups=8,
+        cross_attention_dim=16,
+        attention_head_dim=4,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    )
+    vae = AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 16, 16),
+        layers_per_block=2,
+        norm_num_groups=8,
+    )
+    for module, write, read in [
+        (unet, unet_to_ldm, convert_ldm_unet_checkpoint),
+        (vae, vae_to_ldm, convert_ldm_vae_checkpoint),
+    ]:
+        original = module.state_dict()
+        back = read(write(module), module.config)
+        assert back.keys() == original.keys()
+        assert all(torch.equal(back[key], original[key]) for key in original)

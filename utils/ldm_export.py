@@ -24,6 +24,7 @@ _UNET_RESNET = {
     "time_emb_proj": "emb_layers.1",
     "conv_shortcut": "skip_connection",
 }
+_VAE_RESNET = {"conv_shortcut": "nin_shortcut"}
 # diffusers VAE mid-block attention names -> LDM's (`AttnBlock`, 1x1 convolutions)
 _VAE_ATTENTION = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
 # diffusers CLIP encoder-layer names -> OpenCLIP's
@@ -57,28 +58,20 @@ def unet_to_ldm(unet) -> dict[str, torch.Tensor]:
     def ldm_key(key: str) -> str:
         if key in fixed:
             return fixed[key]
-        if match := re.fullmatch(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", key):
-            block, kind, layer, rest = int(match[1]), match[2], int(match[3]), match[4]
-            index = 1 + block * per_block + layer
-            return (
-                f"input_blocks.{index}.0.{_rename(rest, _UNET_RESNET)}"
-                if kind == "resnets"
-                else (f"input_blocks.{index}.1.{rest}")
-            )
+        if match := re.fullmatch(r"(down|up)_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", key):
+            side, block, kind, layer, rest = match[1], int(match[2]), match[3], int(match[4]), match[5]
+            # LDM numbers the layers of each side in one list; the input side starts after conv_in
+            blocks, index = ("input_blocks", 1) if side == "down" else ("output_blocks", 0)
+            index += block * per_block + layer
+            if kind == "resnets":
+                return f"{blocks}.{index}.0.{_rename(rest, _UNET_RESNET)}"
+            return f"{blocks}.{index}.1.{rest}"
         if match := re.fullmatch(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", key):
             return f"input_blocks.{(int(match[1]) + 1) * per_block}.0.op.{match[2]}"
         if match := re.fullmatch(r"mid_block\.resnets\.(\d+)\.(.+)", key):
             return f"middle_block.{2 * int(match[1])}.{_rename(match[2], _UNET_RESNET)}"
         if match := re.fullmatch(r"mid_block\.attentions\.0\.(.+)", key):
             return f"middle_block.1.{match[1]}"
-        if match := re.fullmatch(r"up_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", key):
-            block, kind, layer, rest = int(match[1]), match[2], int(match[3]), match[4]
-            index = block * per_block + layer
-            return (
-                f"output_blocks.{index}.0.{_rename(rest, _UNET_RESNET)}"
-                if kind == "resnets"
-                else (f"output_blocks.{index}.1.{rest}")
-            )
         if match := re.fullmatch(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)", key):
             block = int(match[1])
             # the upsampler follows the block's last resnet (and its attention, where the block has one)
@@ -98,16 +91,16 @@ def vae_to_ldm(vae) -> dict[str, torch.Tensor]:
         if key in fixed:
             return fixed[key]
         if match := re.fullmatch(r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):
-            return f"encoder.down.{match[1]}.block.{match[2]}.{_rename(match[3], {'conv_shortcut': 'nin_shortcut'})}"
+            return f"encoder.down.{match[1]}.block.{match[2]}.{_rename(match[3], _VAE_RESNET)}"
         if match := re.fullmatch(r"encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", key):
             return f"encoder.down.{match[1]}.downsample.conv.{match[2]}"
         if match := re.fullmatch(r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):
             block = up_blocks - 1 - int(match[1])  # LDM numbers the decoder's blocks from the bottom
-            return f"decoder.up.{block}.block.{match[2]}.{_rename(match[3], {'conv_shortcut': 'nin_shortcut'})}"
+            return f"decoder.up.{block}.block.{match[2]}.{_rename(match[3], _VAE_RESNET)}"
         if match := re.fullmatch(r"decoder\.up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)", key):
             return f"decoder.up.{up_blocks - 1 - int(match[1])}.upsample.conv.{match[2]}"
         if match := re.fullmatch(r"(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.+)", key):
-            return f"{match[1]}.mid.block_{int(match[2]) + 1}.{_rename(match[3], {'conv_shortcut': 'nin_shortcut'})}"
+            return f"{match[1]}.mid.block_{int(match[2]) + 1}.{_rename(match[3], _VAE_RESNET)}"
         if match := re.fullmatch(r"(encoder|decoder)\.mid_block\.attentions\.0\.(.+)", key):
             return f"{match[1]}.mid.attn_1.{_rename(match[2], _VAE_ATTENTION)}"
         raise KeyError(f"no LDM name for the VAE weight {key!r}")
