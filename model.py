@@ -213,8 +213,15 @@ class Model:
         """The components of a single-file checkpoint whose family (read from its keys) is one of `families`;
         `use` says where the other families belong, for the message."""
         try:
-            path = single_file.fetch(name, label)
-        except InputError:
+            family = single_file.detect_family(single_file.shapes_of(name, label), label)
+            kind = single_file.FAMILY_LABELS[family]
+            if family not in families:
+                raise WrongModelError(
+                    f"'{label}' is an {kind} checkpoint; this mode takes "
+                    f"{' / '.join(single_file.FAMILY_LABELS[f] for f in families)} models{use}."
+                )
+            path = single_file.fetch(name, label)  # a hub file downloads only now that it is known to fit
+        except (InputError, ModelLoadError):
             raise
         except Exception as error:  # the hub's many download errors all mean the same to the user
             logger.warning("Could not download %s: %s", label, error)
@@ -222,13 +229,6 @@ class Model:
                 f"Could not download the checkpoint file '{label}' from the Hugging Face Hub: check the address "
                 "(owner/repo/file.safetensors), or download it once with network access."
             ) from error
-        family = single_file.detect_family(single_file.read_shapes(path, label), label)
-        kind = single_file.FAMILY_LABELS[family]
-        if family not in families:
-            raise WrongModelError(
-                f"'{label}' is an {kind} checkpoint; this mode takes "
-                f"{' / '.join(single_file.FAMILY_LABELS[f] for f in families)} models{use}."
-            )
         logger.info("%s is a single-file %s checkpoint", label, kind)
         config = self.settings.single_file_config(family)
         try:

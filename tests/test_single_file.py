@@ -170,6 +170,8 @@ def test_web_names_stay_inside_the_models_root(root):
     folder, _ = root
     assert check_ui_model_name("sdxl.safetensors", folder) == "sdxl.safetensors"
     assert check_ui_model_name("owner/repo/model.safetensors", folder) == "owner/repo/model.safetensors"
+    url = "https://huggingface.co/owner/repo/blob/main/model.safetensors"
+    assert check_ui_model_name(url, folder) == url
     for outside in ("../sdxl.safetensors", str(folder.parent / "x.safetensors"), "~/x.safetensors"):
         with pytest.raises(InputError, match="inside the models folder"):
             check_ui_model_name(outside, folder)
@@ -247,3 +249,34 @@ def test_the_writer_inverts_diffusers_reader_on_sd_s_full_layout():
         back = read(write(module), module.config)
         assert back.keys() == original.keys()
         assert all(torch.equal(back[key], original[key]) for key in original)
+
+
+def test_a_hub_file_is_checked_from_its_header_before_it_downloads(model, root, monkeypatch):
+    """A stand-in hub: headers are read remotely (as huggingface_hub's range reads do), downloads are counted."""
+    from types import SimpleNamespace
+
+    from huggingface_hub.errors import SafetensorsParsingError
+
+    folder, sources = root
+    downloads = []
+
+    def parse(self, repo_id, filename, revision=None, **kwargs):
+        if filename.startswith("notes"):
+            raise SafetensorsParsingError("header too large")
+        shapes = single_file.read_shapes(folder / filename, filename)
+        return SimpleNamespace(tensors={key: SimpleNamespace(shape=shape) for key, shape in shapes.items()})
+
+    def download(repo_id, filename, revision=None, **kwargs):
+        downloads.append((repo_id, filename, revision))
+        return str(folder / filename)
+
+    monkeypatch.setattr("huggingface_hub.HfApi.parse_safetensors_file_metadata", parse)
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", download)
+    with pytest.raises(WrongModelError, match="'someone/models/sdxl.safetensors' is an SDXL checkpoint"):
+        model.pix2pix_pipeline("someone/models/sdxl.safetensors")
+    with pytest.raises(InputError, match="is not a checkpoint"):
+        model.base_components("someone/models/notes.safetensors")
+    assert downloads == []  # neither was downloaded
+    url = "https://huggingface.co/someone/models/blob/main/sd2.safetensors"
+    assert_same_weights(model.base_components(url), sources["sd2"].components)
+    assert downloads == [("someone/models", "sd2.safetensors", "main")]

@@ -64,6 +64,31 @@ def fetch(name: str, label: str) -> Path:
     return Path(hf_hub_download(repo_id, filename, revision=revision))
 
 
+def shapes_of(name: str, label: str) -> dict[str, list[int]]:
+    """Every tensor's name and shape, from the checkpoint's header alone: a hub file's header is read remotely
+    (a few kB), so a file of the wrong kind is refused before gigabytes are downloaded."""
+    found = hub_file(name)
+    if found is None or Path(name).expanduser().exists():
+        return read_shapes(fetch(name, label), label)
+    refuse_pickle(name, label)
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import SafetensorsParsingError
+
+    repo_id, filename, revision = found
+    try:
+        metadata = HfApi().parse_safetensors_file_metadata(repo_id, filename, revision=revision)
+    except SafetensorsParsingError as error:
+        raise _not_safetensors(label, error) from error
+    return {key: list(info.shape) for key, info in metadata.tensors.items()}
+
+
+def _not_safetensors(label: str, error: Exception) -> InputError:
+    return InputError(
+        f"'{label}' is not a checkpoint: it cannot be read as a .safetensors file ({error}). Give a "
+        ".safetensors checkpoint, a diffusers folder or a hub id."
+    )
+
+
 def read_shapes(path: Path, label: str) -> dict[str, list[int]]:
     """Every tensor's name and shape, from the safetensors header alone (no weights are read)."""
     from safetensors import safe_open
@@ -72,10 +97,7 @@ def read_shapes(path: Path, label: str) -> dict[str, list[int]]:
         with safe_open(str(path), framework="pt") as checkpoint:
             return {key: list(checkpoint.get_slice(key).get_shape()) for key in checkpoint.keys()}
     except Exception as error:  # safetensors raises its own error type for any unreadable header
-        raise InputError(
-            f"'{label}' is not a checkpoint: it cannot be read as a .safetensors file ({error}). Give a "
-            ".safetensors checkpoint, a diffusers folder or a hub id."
-        ) from error
+        raise _not_safetensors(label, error) from error
 
 
 def _what_else(keys) -> str:
