@@ -280,3 +280,15 @@ def test_a_hub_file_is_checked_from_its_header_before_it_downloads(model, root, 
     url = "https://huggingface.co/someone/models/blob/main/sd2.safetensors"
     assert_same_weights(model.base_components(url), sources["sd2"].components)
     assert downloads == [("someone/models", "sd2.safetensors", "main")]
+
+
+def test_a_lora_applies_to_a_single_file_base(model):
+    import numpy as np
+
+    from tests.test_lora import make_lora
+    from utils.video import read_video
+
+    lora = make_lora(model.resolve_model_name("tiny-sd"), model.settings.models_root / "lora-made-here", seed=3)
+    plain = read_video(model.text2video("a cat", model_name="sd1.safetensors", **FAST).path)[0].astype(int)
+    styled = model.text2video("a cat", model_name="sd1.safetensors", lora=str(lora), **FAST)
+    assert np.abs(read_video(styled.path)[0].astype(int) - plain).max() > 3

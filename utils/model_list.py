@@ -7,6 +7,7 @@ Nothing here runs at app start-up.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -31,16 +32,26 @@ SD_FAMILIES = ("sd1", "sd2", "sdxl")
 
 def _families(path: Path) -> tuple[str, ...]:
     """The families a diffusers folder or single-file checkpoint may hold; () for anything else."""
-    from utils.single_file import detect_family, read_shapes
-
     try:
         if (path / "model_index.json").is_file():
             return FOLDER_FAMILIES.get(json.loads((path / "model_index.json").read_text()).get("_class_name"), ())
         if path.suffix == ".safetensors" and path.is_file():
-            return (detect_family(read_shapes(path, path.name), path.name),)  # reads the header only
-    except (OSError, ValueError):  # unreadable, or not a model (a LoRA, a VAE): not listed
+            return _file_family(str(path), path.stat().st_mtime_ns)
+    except (OSError, ValueError):  # unreadable: not listed
         pass
     return ()
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_family(path: str, mtime_ns: int) -> tuple[str, ...]:
+    """A checkpoint file's family from its header, remembered while the file is unchanged (the list is rebuilt on
+    every key-up of the model search); () for files that are not whole models (a LoRA, a VAE)."""
+    from utils.single_file import detect_family, read_shapes
+
+    try:
+        return (detect_family(read_shapes(Path(path), Path(path).name), Path(path).name),)
+    except ValueError:
+        return ()
 
 
 def local_models(models_root: Path, families: tuple[str, ...] = SD_FAMILIES) -> list[str]:
