@@ -35,13 +35,14 @@ from pathlib import Path
 
 DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 # The DreamBooth-style bases the original Text2Video-Zero demo offered, with SD 1.5 (its new home) first.
+SDXL_BASE_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
 CURATED_SD_MODELS = (
     DEFAULT_SD_MODEL,
     "dreamlike-art/dreamlike-photoreal-2.0",
     "dreamlike-art/dreamlike-diffusion-1.0",
     "prompthero/openjourney",
     "CompVis/stable-diffusion-v1-4",
-    "stabilityai/stable-diffusion-xl-base-1.0",
+    SDXL_BASE_MODEL,
 )
 TINY_SD_MODEL = "tiny-sd"
 TINY_DREAMBOOTH_MODEL = "tiny-sd-dreambooth"
@@ -62,7 +63,7 @@ TINY_PIX2PIX_MODEL = "tiny-pix2pix"
 SINGLE_FILE_CONFIGS = {
     "sd1": DEFAULT_SD_MODEL,
     "sd2": "stabilityai/stable-diffusion-2-1",
-    "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
+    "sdxl": SDXL_BASE_MODEL,
 }
 TINY_SINGLE_FILE_CONFIGS = {
     "sd1": TINY_SD_MODEL,
@@ -226,6 +227,16 @@ class Settings:
         if self.tiny_models:
             return [TINY_SD_MODEL, "tiny-sd2", "tiny-sdxl", *local_models(self.models_root)]
         return list(dict.fromkeys([self.sd_model, *self.curated_sd_models, *local_models(self.models_root)]))
+
+    @property
+    def guided_model_choices(self) -> list[str]:
+        """The bases the guided tabs' SD 1.x ControlNets fit: the list without the known SD 2.x/SDXL models and
+        checkpoint files (local folders of SD 1.x and 2.x share a pipeline class, so they stay)."""
+        from utils.model_list import local_models
+
+        others = {"tiny-sd2", "tiny-sdxl", SDXL_BASE_MODEL}
+        local = set(local_models(self.models_root)) - set(local_models(self.models_root, ("sd1",)))
+        return [name for name in self.sd_model_choices if name not in others | local]
 
     def _within_limits(self, defaults):
         """Defaults never beyond the configured limits (a lower T2VZ_MAX_FRAMES must not break the tabs)."""

@@ -62,7 +62,7 @@ def guided_demo(
                         if base_model_control
                         else gr.Dropdown(
                             label=model_label("Base model", settings.models_root),
-                            choices=settings.sd_model_choices,
+                            choices=settings.guided_model_choices,
                             value=settings.default_sd_model,
                             allow_custom_value=True,
                         )

@@ -205,6 +205,12 @@ def test_the_model_lists_show_checkpoints_but_not_loras(root, bad_files):
     assert {"sd1.safetensors", "sd2.safetensors", "sdxl.safetensors"} <= set(sd)
     assert not {"pix2pix.safetensors", "style-lora.safetensors", "notes.safetensors", "vae.safetensors"} & set(sd)
     assert model_list.local_models(root[0], ("pix2pix",)) == ["pix2pix.safetensors"]
+    settings = dataclasses.replace(Settings.from_env(), models_root=root[0])
+    guided = settings.guided_model_choices
+    assert "sd1.safetensors" in guided and settings.default_sd_model in guided
+    assert not {"sd2.safetensors", "sdxl.safetensors", "stabilityai/stable-diffusion-xl-base-1.0"} & set(guided)
+    assert {"sd2.safetensors", "sdxl.safetensors"} <= set(settings.sd_model_choices)
+    assert not {"tiny-sd2", "tiny-sdxl"} & set(settings.with_tiny_models().guided_model_choices)
 
 
 def test_settings_name_the_configs_of_each_family():
