@@ -266,6 +266,27 @@ class Model:
 
         return self._load("base", name, load, label=model_name)
 
+    def native_resolution(self, model_name: str) -> int | None:
+        """The frame size an SD base model was made for (512 SD 1.x, 768 SD 2.x-v, 1024 SDXL), from its configs
+        alone: no weights load, and the hub is asked only for small config files, briefly. None when unknown."""
+        from utils.model_list import model_config
+
+        try:
+            name = self.resolve_model_name(model_name)
+            if single_file.is_single_file(name):
+                path = Path(name).expanduser()
+                if not path.is_file():
+                    return None  # a hub file: its kind is known once it is read
+                family = single_file.detect_family(single_file.read_shapes(path, model_name), model_name)
+                name = self.resolve_model_name(self.settings.single_file_config(family))
+        except ValueError:
+            return None
+        unet, vae = model_config(name, "unet/config.json"), model_config(name, "vae/config.json")
+        if not unet or not vae or "sample_size" not in unet:
+            return None
+        size = unet["sample_size"] * 2 ** (len(vae.get("block_out_channels", [0] * 4)) - 1)
+        return min(size, self.settings.max_resolution)
+
     def controlnet(self, controlnet_name: str):
         from diffusers import ControlNetModel
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import gradio as gr
 
-from model import Model
+from model import TINY_ALIASES, Model
 from pipelines.text_to_video_zero import suggest_t0_t1
 from tabs.common import connect_generation, live_model_search, lora_controls, model_label, seed_controls
+from utils.validation import InputError, check_ui_model_name
 
 EXAMPLES = [
     "an astronaut waving the arm on the moon",
@@ -27,6 +30,16 @@ def rescale_timesteps(num_inference_steps: float, t0: float, t1: float):
     if not 0 <= t0 < t1 <= steps - 1:
         t0, t1 = suggest_t0_t1(steps)
     return gr.Slider(maximum=steps - 1, value=t0), gr.Slider(maximum=steps - 1, value=t1)
+
+
+def own_resolution(model: Model, model_name: str) -> dict:
+    """The resolution slider at the chosen model's own size (1024 for SDXL), when that can be told quickly."""
+    try:
+        name = check_ui_model_name(model_name, model.settings.models_root, TINY_ALIASES)
+    except InputError:
+        return gr.update()  # the generation will say what is wrong with the name
+    size = model.native_resolution(name)
+    return gr.update(value=size) if size else gr.update()
 
 
 def create_demo(model: Model) -> gr.Blocks:
@@ -110,6 +123,9 @@ def create_demo(model: Model) -> gr.Blocks:
 
         gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
         live_model_search(model_name, settings.sd_model_choices, settings.models_root, not settings.tiny_models)
+        model_name.change(
+            partial(own_resolution, model), [model_name], [resolution], queue=False, api_visibility="private"
+        )
         num_steps.release(
             rescale_timesteps, inputs=[num_steps, t0, t1], outputs=[t0, t1], queue=False, api_visibility="private"
         )

@@ -298,3 +298,60 @@ def test_a_lora_applies_to_a_single_file_base(model):
     plain = read_video(model.text2video("a cat", model_name="sd1.safetensors", **FAST).path)[0].astype(int)
     styled = model.text2video("a cat", model_name="sd1.safetensors", lora=str(lora), **FAST)
     assert np.abs(read_video(styled.path)[0].astype(int) - plain).max() > 3
+
+
+def configs_only(folder, target, sample_size):
+    """A folder with only a model's unet/ and vae/ configs, the UNet's sample size changed."""
+    import json
+
+    for part in ("unet", "vae"):
+        (target / part).mkdir(parents=True)
+        config = json.loads((folder / part / "config.json").read_text())
+        if part == "unet":
+            config["sample_size"] = sample_size
+        (target / part / "config.json").write_text(json.dumps(config))
+    return target
+
+
+def test_the_model_s_own_size_is_read_from_configs(model, root, tiny_models, tmp_path, monkeypatch):
+    from tabs.text2video import own_resolution
+
+    assert model.native_resolution("tiny-sdxl") == 128
+    assert model.native_resolution("sdxl.safetensors") == 128  # its family's configs: here the tiny SDXL's
+    assert model.native_resolution("style-lora.safetensors") is None
+    xl = configs_only(tiny_models["sdxl"], tmp_path / "xl", 128)  # 128 latents: 1024 px, as SDXL
+    sd2 = configs_only(tiny_models["sd2"], tmp_path / "sd2", 96)  # 768 px, as SD 2.1
+    assert model.native_resolution(str(sd2)) == 768
+    env = {"T2VZ_SDXL_CONFIG": str(xl), "T2VZ_MODELS_ROOT": str(root[0]), "T2VZ_MAX_RESOLUTION": "1024"}
+    real = Model(settings=Settings.from_env(env))
+    assert real.native_resolution("sdxl.safetensors") == 1024
+    assert Model(settings=Settings.from_env({**env, "T2VZ_MAX_RESOLUTION": "512"})).native_resolution(str(xl)) == 512
+    # Hub ids: from the cache; offline and uncached, unknown; online, a slow hub is not waited for.
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda repo, name: str(xl / name))
+    assert real.native_resolution("stabilityai/stable-diffusion-xl-base-1.0") == 1024
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda repo, name: None)
+    assert real.native_resolution("stabilityai/stable-diffusion-xl-base-1.0") is None
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", lambda *a, **k: time.sleep(20))
+    start = time.monotonic()
+    assert real.native_resolution("someone/slow-model") is None
+    assert time.monotonic() - start < 10
+    # The tab's handler: the slider follows the model; names outside the models root are not looked at.
+    assert own_resolution(real, "sdxl.safetensors")["value"] == 1024
+    assert "value" not in own_resolution(real, "../sdxl.safetensors")
+
+
+def test_the_text2video_tab_wires_the_model_field_to_the_resolution(model):
+    from tabs.text2video import create_demo
+
+    config = create_demo(model).get_config_file()
+    labels = {c["id"]: c["props"].get("label") or "" for c in config["components"]}
+    wired = [
+        (labels[target[0]], [labels[output] for output in dep["outputs"]])
+        for dep in config["dependencies"]
+        for target in dep["targets"]
+        if target[1] == "change"
+    ]
+    assert any(source.startswith("Model (") and outputs == ["Resolution"] for source, outputs in wired)

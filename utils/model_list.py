@@ -63,16 +63,33 @@ def local_models(models_root: Path, families: tuple[str, ...] = SD_FAMILIES) -> 
     return sorted(p.name for p in root.iterdir() if set(_families(p)) & set(families))
 
 
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+def _with_timeout(fetch, timeout: float, default):
+    """`fetch()`, or `default` if it fails or takes longer than `timeout` seconds (it then finishes unobserved):
+    the hub is slow, rate-limited or unreachable at times, and the page must not wait on it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(fetch).result(timeout=timeout)
+    except Exception as error:
+        logger.info("Hub unavailable: %s", error)
+        return default
+    finally:
+        pool.shutdown(wait=False)
+
+
 def search_hub(query: str, limit: int = SEARCH_LIMIT, timeout: float = 3.0) -> list[str]:
     """Text-to-image diffusers models on the Hub matching `query`, most downloaded first; [] when offline."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+    if _offline():
         return []
     key = query.strip().lower()
     cached = _cache.get(key)
     if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]
-    from concurrent.futures import ThreadPoolExecutor
-
     from huggingface_hub import HfApi
 
     def fetch() -> list[str]:
@@ -81,16 +98,32 @@ def search_hub(query: str, limit: int = SEARCH_LIMIT, timeout: float = 3.0) -> l
         )
         return [model.id for model in models]
 
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        found = pool.submit(fetch).result(timeout=timeout)
-    except Exception as error:  # offline, slow, rate-limited, a changed API: the curated list still works
-        logger.info("Hub search unavailable: %s", error)
-        found = []
-    finally:
-        pool.shutdown(wait=False)
+    found = _with_timeout(fetch, timeout, [])
     _cache[key] = (time.monotonic(), found)
     return found
+
+
+def model_config(name: str, filename: str, timeout: float = 3.0) -> dict | None:
+    """A config file of a diffusers folder or hub model (e.g. "unet/config.json"): read locally, from the hub cache,
+    or, online, downloaded (a few kB) within `timeout`; None when it cannot be had."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    path = Path(name).expanduser() / filename
+    if not path.is_file():
+        try:
+            cached = try_to_load_from_cache(name, filename) if name.count("/") == 1 else None
+        except ValueError:  # not a valid repo id
+            return None
+        if isinstance(cached, str):
+            path = Path(cached)
+        elif _offline() or name.count("/") != 1:
+            return None
+        else:
+            path = _with_timeout(lambda: Path(hf_hub_download(name, filename)), timeout, None)
+    try:
+        return json.loads(path.read_text()) if path else None
+    except (OSError, ValueError):
+        return None
 
 
 def model_choices(curated: list[str], models_root: Path, query: str = "", online: bool = True) -> list[str]:
