@@ -44,6 +44,16 @@ def _rename(rest: str, table: dict[str, str]) -> str:
     return rest
 
 
+def _ldm_name(key: str, fixed: dict[str, str], rules: list, what: str) -> str:
+    """`key` renamed by the fixed table, else by the first rule (regex, match -> name) that matches it whole."""
+    if key in fixed:
+        return fixed[key]
+    for pattern, name in rules:
+        if match := re.fullmatch(pattern, key):
+            return name(match)
+    raise KeyError(f"no LDM name for the {what} weight {key!r}")
+
+
 def unet_to_ldm(unet) -> dict[str, torch.Tensor]:
     """A UNet2DConditionModel's weights under LDM's `input_blocks`/`middle_block`/`output_blocks` names."""
     config = unet.config
@@ -55,59 +65,69 @@ def unet_to_ldm(unet) -> dict[str, torch.Tensor]:
         int(key.split(".")[1]) for key in unet.state_dict() if key.startswith("up_blocks.") and ".attentions." in key
     }
 
-    def ldm_key(key: str) -> str:
-        if key in fixed:
-            return fixed[key]
-        if match := re.fullmatch(r"(down|up)_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", key):
-            side, block, kind, layer, rest = match[1], int(match[2]), match[3], int(match[4]), match[5]
-            # LDM numbers the layers of each side in one list; the input side starts after conv_in
-            blocks, index = ("input_blocks", 1) if side == "down" else ("output_blocks", 0)
-            index += block * per_block + layer
-            if kind == "resnets":
-                return f"{blocks}.{index}.0.{_rename(rest, _UNET_RESNET)}"
-            return f"{blocks}.{index}.1.{rest}"
-        if match := re.fullmatch(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", key):
-            return f"input_blocks.{(int(match[1]) + 1) * per_block}.0.op.{match[2]}"
-        if match := re.fullmatch(r"mid_block\.resnets\.(\d+)\.(.+)", key):
-            return f"middle_block.{2 * int(match[1])}.{_rename(match[2], _UNET_RESNET)}"
-        if match := re.fullmatch(r"mid_block\.attentions\.0\.(.+)", key):
-            return f"middle_block.1.{match[1]}"
-        if match := re.fullmatch(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)", key):
-            block = int(match[1])
-            # the upsampler follows the block's last resnet (and its attention, where the block has one)
-            position = 2 if block in attention_up_blocks else 1
-            return f"output_blocks.{block * per_block + per_block - 1}.{position}.conv.{match[2]}"
-        raise KeyError(f"no LDM name for the UNet weight {key!r}")
+    def layer(match) -> str:
+        # LDM numbers the layers of each side in one list; the input side starts after conv_in
+        side, block, kind, index, rest = match[1], int(match[2]), match[3], int(match[4]), match[5]
+        blocks, start = ("input_blocks", 1) if side == "down" else ("output_blocks", 0)
+        position = f"0.{_rename(rest, _UNET_RESNET)}" if kind == "resnets" else f"1.{rest}"
+        return f"{blocks}.{start + block * per_block + index}.{position}"
 
-    return {"model.diffusion_model." + ldm_key(key): value for key, value in unet.state_dict().items()}
+    def upsampler(match) -> str:
+        # the upsampler follows the block's last resnet (and its attention, where the block has one)
+        block = int(match[1])
+        position = 2 if block in attention_up_blocks else 1
+        return f"output_blocks.{block * per_block + per_block - 1}.{position}.conv.{match[2]}"
+
+    rules = [
+        (r"(down|up)_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", layer),
+        (
+            r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)",
+            lambda m: f"input_blocks.{(int(m[1]) + 1) * per_block}.0.op.{m[2]}",
+        ),
+        (r"mid_block\.resnets\.(\d+)\.(.+)", lambda m: f"middle_block.{2 * int(m[1])}.{_rename(m[2], _UNET_RESNET)}"),
+        (r"mid_block\.attentions\.0\.(.+)", lambda m: f"middle_block.1.{m[1]}"),
+        (r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)", upsampler),
+    ]
+    return {
+        "model.diffusion_model." + _ldm_name(key, fixed, rules, "UNet"): value
+        for key, value in unet.state_dict().items()
+    }
 
 
 def vae_to_ldm(vae) -> dict[str, torch.Tensor]:
     """An AutoencoderKL's weights under LDM's `encoder.down`/`decoder.up`/`mid` names (attention as 1x1 convs)."""
-    fixed = _mapping("vae")
-    up_blocks = len(vae.config.up_block_types)
+    last = len(vae.config.up_block_types) - 1  # LDM numbers the decoder's blocks from the bottom
 
-    def ldm_key(key: str) -> str:
-        if key in fixed:
-            return fixed[key]
-        if match := re.fullmatch(r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):
-            return f"encoder.down.{match[1]}.block.{match[2]}.{_rename(match[3], _VAE_RESNET)}"
-        if match := re.fullmatch(r"encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", key):
-            return f"encoder.down.{match[1]}.downsample.conv.{match[2]}"
-        if match := re.fullmatch(r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):
-            block = up_blocks - 1 - int(match[1])  # LDM numbers the decoder's blocks from the bottom
-            return f"decoder.up.{block}.block.{match[2]}.{_rename(match[3], _VAE_RESNET)}"
-        if match := re.fullmatch(r"decoder\.up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)", key):
-            return f"decoder.up.{up_blocks - 1 - int(match[1])}.upsample.conv.{match[2]}"
-        if match := re.fullmatch(r"(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.+)", key):
-            return f"{match[1]}.mid.block_{int(match[2]) + 1}.{_rename(match[3], _VAE_RESNET)}"
-        if match := re.fullmatch(r"(encoder|decoder)\.mid_block\.attentions\.0\.(.+)", key):
-            return f"{match[1]}.mid.attn_1.{_rename(match[2], _VAE_ATTENTION)}"
-        raise KeyError(f"no LDM name for the VAE weight {key!r}")
+    rules = [
+        (
+            r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.+)",
+            lambda m: f"encoder.down.{m[1]}.block.{m[2]}.{_rename(m[3], _VAE_RESNET)}",
+        ),
+        (
+            r"encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)",
+            lambda m: f"encoder.down.{m[1]}.downsample.conv.{m[2]}",
+        ),
+        (
+            r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.(.+)",
+            lambda m: f"decoder.up.{last - int(m[1])}.block.{m[2]}.{_rename(m[3], _VAE_RESNET)}",
+        ),
+        (
+            r"decoder\.up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)",
+            lambda m: f"decoder.up.{last - int(m[1])}.upsample.conv.{m[2]}",
+        ),
+        (
+            r"(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.+)",
+            lambda m: f"{m[1]}.mid.block_{int(m[2]) + 1}.{_rename(m[3], _VAE_RESNET)}",
+        ),
+        (
+            r"(encoder|decoder)\.mid_block\.attentions\.0\.(.+)",
+            lambda m: f"{m[1]}.mid.attn_1.{_rename(m[2], _VAE_ATTENTION)}",
+        ),
+    ]
 
     state = {}
     for key, value in vae.state_dict().items():
-        name = ldm_key(key)
+        name = _ldm_name(key, _mapping("vae"), rules, "VAE")
         if ".mid.attn_1." in name and value.ndim == 2:
             value = value[:, :, None, None]  # linear -> 1x1 convolution
         state["first_stage_model." + name] = value
