@@ -105,3 +105,10 @@ def test_a_lora_in_the_pix2pix_mode_stays_with_its_model(model, loras):
     assert np.array_equal(edit(lora=str(loras["a"])).astype(int), styled)  # still LoRA a, at the same weight
     assert np.array_equal(edit().astype(int), plain_edit)  # removed
     assert np.array_equal(frames(model), plain_video)
+
+
+def test_an_sdxl_lora_on_an_sdxl_base(model, loras):
+    args = {**ARGS, "model_name": "tiny-sdxl"}
+    plain = read_video(model.process_text2video("a cat", **args))[0].astype(int)
+    styled = read_video(model.process_text2video("a cat", lora=str(loras["sdxl"]), **args))[0].astype(int)
+    assert np.abs(styled - plain).max() > 3
