@@ -282,9 +282,10 @@ class Model:
         except ValueError:
             return None
         unet, vae = model_config(name, "unet/config.json"), model_config(name, "vae/config.json")
-        if not unet or not vae or "sample_size" not in unet:
+        try:
+            size = unet["sample_size"] * 2 ** (len(vae["block_out_channels"]) - 1)  # latents times the VAE's scale
+        except (KeyError, TypeError):  # a config missing, or not an SD model's
             return None
-        size = unet["sample_size"] * 2 ** (len(vae.get("block_out_channels", [0] * 4)) - 1)
         return min(size, self.settings.max_resolution)
 
     def controlnet(self, controlnet_name: str):

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-# The DreamBooth-style bases the original Text2Video-Zero demo offered, with SD 1.5 (its new home) first.
 SDXL_BASE_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
+# The DreamBooth-style bases the original Text2Video-Zero demo offered, with SD 1.5 (its new home) first.
 CURATED_SD_MODELS = (
     DEFAULT_SD_MODEL,
     "dreamlike-art/dreamlike-photoreal-2.0",

@@ -37,17 +37,18 @@ def hub_file(name: str) -> tuple[str, str, str | None] | None:
     return None
 
 
-def refuse_pickle(name: str, label: str) -> None:
+def refuse_pickle(name: str, what: str) -> None:
+    """Refuse a pickle file; `what` names it in the message (e.g. "'model.ckpt'" or "LoRA 'style.ckpt'")."""
     if Path(name.split("?")[0]).suffix.lower() in PICKLE_SUFFIXES:
         raise InputError(
-            f"'{label}' is a pickle checkpoint, which can run code when loaded and is refused: only .safetensors "
-            "checkpoints are loaded. Most model sites offer a .safetensors download of the same model."
+            f"{what} is a pickle checkpoint, which can run code when loaded and is refused: only .safetensors "
+            "files are loaded. Most model sites offer a .safetensors download of the same model."
         )
 
 
 def fetch(name: str, label: str) -> Path:
     """The local path of a single-file checkpoint, downloading it from the hub where it names one there."""
-    refuse_pickle(name, label)
+    refuse_pickle(name, f"'{label}'")
     path = Path(name).expanduser()
     if path.is_file():
         return path
@@ -70,7 +71,7 @@ def shapes_of(name: str, label: str) -> dict[str, list[int]]:
     found = hub_file(name)
     if found is None or Path(name).expanduser().exists():
         return read_shapes(fetch(name, label), label)
-    refuse_pickle(name, label)
+    refuse_pickle(name, f"'{label}'")
     from huggingface_hub import HfApi
     from huggingface_hub.errors import SafetensorsParsingError
 
