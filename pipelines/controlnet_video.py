@@ -92,13 +92,14 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         merging_ratio: float = 0.0,
         use_cf_attn: bool = True,
         output_type: str = "np",
-        decode_chunk_size: int = 2,
+        decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
     ) -> VideoPipelineOutput:
         """One output frame per condition frame; returns float frames (F, height, width, 3) in [0, 1].
 
         `height`/`width` default to the condition frames' size. `chunk_size` frames go through the ControlNet and
-        UNet at a time (None: all at once); the output does not depend on it.
+        UNet at a time (None: all at once); the output does not depend on it. `decode_chunk_size` frames go through
+        the VAE decoder at a time (None: `chunk_size`).
         """
         video_length, frame_height, frame_width = control_frames_shape(control_frames)
         if video_length < 1:
@@ -164,4 +165,4 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             callback=callback_on_step_end,
         )
 
-        return self.finish(latents, output_type, decode_chunk_size)
+        return self.finish(latents, output_type, decode_chunk_size or chunk_size)

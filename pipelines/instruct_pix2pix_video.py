@@ -61,10 +61,13 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
         merging_ratio: float = 0.0,
         use_cf_attn: bool = True,
         output_type: str = "np",
-        decode_chunk_size: int = 2,
+        decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
     ) -> VideoPipelineOutput:
-        """Edit `frames` (uint8 or [0, 1] float (F, H, W, 3), or a (F, 3, H, W) tensor; sides multiples of 8)."""
+        """Edit `frames` (uint8 or [0, 1] float (F, H, W, 3), or a (F, 3, H, W) tensor; sides multiples of 8).
+
+        `chunk_size` frames go through the UNet at a time (None: all at once); `decode_chunk_size` through the VAE
+        decoder (None: `chunk_size`)."""
         video_length, height, width = control_frames_shape(frames)
         if video_length < 1:
             raise ValueError("No frames to edit: the video must have at least one frame.")
@@ -122,4 +125,4 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
             callback=callback_on_step_end,
         )
 
-        return self.finish(latents, output_type, decode_chunk_size)
+        return self.finish(latents, output_type, decode_chunk_size or chunk_size)

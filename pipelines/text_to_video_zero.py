@@ -132,12 +132,13 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         use_cf_attn: bool = True,
         use_motion_field: bool = True,
         output_type: str = "np",
-        decode_chunk_size: int = 2,
+        decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
     ) -> VideoPipelineOutput:
         """Generate a video; returns `VideoPipelineOutput(frames=float array (frames, height, width, 3) in [0, 1])`.
 
         `chunk_size` frames go through the UNet at a time (None: all at once); the output does not depend on it.
+        `decode_chunk_size` frames go through the VAE decoder at a time (None: `chunk_size`, the same budget).
         `output_type="latent"` returns the final latents, to be decoded with `decode_latents_iter`.
         `callback_on_step_end(pipe, step, timestep, {"latents": ...})` runs after every scheduler step (the anchor
         phase passes the anchor's latent alone) and may return {"latents": ...} to replace them.
@@ -216,4 +217,4 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 latents = self.run_callback(callback_on_step_end, self, index_t_prime + i - index_t, t, latents)
                 progress.update()
 
-        return self.finish(latents, output_type, decode_chunk_size)
+        return self.finish(latents, output_type, decode_chunk_size or chunk_size)

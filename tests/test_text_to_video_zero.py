@@ -122,14 +122,23 @@ def test_anchor_runs_once_per_step_and_every_frame_once(t2v_pipe):
     assert rows == [2] * index_t_prime + [4, 4, 2] * video_steps
 
 
-def test_decoding_is_sliced(t2v_pipe):
+@pytest.mark.parametrize(
+    "kwargs, slices",
+    [
+        (dict(decode_chunk_size=2), [2, 2, 1]),
+        (dict(chunk_size=3), [3, 2]),  # by default the decoder takes as many frames at a time as the UNet
+        (dict(chunk_size=3, decode_chunk_size=1), [1] * 5),
+        (dict(), [5]),  # unchunked: all at once
+    ],
+)
+def test_decoding_is_sliced(t2v_pipe, kwargs, slices):
     sizes = []
     hook = t2v_pipe.vae.decoder.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
     try:
-        generate(t2v_pipe, video_length=5, decode_chunk_size=2)
+        generate(t2v_pipe, video_length=5, **kwargs)
     finally:
         hook.remove()
-    assert sizes == [2, 2, 1]
+    assert sizes == slices
 
 
 def test_same_seed_same_video_other_seed_other_video(t2v_pipe):

@@ -17,7 +17,7 @@ import torch
 logger = logging.getLogger(__name__)
 
 # Bumped whenever the architecture below changes, so stale folders get rebuilt.
-TINY_MODELS_VERSION = 9
+TINY_MODELS_VERSION = 10
 _MARKER = "tiny_model.json"
 
 # Stable Diffusion 1.x's scheduler configuration; PNDM is what the SD 1.5 hub folder ships.
@@ -183,7 +183,9 @@ def build_tiny_sd2(folder: str | Path, seed: int = 0) -> Path:
         text_encoder=build_text_encoder(len(tokenizer), hidden_size=SD2_ENCODER_WIDTH, hidden_act="gelu"),
         tokenizer=tokenizer,
         unet=build_unet(use_linear_projection=True, cross_attention_dim=SD2_ENCODER_WIDTH),
-        scheduler=DDIMScheduler(**scheduler_config("skip_prk_steps"), prediction_type="v_prediction"),
+        scheduler=DDIMScheduler(
+            **scheduler_config("skip_prk_steps"), clip_sample=False, prediction_type="v_prediction"
+        ),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
