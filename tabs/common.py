@@ -112,6 +112,14 @@ def model_label(what: str, models_root: Path) -> str:
     return f"{what} (a Hugging Face id, or a diffusers folder or .safetensors file in {Path(models_root).name}/)"
 
 
+def size_and_steps_controls(max_resolution: int, resolution: int, steps: int) -> tuple[gr.Slider, gr.Slider]:
+    """The video tabs' row of frame size (long side) and denoising steps."""
+    with gr.Row():
+        size = gr.Slider(label="Resolution (long side)", minimum=64, maximum=max_resolution, value=resolution, step=8)
+        num_steps = gr.Slider(label="Denoising steps", minimum=1, maximum=100, value=steps, step=1)
+    return size, num_steps
+
+
 def lora_controls() -> tuple[gr.Textbox, gr.Slider]:
     with gr.Row():
         lora = gr.Textbox(

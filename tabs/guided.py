@@ -15,6 +15,7 @@ from tabs.common import (
     lora_controls,
     model_label,
     seed_controls,
+    size_and_steps_controls,
     video_range_controls,
 )
 
@@ -68,17 +69,9 @@ def guided_demo(
                         )
                     )
                     n_prompt = gr.Textbox(label="Negative prompt", value="")
-                    with gr.Row():
-                        resolution = gr.Slider(
-                            label="Resolution (long side)",
-                            minimum=64,
-                            maximum=settings.max_resolution,
-                            value=d.resolution,
-                            step=8,
-                        )
-                        num_steps = gr.Slider(
-                            label="Denoising steps", minimum=1, maximum=100, value=d.num_inference_steps, step=1
-                        )
+                    resolution, num_steps = size_and_steps_controls(
+                        settings.max_resolution, d.resolution, d.num_inference_steps
+                    )
                     with gr.Row():
                         seed, randomize = seed_controls(42)
                     with gr.Row():

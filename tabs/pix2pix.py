@@ -11,6 +11,7 @@ from tabs.common import (
     lora_controls,
     model_label,
     seed_controls,
+    size_and_steps_controls,
     video_range_controls,
 )
 from tabs.guided import example
@@ -52,21 +53,8 @@ def create_demo(model: Model) -> gr.Blocks:
                             step=0.1,
                         )
                         guidance = gr.Slider(label="Instruction guidance", minimum=0, maximum=20, value=7.5, step=0.5)
-                    with gr.Row():
-                        resolution = gr.Slider(
-                            label="Resolution (long side)",
-                            minimum=64,
-                            maximum=settings.max_resolution,
-                            value=d.resolution,
-                            step=8,
-                        )
-                        num_steps = gr.Slider(
-                            label="Denoising steps",
-                            minimum=1,
-                            maximum=100,
-                            value=50 if not settings.tiny_models else d.num_inference_steps,
-                            step=1,
-                        )
+                    steps = 50 if not settings.tiny_models else d.num_inference_steps
+                    resolution, num_steps = size_and_steps_controls(settings.max_resolution, d.resolution, steps)
                     with gr.Row():
                         seed, randomize = seed_controls(0)
                     video_range = video_range_controls(
