@@ -14,19 +14,31 @@ import gradio as gr
 from model import Model
 from settings import Settings
 from tabs import canny, canny_db, depth, modelscope, pix2pix, pose, text2video
+from tabs.common import StudioBlocks
 from tabs.guided import EXAMPLES_DIR
+from utils.jobs import cancel_session
+from utils.login import ClientAddress, LoginThrottle
+from utils.video import keep_pruning
 
 TITLE = "Text2Video-Zero Studio"
 
 
-# Gradio deletes the files it served (uploads, copies of outputs) every hour once they are a day old.
-DELETE_CACHE = (3600, 86400)
+def lifetimes(settings: Settings) -> tuple[int, int]:
+    """(how often, after how long) files are deleted: one lifetime, T2VZ_OUTPUT_TTL_HOURS, for the outputs and for
+    Gradio's cache (uploads), checked at least every hour."""
+    ttl = settings.output_ttl_hours * 3600
+    return min(3600, ttl), ttl
 
 
 def build_demo(model: Model) -> gr.Blocks:
     settings = model.settings
-    gr.set_static_paths([EXAMPLES_DIR])  # the example videos, and nothing else of the repository
-    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
+    every, ttl = lifetimes(settings)
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    # Served in place, never copied to Gradio's cache: once pruned, an output is gone for everyone. The outputs'
+    # names carry 128 random bits. Nothing else of the server is served but the example videos.
+    gr.set_static_paths([EXAMPLES_DIR, settings.output_dir])
+    keep_pruning(settings.output_dir, ttl, every)
+    with StudioBlocks(title=TITLE, delete_cache=(every, ttl)) as demo:
         gr.Markdown(f"# {TITLE}\nZero-shot video generation from image diffusion models.")
         if settings.tiny_models:
             gr.Markdown("**Offline mode:** small randomly initialised models; the output is noise, not art.")
@@ -45,8 +57,14 @@ def build_demo(model: Model) -> gr.Blocks:
                 pix2pix.create_demo(model)
             with gr.Tab("ModelScope / Zeroscope"):
                 modelscope.create_demo(model)
+        # A closed tab stops its running generation (the Stop button and API cancels stop it through Gradio).
+        demo.unload(stop_session_jobs)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     return demo
+
+
+def stop_session_jobs(request: gr.Request) -> None:
+    cancel_session(request.session_hash if request else None)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,11 +92,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def launch_options(settings: Settings, args: argparse.Namespace) -> dict:
     """What `demo.launch` gets from the flags and settings."""
+    from starlette.middleware import Middleware
+
+    pairs = settings.auth_pairs
     return {
         "share": args.share,
         "server_name": args.server_name,
         "server_port": args.port,
-        "auth": settings.auth_pairs or None,
+        # Wrong passwords slow down per client (LoginThrottle), which needs the client's address (ClientAddress).
+        "auth": LoginThrottle(pairs) if pairs else None,
+        "app_kwargs": {"middleware": [Middleware(ClientAddress)]} if pairs else None,
         "max_file_size": settings.max_upload_mb * 1024 * 1024,
     }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import json
 import logging
 import secrets
 import threading
@@ -32,8 +33,17 @@ from pipelines.modelscope import SCHEDULERS, ModelScopePipeline
 from pipelines.text_to_video_zero import suggest_t0_t1
 from settings import Settings
 from utils import single_file
+from utils.jobs import check_cancelled, from_web, on_step
 from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
-from utils.validation import InputError, as_float, as_int, as_resolution, as_text
+from utils.validation import (
+    InputError,
+    as_flag,
+    as_float,
+    as_int,
+    as_resolution,
+    as_text,
+    resolve_web_model_name,
+)
 from utils.video import VIDEO_FORMATS, VideoClip, VideoWriter, load_video, new_output_path, prune_outputs
 
 logger = logging.getLogger(__name__)
@@ -113,6 +123,59 @@ def pipeline_modules(pipeline_class, components: dict) -> dict:
     return {name: module for name, module in components.items() if name in wanted}
 
 
+# The libraries whose classes a diffusers folder may name; anything else is custom code that would have to run.
+KNOWN_LIBRARIES = {"diffusers", "transformers", None}
+
+
+def folder_problem(folder: Path, label: str) -> str:
+    """What keeps a local model folder from loading, for the message: custom code, pickle weights, a damaged
+    weights file, or missing parts."""
+    from safetensors import safe_open
+
+    index = next((folder / f for f in ("model_index.json", "config.json") if (folder / f).is_file()), None)
+    try:
+        config = json.loads(index.read_text()) if index else {}
+    except (OSError, ValueError):
+        return f"'{label}' has a damaged {index.name} (not valid JSON): replace the folder with a fresh download."
+    config = config if isinstance(config, dict) else {}
+    specs = [v for k, v in config.items() if not k.startswith("_") and isinstance(v, list) and len(v) == 2]
+    custom = not isinstance(config.get("_class_name", ""), str) or any(lib not in KNOWN_LIBRARIES for lib, _ in specs)
+    if custom or any(folder.rglob("*.py")):
+        return (
+            f"'{label}' needs custom Python code (a custom pipeline or component, run only where remote code is "
+            "allowed), which this app never runs: use a standard diffusers folder of the model."
+        )
+    pickled = {p.parent for p in folder.rglob("*") if p.suffix in {".bin", ".ckpt", ".pt", ".pth"}}
+    if any(not list(part.glob("*.safetensors")) for part in pickled):
+        return (
+            f"'{label}' holds pickle weights (.bin/.ckpt), which are not loaded for safety: only .safetensors "
+            "weights are. Convert it with diffusers' save_pretrained(safe_serialization=True)."
+        )
+    for weights in sorted(folder.rglob("*.safetensors")):
+        try:
+            with safe_open(weights, "pt"):
+                pass
+        except Exception:  # safetensors raises its own error type for every kind of damage
+            return (
+                f"The weights file '{weights.relative_to(folder)}' of '{label}' is damaged (truncated or not a "
+                "safetensors file): download the model again."
+            )
+    return (
+        f"Could not load the local model folder '{label}': it is not a complete diffusers folder "
+        "(model_index.json with unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
+    )
+
+
+def folder_only(name: str, label: str, what: str) -> None:
+    """Refuse a checkpoint file where only diffusers folders and hub ids load (ControlNets, ModelScope)."""
+    if single_file.is_single_file(name):
+        single_file.refuse_pickle(name, f"'{label}'")
+        raise InputError(
+            f"'{label}' is a single checkpoint file; {what} load from a diffusers folder or a Hugging Face id "
+            "(owner/model)."
+        )
+
+
 def watermark_text(watermark) -> str:
     """The watermark to draw; None, "" and "None" (the original demo's choice) mean none."""
     return "" if watermark in (None, "None") else as_text("Watermark", watermark, required=False)
@@ -135,36 +198,36 @@ class Model:
         self.settings = settings or Settings.from_env()
         self.slots: dict[str, tuple[str, object]] = {}  # slot -> (resolved name, loaded object)
         self.annotators: dict[str, object] = {}
-        self.last_modelscope_clip: str | None = None
         self.loras: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> name of the LoRA in it
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------------ loading
     def resolve_model_name(self, model_name) -> str:
         """A hub id, a local diffusers folder or single-file checkpoint (also relative to the models root); the
-        tiny-model aliases become their folders, built on demand."""
+        tiny-model aliases become their folders, built on demand. From the web, a name the operator did not
+        configure loads only from the Hub or from inside the models root (`resolve_web_model_name`)."""
         name = as_text("model_name", model_name)
         if name in TINY_ALIASES:
             return str(ensure_tiny_models(self.settings.tiny_models_dir)[TINY_ALIASES[name]])
+        if from_web() and name not in self.settings.configured_models:
+            return resolve_web_model_name(name, self.settings.models_root)
         in_root = self.settings.models_root / name
         if not Path(name).expanduser().exists() and in_root.exists():
             return str(in_root)
         return name
 
     def _load_error(self, label: str, name: str, error: Exception) -> ModelLoadError:
-        """A message naming the model as the user gave it (`label`, never a resolved server path) and the fixes."""
+        """A message naming the model as the user gave it (`label`, never a resolved server path) and what is
+        actually wrong with it: pickle or damaged weights, remote code, a file where a folder belongs, or a name the
+        Hub does not know."""
         logger.warning("Could not load %s (%s): %s", label, name, error)
-        folder = Path(name).expanduser()
-        if folder.is_dir():
-            pickled = {p.parent for p in folder.rglob("*") if p.suffix in {".bin", ".ckpt", ".pt", ".pth"}}
-            if any(not list(part.glob("*.safetensors")) for part in pickled):
-                return ModelLoadError(
-                    f"'{label}' holds pickle weights (.bin/.ckpt), which are not loaded for safety: only "
-                    ".safetensors weights are. Convert it with diffusers' save_pretrained(safe_serialization=True)."
-                )
+        path = Path(name).expanduser()
+        if path.is_dir():
+            return ModelLoadError(folder_problem(path, label))
+        if path.is_file():
             return ModelLoadError(
-                f"Could not load the local model folder '{label}': it is not a complete diffusers folder "
-                "(model_index.json with unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
+                f"'{label}' is a single file; this model loads from a diffusers folder (model_index.json or "
+                "config.json with its weights) or a Hugging Face id."
             )
         return ModelLoadError(
             f"Could not load the model '{label}': it does not exist on the Hugging Face Hub or cannot be "
@@ -292,6 +355,7 @@ class Model:
         from diffusers import ControlNetModel
 
         name = self.resolve_model_name(controlnet_name)
+        folder_only(name, controlnet_name, "ControlNets")
         return self._load(
             "controlnet",
             name,
@@ -324,6 +388,7 @@ class Model:
 
     def modelscope_pipeline(self, model_name: str) -> ModelScopePipeline:
         name = self.resolve_model_name(model_name)
+        folder_only(name, model_name, "ModelScope/Zeroscope models")
 
         def load():
             pipe = ModelScopePipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
@@ -458,14 +523,17 @@ class Model:
         path = self._output_path(path)
         seed = draw_seed(seed)
         lora_weight = as_float("LoRA weight", lora_weight, -2.0, 2.0)
+        use_cf_attn = as_flag("use_cf_attn", use_cf_attn)
+        use_motion_field = as_flag("use_motion_field", use_motion_field)
 
-        with self._lock, memory_guard("text-to-video"):
+        with self._generating("text-to-video"):
             pipe = self.text2video_pipeline(model_name)
             self.apply_lora(pipe, lora, lora_weight)
             # The model's own size when none is asked: 512 for SD 1.x, 768 for SD 2.x-v, 1024 for SDXL.
             resolution = resolution or min(
                 pipe.unet.config.sample_size * pipe.vae_scale_factor, self.settings.max_resolution
             )
+            self._check_work(video_length, resolution, resolution, num_inference_steps)
             generator = torch.Generator("cpu").manual_seed(seed)
             latents = pipe(
                 prompt,
@@ -482,9 +550,10 @@ class Model:
                 t1=t1,
                 chunk_size=chunk_size,
                 merging_ratio=merging_ratio,
-                use_cf_attn=bool(use_cf_attn),
-                use_motion_field=bool(use_motion_field),
+                use_cf_attn=use_cf_attn,
+                use_motion_field=use_motion_field,
                 output_type="latent",
+                callback_on_step_end=on_step,
             ).frames
             self._write(pipe, latents, path, fps, watermark)
         logger.info("Wrote %s (seed %d)", path, seed)
@@ -568,12 +637,15 @@ class Model:
         path = self._output_path(save_path)
         seed = draw_seed(seed)
         lora_weight = as_float("LoRA weight", lora_weight, -2.0, 2.0)
+        use_cf_attn = as_flag("use_cf_attn", use_cf_attn)
+        show_condition = as_flag("show_condition", show_condition)
         clip = self._video_input(video_path, resolution, start_t, end_t, input_fps, max_frames)
+        self._check_work(*clip.frames.shape[:3], num_inference_steps)
         notes = list(clip.notes)
         if chunk_size > len(clip.frames):
             chunk_size = len(clip.frames)
 
-        with self._lock, memory_guard(f"{mode}-guided generation"):
+        with self._generating(f"{mode}-guided generation"):
             condition = annotate(clip.frames)
             pipe = self.controlnet_pipeline(model_name, controlnet_name)
             self.apply_lora(pipe, lora, lora_weight)
@@ -588,8 +660,9 @@ class Model:
                 controlnet_conditioning_scale=scale,
                 chunk_size=chunk_size,
                 merging_ratio=merging_ratio,
-                use_cf_attn=bool(use_cf_attn),
+                use_cf_attn=use_cf_attn,
                 output_type="latent",
+                callback_on_step_end=on_step,
             ).frames
             self._write(pipe, latents, path, clip.fps, watermark, beside=condition if show_condition else None)
         logger.info("Wrote %s (%s, seed %d)", path, mode, seed)
@@ -602,6 +675,7 @@ class Model:
         detector = pose_detector or self.settings.default_pose_detector
         if detector not in ("openpose", "mediapipe"):
             raise InputError(f"Pose detector must be 'openpose' or 'mediapipe', got {detector!r}.")
+        is_skeleton = as_flag("is_skeleton", is_skeleton)
         annotate = (lambda frames: frames) if is_skeleton else (lambda frames: self.annotator(detector)(frames))
         return self._guided("pose", video_path, prompt, annotate, **kwargs)
 
@@ -677,9 +751,11 @@ class Model:
         watermark = watermark_text(watermark)
         path = self._output_path(save_path)
         seed = draw_seed(seed)
+        use_cf_attn = as_flag("use_cf_attn", use_cf_attn)
         clip = self._video_input(video, resolution, start_t, end_t, out_fps, max_frames)
+        self._check_work(*clip.frames.shape[:3], num_inference_steps)
 
-        with self._lock, memory_guard("video editing"):
+        with self._generating("video editing"):
             pipe = self.pix2pix_pipeline(model_name)
             self.apply_lora(pipe, lora, lora_weight)
             latents = pipe(
@@ -692,8 +768,9 @@ class Model:
                 generator=torch.Generator("cpu").manual_seed(seed),
                 chunk_size=min(chunk_size, len(clip.frames)),
                 merging_ratio=merging_ratio,
-                use_cf_attn=bool(use_cf_attn),
+                use_cf_attn=use_cf_attn,
                 output_type="latent",
+                callback_on_step_end=on_step,
             ).frames
             self._write(pipe, latents, path, clip.fps, watermark)
         logger.info("Wrote %s (pix2pix, seed %d)", path, seed)
@@ -750,7 +827,6 @@ class Model:
             negative_prompt=negative_prompt,
             generator=torch.Generator("cpu").manual_seed(seed),
         )
-        self.last_modelscope_clip = str(path)
         logger.info("Wrote %s (modelscope, seed %d)", path, seed)
         return GenerationResult(path=str(path), seed=seed)
 
@@ -770,12 +846,9 @@ class Model:
         scheduler: str = "dpm++",
         path: str | None = None,
     ) -> GenerationResult:
-        """Zeroscope XL video-to-video on a clip (default: the last ModelScope result) at width x height; keeps
-        `1 - strength` of the clip. `fps=-1`: the clip's own rate."""
-        if video_path in (None, ""):
-            video_path = self.last_modelscope_clip
-            if video_path is None:
-                raise InputError("No clip to upscale: generate one first, or give a video.")
+        """Zeroscope XL video-to-video on a clip (e.g. a ModelScope result) at width x height; keeps `1 - strength`
+        of the clip. `fps=-1`: the clip's own rate. The Model remembers no clip between requests: one visitor's clip
+        never reaches another."""
         prompt = as_text("Prompt", prompt)
         negative_prompt = as_text("Negative prompt", negative_prompt, required=False)
         model_name = as_text("Upscale model", model_name or self.settings.default_upscale_model)
@@ -789,6 +862,10 @@ class Model:
         scheduler = self._scheduler_name(scheduler)
         path = self._output_path(path)
         seed = draw_seed(seed)
+        if video_path in (None, ""):
+            raise InputError(
+                "No clip to upscale: generate a clip first (it fills the 'Clip to upscale' box) or upload one."
+            )
         clip = load_video(video_path, max(width, height), fps=fps, max_frames=self.settings.max_frames)
         frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0
         frames = torch.nn.functional.interpolate(frames, size=(height, width), mode="bicubic").clamp(0, 1)
@@ -813,10 +890,17 @@ class Model:
         self, mode: str, model_name: str, scheduler: str, path: Path, fps: float, prompt: str, **call
     ) -> None:
         """Load the ModelScope/Zeroscope model, run it with `call` and write the clip."""
-        with self._lock, memory_guard(mode):
+        with self._generating(mode):
             pipe = self.modelscope_pipeline(model_name)
             pipe.set_scheduler(scheduler)
-            latents = pipe(prompt, output_type="latent", **call).frames
+            video = call.get("video")
+            native = pipe.unet.config.sample_size * pipe.vae_scale_factor
+            frames, height, width = (
+                video.shape[0:1] + video.shape[2:] if video is not None else (call["num_frames"], 0, 0)
+            )
+            steps = call["num_inference_steps"] * call.get("strength", 1.0)
+            self._check_work(frames, height or call["height"] or native, width or call["width"] or native, steps)
+            latents = pipe(prompt, output_type="latent", callback_on_step_end=on_step, **call).frames
             self._write(pipe, latents, path, fps, "")
 
     def process_modelscope(self, prompt: str, **kwargs) -> str:
@@ -824,7 +908,7 @@ class Model:
         return self.modelscope(prompt, **kwargs).path
 
     def process_modelscope_upscale(self, video_path=None, prompt: str = "", **kwargs) -> str:
-        """Upscale a clip (default: the last ModelScope result) with Zeroscope XL; returns the new video's path."""
+        """Upscale a clip (e.g. a ModelScope result) with Zeroscope XL; returns the new video's path."""
         return self.modelscope_upscale(video_path, prompt, **kwargs).path
 
     def _size(self, name: str, value, default: int | None) -> int | None:
@@ -847,26 +931,65 @@ class Model:
         return load_video(video, resolution, start_t, end_t, fps, max_frames)
 
     def _output_path(self, path) -> Path:
+        """A fresh file in the output folder, or the caller's `path`, checked before any work: it must name a
+        video file (.mp4/.gif) in a folder that can be written."""
         if path in (None, ""):
             prune_outputs(self.settings.output_dir, self.settings.output_ttl_hours * 3600)
             return new_output_path(self.settings.output_dir)
-        path = Path(path)
+        path = Path(as_text("path", path)).expanduser()
         if path.suffix.lower().lstrip(".") not in VIDEO_FORMATS:
             allowed = ", ".join("." + f for f in VIDEO_FORMATS)
             raise InputError(f"path must end in one of {allowed}, got '{path.name}'.")
+        if path.is_dir():
+            raise InputError(f"path '{path}' is a folder: name a video file inside it, e.g. '{path / 'clip.mp4'}'.")
+        probe = path.parent / f".{path.name}.{secrets.token_hex(4)}.probe"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            probe.touch()
+            probe.unlink()
+        except OSError as error:
+            raise InputError(
+                f"Cannot write to the folder of path '{path}' ({error.strerror or error}): choose another path."
+            ) from None
         return path
+
+    @contextmanager
+    def _generating(self, mode: str) -> Iterator[None]:
+        """One generation at a time on the device, running out of memory as a message. A request stopped while it
+        waits for its turn never starts."""
+        while not self._lock.acquire(timeout=0.1):
+            check_cancelled()
+        try:
+            check_cancelled()
+            with memory_guard(mode):
+                yield
+        finally:
+            self._lock.release()
+
+    def _check_work(self, frames: int, height: int, width: int, steps: float) -> None:
+        """Refuse a web request that asks for more than T2VZ_MAX_WORK megapixel-steps (frames x pixels x steps)."""
+        limit = self.settings.work_limit
+        work = frames * height * width * steps / 1e6
+        if from_web() and limit and work > limit:
+            raise InputError(
+                f"This request is too large for this server: {frames} frames x {width}x{height} px x {steps:g} steps "
+                f"= {work:,.0f} megapixel-steps, above its limit of {limit:,} (T2VZ_MAX_WORK). Use fewer frames, a "
+                "lower resolution or fewer steps."
+            )
 
     @staticmethod
     def _write(pipe, latents: torch.Tensor, path: Path, fps: float, watermark: str, beside=None) -> None:
         """Decode a few frames at a time and write them as they come: memory stays flat in the clip's length.
 
-        `beside`: uint8 frames (e.g. the condition) shown to the left of the result, at the result's size.
+        `beside`: uint8 frames (e.g. the condition) shown to the left of the result, at the result's size. The
+        file appears under `path` only once it is whole (see `VideoWriter`).
         """
         import numpy as np
 
         with VideoWriter(path, fps, watermark) as writer:
             start = 0
             for frames in pipe.decode_latents_iter(latents, DECODE_CHUNK_SIZE):
+                check_cancelled()  # a stopped request writes nothing: the writer drops its partial file
                 if beside is not None:
                     left = beside[start : start + len(frames)].astype(np.float32) / 255.0
                     frames = np.concatenate([left, frames], axis=2)

@@ -16,7 +16,10 @@ T2VZ_CPU_OFFLOAD      1: on CUDA, ModelScope/Zeroscope models sit in CPU memory 
 T2VZ_MODELS_ROOT      the only folder whose model folders may be named from the web UI/API (default ./models)
 T2VZ_AUTH             user:password (several: comma-separated) to require a login, e.g. for a shared link
 T2VZ_MAX_UPLOAD_MB    largest upload in MB (default 200)
-T2VZ_OUTPUT_TTL_HOURS outputs older than this are deleted (default 24)
+T2VZ_OUTPUT_TTL_HOURS outputs (and Gradio's copies of uploads) older than this are deleted (default 24)
+T2VZ_MAX_WORK         most work one web request may ask for, in megapixel-steps: frames x width x height x steps
+                      / 1e6 (default 2000, about 128 frames at 512x512 with 50 steps; 16 with --tiny-models; 0: no
+                      limit)
 T2VZ_POSE_DETECTOR    openpose (hub weights, default) or mediapipe (weights inside the pip package, offline)
 T2VZ_ANNOTATORS_REPO  hub repo or local folder of the OpenPose/MiDaS weights (default lllyasviel/Annotators)
 T2VZ_SD1_CONFIG       diffusers configs (hub id or local folder) for single-file SD 1.x checkpoints (default
@@ -77,6 +80,10 @@ CONTROLNETS = {
     "depth": "lllyasviel/sd-controlnet-depth",
 }
 POSE_DETECTORS = ("openpose", "mediapipe")
+# Default bound on one web request's work, in megapixel-steps (frames x width x height x steps / 1e6): 2000 is 128
+# frames at 512x512 with 50 steps (a few minutes on a large GPU); the tiny models run on a CPU, where 16 is a minute.
+MAX_WORK = 2000
+TINY_MAX_WORK = 16
 
 
 @dataclass(frozen=True)
@@ -165,6 +172,7 @@ class Settings:
     output_ttl_hours: int = 24
     annotators_repo: str = "lllyasviel/Annotators"
     single_file_configs: tuple[tuple[str, str], ...] = tuple(SINGLE_FILE_CONFIGS.items())
+    max_work: int | None = None  # megapixel-steps per web request; None: the profile's default, 0: no limit
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -196,7 +204,35 @@ class Settings:
                 (family, (env.get(f"T2VZ_{family.upper()}_CONFIG") or "").strip() or default)
                 for family, default in SINGLE_FILE_CONFIGS.items()
             ),
+            max_work=_int(env.get("T2VZ_MAX_WORK"), -1, -1, 10**9) if env.get("T2VZ_MAX_WORK") else None,
         )
+
+    @property
+    def work_limit(self) -> int:
+        """Most megapixel-steps one web request may ask for (0: no limit)."""
+        if self.max_work is not None and self.max_work >= 0:
+            return self.max_work
+        return TINY_MAX_WORK if self.tiny_models else MAX_WORK
+
+    @property
+    def configured_models(self) -> frozenset[str]:
+        """The model names the operator configured (defaults, ControlNets, configs of single files, styles): these
+        load as configured even from the web, where other names must be hub ids or inside the models root."""
+        names = {
+            self.sd_model,
+            self.default_sd_model,
+            self.pix2pix_model,
+            self.default_pix2pix_model,
+            self.modelscope_model,
+            self.default_modelscope_model,
+            self.upscale_model,
+            self.default_upscale_model,
+            *dict(self.controlnets).values(),
+            *(self.controlnet_model(kind) for kind in CONTROLNETS),
+            *(self.single_file_config(family) for family in (*SINGLE_FILE_CONFIGS, "pix2pix")),
+            *(style.model for style in self.dreambooth_styles),
+        }
+        return frozenset(names)
 
     def with_tiny_models(self) -> Settings:
         return replace(self, tiny_models=True)

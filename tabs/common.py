@@ -1,7 +1,10 @@
-"""What the tabs share: one concurrency id for every generation event, and errors the user can read."""
+"""What the tabs share: one concurrency id for every generation event, errors the user can read, and generation
+handlers that can be stopped."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import inspect
 import logging
 from collections.abc import Callable
@@ -10,7 +13,9 @@ from pathlib import Path
 import gradio as gr
 
 from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
-from utils.validation import InputError, check_ui_model_name
+from utils.jobs import Cancelled, Job, job_scope
+from utils.validation import InputError, as_flag, check_ui_model_name
+from utils.video import OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +23,32 @@ logger = logging.getLogger(__name__)
 GENERATION_CONCURRENCY_ID = "generation"
 # Parameters that name a model: from the web, only hub ids, offline aliases or folders under the models root.
 MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path", "lora")
+# Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
+FILE_INPUTS = (gr.Video, gr.File, gr.Image)
+
+
+class StudioBlocks(gr.Blocks):
+    """The app's Blocks. A request that misses values, or sends something other than an uploaded file where a video
+    goes, gets a message naming the parameter: Gradio's own checks fail with errors its clients see only as "The
+    upstream Gradio app has raised an exception"."""
+
+    def validate_inputs(self, block_fn, inputs: list) -> None:
+        names = list(inspect.signature(block_fn.fn).parameters) if block_fn.fn else []
+        names = [*names[: len(block_fn.inputs)], *(b.label or f"value {i + 1}" for i, b in enumerate(block_fn.inputs))]
+        if len(inputs) < len(block_fn.inputs):
+            wanted = names[: len(block_fn.inputs)]
+            raise gr.Error(
+                f"Missing value for {', '.join(wanted[len(inputs) :])}: this endpoint takes {len(wanted)} values, in "
+                f"this order: {', '.join(wanted)}."
+            )
+        for name, block, value in zip(names, block_fn.inputs, inputs, strict=False):
+            is_file = isinstance(value, dict) and isinstance(value.get("path"), str)
+            if isinstance(block, FILE_INPUTS) and value is not None and not is_file:
+                raise gr.Error(
+                    f"{name} must be an uploaded video file (with gradio_client: handle_file(path)), got "
+                    f"{type(value).__name__}."
+                )
+        super().validate_inputs(block_fn, inputs)
 
 
 def run_generation(fn: Callable[..., GenerationResult], *args, **kwargs) -> GenerationResult:
@@ -27,7 +58,7 @@ def run_generation(fn: Callable[..., GenerationResult], *args, **kwargs) -> Gene
     """
     try:
         result = fn(*args, **kwargs)
-    except (InputError, ModelLoadError, OutOfMemory) as error:
+    except (InputError, ModelLoadError, OutOfMemory, OutputError, Cancelled) as error:
         raise gr.Error(str(error)) from error
     except Exception as error:
         logger.exception("Generation failed")
@@ -35,6 +66,28 @@ def run_generation(fn: Callable[..., GenerationResult], *args, **kwargs) -> Gene
     for note in result.notes:
         gr.Info(note)
     return result
+
+
+def _as_sent(payload):
+    """A request's value as sent. Gradio's own preprocessing bounds values with messages that name no field ("Value
+    17 is greater than maximum value 9"), turns any text into a prompt and rounds a float seed silently; the Model
+    checks every value itself and names the parameter in its message."""
+    return payload
+
+
+def _generate_in_job(job: Job, generate: Callable[..., GenerationResult], kwargs: dict, models_root: Path):
+    """The worker side of a web request: the web's rules (model names, flags) and the Model call, as `job`."""
+    with job_scope(job):
+        try:
+            if as_flag("randomize_seed", kwargs.pop("randomize_seed", False)):
+                kwargs["seed"] = -1
+            for name in MODEL_PARAMETERS:
+                if kwargs.get(name):
+                    what = "LoRA" if name == "lora" else "Model"
+                    kwargs[name] = check_ui_model_name(kwargs[name], models_root, TINY_ALIASES, what)
+        except InputError as error:
+            raise gr.Error(str(error)) from error
+        return run_generation(generate, **kwargs)
 
 
 def connect_generation(
@@ -46,34 +99,53 @@ def connect_generation(
     randomize: gr.Checkbox | None = None,
     *,
     models_root: Path,
-) -> None:
+    stop: gr.Button | None = None,
+):
     """Wire `controls` (named as `generate`'s keyword arguments) to `generate` through `event` (e.g. `button.click`).
 
     The handler gets an explicit signature with those names, so API clients see the Python API's parameter
     names, and a tqdm-tracking progress bar. The outputs are the video and, where there are two, the seed used.
     With `randomize`, a ticked box turns the seed into -1 (drawn and reported). Model names must be hub ids,
-    offline aliases or folders inside `models_root`.
+    offline aliases or folders inside `models_root`. Values reach the Model as sent (it checks them).
+
+    The Model runs in a worker thread as a web `Job`. Cancelling the event (the `stop` button, an API client's
+    cancel) sets the job's stop flag: the denoising loop ends within one step, nothing is written, and the handler
+    returns only then, so the queue's worker is free for the next request. Returns the event's dependency.
     """
     names = list(controls) + (["randomize_seed"] if randomize is not None else [])
 
-    def handler(*values, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (Gradio's progress idiom)
+    async def handler(*values):
+        *values, request, _progress = values
         kwargs = dict(zip(names, values, strict=True))
-        if kwargs.pop("randomize_seed", False):
-            kwargs["seed"] = -1
+        job = Job(from_web=True, session=getattr(request, "session_hash", None))
+        # The copied context carries Gradio's progress tracker into the worker thread.
+        run = contextvars.copy_context().run
+        future = asyncio.get_running_loop().run_in_executor(
+            None, run, _generate_in_job, job, generate, kwargs, models_root
+        )
         try:
-            for name in MODEL_PARAMETERS:
-                if kwargs.get(name):
-                    kwargs[name] = check_ui_model_name(kwargs[name], models_root, TINY_ALIASES)
-        except InputError as error:
-            raise gr.Error(str(error)) from error
-        result = run_generation(generate, **kwargs)
+            result = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            job.stop.set()
+            await asyncio.wait([future])  # within one denoising step
+            raise
         return (result.path, result.seed) if len(outputs) == 2 else result.path
 
-    parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]
-    progress = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=gr.Progress(track_tqdm=True))
-    handler.__signature__ = inspect.Signature([*parameters, progress])
+    # Gradio finds its special arguments among the positional parameters only: the request by its annotation, the
+    # progress tracker by its default.
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters = [inspect.Parameter(name, positional) for name in names]
+    request = inspect.Parameter("request", positional, default=None, annotation=gr.Request)
+    progress = inspect.Parameter("progress", positional, default=gr.Progress(track_tqdm=True))
+    handler.__signature__ = inspect.Signature([*parameters, request, progress])
+    handler.__annotations__ = {"request": gr.Request}
+    for control in controls.values():
+        if not isinstance(control, FILE_INPUTS):
+            control.preprocess = _as_sent
+    if randomize is not None:
+        randomize.preprocess = _as_sent
     inputs = list(controls.values()) + ([randomize] if randomize is not None else [])
-    event(
+    dependency = event(
         handler,
         inputs=inputs,
         outputs=outputs,
@@ -81,6 +153,17 @@ def connect_generation(
         concurrency_id=GENERATION_CONCURRENCY_ID,
         concurrency_limit=1,
     )
+    if stop is not None:
+        stop.click(None, cancels=[dependency], queue=False, api_visibility="private")
+    return dependency
+
+
+def generate_buttons(label: str = "Generate") -> tuple[gr.Button, gr.Button]:
+    """The run button and, beside it, Stop: it ends the running generation within one denoising step."""
+    with gr.Row():
+        run = gr.Button(label, variant="primary", scale=3)
+        stop = gr.Button("Stop", variant="stop", scale=1)
+    return run, stop
 
 
 def seed_controls(default: int = 0) -> tuple[gr.Number, gr.Checkbox]:

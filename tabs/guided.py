@@ -12,6 +12,7 @@ from model import GenerationResult, Model
 from tabs.common import (
     chunking_controls,
     connect_generation,
+    generate_buttons,
     lora_controls,
     model_label,
     seed_controls,
@@ -56,7 +57,7 @@ def guided_demo(
                 video = gr.Video(label="Input video", sources=["upload"], value=default_video)
                 prompt = gr.Textbox(label="Prompt", lines=2)
                 extras = extra_controls()
-                run_button = gr.Button("Generate", variant="primary")
+                run_button, stop_button = generate_buttons()
                 with gr.Accordion("Advanced options", open=False):
                     base = (
                         base_model_control()
@@ -118,5 +119,6 @@ def guided_demo(
             api_name,
             randomize,
             models_root=settings.models_root,
+            stop=stop_button,
         )
     return demo

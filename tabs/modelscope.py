@@ -7,7 +7,7 @@ import gradio as gr
 from model import Model
 from pipelines.modelscope import SCHEDULERS
 from settings import MODELSCOPE_SIZES
-from tabs.common import connect_generation, seed_controls
+from tabs.common import connect_generation, generate_buttons, seed_controls
 
 EXAMPLES = [
     "An astronaut riding a horse on the moon",
@@ -26,7 +26,6 @@ def create_demo(model: Model) -> gr.Blocks:
             "## ModelScope / Zeroscope text-to-video\nTrained text-to-video models; upscale a clip with "
             "Zeroscope XL afterwards. (Token merging does not apply to their 3-D UNet.)"
         )
-        clip = gr.State(None)  # this session's last clip, for the upscale step
         with gr.Row():
             with gr.Column():
                 prompt = gr.Textbox(label="Prompt", lines=2)
@@ -36,7 +35,7 @@ def create_demo(model: Model) -> gr.Blocks:
                     value=settings.default_modelscope_model,
                     allow_custom_value=True,
                 )
-                run_button = gr.Button("Generate", variant="primary")
+                run_button, stop_button = generate_buttons()
                 with gr.Accordion("Advanced options", open=False):
                     negative_prompt = gr.Textbox(label="Negative prompt", value="")
                     with gr.Row():
@@ -70,7 +69,10 @@ def create_demo(model: Model) -> gr.Blocks:
             with gr.Column():
                 result = gr.Video(label="Generated video", format="mp4", autoplay=True, elem_id="modelscope-result")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
-                with gr.Group(visible=False) as upscale_box:
+                with gr.Group():
+                    gr.Markdown("**Upscale** a clip with Zeroscope XL: your last result, or a clip you upload.")
+                    # This browser session's own clip: filled from its last result (never another visitor's).
+                    clip = gr.Video(label="Clip to upscale", sources=["upload"], elem_id="modelscope-clip")
                     upscale_model = gr.Dropdown(
                         label="Upscale model",
                         choices=[settings.default_upscale_model],
@@ -95,7 +97,7 @@ def create_demo(model: Model) -> gr.Blocks:
                         up_height = gr.Slider(
                             label="Height", minimum=64, maximum=settings.max_resolution, value=up_height, step=8
                         )
-                    upscale_button = gr.Button("Upscale")
+                    upscale_button, upscale_stop = generate_buttons("Upscale")
                     upscaled = gr.Video(label="Upscaled video", format="mp4", autoplay=True)
 
         gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
@@ -126,18 +128,13 @@ def create_demo(model: Model) -> gr.Blocks:
             "modelscope",
             randomize,
             models_root=settings.models_root,
+            stop=stop_button,
         )
-        # Once there is a clip, remember it for this session and offer the upscale step.
-        result.change(
-            lambda path: (path, gr.Group(visible=path is not None)),
-            [result],
-            [clip, upscale_box],
-            queue=False,
-            api_visibility="private",
-        )
+        # A new result becomes this session's clip to upscale.
+        result.change(lambda path: path, [result], [clip], queue=False, api_visibility="private")
 
         upscale_controls = {
-            "video_path": clip,  # this session's last clip; API clients without one get the Model's last clip
+            "video_path": clip,  # API clients send the clip itself; none gets "generate or upload a clip first"
             "prompt": prompt,
             "model_name": upscale_model,
             "strength": strength,
@@ -156,5 +153,6 @@ def create_demo(model: Model) -> gr.Blocks:
             [upscaled],
             "modelscope_upscale",
             models_root=settings.models_root,
+            stop=upscale_stop,
         )
     return demo

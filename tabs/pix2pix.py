@@ -8,6 +8,7 @@ from model import Model
 from tabs.common import (
     chunking_controls,
     connect_generation,
+    generate_buttons,
     lora_controls,
     model_label,
     seed_controls,
@@ -36,7 +37,7 @@ def create_demo(model: Model) -> gr.Blocks:
             with gr.Column():
                 video = gr.Video(label="Input video", sources=["upload"], value=EXAMPLES[0][0])
                 prompt = gr.Textbox(label="Instruction", lines=2, placeholder="make it Van Gogh Starry Night style")
-                run_button = gr.Button("Edit", variant="primary")
+                run_button, stop_button = generate_buttons("Edit")
                 with gr.Accordion("Advanced options", open=False):
                     model_name = gr.Dropdown(
                         label=model_label("Instruct-Pix2Pix model", settings.models_root),
@@ -89,5 +90,6 @@ def create_demo(model: Model) -> gr.Blocks:
             "pix2pix",
             randomize,
             models_root=settings.models_root,
+            stop=stop_button,
         )
     return demo

@@ -8,7 +8,14 @@ import gradio as gr
 
 from model import TINY_ALIASES, Model
 from pipelines.text_to_video_zero import suggest_t0_t1
-from tabs.common import connect_generation, live_model_search, lora_controls, model_label, seed_controls
+from tabs.common import (
+    connect_generation,
+    generate_buttons,
+    live_model_search,
+    lora_controls,
+    model_label,
+    seed_controls,
+)
 from utils.validation import InputError, check_ui_model_name
 
 EXAMPLES = [
@@ -60,7 +67,7 @@ def create_demo(model: Model) -> gr.Blocks:
                     value=settings.default_sd_model,
                     allow_custom_value=True,
                 )
-                run_button = gr.Button("Generate", variant="primary")
+                run_button, stop_button = generate_buttons()
                 with gr.Accordion("Advanced options", open=False):
                     n_prompt = gr.Textbox(label="Negative prompt", value="")
                     with gr.Row():
@@ -158,5 +165,6 @@ def create_demo(model: Model) -> gr.Blocks:
             "text2video",
             randomize,
             models_root=settings.models_root,
+            stop=stop_button,
         )
     return demo

@@ -62,9 +62,9 @@ def test_randomized_seed_is_reported(client):
         (dict(t0=5, t1=3), "t0"),
         (dict(resolution=100), "multiple of 8"),
         # Sliders check their own bounds before the handler runs; Gradio's message says which bound.
-        (dict(video_length=100_000), "greater than maximum value 128"),
-        (dict(merging_ratio=2.0), "greater than maximum value 0.9"),
-        (dict(seed=-5), "less than minimum value -1"),
+        (dict(video_length=100_000), "Video length must be between 1 and 128, got 100000"),
+        (dict(merging_ratio=2.0), "Merging ratio must be between 0.0 and 0.9, got 2.0"),
+        (dict(seed=-5), "seed must be between -1 and"),
         (dict(model_name="nobody/no-such-model-xyz"), "--tiny-models"),
     ],
 )
@@ -138,12 +138,19 @@ def test_pix2pix_tab_with_an_uploaded_video(client):
 
 
 def test_modelscope_tab_and_upscale(client):
+    from gradio_client import handle_file
+
     result, seed = client.predict(
         prompt="a panda", num_frames=4, num_inference_steps=3, seed=2, api_name="/modelscope"
     )
     frames, _ = read_video(result["video"] if isinstance(result, dict) else result)
     assert frames.shape == (4, 64, 64, 3) and seed == 2
     upscaled = client.predict(
-        prompt="a panda", num_inference_steps=2, width=128, height=72, api_name="/modelscope_upscale"
+        video_path=handle_file(result["video"] if isinstance(result, dict) else result),
+        prompt="a panda",
+        num_inference_steps=2,
+        width=128,
+        height=72,
+        api_name="/modelscope_upscale",
     )
     assert read_video(upscaled["video"] if isinstance(upscaled, dict) else upscaled)[0].shape == (4, 72, 128, 3)

@@ -80,9 +80,9 @@ def test_process_modelscope_writes_the_clip_at_the_model_s_size(model):
     assert read_video(path)[0].shape == (3, 48, 96, 3)
 
 
-def test_upscale_the_last_clip_or_a_given_video(model):
+def test_upscale_a_given_clip(model):
     clip = model.process_modelscope("a panda", num_frames=4, num_inference_steps=4, fps=4)
-    upscaled = model.process_modelscope_upscale(None, "a panda", width=128, height=72, num_inference_steps=4)
+    upscaled = model.process_modelscope_upscale(clip, "a panda", width=128, height=72, num_inference_steps=4)
     frames, fps = read_video(upscaled)
     assert frames.shape == (4, 72, 128, 3) and fps == 4
     assert model.loaded_name("modelscope").endswith("tiny-modelscope-xl")
@@ -90,12 +90,12 @@ def test_upscale_the_last_clip_or_a_given_video(model):
     assert read_video(again)[0].shape == (4, 64, 64, 3)
 
 
-def test_upscaling_with_no_clip_says_so(tiny_models):
-    from settings import Settings
-
-    fresh = Model(settings=Settings.from_env().with_tiny_models())
-    with pytest.raises(InputError, match="No clip to upscale"):
-        fresh.process_modelscope_upscale(None, "a panda")
+def test_upscaling_with_no_clip_says_so_even_after_another_clip(model):
+    # The Model keeps no "last clip": one caller's clip is never upscaled for another.
+    model.process_modelscope("a panda", num_frames=2, num_inference_steps=2)
+    with pytest.raises(InputError, match="No clip to upscale: generate a clip first .* or upload one"):
+        model.process_modelscope_upscale(None, "a panda")
+    assert not hasattr(model, "last_modelscope_clip")
 
 
 @pytest.mark.parametrize(

@@ -61,27 +61,57 @@ def as_resolution(name: str, value, maximum: int, multiple: int = 8, minimum: in
     return number
 
 
-def check_ui_model_name(value, models_root: Path, aliases=()) -> str:
-    """A model named through the web UI or its API: a Hugging Face id, an offline alias, or a folder inside
-    `models_root` (named relative to it). Anything else on the server's disk is refused (no `../` escapes); the
-    Python API is not restricted. Returns the name unchanged: the Model resolves it."""
+def as_flag(name: str, value) -> bool:
+    """A yes/no switch: true or false only. Text such as "no" is refused rather than read as true."""
+    if not isinstance(value, bool):
+        raise InputError(f"{name} must be true or false, got {value!r}.")
+    return value
+
+
+def resolve_web_model_name(value, models_root: Path, aliases=(), what: str = "Model") -> str:
+    """Where a model named through the web page or its API loads from: an offline alias as it is, a folder or file
+    inside `models_root` as its absolute path (symlinks resolved, so a link cannot lead out), or a Hugging Face id
+    or hub file address as it is. Anything else on the server's disk is refused, the working directory included
+    (diffusers would load a local folder of a hub id's name): the Python API is not restricted."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    name = as_text("Model", value)
+    from utils.single_file import hub_file, is_single_file
+
+    name = as_text(what, value)
     if name in aliases:
         return name
     root = Path(models_root).resolve()
-    candidate = (root / name).resolve() if not Path(name).expanduser().is_absolute() else Path(name).resolve()
-    looks_like_path = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") != 1 or candidate.exists()
-    if looks_like_path:
-        if not candidate.is_relative_to(root):
-            raise InputError(
-                f"Model folders must be inside the models folder ({root.name}/): give a Hugging Face id such as "
-                "owner/model, or a folder name inside it."
-            )
+    outside = InputError(
+        f"{what} folders and files must be inside the models folder ({root.name}/): give a Hugging Face id such as "
+        "owner/model, or the name of a folder or .safetensors file inside it."
+    )
+    if name.startswith(("http://", "https://")):
+        if hub_file(name) is None:
+            raise InputError(f"'{name}' is not a Hugging Face file address (https://huggingface.co/owner/repo/...).")
         return name
+    if "\0" in name or "\\" in name or name.startswith(("/", "~")):
+        raise outside
+    candidate = (root / name).resolve()
+    if candidate.exists() or ".." in Path(name).parts:
+        if candidate == root or not candidate.is_relative_to(root):
+            raise outside
+        return str(candidate)
+    if Path(name).exists():  # a path of the server (relative to its working directory), not a hub id
+        raise outside
+    parts = name.split("/")
     try:
-        validate_repo_id(name)
+        if len(parts) > 2 and not is_single_file(name):
+            raise HFValidationError("a hub id has one slash")
+        validate_repo_id("/".join(parts[:2]))
     except HFValidationError as error:
-        raise InputError(f"'{name}' is not a valid Hugging Face model id (owner/model).") from error
+        raise InputError(
+            f"'{name}' is neither a valid Hugging Face id (owner/model) nor a folder or file in the models folder "
+            f"({root.name}/)."
+        ) from error
     return name
+
+
+def check_ui_model_name(value, models_root: Path, aliases=(), what: str = "Model") -> str:
+    """Check a model name from the web page or its API (see `resolve_web_model_name`); returns it unchanged."""
+    resolve_web_model_name(value, models_root, aliases, what)
+    return as_text(what, value)

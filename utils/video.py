@@ -2,42 +2,81 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import os
+import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 VIDEO_FORMATS = ("mp4", "gif")
+PARTIAL = ".partial"  # infix of the hidden file a video is written to before it gets its final name
+logger = logging.getLogger(__name__)
 # imageio-ffmpeg warns whenever ffmpeg resizes while reading, which load_video always asks it to do.
 logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
 
 
 def new_output_path(output_dir: str | Path, suffix: str = ".mp4") -> Path:
-    """A fresh, unique file path in `output_dir` (created), so concurrent requests never share a file."""
+    """A fresh, unique file path in `output_dir` (created), so concurrent requests never share a file. The web app
+    serves outputs from this folder by name, so the name carries 128 random bits: it cannot be guessed."""
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return folder / f"{stamp}-{uuid.uuid4().hex[:12]}{suffix}"
+    return folder / f"{stamp}-{uuid.uuid4().hex}{suffix}"
+
+
+OUTPUT_PATTERNS = ("????????-??????-*", f".????????-??????-*{PARTIAL}.*")  # videos, and partial files a crash left
 
 
 def prune_outputs(output_dir: str | Path, max_age_seconds: float) -> int:
-    """Delete this app's videos (named by `new_output_path`) older than `max_age_seconds`; returns how many."""
-    import time
-
+    """Delete this app's videos (named by `new_output_path`), and partial files a crash left behind, older than
+    `max_age_seconds`; returns how many."""
     folder = Path(output_dir)
     if not folder.is_dir():
         return 0
     cutoff = time.time() - max_age_seconds
     removed = 0
-    for path in folder.glob("????????-??????-*"):
-        if path.suffix.lstrip(".") in VIDEO_FORMATS and path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
-            removed += 1
+    for path in (path for pattern in OUTPUT_PATTERNS for path in folder.glob(pattern)):
+        try:
+            if path.suffix.lstrip(".") in VIDEO_FORMATS and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # deleted meanwhile (another pruner)
+            pass
     return removed
+
+
+_pruners: set[Path] = set()
+
+
+def keep_pruning(output_dir: str | Path, max_age_seconds: float, every_seconds: float) -> None:
+    """Prune `output_dir` every `every_seconds` in a daemon thread (one per folder), so an expired video is gone
+    even when no new request comes to prune it."""
+    import threading
+
+    folder = Path(output_dir).resolve()
+    if folder in _pruners:
+        return
+    _pruners.add(folder)
+
+    def run() -> None:
+        while True:
+            try:
+                prune_outputs(folder, max_age_seconds)
+            except OSError as error:
+                logger.warning("Could not prune %s: %s", folder, error)
+            time.sleep(every_seconds)
+
+    threading.Thread(target=run, name=f"prune {folder.name}", daemon=True).start()
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -70,8 +109,30 @@ def add_watermark(frame: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(Image.alpha_composite(image, overlay).convert("RGB"))
 
 
+class OutputError(RuntimeError):
+    """A video could not be written (disk full, folder not writable, encoder failure). Nothing was left under the
+    final name, and the message says why in words a user can act on."""
+
+
+def describe_write_error(name: str, reason: str | OSError) -> OutputError:
+    """`OutputError` for the video `name`, from an OSError or ffmpeg's last words."""
+    text = reason.strerror or str(reason) if isinstance(reason, OSError) else str(reason)
+    if (isinstance(reason, OSError) and reason.errno == errno.ENOSPC) or "No space left" in text:
+        return OutputError(
+            f"Could not write the video '{name}': no space left on the device. Free some disk space (or point "
+            "T2VZ_OUTPUT_DIR at another disk) and generate again."
+        )
+    return OutputError(f"Could not write the video '{name}': {text.strip() or 'the encoder failed'}.")
+
+
 class VideoWriter:
-    """Writes frames to an mp4 (H.264, yuv420p, fast start) or a GIF as they come; use as a context manager."""
+    """Writes frames to an mp4 (H.264, yuv420p, fast start) or a GIF as they come; use as a context manager.
+
+    Frames go to a hidden partial file in the same folder, renamed to `path` only once the encoder has finished
+    without error: a full disk, a crash or an interruption never leaves a partial video under the final name, and
+    ffmpeg's own failures surface as `OutputError` (imageio-ffmpeg's writer does not check ffmpeg's exit status, so
+    this one runs the same bundled ffmpeg itself).
+    """
 
     def __init__(self, path: str | Path, fps: float, watermark: str | None = None):
         self.path = Path(path)
@@ -83,11 +144,16 @@ class VideoWriter:
         self.fps = float(fps)
         self.watermark = watermark or None
         self.frame_count = 0
-        self._ffmpeg = None
+        self.partial = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}{PARTIAL}{self.path.suffix}")
+        self._ffmpeg: subprocess.Popen | None = None
+        self._stderr = None
         self._gif_frames: list = []
 
     def __enter__(self) -> VideoWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise describe_write_error(self.path.name, error) from None
         return self
 
     def write(self, frames: np.ndarray) -> None:
@@ -99,41 +165,90 @@ class VideoWriter:
 
                 self._gif_frames.append(Image.fromarray(frame))
             else:
-                self._mp4(frame.shape).send(np.ascontiguousarray(frame))
+                self._send(np.ascontiguousarray(frame))
             self.frame_count += 1
 
-    def _mp4(self, shape):
+    def _send(self, frame: np.ndarray) -> None:
         if self._ffmpeg is None:
-            import imageio_ffmpeg
+            self._start(*frame.shape[:2])
+        try:
+            self._ffmpeg.stdin.write(frame.tobytes())
+        except OSError as error:  # ffmpeg stopped (a full disk, ...): its own words say why
+            raise self._fail(self._stop(), error) from None
 
-            height, width = shape[:2]
-            self._ffmpeg = imageio_ffmpeg.write_frames(
-                str(self.path),
-                size=(width, height),
-                fps=self.fps,
-                codec="libx264",
-                pix_fmt_out="yuv420p",
-                quality=8,
-                macro_block_size=2,
-                ffmpeg_log_level="error",
-                output_params=["-movflags", "+faststart"],
-            )
-            self._ffmpeg.send(None)
-        return self._ffmpeg
+    def _start(self, height: int, width: int) -> None:
+        import imageio_ffmpeg
+
+        command = [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            *("-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}"),
+            *("-r", str(Fraction(self.fps).limit_denominator()), "-i", "-", "-an"),
+            *("-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "10", "-movflags", "+faststart"),
+            *("-f", "mp4", str(self.partial)),
+        ]
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self._ffmpeg = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._stderr)
+        except OSError as error:
+            raise describe_write_error(self.path.name, error) from None
+
+    def _fail(self, said: str, error: OSError | None = None) -> OutputError:
+        """Remove the partial file and say why, from ffmpeg's stderr (its last line) or the OS error."""
+        self.partial.unlink(missing_ok=True)
+        logger.warning("Could not write %s: %s %s", self.path, error or "", said.strip())
+        lines = [line for line in said.splitlines() if line.strip()]
+        return describe_write_error(self.path.name, lines[-1] if lines else (error or "the encoder failed"))
+
+    def _stop(self, kill: bool = False) -> str:
+        """End ffmpeg (waiting for it to finish the file unless `kill`); returns why it failed, or "" if it did not."""
+        if self._ffmpeg is None:
+            return ""
+        process, self._ffmpeg = self._ffmpeg, None
+        if kill:
+            process.kill()
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        code = process.wait()
+        self._stderr.seek(0)
+        said = self._stderr.read().decode(errors="replace")
+        self._stderr.close()
+        if code == 0 or kill:
+            return ""
+        return said if said.strip() else f"ffmpeg exited with status {code}"
 
     def close(self) -> None:
-        if self._ffmpeg is not None:
-            self._ffmpeg.close()
-            self._ffmpeg = None
-        if self._gif_frames:
-            first, *rest = self._gif_frames
-            first.save(self.path, save_all=True, append_images=rest, duration=round(1000 / self.fps), loop=0)
-            self._gif_frames = []
+        """Finish the file and move it to its final name; raises `OutputError` (leaving nothing) if that fails."""
+        if self._ffmpeg is not None and (said := self._stop()):
+            raise self._fail(said)
+        try:
+            if self._gif_frames:
+                first, *rest = self._gif_frames
+                self._gif_frames = []
+                first.save(
+                    self.partial,
+                    format="GIF",
+                    save_all=True,
+                    append_images=rest,
+                    duration=round(1000 / self.fps),
+                    loop=0,
+                )
+            if self.partial.exists():
+                os.replace(self.partial, self.path)
+        except OSError as error:
+            self.partial.unlink(missing_ok=True)
+            raise describe_write_error(self.path.name, error) from None
+
+    def abort(self) -> None:
+        """Drop everything written so far: nothing appears under the final name."""
+        self._stop(kill=True)
+        self._gif_frames = []
+        self.partial.unlink(missing_ok=True)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.close()
-        if exc_type is not None:
-            self.path.unlink(missing_ok=True)
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float, watermark: str | None = None) -> Path:

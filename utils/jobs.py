@@ -1,0 +1,76 @@
+"""What one request carries through the Model besides its parameters: where it came from (the web page and its API,
+or Python) and a flag that stops it.
+
+The job lives in a context variable, so concurrent requests never see each other's. The web handler opens a job for
+every generation (`job_scope`); the Model reads it to apply the web's rules (model names only from the models root,
+a bound on the work) and checks its stop flag once per denoising step (`on_step`), while waiting for the GPU and
+between decoded slices. Python callers run without a job: no web rules, nothing to stop but Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+
+class Cancelled(Exception):
+    """The request was stopped (Stop button, closed tab, API cancel); its partial work was dropped."""
+
+
+@dataclass(eq=False)
+class Job:
+    """One request: `from_web` applies the web's rules; `session` is the browser session that asked for it."""
+
+    from_web: bool = False
+    session: str | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+_current: ContextVar[Job | None] = ContextVar("text2video_zero_job", default=None)
+_running: set[Job] = set()
+_running_lock = threading.Lock()
+
+
+@contextmanager
+def job_scope(job: Job) -> Iterator[Job]:
+    """Run the enclosed code as `job`: the Model applies its rules and honours its stop flag."""
+    token = _current.set(job)
+    with _running_lock:
+        _running.add(job)
+    try:
+        yield job
+    finally:
+        with _running_lock:
+            _running.discard(job)
+        _current.reset(token)
+
+
+def from_web() -> bool:
+    """Whether the running request came through the web page or its API (and so gets the web's rules)."""
+    job = _current.get()
+    return job is not None and job.from_web
+
+
+def check_cancelled() -> None:
+    """Raise `Cancelled` if the running request was asked to stop."""
+    job = _current.get()
+    if job is not None and job.stop.is_set():
+        raise Cancelled("Stopped: the generation was cancelled and nothing was written.")
+
+
+def on_step(pipe, step: int, timestep: int, tensors: dict) -> dict:
+    """A diffusers-style `callback_on_step_end`: stops the denoising loop within one step of a cancellation."""
+    check_cancelled()
+    return tensors
+
+
+def cancel_session(session: str | None) -> int:
+    """Stop every running request of a browser session (its tab was closed); returns how many."""
+    with _running_lock:
+        jobs = [job for job in _running if session is not None and job.session == session]
+    for job in jobs:
+        job.stop.set()
+    return len(jobs)
