@@ -100,7 +100,7 @@ def launch_options(settings: Settings, args: argparse.Namespace) -> dict:
         "server_name": args.server_name,
         "server_port": args.port,
         # Wrong passwords slow down per client (LoginThrottle), which needs the client's address (ClientAddress).
-        "auth": LoginThrottle(pairs) if pairs else None,
+        "auth": LoginThrottle(pairs).check if pairs else None,
         "app_kwargs": {"middleware": [Middleware(ClientAddress)]} if pairs else None,
         "max_file_size": settings.max_upload_mb * 1024 * 1024,
     }

@@ -31,12 +31,16 @@ EXAMPLES = [
 ]
 
 
+MAX_UI_STEPS = 100
+
+
 def rescale_timesteps(num_inference_steps: float, t0: float, t1: float):
-    """Keep t0/t1 valid when the step count changes: out of range, they move to the defaults' fraction."""
+    """Keep t0/t1 valid when the step count changes: out of range, they move to the defaults' fraction. Their
+    sliders' bounds stay fixed (any t0/t1 of any step count the slider offers): the Model's check decides."""
     steps = max(2, int(num_inference_steps))
     if not 0 <= t0 < t1 <= steps - 1:
         t0, t1 = suggest_t0_t1(steps)
-    return gr.Slider(maximum=steps - 1, value=t0), gr.Slider(maximum=steps - 1, value=t1)
+    return gr.Slider(value=t0), gr.Slider(value=t1)
 
 
 def own_resolution(model: Model, model_name: str) -> dict:
@@ -92,21 +96,25 @@ def create_demo(model: Model) -> gr.Blocks:
                         motion_y = gr.Slider(label="Global translation δy", minimum=-20, maximum=20, value=12, step=1)
                     with gr.Row():
                         num_steps = gr.Slider(
-                            label="Denoising steps", minimum=2, maximum=100, value=d.num_inference_steps, step=1
+                            label="Denoising steps",
+                            minimum=2,
+                            maximum=MAX_UI_STEPS,
+                            value=d.num_inference_steps,
+                            step=1,
                         )
                         guidance = gr.Slider(label="Guidance scale", minimum=0, maximum=20, value=7.5, step=0.5)
                     with gr.Row():
                         t0 = gr.Slider(
                             label="Timestep t0 (step index of T')",
                             minimum=0,
-                            maximum=d.num_inference_steps - 1,
+                            maximum=MAX_UI_STEPS - 1,
                             value=d.t0,
                             step=1,
                         )
                         t1 = gr.Slider(
                             label="Timestep t1 (step index of T)",
                             minimum=0,
-                            maximum=d.num_inference_steps - 1,
+                            maximum=MAX_UI_STEPS - 1,
                             value=d.t1,
                             step=1,
                         )

@@ -82,7 +82,7 @@ def test_share_flags_and_login():
     assert not parse_args([]).share
     settings = Settings.from_env({"T2VZ_AUTH": "ann:secret, bob:pa:ss", "T2VZ_MAX_UPLOAD_MB": "50"})
     options = launch_options(settings, parse_args(["--public_access"]))
-    assert options["share"] and options["auth"].pairs == [("ann", "secret"), ("bob", "pa:ss")]
+    assert options["share"] and options["auth"].__self__.pairs == [("ann", "secret"), ("bob", "pa:ss")]
     assert options["max_file_size"] == 50 * 1024 * 1024
     assert launch_options(Settings.from_env({}), parse_args([]))["auth"] is None
     for bad in ("nopassword", ":secret", "ann:"):

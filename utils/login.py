@@ -44,7 +44,9 @@ def _is_private(address: str) -> bool:
 
 
 class LoginThrottle:
-    """An async auth function for Gradio (`launch(auth=LoginThrottle(pairs))`)."""
+    """The login check for Gradio: `launch(auth=LoginThrottle(pairs).check)`. Gradio awaits an auth function only
+    when it is a coroutine function (it would take the coroutine object of an async `__call__` as a yes): so the
+    check is a method, `check`."""
 
     def __init__(
         self,
@@ -72,7 +74,8 @@ class LoginThrottle:
             )
         return found
 
-    async def __call__(self, username: str, password: str) -> bool:
+    async def check(self, username: str, password: str) -> bool:
+        """True for a right user name and password from a client that is not locked out."""
         client, now = _client.get(), self.clock()
         if now < self.locked_until.get(client, 0.0):
             return False  # locked out: not even checked

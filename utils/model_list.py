@@ -31,14 +31,21 @@ SD_FAMILIES = ("sd1", "sd2", "sdxl")
 
 
 def _families(path: Path) -> tuple[str, ...]:
-    """The families a diffusers folder or single-file checkpoint may hold; () for anything else."""
+    """The families a diffusers folder or single-file checkpoint may hold; () for anything else. Anything in the
+    models folder may be malformed (a custom pipeline's list-valued class name, null, a JSON array, garbage): it is
+    skipped with a log line, and the list still loads."""
     try:
         if (path / "model_index.json").is_file():
-            return FOLDER_FAMILIES.get(json.loads((path / "model_index.json").read_text()).get("_class_name"), ())
+            index = json.loads((path / "model_index.json").read_text())
+            name = index.get("_class_name") if isinstance(index, dict) else None
+            if not isinstance(name, str):
+                logger.info("Skipping %s: its model_index.json names no pipeline class (%r)", path.name, name)
+                return ()
+            return FOLDER_FAMILIES.get(name, ())
         if path.suffix == ".safetensors" and path.is_file():
             return _file_family(str(path), path.stat().st_mtime_ns)
-    except (OSError, ValueError):  # unreadable: not listed
-        pass
+    except Exception as error:  # unreadable, not JSON, not UTF-8, a header of the wrong shape: never stop the app
+        logger.info("Skipping %s in the models folder: %s", path.name, error)
     return ()
 
 
@@ -58,9 +65,12 @@ def local_models(models_root: Path, families: tuple[str, ...] = SD_FAMILIES) -> 
     """Diffusers folders and .safetensors checkpoints of `families` directly inside the models root, named
     relative to it (as the web UI takes them). LoRAs and other files that are not whole models are left out."""
     root = Path(models_root)
-    if not root.is_dir():
+    try:
+        entries = sorted(root.iterdir()) if root.is_dir() else []
+    except OSError as error:
+        logger.warning("Cannot list the models folder %s: %s", root, error)
         return []
-    return sorted(p.name for p in root.iterdir() if set(_families(p)) & set(families))
+    return [p.name for p in entries if set(_families(p)) & set(families)]
 
 
 def _offline() -> bool:

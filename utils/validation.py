@@ -41,13 +41,15 @@ def _check_range(name: str, number, low, high) -> None:
 
 def as_text(name: str, value, required: bool = True) -> str:
     """A string; stripped, and non-empty if `required`."""
-    if value is None and not required:
+    hint = "describe what the video should show" if name in ("Prompt", "Instruction") else "fill it in"
+    if value is None:
+        if required:
+            raise InputError(f"{name} is missing: {hint}.")
         return ""
     if not isinstance(value, str):
         raise InputError(f"{name} must be text, got {type(value).__name__}.")
     text = value.strip()
     if required and not text:
-        hint = "describe what the video should show" if name in ("Prompt", "Instruction") else "fill it in"
         raise InputError(f"{name} is empty: {hint}.")
     return text
 

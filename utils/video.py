@@ -165,16 +165,16 @@ class VideoWriter:
 
                 self._gif_frames.append(Image.fromarray(frame))
             else:
-                self._send(np.ascontiguousarray(frame))
+                try:
+                    self._send(np.ascontiguousarray(frame))
+                except OSError as error:  # ffmpeg stopped (a full disk, ...): its own words say why
+                    raise self._fail(self._stop(), error) from None
             self.frame_count += 1
 
     def _send(self, frame: np.ndarray) -> None:
         if self._ffmpeg is None:
             self._start(*frame.shape[:2])
-        try:
-            self._ffmpeg.stdin.write(frame.tobytes())
-        except OSError as error:  # ffmpeg stopped (a full disk, ...): its own words say why
-            raise self._fail(self._stop(), error) from None
+        self._ffmpeg.stdin.write(frame.tobytes())
 
     def _start(self, height: int, width: int) -> None:
         import imageio_ffmpeg
