@@ -128,6 +128,7 @@ def connect_generation(
         except asyncio.CancelledError:
             job.stop.set()
             await asyncio.wait([future])  # within one denoising step
+            future.exception()  # retrieved: the worker's Cancelled is expected, not an error to log
             raise
         return (result.path, result.seed) if len(outputs) == 2 else result.path
 

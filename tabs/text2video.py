@@ -16,6 +16,7 @@ from tabs.common import (
     model_label,
     seed_controls,
 )
+from utils.jobs import Job, job_scope
 from utils.validation import InputError, check_ui_model_name
 
 EXAMPLES = [
@@ -49,7 +50,8 @@ def own_resolution(model: Model, model_name: str) -> dict:
         name = check_ui_model_name(model_name, model.settings.models_root, TINY_ALIASES)
     except InputError:
         return gr.update()  # the generation will say what is wrong with the name
-    size = model.native_resolution(name)
+    with job_scope(Job(from_web=True)):  # read from the models root only, as a generation would
+        size = model.native_resolution(name)
     return gr.update(value=size) if size else gr.update()
 
 

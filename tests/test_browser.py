@@ -3,8 +3,11 @@
 Skipped, with the reason shown, only where Chromium or Playwright cannot be had.
 """
 
+import dataclasses
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -29,7 +32,8 @@ RESULT_LOADED = """id => { const v = document.querySelector(`#${id} video`);
 
 
 @pytest.fixture(scope="module")
-def page(tiny_models, tmp_path_factory):
+def app(tiny_models, tmp_path_factory):
+    """The app on tiny models (its Model, its URL) and a headless browser."""
     if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
         pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
@@ -38,19 +42,36 @@ def page(tiny_models, tmp_path_factory):
     from model import Model
     from settings import Settings
 
-    demo = build_demo(Model(settings=Settings.from_env().with_tiny_models()))
+    settings = dataclasses.replace(
+        Settings.from_env().with_tiny_models(), output_dir=tmp_path_factory.mktemp("browser-outputs")
+    )
+    model = Model(settings=settings)
+    demo = build_demo(model)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(demo.local_url)
         try:
-            yield page
+            yield model, demo.local_url, browser
         finally:
-            page.screenshot(path=str(tmp_path_factory.mktemp("screens") / "last.png"), full_page=True)
             browser.close()
             demo.close()
+
+
+def new_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(app, tmp_path_factory):
+    _, url, browser = app
+    page = new_page(browser, url)
+    try:
+        yield page
+    finally:
+        page.screenshot(path=str(tmp_path_factory.mktemp("screens") / "last.png"), full_page=True)
 
 
 def open_tab(page, name: str):
@@ -85,3 +106,71 @@ def test_edge_tab_with_an_uploaded_video(page, tmp_path):
     panel.get_by_role("button", name="Generate").click()
     page.wait_for_function(RESULT_LOADED, arg="canny-result", timeout=120_000)
     page.screenshot(path=str(tmp_path / "edge.png"), full_page=True)
+
+
+@pytest.fixture
+def slow_steps(monkeypatch):
+    """Every denoising step takes `delay[0]` s more (0.3), and is counted: a generation long enough to stop."""
+    import model as model_module
+    from utils.jobs import on_step
+
+    steps: list[int] = []
+    running = threading.Event()
+    delay = [0.3]
+
+    def slow_step(pipe, step, timestep, tensors):
+        steps.append(step)
+        running.set()
+        time.sleep(delay[0])
+        return on_step(pipe, step, timestep, tensors)
+
+    monkeypatch.setattr(model_module, "on_step", slow_step)
+    return steps, running, delay
+
+
+def wait_until_stopped(model, steps: list[int]) -> int:
+    """Wait for the worker to let go of the device; the number of steps it ran, which must then stay put."""
+    assert model._lock.acquire(timeout=60)
+    model._lock.release()
+    stopped_at = len(steps)
+    time.sleep(0.7)
+    assert len(steps) == stopped_at
+    return stopped_at
+
+
+def test_stop_ends_a_running_generation_and_the_next_one_runs(app, page, slow_steps):
+    model, _, _ = app
+    steps, running, _ = slow_steps
+    outputs = set(model.settings.output_dir.iterdir())
+    panel = open_tab(page, "Text2Video")
+    before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
+    panel.get_by_label("Prompt").fill("a long walk")
+    panel.get_by_role("button", name="Generate").click()
+    assert running.wait(60)
+    panel.get_by_role("button", name="Stop").click()
+    assert wait_until_stopped(model, steps) < 10  # the tiny profile's 10 steps were not all run
+    assert set(model.settings.output_dir.iterdir()) == outputs  # nothing written
+    steps.clear()
+    panel.get_by_role("button", name="Generate").click()  # the worker is free for the next request
+    page.wait_for_function(
+        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
+        arg="text2video-result",
+        timeout=120_000,
+    )
+    assert len(steps) >= 10 and len(set(model.settings.output_dir.iterdir()) - outputs) == 1
+
+
+def test_closing_the_tab_stops_its_generation(app, slow_steps, monkeypatch):
+    model, url, browser = app
+    steps, running, delay = slow_steps
+    delay[0] = 1.0
+    monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "1")  # how soon the server notices a closed tab
+    outputs = set(model.settings.output_dir.iterdir())
+    closing = new_page(browser, url)
+    panel = open_tab(closing, "Text2Video")
+    panel.get_by_label("Prompt").fill("nobody will watch this")
+    panel.get_by_role("button", name="Generate").click()
+    assert running.wait(60)
+    closing.close()
+    assert wait_until_stopped(model, steps) < 10
+    assert set(model.settings.output_dir.iterdir()) == outputs
