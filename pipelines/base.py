@@ -16,7 +16,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler
 from diffusers.utils import BaseOutput
 
-from .cross_frame_attention import cross_frame_attention
+from .cross_frame_attention import CrossFrameState, cross_frame_attention
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +40,17 @@ class Conditioning:
     def __len__(self) -> int:
         return len(self.embeds)
 
-    def batch(self, count: int) -> tuple[torch.Tensor, dict | None]:
-        """Encoder states and added UNet conditioning for `count` frames per branch, laid out [branch][frame]."""
+    def batch(self, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict | None]:
+        """The UNet batch for a chunk of frames, laid out [branch][frame]: the latents once per branch, the encoder
+        states and the added conditioning (SDXL's pooled embeddings and ids, else None)."""
+        count = len(chunk)
+        model_input = torch.cat([chunk] * len(self))
         embeds = torch.cat([e.expand(count, -1, -1) for e in self.embeds])
         if self.pooled is None:
-            return embeds, None
+            return model_input, embeds, None
         pooled = torch.cat([p.expand(count, -1) for p in self.pooled])
         time_ids = self.time_ids.expand(len(pooled), -1)
-        return embeds, {"text_embeds": pooled, "time_ids": time_ids}
+        return model_input, embeds, {"text_embeds": pooled, "time_ids": time_ids}
 
 
 @dataclass
@@ -62,15 +65,9 @@ def chunk_slices(num_frames: int, chunk_size: int) -> list[slice]:
     return [slice(start, min(start + chunk_size, num_frames)) for start in range(0, num_frames, chunk_size)]
 
 
-class ZeroShotVideoPipeline(DiffusionPipeline):
-    """Base of the zero-shot video pipelines: SD components plus the machinery of the method."""
-
-    model_cpu_offload_seq = "text_encoder->unet->vae"
-
-    def _use_vp_scheduler(self) -> None:
-        if not isinstance(self.scheduler, VP_SCHEDULERS):
-            logger.info("Replacing %s with DDIMScheduler for zero-shot video.", type(self.scheduler).__name__)
-            self.register_modules(scheduler=DDIMScheduler.from_config(self.scheduler.config))
+class VideoPipelineBase(DiffusionPipeline):
+    """What every video pipeline of this package shares: input checks, prompt encoding, fresh schedulers, the one
+    denoising loop, frame encoding and sliced decoding. Each pipeline adds its conditioning and `__call__`."""
 
     @property
     def vae_scale_factor(self) -> int:
@@ -79,7 +76,7 @@ class ZeroShotVideoPipeline(DiffusionPipeline):
     def check_common_inputs(
         self, prompt, height, width, num_inference_steps, chunk_size, merging_ratio, **numbers: float
     ) -> None:
-        """Checks every zero-shot pipeline shares; `numbers` are named values that must be finite."""
+        """Checks every pipeline shares; `numbers` are named values that must be finite."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("`prompt` must be a non-empty string describing the video.")
         factor = self.vae_scale_factor
@@ -96,21 +93,16 @@ class ZeroShotVideoPipeline(DiffusionPipeline):
             if not math.isfinite(value):
                 raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
 
-    def prepare_embeds(self, prompt: str, negative_prompt: str | None, guidance_scale: float, device):
-        """Text embeddings per guidance branch: [negative, positive] with guidance, [positive] without."""
+    # ----------------------------------------------------------------------------------------- prompt encoding
+    def conditioning(
+        self, prompt: str, negative_prompt: str | None, guidance_scale: float, device, height=None, width=None
+    ) -> Conditioning:
+        """Text conditioning per guidance branch: [negative, positive] with guidance, [positive] without (SD
+        1.x/2.x: CLIP embeddings only; the SDXL pipeline adds pooled embeddings and size ids)."""
         do_guidance = guidance_scale > 1.0
         positive, negative = self.encode_prompt(prompt, device, do_guidance, negative_prompt)
-        return [negative, positive] if do_guidance else [positive]
+        return Conditioning([negative, positive] if do_guidance else [positive])
 
-    @staticmethod
-    def branch_batch(chunk: torch.Tensor, branch_embeds: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The UNet batch for one chunk: latents and embeddings laid out [branch][frame]."""
-        count = len(chunk)
-        model_input = torch.cat([chunk] * len(branch_embeds))
-        embeds = torch.cat([e.expand(count, -1, -1) for e in branch_embeds])
-        return model_input, embeds
-
-    # ----------------------------------------------------------------------------------------- prompt encoding
     @torch.no_grad()
     def encode_prompt(
         self, prompt: str, device: torch.device, do_guidance: bool, negative_prompt: str | None = None
@@ -159,61 +151,58 @@ class ZeroShotVideoPipeline(DiffusionPipeline):
             kwargs["generator"] = generator
         return kwargs
 
-    # ------------------------------------------------------------------------------------------- token merging
-    @contextmanager
-    def token_merging(self, ratio: float) -> Iterator[None]:
-        """Patch the UNet with tomesd for the duration of one call (deterministic partition, always removed)."""
-        if not ratio:
-            yield
-            return
-        import tomesd
-
-        # use_rand=False: a random partition makes two identical calls (and two chunkings) differ.
-        tomesd.apply_patch(self.unet, ratio=ratio, use_rand=False)
-        try:
-            yield
-        finally:
-            tomesd.remove_patch(self.unet)
-
-    # ------------------------------------------------------------------------------------- lockstep prediction
-    @staticmethod
-    def lockstep(predict: Callable[[slice], torch.Tensor], num_frames: int, chunk_size: int, state) -> torch.Tensor:
-        """Noise prediction for all frames at one step, chunk by chunk; the first chunk records the anchor K/V."""
-        outputs = []
-        for frames in chunk_slices(num_frames, chunk_size):
-            state.anchor_in_batch = frames.start == 0
-            outputs.append(predict(frames))
-        return torch.cat(outputs)
-
-    def denoise_video(
+    # ------------------------------------------------------------------------------------------ the one loop
+    def denoise(
         self,
         latents: torch.Tensor,
         scheduler,
+        steps: range,
         predict: Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor],
+        progress,
         *,
-        networks: tuple[torch.nn.Module, ...],
-        num_branches: int,
-        chunk_size: int,
-        merging_ratio: float,
-        use_cf_attn: bool,
         step_kwargs: dict,
-        callback: StepCallback | None,
+        callback: StepCallback | None = None,
+        callback_offset: int = 0,
+        chunk_size: int | None = None,
+        attention: CrossFrameState | None = None,
     ) -> torch.Tensor:
-        """The lockstep loop over all of `scheduler`'s timesteps: per step, `predict(latents, t, frames)` chunk by
-        chunk (the anchor's chunk first), then one scheduler step over every frame; with a progress bar, token
-        merging and cross-frame attention in `networks` for the whole loop."""
-        video_length = len(latents)
-        with (
-            self.progress_bar(total=len(scheduler.timesteps)) as progress,
-            self.token_merging(merging_ratio),
-            cross_frame_attention(*networks, num_branches=num_branches, enabled=use_cf_attn) as state,
-        ):
-            for i, t in enumerate(scheduler.timesteps):
-                prediction = self.lockstep(partial(predict, latents, t), video_length, chunk_size, state)
-                latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
-                latents = self.run_callback(callback, self, i, t, latents)
-                progress.update()
+        """The denoising loop of every pipeline: for each step index in `steps` of `scheduler`'s schedule, scale the
+        latents for the scheduler, predict the noise chunk by chunk (`predict(model_input, t, frames)`, the anchor's
+        chunk first, see `lockstep`), step the scheduler once over every frame, run the step callback (numbered from
+        `callback_offset`) and advance the shared `progress` bar.
+
+        The text-to-video method runs it three times on one progress bar (anchor to T, anchor to T', all frames from
+        T); the guided, editing and ModelScope pipelines once over the whole schedule. `chunk_size` None: all frames
+        at once; `attention`: the cross-frame state, told which call holds the anchor.
+        """
+        for n, i in enumerate(steps):
+            t = scheduler.timesteps[i]
+            model_input = scheduler.scale_model_input(latents, t)
+            chunk = chunk_size or len(latents)
+            prediction = self.lockstep(partial(predict, model_input, t), len(latents), chunk, attention)
+            latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
+            latents = self.run_callback(callback, self, callback_offset + n, t, latents)
+            progress.update()
         return latents
+
+    @staticmethod
+    def lockstep(
+        predict: Callable[[slice], torch.Tensor], num_frames: int, chunk_size: int, attention: CrossFrameState | None
+    ) -> torch.Tensor:
+        """Noise prediction for all frames at one step, chunk by chunk; the first chunk records the anchor K/V."""
+        outputs = []
+        for frames in chunk_slices(num_frames, chunk_size):
+            if attention is not None:
+                attention.anchor_in_batch = frames.start == 0
+            outputs.append(predict(frames))
+        return torch.cat(outputs)
+
+    @staticmethod
+    def run_callback(callback: StepCallback | None, pipe, step: int, timestep, latents: torch.Tensor) -> torch.Tensor:
+        if callback is None:
+            return latents
+        result = callback(pipe, step, int(timestep), {"latents": latents}) or {}
+        return result.get("latents", latents)
 
     @staticmethod
     def guide(noise: torch.Tensor, num_branches: int, guidance_scale: float) -> torch.Tensor:
@@ -223,7 +212,19 @@ class ZeroShotVideoPipeline(DiffusionPipeline):
         uncond, cond = noise.chunk(2)
         return uncond + guidance_scale * (cond - uncond)
 
-    # ---------------------------------------------------------------------------------------------- decoding
+    # ----------------------------------------------------------------------------------- encoding, decoding
+    @torch.no_grad()
+    def encode_video(self, frames: torch.Tensor, chunk: int = 2, scaled: bool = True) -> torch.Tensor:
+        """(F, 3, H, W) frames in [0, 1] -> latents (F, C, h, w), the distribution's mode, a few frames at a time;
+        `scaled=False` leaves out the VAE's scaling factor (Instruct-Pix2Pix's image latents are unscaled)."""
+        latents = torch.cat(
+            [
+                self.vae.encode(frames[i : i + chunk].to(self.vae.dtype) * 2 - 1).latent_dist.mode()
+                for i in range(0, len(frames), chunk)
+            ]
+        )
+        return latents * self.vae.config.scaling_factor if scaled else latents
+
     @torch.no_grad()
     def decode_latents_iter(self, latents: torch.Tensor, decode_chunk_size: int = 2) -> Iterator[np.ndarray]:
         """Decode latents a few frames at a time; yields float arrays (frames, height, width, 3) in [0, 1].
@@ -255,9 +256,76 @@ class ZeroShotVideoPipeline(DiffusionPipeline):
     def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int = 2) -> np.ndarray:
         return np.concatenate(list(self.decode_latents_iter(latents, decode_chunk_size)))
 
-    @staticmethod
-    def run_callback(callback: StepCallback | None, pipe, step: int, timestep, latents: torch.Tensor) -> torch.Tensor:
-        if callback is None:
-            return latents
-        result = callback(pipe, step, int(timestep), {"latents": latents}) or {}
-        return result.get("latents", latents)
+
+class ZeroShotVideoPipeline(VideoPipelineBase):
+    """Base of the zero-shot video pipelines: SD components plus the machinery of the method (a variance-preserving
+    scheduler, token merging, cross-frame attention with lockstep chunks)."""
+
+    model_cpu_offload_seq = "text_encoder->unet->vae"
+
+    def _use_vp_scheduler(self) -> None:
+        if not isinstance(self.scheduler, VP_SCHEDULERS):
+            logger.info("Replacing %s with DDIMScheduler for zero-shot video.", type(self.scheduler).__name__)
+            self.register_modules(scheduler=DDIMScheduler.from_config(self.scheduler.config))
+
+    @contextmanager
+    def token_merging(self, ratio: float) -> Iterator[None]:
+        """Patch the UNet with tomesd for the duration of one call (deterministic partition, always removed)."""
+        if not ratio:
+            yield
+            return
+        import tomesd
+
+        # use_rand=False: a random partition makes two identical calls (and two chunkings) differ.
+        tomesd.apply_patch(self.unet, ratio=ratio, use_rand=False)
+        try:
+            yield
+        finally:
+            tomesd.remove_patch(self.unet)
+
+    @contextmanager
+    def sampling(
+        self,
+        total_steps: int,
+        networks: tuple[torch.nn.Module, ...],
+        num_branches: int,
+        merging_ratio: float,
+        use_cf_attn: bool,
+    ) -> Iterator[tuple[object, CrossFrameState]]:
+        """What one zero-shot call's denoising runs inside: a progress bar over `total_steps`, token merging, and
+        cross-frame attention in `networks`; yields (progress bar, cross-frame state) for `denoise`."""
+        with (
+            self.progress_bar(total=total_steps) as progress,
+            self.token_merging(merging_ratio),
+            cross_frame_attention(*networks, num_branches=num_branches, enabled=use_cf_attn) as attention,
+        ):
+            yield progress, attention
+
+    def denoise_video(
+        self,
+        latents: torch.Tensor,
+        scheduler,
+        predict: Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor],
+        *,
+        networks: tuple[torch.nn.Module, ...],
+        num_branches: int,
+        chunk_size: int,
+        merging_ratio: float,
+        use_cf_attn: bool,
+        step_kwargs: dict,
+        callback: StepCallback | None,
+    ) -> torch.Tensor:
+        """`denoise` over the whole of `scheduler`'s schedule, inside `sampling` (the guided and editing modes)."""
+        steps = range(len(scheduler.timesteps))
+        with self.sampling(len(steps), networks, num_branches, merging_ratio, use_cf_attn) as (progress, attention):
+            return self.denoise(
+                latents,
+                scheduler,
+                steps,
+                predict,
+                progress,
+                step_kwargs=step_kwargs,
+                callback=callback,
+                chunk_size=chunk_size,
+                attention=attention,
+            )

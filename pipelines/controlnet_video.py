@@ -119,20 +119,19 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         device = self._execution_device
         control = control_frames_to_tensor(control_frames, height, width, device, self.controlnet.dtype)
         chunk_size = min(chunk_size or video_length, video_length)
-        branch_embeds = self.prepare_embeds(prompt, negative_prompt, guidance_scale, device)
-        num_branches = len(branch_embeds)
+        conditioning = self.conditioning(prompt, negative_prompt, guidance_scale, device)
+        num_branches = len(conditioning)
 
         scheduler = self.fresh_scheduler(num_inference_steps, device)
         step_kwargs = self.step_kwargs(scheduler, generator, eta)
         factor = self.vae_scale_factor
         shape = (1, self.unet.config.in_channels, height // factor, width // factor)
         # One noise latent for every frame: the ControlNet alone makes the frames differ.
-        noise = randn_tensor(shape, generator=generator, device=device, dtype=branch_embeds[0].dtype)
+        noise = randn_tensor(shape, generator=generator, device=device, dtype=conditioning.embeds[0].dtype)
         latents = (noise * scheduler.init_noise_sigma).repeat(video_length, 1, 1, 1)
 
-        def predict(latents: torch.Tensor, t, frames: slice) -> torch.Tensor:
-            model_input, embeds = self.branch_batch(latents[frames], branch_embeds)
-            model_input = scheduler.scale_model_input(model_input, t)
+        def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
+            model_input, embeds, _ = conditioning.batch(model_input[frames])
             condition = torch.cat([control[frames]] * num_branches)
             down, mid = self.controlnet(
                 model_input,

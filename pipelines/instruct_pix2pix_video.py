@@ -16,7 +16,7 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .base import Conditioning, StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
 from .controlnet_video import control_frames_shape, control_frames_to_tensor
 
 MAX_IMAGE_GUIDANCE = 10.0
@@ -36,15 +36,6 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
     ):
         super().__init__()
         self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
-
-    @torch.no_grad()
-    def encode_frames(self, frames: torch.Tensor, chunk: int = 2) -> torch.Tensor:
-        """(F, 3, H, W) frames in [0, 1] -> image latents (the distribution's mode, unscaled, as pix2pix trained)."""
-        latents = [
-            self.vae.encode(frames[i : i + chunk].to(self.vae.dtype) * 2 - 1).latent_dist.mode()
-            for i in range(0, len(frames), chunk)
-        ]
-        return torch.cat(latents)
 
     @torch.no_grad()
     def __call__(
@@ -90,21 +81,21 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
         guided = guidance_scale > 1.0 and image_guidance_scale >= 1.0
 
         positive, negative = self.encode_prompt(prompt, device, guided, negative_prompt)
-        images = self.encode_frames(control_frames_to_tensor(frames, int(height), int(width), device, self.vae.dtype))
-        images = images.to(positive.dtype)
+        # Image latents: the distribution's mode, unscaled, as Instruct-Pix2Pix was trained.
+        tensor = control_frames_to_tensor(frames, int(height), int(width), device, self.vae.dtype)
+        images = self.encode_video(tensor, scaled=False).to(positive.dtype)
         # Branches: (instruction, image), (no text, image), (no text, no image).
-        branch_embeds = [positive, negative, negative] if guided else [positive]
+        conditioning = Conditioning([positive, negative, negative] if guided else [positive])
         branch_images = [images, images, torch.zeros_like(images)] if guided else [images]
-        num_branches = len(branch_embeds)
+        num_branches = len(conditioning)
 
         scheduler = self.fresh_scheduler(num_inference_steps, device)
         step_kwargs = self.step_kwargs(scheduler, generator, eta)
         noise = randn_tensor((1, *images.shape[1:]), generator=generator, device=device, dtype=images.dtype)
         latents = (noise * scheduler.init_noise_sigma).repeat(video_length, 1, 1, 1)
 
-        def predict(latents: torch.Tensor, t, frames: slice) -> torch.Tensor:
-            model_input, embeds = self.branch_batch(latents[frames], branch_embeds)
-            model_input = scheduler.scale_model_input(model_input, t)
+        def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
+            model_input, embeds, _ = conditioning.batch(model_input[frames])
             model_input = torch.cat([model_input, torch.cat([image[frames] for image in branch_images])], dim=1)
             prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
             if not guided:

@@ -1,7 +1,8 @@
 """ModelScope / Zeroscope text-to-video on a UNet3DConditionModel, and video-to-video (Zeroscope XL upscaling).
 
 A thin pipeline of this project (diffusers' TextToVideoSDPipeline is frozen in its deprecated folder): it shares
-prompt encoding, sliced decoding and the progress bar with the zero-shot pipelines. The UNet denoises all frames
+prompt encoding, the denoising loop, frame encoding and sliced decoding with the zero-shot pipelines through their
+common base, and none of the zero-shot machinery. The UNet denoises all frames
 together (its temporal layers need them), so there is no chunking here; long clips stay affordable through
 feed-forward chunking of the UNet (`enable_forward_chunking`), sliced VAE decoding/encoding and, on CUDA, model
 CPU offload.
@@ -22,7 +23,7 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .base import StepCallback, VideoPipelineBase, VideoPipelineOutput
 
 SCHEDULERS = {
     "dpm++": DPMSolverMultistepScheduler,
@@ -32,7 +33,7 @@ SCHEDULERS = {
 }
 
 
-class ModelScopePipeline(ZeroShotVideoPipeline):
+class ModelScopePipeline(VideoPipelineBase):
     """`ModelScopePipeline.from_pretrained("ali-vilab/text-to-video-ms-1.7b")` or a Zeroscope id."""
 
     def __init__(
@@ -53,14 +54,7 @@ class ModelScopePipeline(ZeroShotVideoPipeline):
         if not isinstance(self.scheduler, SCHEDULERS[name]):
             self.register_modules(scheduler=SCHEDULERS[name].from_config(self.scheduler.config))
 
-    @torch.no_grad()
-    def encode_video(self, frames: torch.Tensor, chunk: int = 2) -> torch.Tensor:
-        """(F, 3, H, W) frames in [0, 1] -> scaled latents (1, C, F, h, w), a few frames at a time."""
-        latents = [
-            self.vae.encode(frames[i : i + chunk].to(self.vae.dtype) * 2 - 1).latent_dist.mode()
-            for i in range(0, len(frames), chunk)
-        ]
-        return (torch.cat(latents) * self.vae.config.scaling_factor).permute(1, 0, 2, 3).unsqueeze(0)
+    model_cpu_offload_seq = "text_encoder->unet->vae"
 
     @torch.no_grad()
     def __call__(
@@ -92,15 +86,15 @@ class ModelScopePipeline(ZeroShotVideoPipeline):
         if video is not None and not 0 < strength <= 1:
             raise ValueError(f"`strength` must be in (0, 1], got {strength!r}.")
         device = self._execution_device
-        branch_embeds = self.prepare_embeds(prompt, negative_prompt, guidance_scale, device)
-        num_branches = len(branch_embeds)
-        embeds = torch.cat(branch_embeds)
+        conditioning = self.conditioning(prompt, negative_prompt, guidance_scale, device)
+        num_branches = len(conditioning)
+        dtype = conditioning.embeds[0].dtype
 
         scheduler = self.fresh_scheduler(num_inference_steps, device)
         timesteps = scheduler.timesteps
         factor = self.vae_scale_factor
         shape = (1, self.unet.config.in_channels, num_frames, height // factor, width // factor)
-        noise = randn_tensor(shape, generator=generator, device=device, dtype=embeds.dtype)
+        noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         if video is None:
             latents = noise * scheduler.init_noise_sigma
         else:
@@ -109,18 +103,27 @@ class ModelScopePipeline(ZeroShotVideoPipeline):
             timesteps = timesteps[start:]
             if hasattr(scheduler, "set_begin_index"):
                 scheduler.set_begin_index(start)
-            encoded = self.encode_video(video.to(device)).to(embeds.dtype)
+            # (F, C, h, w) -> (1, C, F, h, w): the 3-D UNet's layout
+            encoded = self.encode_video(video.to(device)).permute(1, 0, 2, 3).unsqueeze(0).to(dtype)
             latents = scheduler.add_noise(encoded, noise, timesteps[:1])
-        step_kwargs = self.step_kwargs(scheduler, generator, eta)
 
-        with self.progress_bar(total=len(timesteps)) as progress:
-            for i, t in enumerate(timesteps):
-                model_input = scheduler.scale_model_input(torch.cat([latents] * num_branches), t)
-                prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
-                prediction = self.guide(prediction, num_branches, guidance_scale)
-                latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
-                latents = self.run_callback(callback_on_step_end, self, i, t, latents)
-                progress.update()
+        def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
+            # The 3-D UNet takes every frame at once (its batch is the one clip): no chunks.
+            model_input, embeds, _ = conditioning.batch(model_input)
+            prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
+            return self.guide(prediction, num_branches, guidance_scale)
+
+        steps = range(len(scheduler.timesteps) - len(timesteps), len(scheduler.timesteps))
+        with self.progress_bar(total=len(steps)) as progress:
+            latents = self.denoise(
+                latents,
+                scheduler,
+                steps,
+                predict,
+                progress,
+                step_kwargs=self.step_kwargs(scheduler, generator, eta),
+                callback=callback_on_step_end,
+            )
 
         # (1, C, F, h, w) -> (F, C, h, w): what the VAE decodes
         return self.finish(latents[0].permute(1, 0, 2, 3), output_type, decode_chunk_size)

@@ -22,8 +22,7 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .base import Conditioning, StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
-from .cross_frame_attention import cross_frame_attention
+from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
 from .motion import warp_anchor_latent
 
 
@@ -92,10 +91,6 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 f"`t0`={t0!r} and `t1`={t1!r} must be step indices with 0 <= t0 < t1 <= num_inference_steps - 1 "
                 f"= {num_inference_steps - 1}; for {num_inference_steps} steps try t0={s0}, t1={s1}."
             )
-
-    def conditioning(self, prompt, negative_prompt, guidance_scale, device, height, width) -> Conditioning:
-        """Text conditioning per guidance branch (SD 1.x/2.x: CLIP embeddings only)."""
-        return Conditioning(self.prepare_embeds(prompt, negative_prompt, guidance_scale, device))
 
     # --------------------------------------------------------------------------------------------- latents
     def prepare_latents(self, num_frames, height, width, dtype, device, generator) -> torch.Tensor:
@@ -168,36 +163,32 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         anchor_scheduler = self.fresh_scheduler(num_inference_steps, device)
         video_scheduler = self.fresh_scheduler(num_inference_steps, device, begin_index=index_t)
         timesteps = anchor_scheduler.timesteps
-        anchor_step = self.step_kwargs(anchor_scheduler, generator, eta)
-        video_step = self.step_kwargs(video_scheduler, generator, eta)
 
-        def predict(latents: torch.Tensor, t, state, frames: slice) -> torch.Tensor:
-            chunk = latents[frames]
-            embeds, added = conditioning.batch(len(chunk))
-            model_input = torch.cat([chunk] * num_branches)
+        def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
+            model_input, embeds, added = conditioning.batch(model_input[frames])
             noise = self.unet(
                 model_input, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False
             )[0]
             return self.guide(noise, num_branches, guidance_scale)
 
         total_steps = index_t_prime + (num_inference_steps - index_t)
-        with (
-            self.progress_bar(total=total_steps) as progress,
-            self.token_merging(merging_ratio),
-            cross_frame_attention(self.unet, num_branches=num_branches, enabled=use_cf_attn) as state,
-        ):
-            # 1. The anchor frame alone from the first timestep to T', keeping its latent at T on the way.
+        with self.sampling(total_steps, (self.unet,), num_branches, merging_ratio, use_cf_attn) as (progress, attn):
+            denoise = partial(
+                self.denoise, predict=predict, progress=progress, attention=attn, callback=callback_on_step_end
+            )
+            # 1. The anchor frame alone from the first timestep to T, kept, then on to T'.
             anchor = self.prepare_latents(1, height, width, conditioning.embeds[0].dtype, device, generator)
-            anchor = anchor * anchor_scheduler.init_noise_sigma
-            anchor_at_t = anchor
-            for i in range(index_t_prime):
-                t = timesteps[i]
-                noise = self.lockstep(partial(predict, anchor, t, state), 1, 1, state)
-                anchor = anchor_scheduler.step(noise, t, anchor, **anchor_step, return_dict=False)[0]
-                anchor = self.run_callback(callback_on_step_end, self, i, t, anchor)
-                progress.update()
-                if i + 1 == index_t:
-                    anchor_at_t = anchor
+            anchor_step = self.step_kwargs(anchor_scheduler, generator, eta)
+            anchor_at_t = denoise(
+                anchor * anchor_scheduler.init_noise_sigma, anchor_scheduler, range(index_t), step_kwargs=anchor_step
+            )
+            anchor = denoise(
+                anchor_at_t,
+                anchor_scheduler,
+                range(index_t, index_t_prime),
+                step_kwargs=anchor_step,
+                callback_offset=index_t,
+            )
 
             # 2-3. Frames 1..n-1: the anchor's x_T' translated by k * (dx, dy), then noised back up to T.
             others = list(range(1, video_length))
@@ -210,11 +201,13 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 latents = anchor_at_t
 
             # 4. All frames from T with cross-frame attention, in lockstep chunks.
-            for i in range(index_t, num_inference_steps):
-                t = timesteps[i]
-                noise = self.lockstep(partial(predict, latents, t, state), video_length, chunk_size, state)
-                latents = video_scheduler.step(noise, t, latents, **video_step, return_dict=False)[0]
-                latents = self.run_callback(callback_on_step_end, self, index_t_prime + i - index_t, t, latents)
-                progress.update()
+            latents = denoise(
+                latents,
+                video_scheduler,
+                range(index_t, num_inference_steps),
+                step_kwargs=self.step_kwargs(video_scheduler, generator, eta),
+                callback_offset=index_t_prime,
+                chunk_size=chunk_size,
+            )
 
         return self.finish(latents, output_type, decode_chunk_size or chunk_size)
