@@ -74,7 +74,7 @@ def test_no_remote_code_and_safetensors_everywhere():
         for call in re.findall(r"\w+\.from_pretrained\([^)]*\)", text):
             if "Detector" in call or "Estimator" in call or "Client" in call:
                 continue  # annotators (controlnet-aux) and test clients are not diffusers loaders
-            if path.name in ("model.py",):
+            if path.name in ("model.py", "loading.py"):
                 assert "use_safetensors=True" in call, (path, call)
 
 
