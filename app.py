@@ -12,10 +12,9 @@ import logging
 import gradio as gr
 
 from model import Model
-from settings import Settings
+from settings import EXAMPLES_DIR, Settings
 from tabs import canny, canny_db, depth, modelscope, pix2pix, pose, text2video
 from tabs.common import StudioBlocks
-from tabs.guided import EXAMPLES_DIR
 from utils.jobs import cancel_session
 from utils.login import ClientAddress, LoginThrottle
 from utils.video import keep_pruning

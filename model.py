@@ -24,19 +24,23 @@ from loading import (  # noqa: F401 (the public names of the Model's errors and 
     free_memory,
     pick_device,
 )
-from pipelines.modelscope import SCHEDULERS
-from pipelines.text_to_video_zero import suggest_t0_t1
+from modes import (
+    Call,
+    CannyCall,
+    GuidedCall,
+    ModelScopeCall,
+    Pix2PixCall,
+    PoseCall,
+    Text2VideoCall,
+    UpscaleCall,
+    chunk_within,
+)
 from utils.jobs import check_cancelled, from_web, on_step
-from utils.validation import InputError, as_flag, as_float, as_int, as_resolution, as_text
+from utils.validation import InputError, as_text
 from utils.video import VIDEO_FORMATS, VideoClip, VideoWriter, load_video, new_output_path, prune_outputs
 
 logger = logging.getLogger(__name__)
 
-MAX_SEED = 2**63 - 1
-MAX_STEPS = 500
-MAX_FPS = 60
-MAX_MOTION = 100.0
-MAX_GUIDANCE = 50.0
 DECODE_CHUNK_SIZE = 2
 
 
@@ -68,219 +72,107 @@ def memory_guard(mode: str) -> Iterator[None]:
         ) from None
 
 
-def watermark_text(watermark) -> str:
-    """The watermark to draw; None, "" and "None" (the original demo's choice) mean none."""
-    return "" if watermark in (None, "None") else as_text("Watermark", watermark, required=False)
-
-
-def draw_seed(seed) -> int:
-    """-1 draws a random seed; anything else must be a valid seed."""
-    seed = as_int("seed", seed, -1, MAX_SEED)
-    return secrets.randbelow(2**31) if seed == -1 else seed
-
-
 class Model(ModelLoader):
-    """One `process_*` per mode over the loaded checkpoints (`ModelLoader`): checks a call, runs it on the device,
-    writes the video."""
+    """One `process_*` per mode over the loaded checkpoints (`ModelLoader`): checks a call (`modes`), runs it on
+    the device, writes the video. The parameters of each mode are the fields of its call in `modes`."""
 
-    # -------------------------------------------------------------------------------------------- text2video
-    def text2video(
-        self,
-        prompt: str,
-        model_name: str | None = None,
-        motion_field_strength_x: float = 12,
-        motion_field_strength_y: float = 12,
-        t0: int = 44,
-        t1: int = 47,
-        n_prompt: str = "",
-        chunk_size: int = 8,
-        video_length: int = 8,
-        merging_ratio: float = 0.0,
-        seed: int = 0,
-        resolution: int | None = None,
-        fps: float = 4,
-        use_cf_attn: bool = True,
-        use_motion_field: bool = True,
-        num_inference_steps: int = 50,
-        guidance_scale: float = 7.5,
-        watermark: str | None = None,
-        path: str | None = None,
-        lora: str | None = None,
-        lora_weight: float = 1.0,
-    ) -> GenerationResult:
-        """Zero-shot text-to-video; validates everything before loading anything, then writes the video.
+    # ------------------------------------------------------------------------------------------- text-to-video
+    def text2video(self, prompt: str, model_name: str | None = None, **options) -> GenerationResult:
+        """Zero-shot text-to-video (parameters: `modes.Text2VideoCall`)."""
+        call = Text2VideoCall.checked(self.settings, prompt=prompt, model_name=model_name, **options)
 
-        `lora`: an optional LoRA (hub id, folder or .safetensors file) applied at `lora_weight`."""
-        notes: list[str] = []
-        prompt = as_text("Prompt", prompt)
-        n_prompt = as_text("Negative prompt", n_prompt, required=False)
-        model_name = model_name or self.settings.default_sd_model
-        video_length = as_int("Video length", video_length, 1, self.settings.max_frames)
-        chunk_size = as_int("Chunk size", chunk_size, 2)
-        if chunk_size > video_length:
-            notes.append(f"Chunk size {chunk_size} exceeds the video length: using {video_length}.")
-            chunk_size = video_length
-        num_inference_steps = as_int("Steps", num_inference_steps, 2, MAX_STEPS)
-        t0, t1 = as_int("t0", t0, 0), as_int("t1", t1, 0)
-        if not t0 < t1 <= num_inference_steps - 1:
-            s0, s1 = suggest_t0_t1(num_inference_steps)
-            raise InputError(
-                f"t0 ({t0}) and t1 ({t1}) must satisfy 0 <= t0 < t1 <= steps - 1 = {num_inference_steps - 1}. "
-                f"For {num_inference_steps} steps try t0={s0}, t1={s1}."
-            )
-        merging_ratio = as_float("Merging ratio", merging_ratio, 0.0, 0.9)
-        motion_x = as_float("Motion strength x", motion_field_strength_x, -MAX_MOTION, MAX_MOTION)
-        motion_y = as_float("Motion strength y", motion_field_strength_y, -MAX_MOTION, MAX_MOTION)
-        if resolution is not None:
-            resolution = as_resolution("Resolution", resolution, self.settings.max_resolution)
-        fps = as_float("fps", fps, 1, MAX_FPS)
-        guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
-        watermark = watermark_text(watermark)
-        path = self._output_path(path)
-        seed = draw_seed(seed)
-        lora_weight = as_float("LoRA weight", lora_weight, -2.0, 2.0)
-        use_cf_attn = as_flag("use_cf_attn", use_cf_attn)
-        use_motion_field = as_flag("use_motion_field", use_motion_field)
-
-        with self._generating("text-to-video"):
-            pipe = self.text2video_pipeline(model_name)
-            self.apply_lora(pipe, lora, lora_weight)
+        def run():
+            pipe = self.text2video_pipeline(call.model_name)
+            self.apply_lora(pipe, call.lora, call.lora_weight)
             # The model's own size when none is asked: 512 for SD 1.x, 768 for SD 2.x-v, 1024 for SDXL.
-            resolution = resolution or min(
-                pipe.unet.config.sample_size * pipe.vae_scale_factor, self.settings.max_resolution
-            )
-            self._check_work(video_length, resolution, resolution, num_inference_steps)
-            generator = torch.Generator("cpu").manual_seed(seed)
+            native = pipe.unet.config.sample_size * pipe.vae_scale_factor
+            resolution = call.resolution or min(native, self.settings.max_resolution)
+            self._check_work(call.video_length, resolution, resolution, call.num_inference_steps)
             latents = pipe(
-                prompt,
-                video_length=video_length,
+                call.prompt,
+                video_length=call.video_length,
                 height=resolution,
                 width=resolution,
-                num_inference_steps=num_inference_steps,
-                guidance_scale=guidance_scale,
-                negative_prompt=n_prompt,
-                generator=generator,
-                motion_field_strength_x=motion_x,
-                motion_field_strength_y=motion_y,
-                t0=t0,
-                t1=t1,
-                chunk_size=chunk_size,
-                merging_ratio=merging_ratio,
-                use_cf_attn=use_cf_attn,
-                use_motion_field=use_motion_field,
+                num_inference_steps=call.num_inference_steps,
+                guidance_scale=call.guidance_scale,
+                negative_prompt=call.n_prompt,
+                generator=torch.Generator("cpu").manual_seed(call.seed),
+                motion_field_strength_x=call.motion_field_strength_x,
+                motion_field_strength_y=call.motion_field_strength_y,
+                t0=call.t0,
+                t1=call.t1,
+                chunk_size=call.chunk_size,
+                merging_ratio=call.merging_ratio,
+                use_cf_attn=call.use_cf_attn,
+                use_motion_field=call.use_motion_field,
                 output_type="latent",
                 callback_on_step_end=on_step,
             ).frames
-            self._write(pipe, latents, path, fps, watermark)
-        logger.info("Wrote %s (seed %d)", path, seed)
-        return GenerationResult(path=str(path), seed=seed, notes=notes)
+            return pipe, latents, call.fps, None
+
+        return self._generate("text-to-video", call, call.path, run)
 
     def process_text2video(self, prompt: str, model_name: str | None = None, **kwargs) -> str:
         """Generate a video from a prompt and return the path of the written file (see `text2video`)."""
         return self.text2video(prompt, model_name, **kwargs).path
 
-    # ----------------------------------------------------------------------------------------------- guided
-    def _guided(
-        self,
-        mode: str,
-        video_path,
-        prompt: str,
-        annotate,
-        model_name: str | None = None,
-        controlnet_name: str | None = None,
-        chunk_size: int = 8,
-        merging_ratio: float = 0.0,
-        num_inference_steps: int = 20,
-        controlnet_conditioning_scale: float = 1.0,
-        guidance_scale: float = 9.0,
-        seed: int = 42,
-        eta: float = 0.0,
-        resolution: int = 512,
-        use_cf_attn: bool = True,
-        save_path: str | None = None,
-        n_prompt: str = "",
-        start_t: float = 0.0,
-        end_t: float = -1,
-        input_fps: float = 4,
-        max_frames: int | None = None,
-        show_condition: bool = False,
-        watermark: str | None = None,
-        lora: str | None = None,
-        lora_weight: float = 1.0,
-    ) -> GenerationResult:
-        """Video in -> condition frames (`annotate`) -> guided zero-shot video; checks everything before loading."""
-        prompt = as_text("Prompt", prompt)
-        n_prompt = as_text("Negative prompt", n_prompt, required=False)
-        model_name = model_name or self.settings.default_sd_model
-        controlnet_name = controlnet_name or self.settings.controlnet_model(mode)
-        chunk_size = as_int("Chunk size", chunk_size, 2)
-        merging_ratio = as_float("Merging ratio", merging_ratio, 0.0, 0.9)
-        num_inference_steps = as_int("Steps", num_inference_steps, 1, MAX_STEPS)
-        scale = as_float("ControlNet conditioning scale", controlnet_conditioning_scale, 0.0, 5.0)
-        guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
-        eta = as_float("eta", eta, 0.0, 1.0)
-        watermark = watermark_text(watermark)
-        path = self._output_path(save_path)
-        seed = draw_seed(seed)
-        lora_weight = as_float("LoRA weight", lora_weight, -2.0, 2.0)
-        use_cf_attn = as_flag("use_cf_attn", use_cf_attn)
-        show_condition = as_flag("show_condition", show_condition)
-        clip = self._video_input(video_path, resolution, start_t, end_t, input_fps, max_frames)
-        self._check_work(*clip.frames.shape[:3], num_inference_steps)
-        notes = list(clip.notes)
-        if chunk_size > len(clip.frames):
-            chunk_size = len(clip.frames)
+    # -------------------------------------------------------------------------------------------------- guided
+    def _guided(self, mode: str, call: GuidedCall, annotate) -> GenerationResult:
+        """Video in -> condition frames (`annotate`) -> guided zero-shot video."""
+        clip = self._video_input(call.video_path, call.resolution, call.start_t, call.end_t, call.input_fps, call)
+        self._check_work(*clip.frames.shape[:3], call.num_inference_steps)
+        chunk_size = chunk_within(call.chunk_size, len(clip.frames), call.notes)
 
-        with self._generating(f"{mode}-guided generation"):
+        def run():
             condition = annotate(clip.frames)
-            pipe = self.controlnet_pipeline(model_name, controlnet_name)
-            self.apply_lora(pipe, lora, lora_weight)
+            pipe = self.controlnet_pipeline(
+                call.model_name, call.controlnet_name or self.settings.controlnet_model(mode)
+            )
+            self.apply_lora(pipe, call.lora, call.lora_weight)
             latents = pipe(
-                prompt,
+                call.prompt,
                 condition,
-                num_inference_steps=num_inference_steps,
-                guidance_scale=guidance_scale,
-                negative_prompt=n_prompt,
-                eta=eta,
-                generator=torch.Generator("cpu").manual_seed(seed),
-                controlnet_conditioning_scale=scale,
+                num_inference_steps=call.num_inference_steps,
+                guidance_scale=call.guidance_scale,
+                negative_prompt=call.n_prompt,
+                eta=call.eta,
+                generator=torch.Generator("cpu").manual_seed(call.seed),
+                controlnet_conditioning_scale=call.controlnet_conditioning_scale,
                 chunk_size=chunk_size,
-                merging_ratio=merging_ratio,
-                use_cf_attn=use_cf_attn,
+                merging_ratio=call.merging_ratio,
+                use_cf_attn=call.use_cf_attn,
                 output_type="latent",
                 callback_on_step_end=on_step,
             ).frames
-            self._write(pipe, latents, path, clip.fps, watermark, beside=condition if show_condition else None)
-        logger.info("Wrote %s (%s, seed %d)", path, mode, seed)
-        return GenerationResult(path=str(path), seed=seed, notes=notes)
+            return pipe, latents, clip.fps, condition if call.show_condition else None
 
-    def controlnet_pose(
-        self, video_path, prompt: str, is_skeleton: bool = False, pose_detector: str | None = None, **kwargs
-    ) -> GenerationResult:
-        """Pose-guided video. `is_skeleton`: the video already is an OpenPose skeleton drawing, used as it is."""
-        detector = pose_detector or self.settings.default_pose_detector
-        if detector not in ("openpose", "mediapipe"):
-            raise InputError(f"Pose detector must be 'openpose' or 'mediapipe', got {detector!r}.")
-        is_skeleton = as_flag("is_skeleton", is_skeleton)
-        annotate = (lambda frames: frames) if is_skeleton else (lambda frames: self.annotator(detector)(frames))
-        return self._guided("pose", video_path, prompt, annotate, **kwargs)
+        return self._generate(f"{mode}-guided generation", call, call.save_path, run)
 
-    def controlnet_canny(
-        self, video_path, prompt: str, low_threshold: int = 100, high_threshold: int = 200, **kwargs
-    ) -> GenerationResult:
-        """Edge-guided video (Canny edges of the input)."""
-        from annotators.canny import canny, check_thresholds
+    def controlnet_pose(self, video_path, prompt: str, **options) -> GenerationResult:
+        """Pose-guided video (parameters: `modes.PoseCall`)."""
+        call = PoseCall.checked(self.settings, video_path=video_path, prompt=prompt, **options)
+        annotate = (
+            (lambda frames: frames)
+            if call.is_skeleton
+            else (lambda frames: self.annotator(call.pose_detector)(frames))
+        )
+        return self._guided("pose", call, annotate)
 
-        low, high = check_thresholds(low_threshold, high_threshold)
-        return self._guided("canny", video_path, prompt, lambda frames: canny(frames, low, high), **kwargs)
+    def controlnet_canny(self, video_path, prompt: str, **options) -> GenerationResult:
+        """Edge-guided video, the Canny edges of the input (parameters: `modes.CannyCall`)."""
+        from annotators.canny import canny
 
-    def controlnet_canny_db(self, db_path: str, video_path, prompt: str, **kwargs) -> GenerationResult:
+        call = CannyCall.checked(self.settings, video_path=video_path, prompt=prompt, **options)
+        return self._guided("canny", call, lambda frames: canny(frames, call.low_threshold, call.high_threshold))
+
+    def controlnet_canny_db(self, db_path: str, video_path, prompt: str, **options) -> GenerationResult:
         """Edge-guided video on a DreamBooth base (`db_path`: hub id or local folder)."""
-        return self.controlnet_canny(video_path, prompt, model_name=as_text("DreamBooth model", db_path), **kwargs)
+        return self.controlnet_canny(video_path, prompt, model_name=as_text("DreamBooth model", db_path), **options)
 
-    def controlnet_depth(self, video_path, prompt: str, **kwargs) -> GenerationResult:
-        """Depth-guided video (MiDaS depth of the input)."""
-        return self._guided("depth", video_path, prompt, lambda frames: self.annotator("depth")(frames), **kwargs)
+    def controlnet_depth(self, video_path, prompt: str, **options) -> GenerationResult:
+        """Depth-guided video, the MiDaS depth of the input (parameters: `modes.GuidedCall`)."""
+        call = GuidedCall.checked(self.settings, video_path=video_path, prompt=prompt, **options)
+        return self._guided("depth", call, lambda frames: self.annotator("depth")(frames))
 
     def process_controlnet_pose(self, video_path, prompt: str, **kwargs) -> str:
         return self.controlnet_pose(video_path, prompt, **kwargs).path
@@ -295,199 +187,94 @@ class Model(ModelLoader):
         return self.controlnet_depth(video_path, prompt, **kwargs).path
 
     # ------------------------------------------------------------------------------------------------- pix2pix
-    def pix2pix(
-        self,
-        video,
-        prompt: str,
-        resolution: int = 512,
-        seed: int = 0,
-        image_guidance_scale: float = 1.0,
-        guidance_scale: float = 7.5,
-        num_inference_steps: int = 50,
-        start_t: float = 0,
-        end_t: float = -1,
-        out_fps: float = -1,
-        chunk_size: int = 8,
-        merging_ratio: float = 0.0,
-        use_cf_attn: bool = True,
-        save_path: str | None = None,
-        model_name: str | None = None,
-        max_frames: int | None = None,
-        n_prompt: str = "",
-        watermark: str | None = None,
-        lora: str | None = None,
-        lora_weight: float = 1.0,
-    ) -> GenerationResult:
-        """Edit a video by an instruction ("make it night"); `out_fps=-1` keeps the input's frame rate.
+    def pix2pix(self, video, prompt: str, **options) -> GenerationResult:
+        """Edit a video by an instruction ("make it night"); parameters: `modes.Pix2PixCall`."""
+        call = Pix2PixCall.checked(self.settings, video=video, prompt=prompt, **options)
+        clip = self._video_input(call.video, call.resolution, call.start_t, call.end_t, call.out_fps, call)
+        self._check_work(*clip.frames.shape[:3], call.num_inference_steps)
+        chunk_size = chunk_within(call.chunk_size, len(clip.frames), call.notes)
 
-        `model_name`: an Instruct-Pix2Pix hub id, local folder or .safetensors file (default
-        timbrooks/instruct-pix2pix, see settings). `lora`: an optional SD 1.x LoRA applied at `lora_weight`.
-        """
-        from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
-
-        prompt = as_text("Instruction", prompt)
-        n_prompt = as_text("Negative prompt", n_prompt, required=False)
-        model_name = model_name or self.settings.default_pix2pix_model
-        image_guidance_scale = as_float("Image guidance scale", image_guidance_scale, 0.0, MAX_IMAGE_GUIDANCE)
-        guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
-        num_inference_steps = as_int("Steps", num_inference_steps, 1, MAX_STEPS)
-        chunk_size = as_int("Chunk size", chunk_size, 2)
-        merging_ratio = as_float("Merging ratio", merging_ratio, 0.0, 0.9)
-        lora_weight = as_float("LoRA weight", lora_weight, -2.0, 2.0)
-        watermark = watermark_text(watermark)
-        path = self._output_path(save_path)
-        seed = draw_seed(seed)
-        use_cf_attn = as_flag("use_cf_attn", use_cf_attn)
-        clip = self._video_input(video, resolution, start_t, end_t, out_fps, max_frames)
-        self._check_work(*clip.frames.shape[:3], num_inference_steps)
-
-        with self._generating("video editing"):
-            pipe = self.pix2pix_pipeline(model_name)
-            self.apply_lora(pipe, lora, lora_weight)
+        def run():
+            pipe = self.pix2pix_pipeline(call.model_name)
+            self.apply_lora(pipe, call.lora, call.lora_weight)
             latents = pipe(
-                prompt,
+                call.prompt,
                 clip.frames,
-                num_inference_steps=num_inference_steps,
-                guidance_scale=guidance_scale,
-                image_guidance_scale=image_guidance_scale,
-                negative_prompt=n_prompt,
-                generator=torch.Generator("cpu").manual_seed(seed),
-                chunk_size=min(chunk_size, len(clip.frames)),
-                merging_ratio=merging_ratio,
-                use_cf_attn=use_cf_attn,
+                num_inference_steps=call.num_inference_steps,
+                guidance_scale=call.guidance_scale,
+                image_guidance_scale=call.image_guidance_scale,
+                negative_prompt=call.n_prompt,
+                generator=torch.Generator("cpu").manual_seed(call.seed),
+                chunk_size=chunk_size,
+                merging_ratio=call.merging_ratio,
+                use_cf_attn=call.use_cf_attn,
                 output_type="latent",
                 callback_on_step_end=on_step,
             ).frames
-            self._write(pipe, latents, path, clip.fps, watermark)
-        logger.info("Wrote %s (pix2pix, seed %d)", path, seed)
-        return GenerationResult(path=str(path), seed=seed, notes=list(clip.notes))
+            return pipe, latents, clip.fps, None
+
+        return self._generate("video editing", call, call.save_path, run)
 
     def process_pix2pix(self, video, prompt: str, **kwargs) -> str:
         """Edit a video by an instruction and return the path of the edited video (see `pix2pix`)."""
         return self.pix2pix(video, prompt, **kwargs).path
 
     # ---------------------------------------------------------------------------------------------- modelscope
-    def modelscope(
-        self,
-        prompt: str,
-        model_name: str | None = None,
-        negative_prompt: str = "",
-        num_frames: int = 16,
-        num_inference_steps: int = 25,
-        guidance_scale: float = 9.0,
-        height: int | None = None,
-        width: int | None = None,
-        fps: float = 8,
-        seed: int = 0,
-        scheduler: str = "dpm++",
-        path: str | None = None,
-    ) -> GenerationResult:
-        """ModelScope/Zeroscope text-to-video; `height`/`width` None: the model's native size."""
-        from settings import MODELSCOPE_SIZES
+    def modelscope(self, prompt: str, **options) -> GenerationResult:
+        """ModelScope/Zeroscope text-to-video (parameters: `modes.ModelScopeCall`)."""
+        call = ModelScopeCall.checked(self.settings, prompt=prompt, **options)
 
-        prompt = as_text("Prompt", prompt)
-        negative_prompt = as_text("Negative prompt", negative_prompt, required=False)
-        model_name = as_text("Model", model_name or self.settings.default_modelscope_model)
-        num_frames = as_int("Frames", num_frames, 1, self.settings.max_frames)
-        num_inference_steps = as_int("Steps", num_inference_steps, 1, MAX_STEPS)
-        guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
-        native = MODELSCOPE_SIZES.get(model_name)
-        width = self._size("Width", width, native[0] if native else None)
-        height = self._size("Height", height, native[1] if native else None)
-        fps = as_float("fps", fps, 1, MAX_FPS)
-        scheduler = self._scheduler_name(scheduler)
-        path = self._output_path(path)
-        seed = draw_seed(seed)
-        self._run_modelscope(
-            "ModelScope generation",
-            model_name,
-            scheduler,
-            path,
-            fps,
-            prompt,
-            num_frames=num_frames,
-            height=height,
-            width=width,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            negative_prompt=negative_prompt,
-            generator=torch.Generator("cpu").manual_seed(seed),
-        )
-        logger.info("Wrote %s (modelscope, seed %d)", path, seed)
-        return GenerationResult(path=str(path), seed=seed)
-
-    def modelscope_upscale(
-        self,
-        video_path=None,
-        prompt: str = "",
-        model_name: str | None = None,
-        strength: float = 0.6,
-        width: int = 1024,
-        height: int = 576,
-        num_inference_steps: int = 25,
-        guidance_scale: float = 9.0,
-        negative_prompt: str = "",
-        seed: int = 0,
-        fps: float = -1,
-        scheduler: str = "dpm++",
-        path: str | None = None,
-    ) -> GenerationResult:
-        """Zeroscope XL video-to-video on a clip (e.g. a ModelScope result) at width x height; keeps `1 - strength`
-        of the clip. `fps=-1`: the clip's own rate. The Model remembers no clip between requests: one visitor's clip
-        never reaches another."""
-        prompt = as_text("Prompt", prompt)
-        negative_prompt = as_text("Negative prompt", negative_prompt, required=False)
-        model_name = as_text("Upscale model", model_name or self.settings.default_upscale_model)
-        strength = as_float("Strength", strength, 0.0, 1.0)
-        if strength == 0:
-            raise InputError("Strength must be above 0 (and at most 1): 0 would return the clip unchanged.")
-        width = self._size("Width", width, None)
-        height = self._size("Height", height, None)
-        num_inference_steps = as_int("Steps", num_inference_steps, 1, MAX_STEPS)
-        guidance_scale = as_float("Guidance scale", guidance_scale, 0.0, MAX_GUIDANCE)
-        scheduler = self._scheduler_name(scheduler)
-        path = self._output_path(path)
-        seed = draw_seed(seed)
-        if video_path in (None, ""):
-            raise InputError(
-                "No clip to upscale: generate a clip first (it fills the 'Clip to upscale' box) or upload one."
-            )
-        clip = load_video(video_path, max(width, height), fps=fps, max_frames=self.settings.max_frames)
-        frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0
-        frames = torch.nn.functional.interpolate(frames, size=(height, width), mode="bicubic").clamp(0, 1)
-        self._run_modelscope(
-            "upscaling",
-            model_name,
-            scheduler,
-            path,
-            clip.fps,
-            prompt,
-            video=frames,
-            strength=strength,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            negative_prompt=negative_prompt,
-            generator=torch.Generator("cpu").manual_seed(seed),
-        )
-        logger.info("Wrote %s (upscale, seed %d)", path, seed)
-        return GenerationResult(path=str(path), seed=seed, notes=list(clip.notes))
-
-    def _run_modelscope(
-        self, mode: str, model_name: str, scheduler: str, path: Path, fps: float, prompt: str, **call
-    ) -> None:
-        """Load the ModelScope/Zeroscope model, run it with `call` and write the clip."""
-        with self._generating(mode):
-            pipe = self.modelscope_pipeline(model_name)
-            pipe.set_scheduler(scheduler)
-            video = call.get("video")
+        def run():
+            pipe = self.modelscope_pipeline(call.model_name)
             native = pipe.unet.config.sample_size * pipe.vae_scale_factor
-            frames, height, width = (
-                video.shape[0:1] + video.shape[2:] if video is not None else (call["num_frames"], 0, 0)
-            )
-            steps = call["num_inference_steps"] * call.get("strength", 1.0)
-            self._check_work(frames, height or call["height"] or native, width or call["width"] or native, steps)
-            latents = pipe(prompt, output_type="latent", callback_on_step_end=on_step, **call).frames
-            self._write(pipe, latents, path, fps, "")
+            height, width = call.height or native, call.width or native
+            self._check_work(call.num_frames, height, width, call.num_inference_steps)
+            pipe.set_scheduler(call.scheduler)
+            latents = pipe(
+                call.prompt,
+                num_frames=call.num_frames,
+                height=height,
+                width=width,
+                num_inference_steps=call.num_inference_steps,
+                guidance_scale=call.guidance_scale,
+                negative_prompt=call.negative_prompt,
+                generator=torch.Generator("cpu").manual_seed(call.seed),
+                output_type="latent",
+                callback_on_step_end=on_step,
+            ).frames
+            return pipe, latents, call.fps, None
+
+        return self._generate("ModelScope generation", call, call.path, run)
+
+    def modelscope_upscale(self, video_path=None, prompt: str = "", **options) -> GenerationResult:
+        """Zeroscope XL video-to-video on a clip, e.g. a ModelScope result (parameters: `modes.UpscaleCall`). The
+        Model remembers no clip between requests: one visitor's clip never reaches another."""
+        call = UpscaleCall.checked(self.settings, video_path=video_path, prompt=prompt, **options)
+        clip = load_video(
+            call.video_path, max(call.width, call.height), fps=call.fps, max_frames=self.settings.max_frames
+        )
+        frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0
+        frames = torch.nn.functional.interpolate(frames, size=(call.height, call.width), mode="bicubic").clamp(0, 1)
+        call.notes += clip.notes
+        self._check_work(len(frames), call.height, call.width, call.num_inference_steps * call.strength)
+
+        def run():
+            pipe = self.modelscope_pipeline(call.model_name)
+            pipe.set_scheduler(call.scheduler)
+            latents = pipe(
+                call.prompt,
+                video=frames,
+                strength=call.strength,
+                num_inference_steps=call.num_inference_steps,
+                guidance_scale=call.guidance_scale,
+                negative_prompt=call.negative_prompt,
+                generator=torch.Generator("cpu").manual_seed(call.seed),
+                output_type="latent",
+                callback_on_step_end=on_step,
+            ).frames
+            return pipe, latents, clip.fps, None
+
+        return self._generate("upscaling", call, call.path, run)
 
     def process_modelscope(self, prompt: str, **kwargs) -> str:
         """ModelScope/Zeroscope text-to-video; returns the path of the written video (see `modelscope`)."""
@@ -497,24 +284,22 @@ class Model(ModelLoader):
         """Upscale a clip (e.g. a ModelScope result) with Zeroscope XL; returns the new video's path."""
         return self.modelscope_upscale(video_path, prompt, **kwargs).path
 
-    def _size(self, name: str, value, default: int | None) -> int | None:
-        if value in (None, 0, ""):
-            return default
-        return as_resolution(name, value, self.settings.max_resolution, minimum=8)
+    # ---------------------------------------------------------------------------------------------- generating
+    def _generate(self, mode: str, call: Call, path, run) -> GenerationResult:
+        """The end of every mode: a checked output path, then, holding the device, `run()` -> (pipeline, latents,
+        fps, frames to show beside or None) and the written video."""
+        path = self._output_path(path)
+        with self._generating(mode):
+            pipe, latents, fps, beside = run()
+            self._write(pipe, latents, path, fps, getattr(call, "watermark", ""), beside)
+        logger.info("Wrote %s (%s, seed %d)", path, mode, call.seed)
+        return GenerationResult(path=str(path), seed=call.seed, notes=list(call.notes))
 
-    @staticmethod
-    def _scheduler_name(name) -> str:
-        if name not in SCHEDULERS:
-            raise InputError(f"Scheduler must be one of {', '.join(SCHEDULERS)}, got {name!r}.")
-        return name
-
-    # -------------------------------------------------------------------------------------------------- output
-    def _video_input(self, video, resolution, start_t, end_t, fps, max_frames) -> VideoClip:
-        """Check the video options, then read the frames (at most `max_frames`, default: the configured limit)."""
-        resolution = as_resolution("Resolution", resolution, self.settings.max_resolution)
-        limit = self.settings.max_frames
-        max_frames = as_int("Max frames", limit if max_frames is None else max_frames, 1, limit)
-        return load_video(video, resolution, start_t, end_t, fps, max_frames)
+    def _video_input(self, video, resolution: int, start_t, end_t, fps, call: Call) -> VideoClip:
+        """Read the frames of an input video (at most the call's `max_frames`); its notes go to the call."""
+        clip = load_video(video, resolution, start_t, end_t, fps, call.max_frames)
+        call.notes += clip.notes
+        return clip
 
     def _output_path(self, path) -> Path:
         """A fresh file in the output folder, or the caller's `path`, checked before any work: it must name a

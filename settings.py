@@ -36,6 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+# The example videos the project made (assets/make_examples.py): the tabs' examples, served by the app.
+EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
 DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 SDXL_BASE_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
 # The DreamBooth-style bases the original Text2Video-Zero demo offered, with SD 1.5 (its new home) first.

@@ -13,6 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
+from modes import LORA_WEIGHTS, MAX_MERGING_RATIO, MIN_CHUNK
 from utils.jobs import Cancelled, Job, job_scope
 from utils.validation import InputError, as_flag, check_ui_model_name
 from utils.video import OutputError
@@ -209,7 +210,8 @@ def lora_controls() -> tuple[gr.Textbox, gr.Slider]:
         lora = gr.Textbox(
             label="LoRA (optional: a Hugging Face id or a .safetensors file in the models folder)", value="", scale=3
         )
-        weight = gr.Slider(label="LoRA weight", minimum=-2.0, maximum=2.0, value=1.0, step=0.05, scale=1)
+        low, high = LORA_WEIGHTS
+        weight = gr.Slider(label="LoRA weight", minimum=low, maximum=high, value=1.0, step=0.05, scale=1)
     return lora, weight
 
 
@@ -219,12 +221,18 @@ def chunking_controls(max_frames: int, chunk_size: int) -> dict[str, gr.componen
         return {
             "chunk_size": gr.Slider(
                 label="Chunk size (frames per pass; lower uses less memory)",
-                minimum=2,
+                minimum=MIN_CHUNK,
                 maximum=max_frames,
                 value=chunk_size,
                 step=1,
             ),
-            "merging_ratio": gr.Slider(label="Token merging ratio", minimum=0.0, maximum=0.9, value=0.0, step=0.1),
+            "merging_ratio": gr.Slider(
+                label="Token merging ratio (faster, less detail)",
+                minimum=0.0,
+                maximum=MAX_MERGING_RATIO,
+                value=0.0,
+                step=0.1,
+            ),
         }
 
 

@@ -4,11 +4,11 @@ their wiring. Each tab module adds its own controls and picks its Model method."
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import gradio as gr
 
 from model import GenerationResult, Model
+from settings import EXAMPLES_DIR
 from tabs.common import (
     chunking_controls,
     connect_generation,
@@ -19,8 +19,6 @@ from tabs.common import (
     size_and_steps_controls,
     video_range_controls,
 )
-
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
 
 def example(name: str) -> str:

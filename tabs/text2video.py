@@ -9,6 +9,7 @@ import gradio as gr
 from model import TINY_ALIASES, Model
 from pipelines.text_to_video_zero import suggest_t0_t1
 from tabs.common import (
+    chunking_controls,
     connect_generation,
     generate_buttons,
     live_model_search,
@@ -84,13 +85,6 @@ def create_demo(model: Model) -> gr.Blocks:
                             value=d.video_length,
                             step=1,
                         )
-                        chunk_size = gr.Slider(
-                            label="Chunk size (frames per UNet pass; lower uses less memory)",
-                            minimum=2,
-                            maximum=settings.max_frames,
-                            value=d.chunk_size,
-                            step=1,
-                        )
                     with gr.Row():
                         seed, randomize = seed_controls(0)
                     with gr.Row():
@@ -125,13 +119,7 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Resolution", minimum=64, maximum=settings.max_resolution, value=d.resolution, step=8
                         )
                         fps = gr.Slider(label="Frames per second", minimum=1, maximum=30, value=d.fps, step=1)
-                    merging_ratio = gr.Slider(
-                        label="Token merging ratio (faster, less detail)",
-                        minimum=0.0,
-                        maximum=0.9,
-                        value=0.0,
-                        step=0.1,
-                    )
+                    chunking = chunking_controls(settings.max_frames, d.chunk_size)
                     watermark = gr.Textbox(label="Watermark text (optional)", value="")
                     lora, lora_weight = lora_controls()
             with gr.Column():
@@ -155,9 +143,8 @@ def create_demo(model: Model) -> gr.Blocks:
             "t0": t0,
             "t1": t1,
             "n_prompt": n_prompt,
-            "chunk_size": chunk_size,
             "video_length": video_length,
-            "merging_ratio": merging_ratio,
+            **chunking,
             "seed": seed,
             "resolution": resolution,
             "fps": fps,

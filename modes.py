@@ -1,0 +1,305 @@
+"""One call per mode, as data: every parameter with its default (the original Text2Video-Zero names), checked once.
+
+`XCall.checked(settings, **given)` builds the call and checks every value before anything loads: each failure is an
+`InputError` that names the parameter and what it takes. Values that the call adjusts (a chunk size above the clip)
+are adjusted with a note for the user. The limits live here, and the tabs read their bounds from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pipelines.base import MAX_MERGING_RATIO
+from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
+from pipelines.modelscope import SCHEDULERS
+from pipelines.text_to_video_zero import suggest_t0_t1
+from settings import MODELSCOPE_SIZES, POSE_DETECTORS, Settings
+from utils.validation import InputError, as_flag, as_float, as_int, as_resolution, as_text
+
+MAX_SEED = 2**63 - 1
+MAX_STEPS = 500
+MAX_FPS = 60
+MAX_MOTION = 100.0
+MAX_GUIDANCE = 50.0
+MAX_CONTROLNET_SCALE = 5.0
+LORA_WEIGHTS = (-2.0, 2.0)
+MIN_CHUNK = 2  # the anchor and at least one other frame per UNet pass
+
+C = TypeVar("C", bound="Call")
+
+
+def draw_seed(seed) -> int:
+    """-1 draws a random seed; anything else must be a valid seed."""
+    seed = as_int("seed", seed, -1, MAX_SEED)
+    return secrets.randbelow(2**31) if seed == -1 else seed
+
+
+def watermark_text(watermark) -> str:
+    """The watermark to draw; None, "" and "None" (the original demo's choice) mean none."""
+    return "" if watermark in (None, "None") else as_text("Watermark", watermark, required=False)
+
+
+def chunk_within(chunk_size: int, frames: int, notes: list[str]) -> int:
+    """One clamping policy for every mode: a chunk larger than the clip becomes the clip, with a note."""
+    if chunk_size > frames:
+        notes.append(f"Chunk size {chunk_size} exceeds the video's {frames} frames: using {frames}.")
+        return frames
+    return chunk_size
+
+
+@dataclass
+class Call:
+    """What every mode's call has: the seed, the notes for the user, and the unknown-parameter check."""
+
+    seed: Any = 0
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def checked(cls: type[C], settings: Settings, **given) -> C:
+        known = {f.name for f in dataclasses.fields(cls)} - {"notes"}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise InputError(
+                f"Unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: this mode takes "
+                f"{', '.join(sorted(known))}."
+            )
+        call = cls(**given)
+        call.check(settings)
+        return call
+
+    def check(self, settings: Settings) -> None:
+        self.seed = draw_seed(self.seed)
+
+
+@dataclass
+class SDCall(Call):
+    """What the Stable Diffusion modes share: prompts, steps, guidance, token merging, chunks, LoRA, watermark."""
+
+    prompt: Any = None
+    model_name: Any = None
+    n_prompt: Any = ""
+    num_inference_steps: Any = 50
+    guidance_scale: Any = 7.5
+    chunk_size: Any = 8
+    merging_ratio: Any = 0.0
+    use_cf_attn: Any = True
+    watermark: Any = None
+    lora: Any = None
+    lora_weight: Any = 1.0
+
+    def check(self, settings: Settings, prompt_label: str = "Prompt", min_steps: int = 1) -> None:
+        self.prompt = as_text(prompt_label, self.prompt)
+        self.n_prompt = as_text("Negative prompt", self.n_prompt, required=False)
+        self.num_inference_steps = as_int("Steps", self.num_inference_steps, min_steps, MAX_STEPS)
+        self.guidance_scale = as_float("Guidance scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
+        self.chunk_size = as_int("Chunk size", self.chunk_size, MIN_CHUNK)
+        self.merging_ratio = as_float("Merging ratio", self.merging_ratio, 0.0, MAX_MERGING_RATIO)
+        self.use_cf_attn = as_flag("use_cf_attn", self.use_cf_attn)
+        self.watermark = watermark_text(self.watermark)
+        self.lora = as_text("LoRA", self.lora, required=False)
+        self.lora_weight = as_float("LoRA weight", self.lora_weight, *LORA_WEIGHTS)
+        super().check(settings)
+
+
+@dataclass
+class Text2VideoCall(SDCall):
+    """Zero-shot text-to-video. `t0`/`t1`: step indices of T' and T counted from the end of the schedule;
+    `resolution` None: the model's own size; `path` None: a fresh file in the output folder."""
+
+    motion_field_strength_x: Any = 12
+    motion_field_strength_y: Any = 12
+    t0: Any = 44
+    t1: Any = 47
+    video_length: Any = 8
+    resolution: Any = None
+    fps: Any = 4
+    use_motion_field: Any = True
+    path: Any = None
+
+    def check(self, settings: Settings) -> None:
+        self.model_name = self.model_name or settings.default_sd_model
+        super().check(settings, min_steps=2)
+        self.video_length = as_int("Video length", self.video_length, 1, settings.max_frames)
+        self.chunk_size = chunk_within(self.chunk_size, self.video_length, self.notes)
+        self.t0, self.t1 = as_int("t0", self.t0, 0), as_int("t1", self.t1, 0)
+        steps = self.num_inference_steps
+        if not self.t0 < self.t1 <= steps - 1:
+            s0, s1 = suggest_t0_t1(steps)
+            raise InputError(
+                f"t0 ({self.t0}) and t1 ({self.t1}) must satisfy 0 <= t0 < t1 <= steps - 1 = {steps - 1}. "
+                f"For {steps} steps try t0={s0}, t1={s1}."
+            )
+        motion = (-MAX_MOTION, MAX_MOTION)
+        self.motion_field_strength_x = as_float("Motion strength x", self.motion_field_strength_x, *motion)
+        self.motion_field_strength_y = as_float("Motion strength y", self.motion_field_strength_y, *motion)
+        if self.resolution is not None:
+            self.resolution = as_resolution("Resolution", self.resolution, settings.max_resolution)
+        self.fps = as_float("fps", self.fps, 1, MAX_FPS)
+        self.use_motion_field = as_flag("use_motion_field", self.use_motion_field)
+
+
+@dataclass
+class VideoInputCall(SDCall):
+    """The modes that read a video: which part of it, at what rate and size, at most how many frames."""
+
+    resolution: Any = 512
+    start_t: Any = 0.0
+    end_t: Any = -1
+    max_frames: Any = None
+    save_path: Any = None
+
+    def check(self, settings: Settings, prompt_label: str = "Prompt", min_steps: int = 1) -> None:
+        super().check(settings, prompt_label, min_steps)
+        self.resolution = as_resolution("Resolution", self.resolution, settings.max_resolution)
+        limit = settings.max_frames
+        self.max_frames = as_int("Max frames", limit if self.max_frames is None else self.max_frames, 1, limit)
+
+
+@dataclass
+class GuidedCall(VideoInputCall):
+    """A ControlNet-guided video (pose, edges, depth): the condition comes from `video_path`'s frames."""
+
+    video_path: Any = None
+    controlnet_name: Any = None
+    num_inference_steps: Any = 20
+    guidance_scale: Any = 9.0
+    seed: Any = 42
+    controlnet_conditioning_scale: Any = 1.0
+    eta: Any = 0.0
+    input_fps: Any = 4
+    show_condition: Any = False
+
+    def check(self, settings: Settings) -> None:
+        self.model_name = self.model_name or settings.default_sd_model
+        super().check(settings)
+        self.controlnet_conditioning_scale = as_float(
+            "ControlNet conditioning scale", self.controlnet_conditioning_scale, 0.0, MAX_CONTROLNET_SCALE
+        )
+        self.eta = as_float("eta", self.eta, 0.0, 1.0)
+        self.show_condition = as_flag("show_condition", self.show_condition)
+
+
+@dataclass
+class CannyCall(GuidedCall):
+    low_threshold: Any = 100
+    high_threshold: Any = 200
+
+    def check(self, settings: Settings) -> None:
+        from annotators.canny import check_thresholds
+
+        self.low_threshold, self.high_threshold = check_thresholds(self.low_threshold, self.high_threshold)
+        super().check(settings)
+
+
+@dataclass
+class PoseCall(GuidedCall):
+    """`is_skeleton`: the video already is an OpenPose skeleton drawing; `pose_detector` None: the configured one."""
+
+    is_skeleton: Any = False
+    pose_detector: Any = None
+
+    def check(self, settings: Settings) -> None:
+        self.is_skeleton = as_flag("is_skeleton", self.is_skeleton)
+        self.pose_detector = self.pose_detector or settings.default_pose_detector
+        if self.pose_detector not in POSE_DETECTORS:
+            raise InputError(f"Pose detector must be 'openpose' or 'mediapipe', got {self.pose_detector!r}.")
+        super().check(settings)
+
+
+@dataclass
+class Pix2PixCall(VideoInputCall):
+    """Video Instruct-Pix2Pix: edit `video` by the instruction in `prompt`; `out_fps` -1: the input's rate."""
+
+    video: Any = None
+    image_guidance_scale: Any = 1.0
+    out_fps: Any = -1
+
+    def check(self, settings: Settings) -> None:
+        self.model_name = self.model_name or settings.default_pix2pix_model
+        super().check(settings, prompt_label="Instruction")
+        self.image_guidance_scale = as_float(
+            "Image guidance scale", self.image_guidance_scale, 0.0, MAX_IMAGE_GUIDANCE
+        )
+
+
+def _size(name: str, value, default: int | None, settings: Settings) -> int | None:
+    if value in (None, 0, ""):
+        return default
+    return as_resolution(name, value, settings.max_resolution, minimum=8)
+
+
+def _scheduler(name) -> str:
+    if name not in SCHEDULERS:
+        raise InputError(f"Scheduler must be one of {', '.join(SCHEDULERS)}, got {name!r}.")
+    return name
+
+
+@dataclass
+class ModelScopeCall(Call):
+    """ModelScope/Zeroscope text-to-video; `height`/`width` None: the model's own size."""
+
+    prompt: Any = None
+    model_name: Any = None
+    negative_prompt: Any = ""
+    num_frames: Any = 16
+    num_inference_steps: Any = 25
+    guidance_scale: Any = 9.0
+    height: Any = None
+    width: Any = None
+    fps: Any = 8
+    scheduler: Any = "dpm++"
+    path: Any = None
+
+    def check(self, settings: Settings) -> None:
+        self.prompt = as_text("Prompt", self.prompt)
+        self.negative_prompt = as_text("Negative prompt", self.negative_prompt, required=False)
+        self.model_name = as_text("Model", self.model_name or settings.default_modelscope_model)
+        self.num_frames = as_int("Frames", self.num_frames, 1, settings.max_frames)
+        self.num_inference_steps = as_int("Steps", self.num_inference_steps, 1, MAX_STEPS)
+        self.guidance_scale = as_float("Guidance scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
+        native = MODELSCOPE_SIZES.get(self.model_name)
+        self.width = _size("Width", self.width, native[0] if native else None, settings)
+        self.height = _size("Height", self.height, native[1] if native else None, settings)
+        self.fps = as_float("fps", self.fps, 1, MAX_FPS)
+        self.scheduler = _scheduler(self.scheduler)
+        super().check(settings)
+
+
+@dataclass
+class UpscaleCall(Call):
+    """Zeroscope XL video-to-video on `video_path` at width x height, keeping `1 - strength` of the clip; `fps` -1:
+    the clip's own rate."""
+
+    video_path: Any = None
+    prompt: Any = ""
+    model_name: Any = None
+    strength: Any = 0.6
+    width: Any = 1024
+    height: Any = 576
+    num_inference_steps: Any = 25
+    guidance_scale: Any = 9.0
+    negative_prompt: Any = ""
+    fps: Any = -1
+    scheduler: Any = "dpm++"
+    path: Any = None
+
+    def check(self, settings: Settings) -> None:
+        self.prompt = as_text("Prompt", self.prompt)
+        self.negative_prompt = as_text("Negative prompt", self.negative_prompt, required=False)
+        self.model_name = as_text("Upscale model", self.model_name or settings.default_upscale_model)
+        self.strength = as_float("Strength", self.strength, 0.0, 1.0)
+        if self.strength == 0:
+            raise InputError("Strength must be above 0 (and at most 1): 0 would return the clip unchanged.")
+        self.width = _size("Width", self.width, 1024, settings)
+        self.height = _size("Height", self.height, 576, settings)
+        self.num_inference_steps = as_int("Steps", self.num_inference_steps, 1, MAX_STEPS)
+        self.guidance_scale = as_float("Guidance scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
+        self.scheduler = _scheduler(self.scheduler)
+        super().check(settings)
+        if self.video_path in (None, ""):
+            raise InputError(
+                "No clip to upscale: generate a clip first (it fills the 'Clip to upscale' box) or upload one."
+            )
