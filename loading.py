@@ -17,6 +17,7 @@ import logging
 import threading
 import weakref
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -55,12 +56,10 @@ class WrongModelError(ModelLoadError):
 
 def pick_device(device: str | torch.device | None = None, dtype: torch.dtype | None = None):
     """CUDA with float16 when present, else CPU with float32; explicit choices win."""
-    device = (
-        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    chosen = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     if dtype is None:
-        dtype = torch.float16 if device.type == "cuda" else torch.float32
-    return device, dtype
+        dtype = torch.float16 if chosen.type == "cuda" else torch.float32
+    return chosen, dtype
 
 
 def free_memory() -> None:
@@ -85,11 +84,16 @@ def folder_problem(folder: Path, label: str) -> str:
     weights file, or missing parts."""
     from safetensors import safe_open
 
-    index = next((folder / f for f in ("model_index.json", "config.json") if (folder / f).is_file()), None)
-    try:
-        config = json.loads(index.read_text()) if index else {}
-    except (OSError, ValueError):
-        return f"'{label}' has a damaged {index.name} (not valid JSON): replace the folder with a fresh download."
+    config: object = {}
+    for index in (folder / "model_index.json", folder / "config.json"):
+        if index.is_file():
+            try:
+                config = json.loads(index.read_text())
+            except (OSError, ValueError):
+                return (
+                    f"'{label}' has a damaged {index.name} (not valid JSON): replace the folder with a fresh download."
+                )
+            break
     config = config if isinstance(config, dict) else {}
     specs = [v for k, v in config.items() if not k.startswith("_") and isinstance(v, list) and len(v) == 2]
     custom = not isinstance(config.get("_class_name", ""), str) or any(lib not in KNOWN_LIBRARIES for lib, _ in specs)
@@ -288,6 +292,8 @@ class ModelLoader:
         except ValueError:
             return None
         unet, vae = model_config(name, "unet/config.json"), model_config(name, "vae/config.json")
+        if unet is None or vae is None:
+            return None
         try:
             size = unet["sample_size"] * 2 ** (len(vae["block_out_channels"]) - 1)  # latents times the VAE's scale
         except (KeyError, TypeError):  # a config missing, or not an SD model's
@@ -415,7 +421,7 @@ class ModelLoader:
         if name not in self.annotators:
             from annotators import DepthEstimator, MediaPipePoseEstimator, OpenPoseEstimator
 
-            networks = {"depth": DepthEstimator, "openpose": OpenPoseEstimator}
+            networks: dict[str, Any] = {"depth": DepthEstimator, "openpose": OpenPoseEstimator}
             logger.info("Loading the %s annotator", name)
             if name == "mediapipe":
                 try:

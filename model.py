@@ -33,6 +33,7 @@ from modes import (
     PoseCall,
     Text2VideoCall,
     UpscaleCall,
+    VideoInputCall,
     chunk_within,
 )
 from utils.jobs import check_cancelled, from_web, on_step
@@ -120,7 +121,8 @@ class Model(ModelLoader):
     def _guided(self, mode: str, call: GuidedCall, annotate) -> GenerationResult:
         """Video in -> condition frames (`annotate`) -> guided zero-shot video."""
         clip = self._video_input(call.video_path, call.resolution, call.start_t, call.end_t, call.input_fps, call)
-        self._check_work(*clip.frames.shape[:3], call.num_inference_steps)
+        frames, height, width = clip.frames.shape[:3]
+        self._check_work(frames, height, width, call.num_inference_steps)
         chunk_size = chunk_within(call.chunk_size, len(clip.frames), call.notes)
 
         def run():
@@ -191,7 +193,8 @@ class Model(ModelLoader):
         """Edit a video by an instruction ("make it night"); parameters: `modes.Pix2PixCall`."""
         call = Pix2PixCall.checked(self.settings, video=video, prompt=prompt, **options)
         clip = self._video_input(call.video, call.resolution, call.start_t, call.end_t, call.out_fps, call)
-        self._check_work(*clip.frames.shape[:3], call.num_inference_steps)
+        frames, height, width = clip.frames.shape[:3]
+        self._check_work(frames, height, width, call.num_inference_steps)
         chunk_size = chunk_within(call.chunk_size, len(clip.frames), call.notes)
 
         def run():
@@ -295,7 +298,7 @@ class Model(ModelLoader):
         logger.info("Wrote %s (%s, seed %d)", path, mode, call.seed)
         return GenerationResult(path=str(path), seed=call.seed, notes=list(call.notes))
 
-    def _video_input(self, video, resolution: int, start_t, end_t, fps, call: Call) -> VideoClip:
+    def _video_input(self, video, resolution: int, start_t, end_t, fps, call: VideoInputCall) -> VideoClip:
         """Read the frames of an input video (at most the call's `max_frames`); its notes go to the call."""
         clip = load_video(video, resolution, start_t, end_t, fps, call.max_frames)
         call.notes += clip.notes

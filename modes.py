@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pipelines.base import MAX_MERGING_RATIO
 from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
@@ -90,10 +90,13 @@ class SDCall(Call):
     lora: Any = None
     lora_weight: Any = 1.0
 
-    def check(self, settings: Settings, prompt_label: str = "Prompt", min_steps: int = 1) -> None:
-        self.prompt = as_text(prompt_label, self.prompt)
+    PROMPT_LABEL: ClassVar[str] = "Prompt"
+    MIN_STEPS: ClassVar[int] = 1
+
+    def check(self, settings: Settings) -> None:
+        self.prompt = as_text(self.PROMPT_LABEL, self.prompt)
         self.n_prompt = as_text("Negative prompt", self.n_prompt, required=False)
-        self.num_inference_steps = as_int("Steps", self.num_inference_steps, min_steps, MAX_STEPS)
+        self.num_inference_steps = as_int("Steps", self.num_inference_steps, self.MIN_STEPS, MAX_STEPS)
         self.guidance_scale = as_float("Guidance scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
         self.chunk_size = as_int("Chunk size", self.chunk_size, MIN_CHUNK)
         self.merging_ratio = as_float("Merging ratio", self.merging_ratio, 0.0, MAX_MERGING_RATIO)
@@ -109,6 +112,8 @@ class Text2VideoCall(SDCall):
     """Zero-shot text-to-video. `t0`/`t1`: step indices of T' and T counted from the end of the schedule;
     `resolution` None: the model's own size; `path` None: a fresh file in the output folder."""
 
+    MIN_STEPS: ClassVar[int] = 2  # the method needs T' below T
+
     motion_field_strength_x: Any = 12
     motion_field_strength_y: Any = 12
     t0: Any = 44
@@ -121,7 +126,7 @@ class Text2VideoCall(SDCall):
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
-        super().check(settings, min_steps=2)
+        super().check(settings)
         self.video_length = as_int("Video length", self.video_length, 1, settings.max_frames)
         self.chunk_size = chunk_within(self.chunk_size, self.video_length, self.notes)
         self.t0, self.t1 = as_int("t0", self.t0, 0), as_int("t1", self.t1, 0)
@@ -151,8 +156,8 @@ class VideoInputCall(SDCall):
     max_frames: Any = None
     save_path: Any = None
 
-    def check(self, settings: Settings, prompt_label: str = "Prompt", min_steps: int = 1) -> None:
-        super().check(settings, prompt_label, min_steps)
+    def check(self, settings: Settings) -> None:
+        super().check(settings)
         self.resolution = as_resolution("Resolution", self.resolution, settings.max_resolution)
         limit = settings.max_frames
         self.max_frames = as_int("Max frames", limit if self.max_frames is None else self.max_frames, 1, limit)
@@ -213,13 +218,15 @@ class PoseCall(GuidedCall):
 class Pix2PixCall(VideoInputCall):
     """Video Instruct-Pix2Pix: edit `video` by the instruction in `prompt`; `out_fps` -1: the input's rate."""
 
+    PROMPT_LABEL: ClassVar[str] = "Instruction"
+
     video: Any = None
     image_guidance_scale: Any = 1.0
     out_fps: Any = -1
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_pix2pix_model
-        super().check(settings, prompt_label="Instruction")
+        super().check(settings)
         self.image_guidance_scale = as_float(
             "Image guidance scale", self.image_guidance_scale, 0.0, MAX_IMAGE_GUIDANCE
         )

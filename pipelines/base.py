@@ -49,7 +49,7 @@ class Conditioning:
         if self.pooled is None:
             return model_input, embeds, None
         pooled = torch.cat([p.expand(count, -1) for p in self.pooled])
-        time_ids = self.time_ids.expand(len(pooled), -1)
+        time_ids = self.time_ids.expand(len(pooled), -1)  # type: ignore[union-attr]  # set with the pooled ones
         return model_input, embeds, {"text_embeds": pooled, "time_ids": time_ids}
 
 
@@ -144,7 +144,7 @@ class VideoPipelineBase(DiffusionPipeline):
         import inspect
 
         accepted = inspect.signature(scheduler.step).parameters
-        kwargs = {}
+        kwargs: dict[str, object] = {}
         if "eta" in accepted:
             kwargs["eta"] = eta
         if "generator" in accepted:

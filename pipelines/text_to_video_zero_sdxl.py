@@ -52,9 +52,11 @@ class TextToVideoZeroSDXLPipeline(StableDiffusionXLLoraLoaderMixin, TextToVideoZ
             states.append(output.hidden_states[-2])
             pooled = output[0]  # the projection of the last encoder
         dtype = self.unet.dtype
-        return torch.cat(states, dim=-1).to(device=device, dtype=dtype), pooled.to(device=device, dtype=dtype)
+        return torch.cat(states, dim=-1).to(device=device, dtype=dtype), pooled.to(device=device, dtype=dtype)  # type: ignore[union-attr]
 
-    def conditioning(self, prompt, negative_prompt, guidance_scale, device, height, width) -> Conditioning:
+    def conditioning(
+        self, prompt: str, negative_prompt: str | None, guidance_scale: float, device, height=None, width=None
+    ) -> Conditioning:
         positive, positive_pooled = self._encode_sdxl(prompt, device)
         # Micro-conditioning: original size, crop top-left, target size, as SDXL was trained.
         time_ids = torch.tensor([[height, width, 0, 0, height, width]], device=device, dtype=positive.dtype)

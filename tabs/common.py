@@ -139,7 +139,7 @@ def connect_generation(
     parameters = [inspect.Parameter(name, positional) for name in names]
     request = inspect.Parameter("request", positional, default=None, annotation=gr.Request)
     progress = inspect.Parameter("progress", positional, default=gr.Progress(track_tqdm=True))
-    handler.__signature__ = inspect.Signature([*parameters, request, progress])
+    handler.__signature__ = inspect.Signature([*parameters, request, progress])  # type: ignore[attr-defined]
     handler.__annotations__ = {"request": gr.Request}
     for control in controls.values():
         if not isinstance(control, FILE_INPUTS):

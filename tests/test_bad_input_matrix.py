@@ -45,7 +45,7 @@ from settings import Settings
 from tabs.guided import example
 from utils.video import read_video
 
-pytestmark = pytest.mark.app
+pytestmark = [pytest.mark.app, pytest.mark.slow]
 
 LONG = "a cat walking on grass, " * 420  # about 10,000 characters
 NON_ASCII = "日本の猫が草の上を歩く 🐱, café à Paris"
@@ -234,7 +234,7 @@ def models_root(tiny_models, tmp_path_factory):
     from diffusers import DiffusionPipeline
     from safetensors.torch import save_file
 
-    from utils.ldm_export import save_single_file
+    from tests.ldm_export import save_single_file
 
     root = tmp_path_factory.mktemp("models")
     for name, family in [("sd-file", "sd"), ("sdxl-file", "sdxl"), ("pix2pix-file", "pix2pix")]:

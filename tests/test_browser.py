@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.app
+pytestmark = [pytest.mark.app, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("T2VZ_CHROMIUM", "/usr/bin/chromium")
 # Flags for a sandboxed, offline machine: no background traffic, no GPU, no first-run UI.

@@ -41,6 +41,7 @@ def test_out_of_memory_becomes_a_message_and_the_next_request_works(model, monke
     assert read_video(model.process_text2video("a cat", **FAST))[0].shape[0] == 3
 
 
+@pytest.mark.slow
 def test_out_of_memory_in_a_guided_mode_reaches_the_browser_as_a_message(tiny_models, monkeypatch):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError

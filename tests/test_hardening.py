@@ -65,6 +65,23 @@ def served(tiny_models, tiny_settings):
         demo.close()
 
 
+@pytest.fixture(scope="module")
+def shared_app(tiny_models, tmp_path_factory):
+    """One app for the tests that only send requests and read answers (no assertion on the output folder)."""
+    from app import build_demo
+
+    folder = tmp_path_factory.mktemp("shared")
+    settings = dataclasses.replace(
+        Settings.from_env().with_tiny_models(), output_dir=folder / "outputs", models_root=folder / "models"
+    )
+    demo = build_demo(Model(settings=settings))
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
 def video_of(result) -> str:
     result = result[0] if isinstance(result, tuple | list) else result
     return result["video"] if isinstance(result, dict) else result
@@ -94,8 +111,8 @@ def test_one_visitor_s_clip_never_reaches_another(served):
     assert read_video(video_of(upscaled))[0].shape == (2, 64, 64, 3)
 
 
-def test_the_clip_to_upscale_is_a_labelled_input_of_the_page(served):
-    _, url = served
+def test_the_clip_to_upscale_is_a_labelled_input_of_the_page(shared_app):
+    url = shared_app
     config = httpx.get(f"{url.rstrip('/')}/config").json()
     labels = {c["props"].get("label") for c in config["components"] if c.get("type") == "video"}
     assert "Clip to upscale" in labels
@@ -136,6 +153,7 @@ def test_the_python_api_still_takes_any_folder(escape_setup):
     assert Path(escape_setup.process_text2video("a cat", **{**FAST, "model_name": "outside-sd"})).exists()
 
 
+@pytest.mark.slow
 def test_the_api_refuses_a_working_directory_folder(escape_setup, tiny_settings):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
@@ -408,8 +426,8 @@ def test_a_closed_tab_stops_its_session_s_jobs_only():
     assert results == {"closed": "stopped", "other": "ran on"}
 
 
-def test_every_tab_has_a_stop_button_that_cancels_its_generation(served):
-    _, url = served
+def test_every_tab_has_a_stop_button_that_cancels_its_generation(shared_app):
+    url = shared_app
     config = httpx.get(f"{url.rstrip('/')}/config").json()
     dependencies = config["dependencies"]
     generations = {
@@ -461,11 +479,11 @@ def test_web_requests_above_the_work_bound_are_refused_with_the_knob(tiny_settin
         ("/canny", dict(video_path=5), "video_path must be an uploaded video file"),
     ],
 )
-def test_wrong_types_get_a_message_naming_the_parameter(served, endpoint, change, message):
+def test_wrong_types_get_a_message_naming_the_parameter(shared_app, endpoint, change, message):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    _, url = served
+    url = shared_app
     client = Client(url, verbose=False)
     base = (
         {"prompt": "a cat", **FAST}
@@ -486,8 +504,8 @@ def test_wrong_types_get_a_message_naming_the_parameter(served, endpoint, change
     assert "upstream" not in str(error.value) and "TypeError" not in str(error.value)
 
 
-def test_missing_values_and_nan_over_raw_http_name_the_parameter(served):
-    _, url = served
+def test_missing_values_and_nan_over_raw_http_name_the_parameter(shared_app):
+    url = shared_app
     assert "Missing value for model_name" in call_raw(url, "text2video", '["a cat"]')
     with_nan = TEXT2VIDEO_VALUES.replace('"tiny-sd", 12,', '"tiny-sd", NaN,')
     assert "Motion strength x must be a finite number, got nan" in call_raw(url, "text2video", with_nan)
@@ -561,6 +579,7 @@ def test_repeated_wrong_passwords_slow_down_the_client_only():
     assert not attempt("1.2.3.4", "guess") and waited == [2.0, 4.0]
 
 
+@pytest.mark.slow
 def test_the_login_page_slows_repeated_failures(tiny_models, tiny_settings):
     from app import build_demo, launch_options, parse_args
 

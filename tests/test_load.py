@@ -11,7 +11,7 @@ from model import Model
 from settings import Settings
 from utils.video import read_video
 
-pytestmark = pytest.mark.app
+pytestmark = [pytest.mark.app, pytest.mark.slow]
 
 ARGS = dict(
     prompt="a horse galloping",

@@ -83,12 +83,14 @@ def test_loras_that_do_not_fit_are_refused_and_the_model_keeps_working(model, lo
     assert frames(model).shape == (3, 64, 64, 3)
 
 
+@pytest.mark.slow
 def test_a_base_swap_drops_the_lora(model, loras):
     frames(model, lora=str(loras["a"]))
     model.process_text2video("a cat", **{**ARGS, "model_name": "tiny-sd-dreambooth"})
     assert not model.loras  # the swapped-out base took its LoRA along
 
 
+@pytest.mark.slow
 def test_a_lora_in_the_pix2pix_mode_stays_with_its_model(model, loras):
     """The pix2pix model and the SD base each keep their own LoRA; neither leaks into the other."""
     from tabs.guided import example
@@ -107,6 +109,7 @@ def test_a_lora_in_the_pix2pix_mode_stays_with_its_model(model, loras):
     assert np.array_equal(frames(model), plain_video)
 
 
+@pytest.mark.slow
 def test_an_sdxl_lora_on_an_sdxl_base(model, loras):
     args = {**ARGS, "model_name": "tiny-sdxl"}
     plain = read_video(model.process_text2video("a cat", **args))[0].astype(int)

@@ -43,6 +43,7 @@ def test_condition_is_shown_beside_the_result(model):
     assert set(np.unique(left > 127)) == {False, True}  # an edge map: black with white lines
 
 
+@pytest.mark.slow
 def test_switching_guided_tabs_swaps_only_the_controlnet_and_a_base_swap_keeps_it(model):
     coffee = EXAMPLES / "coffee_pan.mp4"
     model.process_text2video(

@@ -101,6 +101,7 @@ def test_process_pix2pix_writes_the_edited_video_at_the_input_rate(model):
     assert fps == 4
 
 
+@pytest.mark.slow
 def test_pix2pix_and_the_sd_pipelines_take_turns(model):
     model.process_text2video("a cat", resolution=64, num_inference_steps=4, t0=1, t1=2, video_length=2)
     assert "base" in model.slots

@@ -10,8 +10,8 @@ import torch
 from model import Model, ModelLoadError, WrongModelError
 from pipelines import TextToVideoZeroPipeline
 from settings import Settings
+from tests.ldm_export import save_single_file
 from utils import model_list, single_file
-from utils.ldm_export import save_single_file
 from utils.validation import InputError, check_ui_model_name
 
 FAMILIES = {"sd1": "sd", "sd2": "sd2", "sdxl": "sdxl", "pix2pix": "pix2pix"}  # family -> tiny folder
@@ -155,6 +155,7 @@ def test_wrong_files_get_a_message_and_the_model_keeps_working(model, bad_files,
     assert model.text2video("a cat", model_name="sd1.safetensors", **FAST).path.endswith(".mp4")
 
 
+@pytest.mark.slow
 def test_other_families_in_the_pix2pix_and_guided_modes(model):
     with pytest.raises(WrongModelError, match="SD 1.x checkpoint; this mode takes Instruct-Pix2Pix"):
         model.pix2pix_pipeline("sd1.safetensors")
@@ -228,7 +229,7 @@ def test_the_writer_inverts_diffusers_reader_on_sd_s_full_layout():
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
 
-    from utils.ldm_export import unet_to_ldm, vae_to_ldm
+    from tests.ldm_export import unet_to_ldm, vae_to_ldm
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
@@ -313,6 +314,7 @@ def configs_only(folder, target, sample_size):
     return target
 
 
+@pytest.mark.slow
 def test_the_model_s_own_size_is_read_from_configs(model, root, tiny_models, tmp_path, monkeypatch):
     from tabs.text2video import own_resolution
 

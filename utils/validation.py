@@ -14,9 +14,9 @@ class InputError(ValueError):
 
 def as_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
     """An integer (floats with no fraction, as sliders send, are accepted) within [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value != int(value):  # type: ignore[call-overload]
         raise InputError(f"{name} must be a whole number, got {value!r}.")
-    number = int(value)
+    number = int(value)  # type: ignore[call-overload]
     _check_range(name, number, low, high)
     return number
 

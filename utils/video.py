@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -146,7 +147,7 @@ class VideoWriter:
         self.frame_count = 0
         self.partial = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}{PARTIAL}{self.path.suffix}")
         self._ffmpeg: subprocess.Popen | None = None
-        self._stderr = None
+        self._stderr: IO[bytes] | None = None
         self._gif_frames: list = []
 
     def __enter__(self) -> VideoWriter:
@@ -173,10 +174,11 @@ class VideoWriter:
 
     def _send(self, frame: np.ndarray) -> None:
         if self._ffmpeg is None:
-            self._start(*frame.shape[:2])
-        self._ffmpeg.stdin.write(frame.tobytes())
+            self._ffmpeg = self._start(*frame.shape[:2])
+        self._ffmpeg.stdin.write(frame.tobytes())  # type: ignore[union-attr]  # opened with stdin=PIPE
 
-    def _start(self, height: int, width: int) -> None:
+    def _start(self, height: int, width: int) -> subprocess.Popen:
+        """The bundled ffmpeg, reading raw RGB frames from a pipe; its stderr goes to a file read on failure."""
         import imageio_ffmpeg
 
         command = [
@@ -188,7 +190,7 @@ class VideoWriter:
         ]
         self._stderr = tempfile.TemporaryFile()
         try:
-            self._ffmpeg = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._stderr)
+            return subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._stderr)
         except OSError as error:
             raise describe_write_error(self.path.name, error) from None
 
@@ -201,13 +203,13 @@ class VideoWriter:
 
     def _stop(self, kill: bool = False) -> str:
         """End ffmpeg (waiting for it to finish the file unless `kill`); returns why it failed, or "" if it did not."""
-        if self._ffmpeg is None:
+        if self._ffmpeg is None or self._stderr is None:
             return ""
         process, self._ffmpeg = self._ffmpeg, None
         if kill:
             process.kill()
         with contextlib.suppress(OSError):
-            process.stdin.close()
+            process.stdin.close()  # type: ignore[union-attr]  # opened with stdin=PIPE
         code = process.wait()
         self._stderr.seek(0)
         said = self._stderr.read().decode(errors="replace")
@@ -342,7 +344,7 @@ def load_video(
     if end_t != -1 and end_t <= start_t:
         raise InputError(f"End time ({end_t:g} s) must be after the start time ({start_t:g} s), or -1 for the end.")
     rate = source_fps if fps in (-1, None) else as_float("Frame rate", fps, 0.1, 120.0)
-    width, height = fit_size(*meta["size"], resolution)
+    width, height = fit_size(meta["size"][0], meta["size"][1], resolution)
 
     notes: list[str] = []
     frames = _read_frames(path, start_t, end_t, f"fps={rate:g},", width, height, max_frames, notes)
