@@ -39,8 +39,8 @@ def build_demo(model: Model) -> gr.Blocks:
     keep_pruning(settings.output_dir, ttl, every)
     with StudioBlocks(title=TITLE, delete_cache=(every, ttl)) as demo:
         gr.Markdown(f"# {TITLE}\nZero-shot video generation from image diffusion models.")
-        if settings.tiny_models:
-            gr.Markdown("**Offline mode:** small randomly initialised models; the output is noise, not art.")
+        if settings.profile.notice:
+            gr.Markdown(settings.profile.notice)
         with gr.Tabs():
             with gr.Tab("Text2Video"):
                 text2video.create_demo(model)

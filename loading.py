@@ -432,7 +432,7 @@ class ModelLoader:
                         "the openpose detector."
                     ) from error
                 self.annotators[name] = MediaPipePoseEstimator()
-            elif self.settings.tiny_models:
+            elif self.settings.profile.random_annotators:
                 self.annotators[name] = networks[name].random(self.device)
             else:
                 repo = self.settings.annotators_repo

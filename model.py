@@ -87,7 +87,7 @@ class Model(ModelLoader):
             self.apply_lora(pipe, call.lora, call.lora_weight)
             # The model's own size when none is asked: 512 for SD 1.x, 768 for SD 2.x-v, 1024 for SDXL.
             native = pipe.unet.config.sample_size * pipe.vae_scale_factor
-            resolution = call.resolution or min(native, self.settings.max_resolution)
+            resolution = call.resolution or self.settings.own_resolution(native)
             self._check_work(call.video_length, resolution, resolution, call.num_inference_steps)
             latents = pipe(
                 call.prompt,

@@ -34,6 +34,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 # The example videos the project made (assets/make_examples.py): the tabs' examples, served by the app.
@@ -124,7 +125,7 @@ def _choice(value: str | None, choices: tuple[str, ...], default: str) -> str:
 
 @dataclass(frozen=True)
 class Text2VideoDefaults:
-    """What the text-to-video tab starts with; small in tiny mode so a generation takes seconds on a CPU."""
+    """What the text-to-video tab starts with."""
 
     resolution: int = 512
     video_length: int = 8
@@ -135,21 +136,79 @@ class Text2VideoDefaults:
     fps: int = 4
 
 
-TINY_TEXT2VIDEO_DEFAULTS = Text2VideoDefaults(resolution=128, num_inference_steps=10, t0=8, t1=9)
-
-
 @dataclass(frozen=True)
 class GuidedDefaults:
-    """What the guided tabs start with (the original demo's values; tiny mode: seconds on a CPU)."""
+    """What the guided and editing tabs start with (the original demo's values)."""
 
     resolution: int = 512
     num_inference_steps: int = 20
     chunk_size: int = 8
     input_fps: float = 4
     max_frames: int = 24
+    pix2pix_steps: int = 50
 
 
-TINY_GUIDED_DEFAULTS = GuidedDefaults(resolution=128, num_inference_steps=8, max_frames=8)
+@dataclass(frozen=True)
+class ModelScopeDefaults:
+    """What the ModelScope tab starts with: frames and steps of a clip, steps of an upscale."""
+
+    num_frames: int = 16
+    num_inference_steps: int = 25
+    upscale_steps: int = 25
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything the app starts with that depends on where its models come from: the Hugging Face Hub (the
+    configured models) or the offline tiny models. `Settings.profile` chooses it once; no other module asks which.
+
+    The offline profile's defaults finish in seconds on 2 CPU cores: small frames and few steps, and a model's own
+    size is used as the default resolution only up to `default_resolution_cap` (the tiny SDXL's own 1024 px would
+    take minutes)."""
+
+    sd_model: str
+    sd_models: tuple[str, ...]  # the model list's curated part; local models are added to it
+    not_sd1: frozenset[str]  # bases of that list that the guided tabs' SD 1.x ControlNets do not fit
+    controlnets: tuple[tuple[str, str], ...]
+    pose_detector: str
+    dreambooth_styles: tuple[DreamBoothStyle, ...]
+    single_file_configs: tuple[tuple[str, str], ...]  # family -> the diffusers configs a single file loads with
+    pix2pix_model: str
+    modelscope_models: tuple[str, ...]  # the first is the default
+    upscale_model: str
+    text2video: Text2VideoDefaults
+    guided: GuidedDefaults
+    modelscope: ModelScopeDefaults
+    max_work: int
+    default_resolution_cap: int
+    random_annotators: bool  # annotator networks with random weights (no hub)
+    hub_search: bool  # the model field searches the Hub as one types
+    notice: str  # shown at the top of the page
+
+
+def offline_profile() -> Profile:
+    """The tiny models for every tab: the whole UI on a CPU in seconds, no downloads."""
+    return Profile(
+        sd_model=TINY_SD_MODEL,
+        sd_models=(TINY_SD_MODEL, "tiny-sd2", "tiny-sdxl"),
+        not_sd1=frozenset({"tiny-sd2", "tiny-sdxl"}),
+        controlnets=tuple((kind, f"tiny-controlnet-{kind}") for kind in CONTROLNETS),
+        # OpenPose's weights come from the hub; MediaPipe's ship with its package.
+        pose_detector="mediapipe",
+        dreambooth_styles=tuple(DreamBoothStyle(s.label, TINY_DREAMBOOTH_MODEL, s.trigger) for s in DREAMBOOTH_STYLES),
+        single_file_configs=tuple(TINY_SINGLE_FILE_CONFIGS.items()),
+        pix2pix_model=TINY_PIX2PIX_MODEL,
+        modelscope_models=("tiny-modelscope", "tiny-modelscope-xl"),
+        upscale_model="tiny-modelscope-xl",
+        text2video=Text2VideoDefaults(resolution=128, num_inference_steps=10, t0=8, t1=9),
+        guided=GuidedDefaults(resolution=128, num_inference_steps=8, max_frames=8, pix2pix_steps=8),
+        modelscope=ModelScopeDefaults(num_frames=8, num_inference_steps=6, upscale_steps=4),
+        max_work=TINY_MAX_WORK,
+        default_resolution_cap=128,
+        random_annotators=True,
+        hub_search=False,
+        notice="**Offline mode:** small randomly initialised models; the output is noise, not art.",
+    )
 
 
 @dataclass(frozen=True)
@@ -209,32 +268,58 @@ class Settings:
             max_work=_int(env.get("T2VZ_MAX_WORK"), -1, -1, 10**9) if env.get("T2VZ_MAX_WORK") else None,
         )
 
+    @cached_property
+    def profile(self) -> Profile:
+        """The offline profile with --tiny-models, else the configured hub models' (see `Profile`)."""
+        if self.tiny_models:
+            return offline_profile()
+        return Profile(
+            sd_model=self.sd_model,
+            sd_models=tuple(dict.fromkeys([self.sd_model, *self.curated_sd_models])),
+            not_sd1=frozenset({SDXL_BASE_MODEL}),
+            controlnets=self.controlnets,
+            pose_detector=self.pose_detector,
+            dreambooth_styles=DREAMBOOTH_STYLES,
+            single_file_configs=(*self.single_file_configs, ("pix2pix", self.pix2pix_model)),
+            pix2pix_model=self.pix2pix_model,
+            modelscope_models=tuple(
+                dict.fromkeys([self.modelscope_model, "cerspense/zeroscope_v2_576w", DEFAULT_MODELSCOPE_MODEL])
+            ),
+            upscale_model=self.upscale_model,
+            text2video=Text2VideoDefaults(),
+            guided=GuidedDefaults(),
+            modelscope=ModelScopeDefaults(),
+            max_work=MAX_WORK,
+            default_resolution_cap=self.max_resolution,
+            random_annotators=False,
+            hub_search=True,
+            notice="",
+        )
+
     @property
     def work_limit(self) -> int:
         """Most megapixel-steps one web request may ask for (0: no limit)."""
         if self.max_work is not None and self.max_work >= 0:
             return self.max_work
-        return TINY_MAX_WORK if self.tiny_models else MAX_WORK
+        return self.profile.max_work
 
     @property
     def configured_models(self) -> frozenset[str]:
         """The model names the operator configured (defaults, ControlNets, configs of single files, styles): these
         load as configured even from the web, where other names must be hub ids or inside the models root."""
-        names = {
-            self.sd_model,
-            self.default_sd_model,
-            self.pix2pix_model,
-            self.default_pix2pix_model,
-            self.modelscope_model,
-            self.default_modelscope_model,
-            self.upscale_model,
-            self.default_upscale_model,
-            *dict(self.controlnets).values(),
-            *(self.controlnet_model(kind) for kind in CONTROLNETS),
-            *(self.single_file_config(family) for family in (*SINGLE_FILE_CONFIGS, "pix2pix")),
-            *(style.model for style in self.dreambooth_styles),
-        }
-        return frozenset(names)
+        profile = self.profile
+        return frozenset(
+            {
+                self.sd_model,
+                profile.sd_model,
+                profile.pix2pix_model,
+                *profile.modelscope_models[:1],
+                profile.upscale_model,
+                *dict(profile.controlnets).values(),
+                *dict(profile.single_file_configs).values(),
+                *(style.model for style in profile.dreambooth_styles),
+            }
+        )
 
     def with_tiny_models(self) -> Settings:
         return replace(self, tiny_models=True)
@@ -255,16 +340,14 @@ class Settings:
 
     @property
     def default_sd_model(self) -> str:
-        return TINY_SD_MODEL if self.tiny_models else self.sd_model
+        return self.profile.sd_model
 
     @property
     def sd_model_choices(self) -> list[str]:
         """The curated list and the local models root (no network: the live search runs as the user types)."""
         from utils.model_list import local_models
 
-        if self.tiny_models:
-            return [TINY_SD_MODEL, "tiny-sd2", "tiny-sdxl", *local_models(self.models_root)]
-        return list(dict.fromkeys([self.sd_model, *self.curated_sd_models, *local_models(self.models_root)]))
+        return list(dict.fromkeys([*self.profile.sd_models, *local_models(self.models_root)]))
 
     @property
     def guided_model_choices(self) -> list[str]:
@@ -272,51 +355,56 @@ class Settings:
         checkpoint files (local folders of SD 1.x and 2.x share a pipeline class, so they stay)."""
         from utils.model_list import local_models
 
-        others = {"tiny-sd2", "tiny-sdxl", SDXL_BASE_MODEL}
         local = set(local_models(self.models_root)) - set(local_models(self.models_root, ("sd1",)))
-        return [name for name in self.sd_model_choices if name not in others | local]
+        return [name for name in self.sd_model_choices if name not in self.profile.not_sd1 | local]
 
     def _within_limits(self, defaults):
         """Defaults never beyond the configured limits (a lower T2VZ_MAX_FRAMES must not break the tabs)."""
         frames = {
             k: min(getattr(defaults, k), self.max_frames)
-            for k in ("video_length", "chunk_size", "max_frames")
+            for k in ("video_length", "chunk_size", "max_frames", "num_frames")
             if hasattr(defaults, k)
         }
-        return replace(defaults, resolution=min(defaults.resolution, self.max_resolution), **frames)
+        sizes = (
+            {"resolution": min(defaults.resolution, self.max_resolution)} if hasattr(defaults, "resolution") else {}
+        )
+        return replace(defaults, **sizes, **frames)
 
     @property
     def text2video_defaults(self) -> Text2VideoDefaults:
-        return self._within_limits(TINY_TEXT2VIDEO_DEFAULTS if self.tiny_models else Text2VideoDefaults())
+        return self._within_limits(self.profile.text2video)
 
     @property
     def guided_defaults(self) -> GuidedDefaults:
-        return self._within_limits(TINY_GUIDED_DEFAULTS if self.tiny_models else GuidedDefaults())
+        return self._within_limits(self.profile.guided)
+
+    @property
+    def modelscope_defaults(self) -> ModelScopeDefaults:
+        return self._within_limits(self.profile.modelscope)
+
+    def own_resolution(self, native: int) -> int:
+        """The default frame size for a model made for `native` px: its own, within the limit and the profile's cap."""
+        return min(native, self.max_resolution, self.profile.default_resolution_cap)
 
     def controlnet_model(self, kind: str) -> str:
         """The ControlNet of a guided mode ("pose", "canny", "depth")."""
-        return f"tiny-controlnet-{kind}" if self.tiny_models else dict(self.controlnets)[kind]
+        return dict(self.profile.controlnets)[kind]
 
     @property
     def default_pose_detector(self) -> str:
-        # OpenPose's weights come from the hub; offline, MediaPipe's ship with the package.
-        return "mediapipe" if self.tiny_models else self.pose_detector
+        return self.profile.pose_detector
 
     @property
     def dreambooth_styles(self) -> tuple[DreamBoothStyle, ...]:
-        if self.tiny_models:
-            return tuple(DreamBoothStyle(s.label, TINY_DREAMBOOTH_MODEL, s.trigger) for s in DREAMBOOTH_STYLES)
-        return DREAMBOOTH_STYLES
+        return self.profile.dreambooth_styles
 
     def single_file_config(self, family: str) -> str:
         """The diffusers configs a single-file checkpoint of `family` (sd1, sd2, sdxl, pix2pix) is loaded with."""
-        if self.tiny_models:
-            return TINY_SINGLE_FILE_CONFIGS[family]
-        return self.pix2pix_model if family == "pix2pix" else dict(self.single_file_configs)[family]
+        return dict(self.profile.single_file_configs)[family]
 
     @property
     def default_pix2pix_model(self) -> str:
-        return TINY_PIX2PIX_MODEL if self.tiny_models else self.pix2pix_model
+        return self.profile.pix2pix_model
 
     @property
     def pix2pix_model_choices(self) -> list[str]:
@@ -327,14 +415,12 @@ class Settings:
 
     @property
     def default_modelscope_model(self) -> str:
-        return "tiny-modelscope" if self.tiny_models else self.modelscope_model
+        return self.profile.modelscope_models[0]
 
     @property
     def default_upscale_model(self) -> str:
-        return "tiny-modelscope-xl" if self.tiny_models else self.upscale_model
+        return self.profile.upscale_model
 
     @property
     def modelscope_choices(self) -> list[str]:
-        if self.tiny_models:
-            return ["tiny-modelscope", "tiny-modelscope-xl"]
-        return list(dict.fromkeys([self.modelscope_model, "cerspense/zeroscope_v2_576w", DEFAULT_MODELSCOPE_MODEL]))
+        return list(self.profile.modelscope_models)

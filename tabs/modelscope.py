@@ -43,7 +43,7 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Frames",
                             minimum=1,
                             maximum=settings.max_frames,
-                            value=min(8 if settings.tiny_models else 16, settings.max_frames),
+                            value=settings.modelscope_defaults.num_frames,
                             step=1,
                         )
                         fps = gr.Slider(label="Frames per second", minimum=1, maximum=30, value=8, step=1)
@@ -59,7 +59,7 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Denoising steps",
                             minimum=1,
                             maximum=100,
-                            value=25 if not settings.tiny_models else 6,
+                            value=settings.modelscope_defaults.num_inference_steps,
                             step=1,
                         )
                         guidance = gr.Slider(label="Guidance scale", minimum=0, maximum=20, value=9.0, step=0.5)
@@ -88,7 +88,11 @@ def create_demo(model: Model) -> gr.Blocks:
                             step=0.05,
                         )
                         up_steps = gr.Slider(
-                            label="Steps", minimum=1, maximum=100, value=25 if not settings.tiny_models else 4, step=1
+                            label="Steps",
+                            minimum=1,
+                            maximum=100,
+                            value=settings.modelscope_defaults.upscale_steps,
+                            step=1,
                         )
                     with gr.Row():
                         up_width = gr.Slider(

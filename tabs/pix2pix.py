@@ -54,8 +54,9 @@ def create_demo(model: Model) -> gr.Blocks:
                             step=0.1,
                         )
                         guidance = gr.Slider(label="Instruction guidance", minimum=0, maximum=20, value=7.5, step=0.5)
-                    steps = 50 if not settings.tiny_models else d.num_inference_steps
-                    resolution, num_steps = size_and_steps_controls(settings.max_resolution, d.resolution, steps)
+                    resolution, num_steps = size_and_steps_controls(
+                        settings.max_resolution, d.resolution, d.pix2pix_steps
+                    )
                     with gr.Row():
                         seed, randomize = seed_controls(0)
                     video_range = video_range_controls(

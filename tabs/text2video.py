@@ -53,7 +53,7 @@ def own_resolution(model: Model, model_name: str) -> dict:
         return gr.update()  # the generation will say what is wrong with the name
     with job_scope(Job(from_web=True)):  # read from the models root only, as a generation would
         size = model.native_resolution(name)
-    return gr.update(value=size) if size else gr.update()
+    return gr.update(value=model.settings.own_resolution(size)) if size else gr.update()
 
 
 def create_demo(model: Model) -> gr.Blocks:
@@ -127,7 +127,7 @@ def create_demo(model: Model) -> gr.Blocks:
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
 
         gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
-        live_model_search(model_name, settings.sd_model_choices, settings.models_root, not settings.tiny_models)
+        live_model_search(model_name, settings.sd_model_choices, settings.models_root, settings.profile.hub_search)
         model_name.change(
             partial(own_resolution, model), [model_name], [resolution], queue=False, api_visibility="private"
         )
