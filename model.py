@@ -8,7 +8,6 @@ path, the other public methods a `GenerationResult` with the seed used and notes
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from modes import (
 )
 from utils.jobs import check_cancelled, from_web, on_step
 from utils.validation import InputError, as_text
-from utils.video import VIDEO_FORMATS, VideoClip, VideoWriter, load_video, new_output_path, prune_outputs
+from utils.video import VideoClip, VideoWriter, load_video, output_path
 
 logger = logging.getLogger(__name__)
 
@@ -291,7 +290,7 @@ class Model(ModelLoader):
     def _generate(self, mode: str, call: Call, path, run) -> GenerationResult:
         """The end of every mode: a checked output path, then, holding the device, `run()` -> (pipeline, latents,
         fps, frames to show beside or None) and the written video."""
-        path = self._output_path(path)
+        path = output_path(path, self.settings.output_dir, self.settings.output_ttl_hours * 3600)
         with self._generating(mode):
             pipe, latents, fps, beside = run()
             self._write(pipe, latents, path, fps, getattr(call, "watermark", ""), beside)
@@ -303,29 +302,6 @@ class Model(ModelLoader):
         clip = load_video(video, resolution, start_t, end_t, fps, call.max_frames)
         call.notes += clip.notes
         return clip
-
-    def _output_path(self, path) -> Path:
-        """A fresh file in the output folder, or the caller's `path`, checked before any work: it must name a
-        video file (.mp4/.gif) in a folder that can be written."""
-        if path in (None, ""):
-            prune_outputs(self.settings.output_dir, self.settings.output_ttl_hours * 3600)
-            return new_output_path(self.settings.output_dir)
-        path = Path(as_text("path", path)).expanduser()
-        if path.suffix.lower().lstrip(".") not in VIDEO_FORMATS:
-            allowed = ", ".join("." + f for f in VIDEO_FORMATS)
-            raise InputError(f"path must end in one of {allowed}, got '{path.name}'.")
-        if path.is_dir():
-            raise InputError(f"path '{path}' is a folder: name a video file inside it, e.g. '{path / 'clip.mp4'}'.")
-        probe = path.parent / f".{path.name}.{secrets.token_hex(4)}.probe"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            probe.touch()
-            probe.unlink()
-        except OSError as error:
-            raise InputError(
-                f"Cannot write to the folder of path '{path}' ({error.strerror or error}): choose another path."
-            ) from None
-        return path
 
     @contextmanager
     def _generating(self, mode: str) -> Iterator[None]:

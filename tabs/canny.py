@@ -14,7 +14,7 @@ EXAMPLES = [
 ]
 
 
-def threshold_controls() -> dict:
+def threshold_controls(prompt: gr.Textbox | None = None) -> dict:
     with gr.Row():
         low = gr.Slider(label="Canny low threshold", minimum=1, maximum=255, value=100, step=1)
         high = gr.Slider(label="Canny high threshold", minimum=1, maximum=255, value=200, step=1)

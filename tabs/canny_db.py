@@ -14,37 +14,29 @@ MOTIONS = ["coffee_pan.mp4", "cat_zoom.mp4", "astronaut_pan.mp4", "rocket_zoom.m
 
 def create_demo(model: Model) -> gr.Blocks:
     styles = model.settings.dreambooth_styles
-    first = styles[0]
+    by_label = {s.label: s for s in styles}
 
-    def model_control() -> gr.Dropdown:
-        return gr.Dropdown(
-            label=model_label("DreamBooth model (or pick a style below)", model.settings.models_root),
+    def controls(prompt: gr.Textbox) -> dict:
+        """The style picker (page only), the DreamBooth model it chooses, and the edge thresholds."""
+        style = gr.Radio(label="Style", choices=list(by_label), value=styles[0].label)
+        db_path = gr.Dropdown(
+            label=model_label(
+                "DreamBooth model (chosen by the style above, or any SD 1.x model)", model.settings.models_root
+            ),
             choices=list(dict.fromkeys(s.model for s in styles)),
-            value=first.model,
+            value=styles[0].model,
             allow_custom_value=True,
         )
 
-    def wire(controls: dict) -> None:
-        by_label = {s.label: s for s in styles}
+        def pick(label: str, text: str):
+            chosen = by_label[label]
+            if chosen.trigger not in text:
+                text = f"{chosen.trigger}, {text}" if text.strip() else chosen.trigger
+            return gr.Dropdown(value=chosen.model), text
 
-        def pick(label: str, prompt: str):
-            style = by_label[label]
-            if style.trigger not in prompt:
-                prompt = f"{style.trigger}, {prompt}" if prompt.strip() else style.trigger
-            return gr.Dropdown(value=style.model), prompt
+        style.change(pick, [style, prompt], [db_path, prompt], queue=False, api_visibility="private")
+        return {**threshold_controls(), "db_path": db_path}
 
-        controls["_style"].change(
-            pick,
-            [controls["_style"], controls["prompt"]],
-            [controls["db_path"], controls["prompt"]],
-            queue=False,
-            api_visibility="private",
-        )
-
-    style = lambda: {  # noqa: E731
-        "_style": gr.Radio(label="Style", choices=[s.label for s in styles], value=first.label),
-        **threshold_controls(),
-    }
     examples = [[example(MOTIONS[i % len(MOTIONS)]), f"{s.trigger}, a portrait"] for i, s in enumerate(styles)]
     return guided_demo(
         model,
@@ -54,9 +46,7 @@ def create_demo(model: Model) -> gr.Blocks:
         generate=model.controlnet_canny_db,
         api_name="canny_db",
         examples=examples,
-        extra_controls=style,
+        extra_controls=controls,
         default_video=example(MOTIONS[0]),
-        base_model_control=model_control,
-        wire=wire,
-        base_parameter="db_path",
+        base_model=False,
     )

@@ -32,18 +32,15 @@ def guided_demo(
     generate: Callable[..., GenerationResult],
     api_name: str,
     examples: list[list],
-    extra_controls: Callable[[], dict[str, gr.components.Component]] = dict,
+    extra_controls: Callable[[gr.Textbox], dict[str, gr.components.Component]] = lambda prompt: {},
     default_video: str | None = None,
-    base_model_control: Callable[[], gr.components.Component] | None = None,
-    wire: Callable[[dict[str, gr.components.Component]], None] | None = None,
-    base_parameter: str = "model_name",
+    base_model: bool = True,
 ) -> gr.Blocks:
     """A guided tab: video + prompt (+ the tab's own controls) -> `generate(video_path, prompt, ...)`.
 
-    `examples` rows are [video, prompt]; `extra_controls` builds the tab's own controls inside the main column,
-    named as `generate`'s keyword arguments (a name starting with "_" is for the page only and is not sent).
-    `wire(controls)` may connect the tab's own events once everything exists. `base_parameter` names the base
-    model's parameter of `generate`.
+    `examples` rows are [video, prompt]; `extra_controls(prompt)` builds the tab's own controls inside the main
+    column (and may wire them to the prompt), named as `generate`'s keyword arguments. With `base_model=False` the
+    tab's own controls name the base model, and the shared base-model field is left out.
     """
     settings = model.settings
     d = settings.guided_defaults
@@ -54,18 +51,20 @@ def guided_demo(
                 # No `format`: Gradio would convert uploads with a system ffmpeg; load_video reads any format itself.
                 video = gr.Video(label="Input video", sources=["upload"], value=default_video)
                 prompt = gr.Textbox(label="Prompt", lines=2)
-                extras = extra_controls()
+                extras = extra_controls(prompt)
                 run_button, stop_button = generate_buttons()
                 with gr.Accordion("Advanced options", open=False):
                     base = (
-                        base_model_control()
-                        if base_model_control
-                        else gr.Dropdown(
-                            label=model_label("Base model", settings.models_root),
-                            choices=settings.guided_model_choices,
-                            value=settings.default_sd_model,
-                            allow_custom_value=True,
-                        )
+                        {
+                            "model_name": gr.Dropdown(
+                                label=model_label("Base model", settings.models_root),
+                                choices=settings.guided_model_choices,
+                                value=settings.default_sd_model,
+                                allow_custom_value=True,
+                            )
+                        }
+                        if base_model
+                        else {}
                     )
                     n_prompt = gr.Textbox(label="Negative prompt", value="")
                     resolution, num_steps = size_and_steps_controls(
@@ -93,7 +92,7 @@ def guided_demo(
             "video_path": video,
             "prompt": prompt,
             **extras,
-            base_parameter: base,
+            **base,
             "n_prompt": n_prompt,
             "resolution": resolution,
             "num_inference_steps": num_steps,
@@ -106,13 +105,10 @@ def guided_demo(
             "lora": lora,
             "lora_weight": lora_weight,
         }
-        if wire is not None:
-            wire(controls)
-        sent = {name: control for name, control in controls.items() if not name.startswith("_")}
         connect_generation(
             run_button.click,
             generate,
-            sent,
+            controls,
             [result, seed_used],
             api_name,
             randomize,

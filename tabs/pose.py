@@ -15,7 +15,7 @@ EXAMPLES = [
 
 
 def create_demo(model: Model) -> gr.Blocks:
-    def controls() -> dict:
+    def controls(prompt: gr.Textbox) -> dict:
         return {
             "is_skeleton": gr.Checkbox(label="The video already is a skeleton drawing (use it as it is)", value=True),
             "pose_detector": gr.Radio(

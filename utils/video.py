@@ -35,6 +35,32 @@ def new_output_path(output_dir: str | Path, suffix: str = ".mp4") -> Path:
     return folder / f"{stamp}-{uuid.uuid4().hex}{suffix}"
 
 
+def output_path(path: str | Path | None, output_dir: Path, max_age_seconds: float) -> Path:
+    """Where a request's video goes, checked before any work: a fresh file in `output_dir` (pruning expired ones on
+    the way), or the caller's `path`, which must name a video file (.mp4/.gif) in a folder that can be written."""
+    from utils.validation import InputError, as_text
+
+    if path in (None, ""):
+        prune_outputs(output_dir, max_age_seconds)
+        return new_output_path(output_dir)
+    chosen = Path(as_text("path", path)).expanduser()
+    if chosen.suffix.lower().lstrip(".") not in VIDEO_FORMATS:
+        allowed = ", ".join("." + f for f in VIDEO_FORMATS)
+        raise InputError(f"path must end in one of {allowed}, got '{chosen.name}'.")
+    if chosen.is_dir():
+        raise InputError(f"path '{chosen}' is a folder: name a video file inside it, e.g. '{chosen / 'clip.mp4'}'.")
+    probe = chosen.parent / f".{chosen.name}.{uuid.uuid4().hex[:8]}.probe"
+    try:
+        chosen.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise InputError(
+            f"Cannot write to the folder of path '{chosen}' ({error.strerror or error}): choose another path."
+        ) from None
+    return chosen
+
+
 OUTPUT_PATTERNS = ("????????-??????-*", f".????????-??????-*{PARTIAL}.*")  # videos, and partial files a crash left
 
 
