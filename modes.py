@@ -50,6 +50,21 @@ def chunk_within(chunk_size: int, frames: int, notes: list[str]) -> int:
     return chunk_size
 
 
+# The other names of the same parameters (diffusers' and the other modes'), accepted by every mode that has the
+# parameter: the Text2Video-Zero names stay the modes' own, as the original API and the app's endpoints have them.
+ALIASES = {
+    "negative_prompt": ("n_prompt",),
+    "n_prompt": ("negative_prompt",),
+    "num_frames": ("video_length",),
+    "video_length": ("num_frames",),
+    "video": ("video_path",),
+    "video_path": ("video",),
+    "save_path": ("path",),
+    "path": ("save_path",),
+    "fps": ("input_fps", "out_fps"),
+}
+
+
 @dataclass
 class Call:
     """What every mode's call has: the seed, the notes for the user, and the unknown-parameter check."""
@@ -60,6 +75,7 @@ class Call:
     @classmethod
     def checked(cls: type[C], settings: Settings, **given) -> C:
         known = {f.name for f in dataclasses.fields(cls)} - {"notes"}
+        given = cls._own_names(given, known)
         unknown = sorted(set(given) - known)
         if unknown:
             raise InputError(
@@ -69,6 +85,18 @@ class Call:
         call = cls(**given)
         call.check(settings)
         return call
+
+    @staticmethod
+    def _own_names(given: dict, known: set[str]) -> dict:
+        """`given` with aliases (see ALIASES) renamed to this mode's own names; both names at once is an error."""
+        renamed = dict(given)
+        for alias, names in ALIASES.items():
+            own = next((name for name in names if name in known), None)
+            if alias in given and alias not in known and own is not None:
+                if own in given:
+                    raise InputError(f"{alias} and {own} name the same parameter: give one of them.")
+                renamed[own] = renamed.pop(alias)
+        return renamed
 
     def check(self, settings: Settings) -> None:
         self.seed = draw_seed(self.seed)
