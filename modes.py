@@ -86,6 +86,11 @@ class Call:
         call.check(settings)
         return call
 
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The default of a parameter: the tabs and the settings' profiles start from it (one place for each)."""
+        return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
     @staticmethod
     def _own_names(given: dict, known: set[str]) -> dict:
         """`given` with aliases (see ALIASES) renamed to this mode's own names; both names at once is an error."""

@@ -127,34 +127,61 @@ def _choice(value: str | None, choices: tuple[str, ...], default: str) -> str:
 class Text2VideoDefaults:
     """What the text-to-video tab starts with."""
 
-    resolution: int = 512
-    video_length: int = 8
-    chunk_size: int = 8
-    num_inference_steps: int = 50
-    t0: int = 44
-    t1: int = 47
-    fps: int = 4
+    resolution: int
+    video_length: int
+    chunk_size: int
+    num_inference_steps: int
+    t0: int
+    t1: int
+    fps: int
 
 
 @dataclass(frozen=True)
 class GuidedDefaults:
-    """What the guided and editing tabs start with (the original demo's values)."""
+    """What the guided and editing tabs start with."""
 
-    resolution: int = 512
-    num_inference_steps: int = 20
-    chunk_size: int = 8
-    input_fps: float = 4
-    max_frames: int = 24
-    pix2pix_steps: int = 50
+    resolution: int
+    num_inference_steps: int
+    chunk_size: int
+    input_fps: float
+    max_frames: int
+    pix2pix_steps: int
 
 
 @dataclass(frozen=True)
 class ModelScopeDefaults:
     """What the ModelScope tab starts with: frames and steps of a clip, steps of an upscale."""
 
-    num_frames: int = 16
-    num_inference_steps: int = 25
-    upscale_steps: int = 25
+    num_frames: int
+    num_inference_steps: int
+    upscale_steps: int
+
+
+def call_defaults() -> tuple[Text2VideoDefaults, GuidedDefaults, ModelScopeDefaults]:
+    """The tabs' defaults with the hub's models: the Python API's own (the original demo's values, in `modes`), at
+    512 px and, for input videos, at most 24 frames."""
+    from modes import GuidedCall, ModelScopeCall, Pix2PixCall, Text2VideoCall, UpscaleCall
+
+    t2v, guided = Text2VideoCall.default, GuidedCall.default
+    return (
+        Text2VideoDefaults(
+            resolution=512,
+            **{k: t2v(k) for k in ("video_length", "chunk_size", "num_inference_steps", "t0", "t1", "fps")},
+        ),
+        GuidedDefaults(
+            resolution=guided("resolution"),
+            num_inference_steps=guided("num_inference_steps"),
+            chunk_size=guided("chunk_size"),
+            input_fps=guided("input_fps"),
+            max_frames=24,
+            pix2pix_steps=Pix2PixCall.default("num_inference_steps"),
+        ),
+        ModelScopeDefaults(
+            num_frames=ModelScopeCall.default("num_frames"),
+            num_inference_steps=ModelScopeCall.default("num_inference_steps"),
+            upscale_steps=UpscaleCall.default("num_inference_steps"),
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -188,6 +215,7 @@ class Profile:
 
 def offline_profile() -> Profile:
     """The tiny models for every tab: the whole UI on a CPU in seconds, no downloads."""
+    text2video, guided, modelscope = call_defaults()
     return Profile(
         sd_model=TINY_SD_MODEL,
         sd_models=(TINY_SD_MODEL, "tiny-sd2", "tiny-sdxl"),
@@ -200,9 +228,9 @@ def offline_profile() -> Profile:
         pix2pix_model=TINY_PIX2PIX_MODEL,
         modelscope_models=("tiny-modelscope", "tiny-modelscope-xl"),
         upscale_model="tiny-modelscope-xl",
-        text2video=Text2VideoDefaults(resolution=128, num_inference_steps=10, t0=8, t1=9),
-        guided=GuidedDefaults(resolution=128, num_inference_steps=8, max_frames=8, pix2pix_steps=8),
-        modelscope=ModelScopeDefaults(num_frames=8, num_inference_steps=6, upscale_steps=4),
+        text2video=replace(text2video, resolution=128, num_inference_steps=10, t0=8, t1=9),
+        guided=replace(guided, resolution=128, num_inference_steps=8, max_frames=8, pix2pix_steps=8),
+        modelscope=replace(modelscope, num_frames=8, num_inference_steps=6, upscale_steps=4),
         max_work=TINY_MAX_WORK,
         default_resolution_cap=128,
         random_annotators=True,
@@ -273,6 +301,7 @@ class Settings:
         """The offline profile with --tiny-models, else the configured hub models' (see `Profile`)."""
         if self.tiny_models:
             return offline_profile()
+        text2video, guided, modelscope = call_defaults()
         return Profile(
             sd_model=self.sd_model,
             sd_models=tuple(dict.fromkeys([self.sd_model, *self.curated_sd_models])),
@@ -286,9 +315,9 @@ class Settings:
                 dict.fromkeys([self.modelscope_model, "cerspense/zeroscope_v2_576w", DEFAULT_MODELSCOPE_MODEL])
             ),
             upscale_model=self.upscale_model,
-            text2video=Text2VideoDefaults(),
-            guided=GuidedDefaults(),
-            modelscope=ModelScopeDefaults(),
+            text2video=text2video,
+            guided=guided,
+            modelscope=modelscope,
             max_work=MAX_WORK,
             default_resolution_cap=self.max_resolution,
             random_annotators=False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from model import Model
+from modes import CannyCall
 from tabs.guided import example, guided_demo
 
 EXAMPLES = [
@@ -16,8 +17,10 @@ EXAMPLES = [
 
 def threshold_controls(prompt: gr.Textbox | None = None) -> dict:
     with gr.Row():
-        low = gr.Slider(label="Canny low threshold", minimum=1, maximum=255, value=100, step=1)
-        high = gr.Slider(label="Canny high threshold", minimum=1, maximum=255, value=200, step=1)
+        low, high = (
+            gr.Slider(label=f"Canny {name} threshold", minimum=1, maximum=255, value=CannyCall.default(key), step=1)
+            for name, key in (("low", "low_threshold"), ("high", "high_threshold"))
+        )
     return {"low_threshold": low, "high_threshold": high}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
-from modes import LORA_WEIGHTS, MAX_MERGING_RATIO, MIN_CHUNK
+from modes import LORA_WEIGHTS, MAX_MERGING_RATIO, MIN_CHUNK, SDCall
 from utils.jobs import Cancelled, Job, job_scope
 from utils.validation import InputError, as_flag, check_ui_model_name
 from utils.video import OutputError
@@ -211,7 +211,8 @@ def lora_controls() -> tuple[gr.Textbox, gr.Slider]:
             label="LoRA (optional: a Hugging Face id or a .safetensors file in the models folder)", value="", scale=3
         )
         low, high = LORA_WEIGHTS
-        weight = gr.Slider(label="LoRA weight", minimum=low, maximum=high, value=1.0, step=0.05, scale=1)
+        default = SDCall.default("lora_weight")
+        weight = gr.Slider(label="LoRA weight", minimum=low, maximum=high, value=default, step=0.05, scale=1)
     return lora, weight
 
 
@@ -230,7 +231,7 @@ def chunking_controls(max_frames: int, chunk_size: int) -> dict[str, gr.componen
                 label="Token merging ratio (faster, less detail)",
                 minimum=0.0,
                 maximum=MAX_MERGING_RATIO,
-                value=0.0,
+                value=SDCall.default("merging_ratio"),
                 step=0.1,
             ),
         }

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import gradio as gr
 
 from model import GenerationResult, Model
+from modes import GuidedCall
 from settings import EXAMPLES_DIR
 from tabs.common import (
     chunking_controls,
@@ -71,11 +72,21 @@ def guided_demo(
                         settings.max_resolution, d.resolution, d.num_inference_steps
                     )
                     with gr.Row():
-                        seed, randomize = seed_controls(42)
+                        seed, randomize = seed_controls(GuidedCall.default("seed"))
                     with gr.Row():
-                        guidance = gr.Slider(label="Guidance scale", minimum=0, maximum=20, value=9.0, step=0.5)
+                        guidance = gr.Slider(
+                            label="Guidance scale",
+                            minimum=0,
+                            maximum=20,
+                            value=GuidedCall.default("guidance_scale"),
+                            step=0.5,
+                        )
                         scale = gr.Slider(
-                            label="ControlNet conditioning scale", minimum=0, maximum=2, value=1.0, step=0.05
+                            label="ControlNet conditioning scale",
+                            minimum=0,
+                            maximum=2,
+                            value=GuidedCall.default("controlnet_conditioning_scale"),
+                            step=0.05,
                         )
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
                     video_range = video_range_controls(

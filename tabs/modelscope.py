@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from model import Model
+from modes import ModelScopeCall, UpscaleCall
 from pipelines.modelscope import SCHEDULERS
 from settings import MODELSCOPE_SIZES
 from tabs.common import connect_generation, generate_buttons, seed_controls
@@ -46,7 +47,13 @@ def create_demo(model: Model) -> gr.Blocks:
                             value=settings.modelscope_defaults.num_frames,
                             step=1,
                         )
-                        fps = gr.Slider(label="Frames per second", minimum=1, maximum=30, value=8, step=1)
+                        fps = gr.Slider(
+                            label="Frames per second",
+                            minimum=1,
+                            maximum=30,
+                            value=ModelScopeCall.default("fps"),
+                            step=1,
+                        )
                     with gr.Row():
                         width = gr.Slider(
                             label="Width", minimum=64, maximum=settings.max_resolution, value=width0, step=8
@@ -62,10 +69,18 @@ def create_demo(model: Model) -> gr.Blocks:
                             value=settings.modelscope_defaults.num_inference_steps,
                             step=1,
                         )
-                        guidance = gr.Slider(label="Guidance scale", minimum=0, maximum=20, value=9.0, step=0.5)
+                        guidance = gr.Slider(
+                            label="Guidance scale",
+                            minimum=0,
+                            maximum=20,
+                            value=ModelScopeCall.default("guidance_scale"),
+                            step=0.5,
+                        )
                     with gr.Row():
-                        seed, randomize = seed_controls(0)
-                        scheduler = gr.Dropdown(label="Scheduler", choices=list(SCHEDULERS), value="dpm++")
+                        seed, randomize = seed_controls(ModelScopeCall.default("seed"))
+                        scheduler = gr.Dropdown(
+                            label="Scheduler", choices=list(SCHEDULERS), value=ModelScopeCall.default("scheduler")
+                        )
             with gr.Column():
                 result = gr.Video(label="Generated video", format="mp4", autoplay=True, elem_id="modelscope-result")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
@@ -84,7 +99,7 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Strength (how much to change the clip)",
                             minimum=0.05,
                             maximum=1.0,
-                            value=0.6,
+                            value=UpscaleCall.default("strength"),
                             step=0.05,
                         )
                         up_steps = gr.Slider(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from model import Model
+from modes import Pix2PixCall
 from tabs.common import (
     chunking_controls,
     connect_generation,
@@ -50,15 +51,21 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Image guidance (how closely to keep the input)",
                             minimum=0.0,
                             maximum=5.0,
-                            value=1.0,
+                            value=Pix2PixCall.default("image_guidance_scale"),
                             step=0.1,
                         )
-                        guidance = gr.Slider(label="Instruction guidance", minimum=0, maximum=20, value=7.5, step=0.5)
+                        guidance = gr.Slider(
+                            label="Instruction guidance",
+                            minimum=0,
+                            maximum=20,
+                            value=Pix2PixCall.default("guidance_scale"),
+                            step=0.5,
+                        )
                     resolution, num_steps = size_and_steps_controls(
                         settings.max_resolution, d.resolution, d.pix2pix_steps
                     )
                     with gr.Row():
-                        seed, randomize = seed_controls(0)
+                        seed, randomize = seed_controls(Pix2PixCall.default("seed"))
                     video_range = video_range_controls(
                         settings.max_frames, d.max_frames, ("out_fps", "Output frame rate (-1 = the input's)", -1, -1)
                     )

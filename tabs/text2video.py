@@ -7,6 +7,7 @@ from functools import partial
 import gradio as gr
 
 from model import TINY_ALIASES, Model
+from modes import Text2VideoCall
 from pipelines.text_to_video_zero import suggest_t0_t1
 from tabs.common import (
     chunking_controls,
@@ -86,10 +87,18 @@ def create_demo(model: Model) -> gr.Blocks:
                             step=1,
                         )
                     with gr.Row():
-                        seed, randomize = seed_controls(0)
+                        seed, randomize = seed_controls(Text2VideoCall.default("seed"))
                     with gr.Row():
-                        motion_x = gr.Slider(label="Global translation δx", minimum=-20, maximum=20, value=12, step=1)
-                        motion_y = gr.Slider(label="Global translation δy", minimum=-20, maximum=20, value=12, step=1)
+                        motion_x, motion_y = (
+                            gr.Slider(
+                                label=f"Global translation δ{axis}",
+                                minimum=-20,
+                                maximum=20,
+                                value=Text2VideoCall.default(f"motion_field_strength_{axis}"),
+                                step=1,
+                            )
+                            for axis in "xy"
+                        )
                     with gr.Row():
                         num_steps = gr.Slider(
                             label="Denoising steps",
@@ -98,7 +107,13 @@ def create_demo(model: Model) -> gr.Blocks:
                             value=d.num_inference_steps,
                             step=1,
                         )
-                        guidance = gr.Slider(label="Guidance scale", minimum=0, maximum=20, value=7.5, step=0.5)
+                        guidance = gr.Slider(
+                            label="Guidance scale",
+                            minimum=0,
+                            maximum=20,
+                            value=Text2VideoCall.default("guidance_scale"),
+                            step=0.5,
+                        )
                     with gr.Row():
                         t0 = gr.Slider(
                             label="Timestep t0 (step index of T')",
