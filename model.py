@@ -31,6 +31,7 @@ from modes import (
     Pix2PixCall,
     PoseCall,
     Text2VideoCall,
+    ThreeDCall,
     UpscaleCall,
     VideoInputCall,
     chunk_within,
@@ -226,27 +227,13 @@ class Model(ModelLoader):
         """ModelScope/Zeroscope text-to-video (parameters: `modes.ModelScopeCall`)."""
         call = ModelScopeCall.checked(self.settings, prompt=prompt, **options)
 
-        def run():
-            pipe = self.modelscope_pipeline(call.model_name)
+        def sizes(pipe) -> dict:
             native = pipe.unet.config.sample_size * pipe.vae_scale_factor
             height, width = call.height or native, call.width or native
             self._check_work(call.num_frames, height, width, call.num_inference_steps)
-            pipe.set_scheduler(call.scheduler)
-            latents = pipe(
-                call.prompt,
-                num_frames=call.num_frames,
-                height=height,
-                width=width,
-                num_inference_steps=call.num_inference_steps,
-                guidance_scale=call.guidance_scale,
-                negative_prompt=call.negative_prompt,
-                generator=torch.Generator("cpu").manual_seed(call.seed),
-                output_type="latent",
-                callback_on_step_end=on_step,
-            ).frames
-            return pipe, latents, call.fps, None
+            return {"num_frames": call.num_frames, "height": height, "width": width}
 
-        return self._generate("ModelScope generation", call, call.path, run)
+        return self._modelscope("ModelScope generation", call, call.fps, sizes)
 
     def modelscope_upscale(self, video_path=None, prompt: str = "", **options) -> GenerationResult:
         """Zeroscope XL video-to-video on a clip, e.g. a ModelScope result (parameters: `modes.UpscaleCall`). The
@@ -259,24 +246,28 @@ class Model(ModelLoader):
         frames = torch.nn.functional.interpolate(frames, size=(call.height, call.width), mode="bicubic").clamp(0, 1)
         call.notes += clip.notes
         self._check_work(len(frames), call.height, call.width, call.num_inference_steps * call.strength)
+        return self._modelscope("upscaling", call, clip.fps, lambda pipe: {"video": frames, "strength": call.strength})
+
+    def _modelscope(self, mode: str, call: ThreeDCall, fps: float, inputs) -> GenerationResult:
+        """Load the ModelScope/Zeroscope model, set the call's scheduler and run it on `inputs(pipe)` (the sizes of a
+        new clip, or a clip to upscale)."""
 
         def run():
             pipe = self.modelscope_pipeline(call.model_name)
             pipe.set_scheduler(call.scheduler)
             latents = pipe(
                 call.prompt,
-                video=frames,
-                strength=call.strength,
                 num_inference_steps=call.num_inference_steps,
                 guidance_scale=call.guidance_scale,
                 negative_prompt=call.negative_prompt,
                 generator=torch.Generator("cpu").manual_seed(call.seed),
                 output_type="latent",
                 callback_on_step_end=on_step,
+                **inputs(pipe),
             ).frames
-            return pipe, latents, clip.fps, None
+            return pipe, latents, fps, None
 
-        return self._generate("upscaling", call, call.path, run)
+        return self._generate(mode, call, call.path, run)
 
     def process_modelscope(self, prompt: str, **kwargs) -> str:
         """ModelScope/Zeroscope text-to-video; returns the path of the written video (see `modelscope`)."""

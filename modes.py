@@ -278,67 +278,64 @@ def _scheduler(name) -> str:
 
 
 @dataclass
-class ModelScopeCall(Call):
-    """ModelScope/Zeroscope text-to-video; `height`/`width` None: the model's own size."""
+class ThreeDCall(Call):
+    """What the ModelScope/Zeroscope calls (their 3-D UNet denoises every frame together) share."""
 
     prompt: Any = None
     model_name: Any = None
     negative_prompt: Any = ""
-    num_frames: Any = 16
     num_inference_steps: Any = 25
     guidance_scale: Any = 9.0
-    height: Any = None
-    width: Any = None
-    fps: Any = 8
     scheduler: Any = "dpm++"
     path: Any = None
 
     def check(self, settings: Settings) -> None:
         self.prompt = as_text("Prompt", self.prompt)
         self.negative_prompt = as_text("Negative prompt", self.negative_prompt, required=False)
-        self.model_name = as_text("Model", self.model_name or settings.default_modelscope_model)
-        self.num_frames = as_int("Frames", self.num_frames, 1, settings.max_frames)
         self.num_inference_steps = as_int("Steps", self.num_inference_steps, 1, MAX_STEPS)
         self.guidance_scale = as_float("Guidance scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
-        native = MODELSCOPE_SIZES.get(self.model_name)
-        self.width = _size("Width", self.width, native[0] if native else None, settings)
-        self.height = _size("Height", self.height, native[1] if native else None, settings)
-        self.fps = as_float("fps", self.fps, 1, MAX_FPS)
         self.scheduler = _scheduler(self.scheduler)
         super().check(settings)
 
 
 @dataclass
-class UpscaleCall(Call):
+class ModelScopeCall(ThreeDCall):
+    """ModelScope/Zeroscope text-to-video; `height`/`width` None: the model's own size."""
+
+    num_frames: Any = 16
+    height: Any = None
+    width: Any = None
+    fps: Any = 8
+
+    def check(self, settings: Settings) -> None:
+        super().check(settings)
+        self.model_name = as_text("Model", self.model_name or settings.default_modelscope_model)
+        self.num_frames = as_int("Frames", self.num_frames, 1, settings.max_frames)
+        native = MODELSCOPE_SIZES.get(self.model_name)
+        self.width = _size("Width", self.width, native[0] if native else None, settings)
+        self.height = _size("Height", self.height, native[1] if native else None, settings)
+        self.fps = as_float("fps", self.fps, 1, MAX_FPS)
+
+
+@dataclass
+class UpscaleCall(ThreeDCall):
     """Zeroscope XL video-to-video on `video_path` at width x height, keeping `1 - strength` of the clip; `fps` -1:
     the clip's own rate."""
 
     video_path: Any = None
-    prompt: Any = ""
-    model_name: Any = None
     strength: Any = 0.6
     width: Any = 1024
     height: Any = 576
-    num_inference_steps: Any = 25
-    guidance_scale: Any = 9.0
-    negative_prompt: Any = ""
     fps: Any = -1
-    scheduler: Any = "dpm++"
-    path: Any = None
 
     def check(self, settings: Settings) -> None:
-        self.prompt = as_text("Prompt", self.prompt)
-        self.negative_prompt = as_text("Negative prompt", self.negative_prompt, required=False)
+        super().check(settings)
         self.model_name = as_text("Upscale model", self.model_name or settings.default_upscale_model)
         self.strength = as_float("Strength", self.strength, 0.0, 1.0)
         if self.strength == 0:
             raise InputError("Strength must be above 0 (and at most 1): 0 would return the clip unchanged.")
-        self.width = _size("Width", self.width, 1024, settings)
-        self.height = _size("Height", self.height, 576, settings)
-        self.num_inference_steps = as_int("Steps", self.num_inference_steps, 1, MAX_STEPS)
-        self.guidance_scale = as_float("Guidance scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
-        self.scheduler = _scheduler(self.scheduler)
-        super().check(settings)
+        self.width = _size("Width", self.width, self.default("width"), settings)
+        self.height = _size("Height", self.height, self.default("height"), settings)
         if self.video_path in (None, ""):
             raise InputError(
                 "No clip to upscale: generate a clip first (it fills the 'Clip to upscale' box) or upload one."
