@@ -15,7 +15,6 @@ from model import Model
 from settings import EXAMPLES_DIR, Settings
 from tabs import canny, canny_db, depth, modelscope, pix2pix, pose, text2video
 from tabs.common import StudioBlocks
-from utils.jobs import cancel_session
 from utils.login import ClientAddress, LoginThrottle
 from utils.video import keep_pruning
 
@@ -56,14 +55,8 @@ def build_demo(model: Model) -> gr.Blocks:
                 pix2pix.create_demo(model)
             with gr.Tab("ModelScope / Zeroscope"):
                 modelscope.create_demo(model)
-        # A closed tab stops its running generation (the Stop button and API cancels stop it through Gradio).
-        demo.unload(stop_session_jobs)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     return demo
-
-
-def stop_session_jobs(request: gr.Request) -> None:
-    cancel_session(request.session_hash if request else None)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -76,6 +76,19 @@ def _as_sent(payload):
     return payload
 
 
+def _client_gone() -> Callable[[], bool]:
+    """Whether the client of the running request has gone: its tab closed or its result stream dropped. Gradio then
+    marks the request's queue event as no longer alive, but offers no public hook for it, so this reads the event
+    (gradio is pinned); where it cannot be found, the client never counts as gone. The heartbeat behind Gradio's
+    `unload` is no such signal: an API client's heartbeat may time out on a busy server while it still waits for its
+    result."""
+    from gradio.context import LocalContext
+
+    queue = getattr(LocalContext.blocks.get(None), "_queue", None)
+    event = getattr(queue, "event_ids_to_events", {}).get(LocalContext.event_id.get(None))
+    return lambda: event is not None and not getattr(event, "alive", True)
+
+
 def _generate_in_job(job: Job, generate: Callable[..., GenerationResult], kwargs: dict, models_root: Path):
     """The worker side of a web request: the web's rules (model names, flags) and the Model call, as `job`."""
     with job_scope(job):
@@ -110,22 +123,28 @@ def connect_generation(
     offline aliases or folders inside `models_root`. Values reach the Model as sent (it checks them).
 
     The Model runs in a worker thread as a web `Job`. Cancelling the event (the `stop` button, an API client's
-    cancel) sets the job's stop flag: the denoising loop ends within one step, nothing is written, and the handler
-    returns only then, so the queue's worker is free for the next request. Returns the event's dependency.
+    cancel) or the client going away (a closed tab) sets the job's stop flag: the denoising loop ends within one
+    step, nothing is written, and the handler returns only then, so the queue's worker is free for the next request.
+    Returns the event's dependency.
     """
     names = list(controls) + (["randomize_seed"] if randomize is not None else [])
 
     async def handler(*values):
-        *values, request, _progress = values
+        *values, _progress = values
         kwargs = dict(zip(names, values, strict=True))
-        job = Job(from_web=True, session=getattr(request, "session_hash", None))
+        job = Job(from_web=True)
         # The copied context carries Gradio's progress tracker into the worker thread.
         run = contextvars.copy_context().run
         future = asyncio.get_running_loop().run_in_executor(
             None, run, _generate_in_job, job, generate, kwargs, models_root
         )
+        gone = _client_gone()
         try:
-            result = await asyncio.shield(future)
+            while not future.done():
+                await asyncio.wait([future], timeout=0.5)
+                if gone():
+                    job.stop.set()
+            result = future.result()
         except asyncio.CancelledError:
             job.stop.set()
             await asyncio.wait([future])  # within one denoising step
@@ -133,14 +152,12 @@ def connect_generation(
             raise
         return (result.path, result.seed) if len(outputs) == 2 else result.path
 
-    # Gradio finds its special arguments among the positional parameters only: the request by its annotation, the
-    # progress tracker by its default.
+    # Gradio finds its progress tracker among the positional parameters only (a keyword-only one is never fed, and
+    # no step progress would reach the page), by its default.
     positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
     parameters = [inspect.Parameter(name, positional) for name in names]
-    request = inspect.Parameter("request", positional, default=None, annotation=gr.Request)
     progress = inspect.Parameter("progress", positional, default=gr.Progress(track_tqdm=True))
-    handler.__signature__ = inspect.Signature([*parameters, request, progress])  # type: ignore[attr-defined]
-    handler.__annotations__ = {"request": gr.Request}
+    handler.__signature__ = inspect.Signature([*parameters, progress])  # type: ignore[attr-defined]
     for control in controls.values():
         if not isinstance(control, FILE_INPUTS):
             control.preprocess = _as_sent

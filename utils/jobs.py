@@ -22,29 +22,22 @@ class Cancelled(Exception):
 
 @dataclass(eq=False)
 class Job:
-    """One request: `from_web` applies the web's rules; `session` is the browser session that asked for it."""
+    """One request: `from_web` applies the web's rules; `stop` asks it to end at its next step."""
 
     from_web: bool = False
-    session: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
 
 _current: ContextVar[Job | None] = ContextVar("text2video_zero_job", default=None)
-_running: set[Job] = set()
-_running_lock = threading.Lock()
 
 
 @contextmanager
 def job_scope(job: Job) -> Iterator[Job]:
     """Run the enclosed code as `job`: the Model applies its rules and honours its stop flag."""
     token = _current.set(job)
-    with _running_lock:
-        _running.add(job)
     try:
         yield job
     finally:
-        with _running_lock:
-            _running.discard(job)
         _current.reset(token)
 
 
@@ -65,12 +58,3 @@ def on_step(pipe, step: int, timestep: int, tensors: dict) -> dict:
     """A diffusers-style `callback_on_step_end`: stops the denoising loop within one step of a cancellation."""
     check_cancelled()
     return tensors
-
-
-def cancel_session(session: str | None) -> int:
-    """Stop every running request of a browser session (its tab was closed); returns how many."""
-    with _running_lock:
-        jobs = [job for job in _running if session is not None and job.session == session]
-    for job in jobs:
-        job.stop.set()
-    return len(jobs)
