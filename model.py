@@ -153,11 +153,18 @@ class Model(ModelLoader):
     def controlnet_pose(self, video_path, prompt: str, **options) -> GenerationResult:
         """Pose-guided video (parameters: `modes.PoseCall`)."""
         call = PoseCall.checked(self.settings, video_path=video_path, prompt=prompt, **options)
-        annotate = (
-            (lambda frames: frames)
-            if call.is_skeleton
-            else (lambda frames: self.annotator(call.pose_detector)(frames))
-        )
+
+        def annotate(frames):
+            if call.is_skeleton:
+                return frames
+            skeletons = self.annotator(call.pose_detector)(frames)
+            if not skeletons.any():  # all black: a silent, empty condition would guide nothing
+                call.notes.append(
+                    f"No person was found in any frame by the {call.pose_detector} detector: the pose condition is "
+                    "empty. Try a video with a person in full view, or tick 'already a skeleton drawing' for one."
+                )
+            return skeletons
+
         return self._guided("pose", call, annotate)
 
     def controlnet_canny(self, video_path, prompt: str, **options) -> GenerationResult:

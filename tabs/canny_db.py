@@ -12,6 +12,17 @@ from tabs.guided import example, guided_demo
 MOTIONS = ["coffee_pan.mp4", "cat_zoom.mp4", "astronaut_pan.mp4", "rocket_zoom.mp4"]
 
 
+def with_trigger(prompt: str, trigger: str, triggers: list[str]) -> str:
+    """The prompt led by the chosen style's trigger word, any other style's leading trigger removed (switching from
+    Arcane to GTA-5 must not leave "gtav style, arcane style, ...")."""
+    text = prompt.strip()
+    for other in sorted(set(triggers), key=len, reverse=True):
+        if text == other or text.startswith(f"{other},"):
+            text = text[len(other) :].lstrip(", ").strip()
+            break
+    return f"{trigger}, {text}" if text else trigger
+
+
 def create_demo(model: Model) -> gr.Blocks:
     styles = model.settings.dreambooth_styles
     by_label = {s.label: s for s in styles}
@@ -30,9 +41,7 @@ def create_demo(model: Model) -> gr.Blocks:
 
         def pick(label: str, text: str):
             chosen = by_label[label]
-            if chosen.trigger not in text:
-                text = f"{chosen.trigger}, {text}" if text.strip() else chosen.trigger
-            return gr.Dropdown(value=chosen.model), text
+            return gr.Dropdown(value=chosen.model), with_trigger(text, chosen.trigger, [s.trigger for s in styles])
 
         style.change(pick, [style, prompt], [db_path, prompt], queue=False, api_visibility="private")
         return {**threshold_controls(), "db_path": db_path}

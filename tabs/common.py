@@ -185,6 +185,13 @@ def generate_buttons(label: str = "Generate") -> tuple[gr.Button, gr.Button]:
     return run, stop
 
 
+def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
+    """The result video (an output: no upload or webcam box) and the seed that made it (empty until there is one)."""
+    result = gr.Video(label=label, format="mp4", autoplay=True, loop=True, interactive=False, elem_id=elem_id)
+    seed_used = gr.Number(label="Seed used", value=None, precision=0, interactive=False)
+    return result, seed_used
+
+
 def seed_controls(default: int = 0) -> tuple[gr.Number, gr.Checkbox]:
     seed = gr.Number(label="Seed", value=default, precision=0, minimum=-1)
     randomize = gr.Checkbox(label="Randomize seed", value=False)

@@ -16,6 +16,7 @@ from tabs.common import (
     generate_buttons,
     lora_controls,
     model_label,
+    result_controls,
     seed_controls,
     size_and_steps_controls,
     video_range_controls,
@@ -36,10 +37,12 @@ def guided_demo(
     extra_controls: Callable[[gr.Textbox], dict[str, gr.components.Component]] = lambda prompt: {},
     default_video: str | None = None,
     base_model: bool = True,
+    example_controls: tuple[str, ...] = (),
 ) -> gr.Blocks:
     """A guided tab: video + prompt (+ the tab's own controls) -> `generate(video_path, prompt, ...)`.
 
-    `examples` rows are [video, prompt]; `extra_controls(prompt)` builds the tab's own controls inside the main
+    `examples` rows are [video, prompt, *values of `example_controls`] (an example sets every control it needs);
+    `extra_controls(prompt)` builds the tab's own controls inside the main
     column (and may wire them to the prompt), named as `generate`'s keyword arguments. With `base_model=False` the
     tab's own controls name the base model, and the shared base-model field is left out.
     """
@@ -95,10 +98,9 @@ def guided_demo(
                     show_condition = gr.Checkbox(label="Show the condition video beside the result", value=True)
                     lora, lora_weight = lora_controls()
             with gr.Column():
-                result = gr.Video(label="Generated video", format="mp4", autoplay=True, elem_id=f"{api_name}-result")
-                seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
+                result, seed_used = result_controls("Generated video", f"{api_name}-result")
 
-        gr.Examples(examples=examples, inputs=[video, prompt])
+        gr.Examples(examples=examples, inputs=[video, prompt, *(extras[name] for name in example_controls)])
         controls = {
             "video_path": video,
             "prompt": prompt,

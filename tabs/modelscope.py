@@ -8,7 +8,7 @@ from model import Model
 from modes import ModelScopeCall, UpscaleCall
 from pipelines.modelscope import SCHEDULERS
 from settings import MODELSCOPE_SIZES
-from tabs.common import connect_generation, generate_buttons, seed_controls
+from tabs.common import connect_generation, generate_buttons, result_controls, seed_controls
 
 EXAMPLES = [
     "An astronaut riding a horse on the moon",
@@ -82,8 +82,7 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Scheduler", choices=list(SCHEDULERS), value=ModelScopeCall.default("scheduler")
                         )
             with gr.Column():
-                result = gr.Video(label="Generated video", format="mp4", autoplay=True, elem_id="modelscope-result")
-                seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
+                result, seed_used = result_controls("Generated video", "modelscope-result")
                 with gr.Group():
                     gr.Markdown("**Upscale** a clip with Zeroscope XL: your last result, or a clip you upload.")
                     # This browser session's own clip: filled from its last result (never another visitor's).
@@ -117,7 +116,9 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Height", minimum=64, maximum=settings.max_resolution, value=up_height, step=8
                         )
                     upscale_button, upscale_stop = generate_buttons("Upscale")
-                    upscaled = gr.Video(label="Upscaled video", format="mp4", autoplay=True)
+                    upscaled = gr.Video(
+                        label="Upscaled video", format="mp4", autoplay=True, loop=True, interactive=False
+                    )
 
         gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
 

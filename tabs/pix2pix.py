@@ -12,6 +12,7 @@ from tabs.common import (
     generate_buttons,
     lora_controls,
     model_label,
+    result_controls,
     seed_controls,
     size_and_steps_controls,
     video_range_controls,
@@ -72,8 +73,7 @@ def create_demo(model: Model) -> gr.Blocks:
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
                     lora, lora_weight = lora_controls()
             with gr.Column():
-                result = gr.Video(label="Edited video", format="mp4", autoplay=True, elem_id="pix2pix-result")
-                seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
+                result, seed_used = result_controls("Edited video", "pix2pix-result")
 
         gr.Examples(examples=EXAMPLES, inputs=[video, prompt])
         controls = {

@@ -7,10 +7,11 @@ import gradio as gr
 from model import Model
 from tabs.guided import example, guided_demo
 
+# [video, prompt, is the video already a skeleton drawing]: the photo example has its pose detected.
 EXAMPLES = [
-    [example("skeleton_walk.mp4"), "an astronaut walking on the moon"],
-    [example("skeleton_wave.mp4"), "a robot waving, cartoon style"],
-    [example("astronaut_pan.mp4"), "a woman in a red dress, oil painting"],
+    [example("skeleton_walk.mp4"), "an astronaut walking on the moon", True],
+    [example("skeleton_wave.mp4"), "a robot waving, cartoon style", True],
+    [example("astronaut_pan.mp4"), "a woman in a red dress, oil painting", False],
 ]
 
 
@@ -34,5 +35,6 @@ def create_demo(model: Model) -> gr.Blocks:
         api_name="pose",
         examples=EXAMPLES,
         extra_controls=controls,
-        default_video=EXAMPLES[0][0],
+        example_controls=("is_skeleton",),
+        default_video=example("skeleton_walk.mp4"),
     )

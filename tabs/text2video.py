@@ -16,6 +16,7 @@ from tabs.common import (
     live_model_search,
     lora_controls,
     model_label,
+    result_controls,
     seed_controls,
 )
 from utils.jobs import Job, job_scope
@@ -138,15 +139,14 @@ def create_demo(model: Model) -> gr.Blocks:
                     watermark = gr.Textbox(label="Watermark text (optional)", value="")
                     lora, lora_weight = lora_controls()
             with gr.Column():
-                result = gr.Video(label="Generated video", format="mp4", autoplay=True, elem_id="text2video-result")
-                seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
+                result, seed_used = result_controls("Generated video", "text2video-result")
 
         gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
         live_model_search(model_name, settings.sd_model_choices, settings.models_root, settings.profile.hub_search)
         model_name.change(
             partial(own_resolution, model), [model_name], [resolution], queue=False, api_visibility="private"
         )
-        num_steps.release(
+        num_steps.change(
             rescale_timesteps, inputs=[num_steps, t0, t1], outputs=[t0, t1], queue=False, api_visibility="private"
         )
 

@@ -359,7 +359,8 @@ def load_video(
     from utils.validation import InputError, as_float
 
     if path in (None, "") or not Path(path).is_file():
-        raise InputError("No video: upload a video file (mp4, mov, webm or gif).")
+        kinds = ", ".join(kind.lstrip(".") for kind in VIDEO_INPUT_TYPES)
+        raise InputError(f"No video: upload a video file ({kinds}).")
     meta = probe_video(path)
     duration = float(meta.get("duration") or 0.0)
     source_fps = float(meta["fps"])
