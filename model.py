@@ -333,8 +333,13 @@ class Model(ModelLoader):
         file appears under `path` only once it is whole (see `VideoWriter`).
         """
         import numpy as np
+        from tqdm.auto import tqdm
 
-        with VideoWriter(path, fps, watermark) as writer:
+        # A second phase on the page's progress bar (Gradio tracks tqdm): decoding and writing long clips takes time.
+        with (
+            VideoWriter(path, fps, watermark) as writer,
+            tqdm(total=len(latents), desc="Writing the video", unit="frames") as bar,
+        ):
             start = 0
             for frames in pipe.decode_latents_iter(latents, DECODE_CHUNK_SIZE):
                 check_cancelled()  # a stopped request writes nothing: the writer drops its partial file
@@ -343,3 +348,4 @@ class Model(ModelLoader):
                     frames = np.concatenate([left, frames], axis=2)
                     start += len(frames)
                 writer.write(frames)
+                bar.update(len(frames))

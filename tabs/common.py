@@ -171,6 +171,7 @@ def connect_generation(
         api_name=api_name,
         concurrency_id=GENERATION_CONCURRENCY_ID,
         concurrency_limit=1,
+        show_progress_on=outputs[:1],  # one progress bar, on the video, not on every output
     )
     if stop is not None:
         stop.click(None, cancels=[dependency], queue=False, api_visibility="private")
@@ -186,9 +187,14 @@ def generate_buttons(label: str = "Generate") -> tuple[gr.Button, gr.Button]:
 
 
 def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
-    """The result video (an output: no upload or webcam box) and the seed that made it (empty until there is one)."""
+    """The result video (an output: no upload or webcam box) and the seed that made it: a number for the API, shown
+    on the page as text that stays empty until there is a seed (an empty Number reads 0)."""
     result = gr.Video(label=label, format="mp4", autoplay=True, loop=True, interactive=False, elem_id=elem_id)
-    seed_used = gr.Number(label="Seed used", value=None, precision=0, interactive=False)
+    seed_used = gr.Number(label="Seed used (number)", value=None, precision=0, interactive=False, visible=False)
+    shown = gr.Textbox(label="Seed used", value="", interactive=False)
+    seed_used.change(
+        lambda seed: "" if seed is None else str(int(seed)), seed_used, shown, queue=False, api_visibility="private"
+    )
     return result, seed_used
 
 

@@ -5,6 +5,7 @@ Skipped, with the reason shown, only where Chromium or Playwright cannot be had.
 
 import dataclasses
 import os
+import re
 import shutil
 import threading
 import time
@@ -174,3 +175,71 @@ def test_closing_the_tab_stops_its_generation(app, slow_steps, monkeypatch):
     closing.close()
     assert wait_until_stopped(model, steps) < 10
     assert set(model.settings.output_dir.iterdir()) == outputs
+
+
+SCREENS = os.environ.get("T2VZ_SCREENSHOTS")  # where the screenshots of every tab go (default: pytest's tmp)
+PROGRESS = """id => Array.from(document.querySelectorAll(`#${id} [data-testid=status-tracker]`))
+                         .map(e => e.innerText.replace(/\\s+/g, ' ')).join(' ')"""
+
+
+def test_progress_advances_through_the_steps_then_the_writing(app, page, slow_steps, monkeypatch):
+    from utils.video import VideoWriter
+
+    original = VideoWriter.write
+
+    def slow_write(self, frames):
+        time.sleep(0.4)
+        return original(self, frames)
+
+    monkeypatch.setattr(VideoWriter, "write", slow_write)
+    panel = open_tab(page, "Text2Video")
+    before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
+    panel.get_by_label("Prompt").fill("a walk in the park")
+    panel.get_by_role("button", name="Generate").click()
+    texts: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        text = page.evaluate(PROGRESS, "text2video-result")
+        if text and (not texts or texts[-1] != text):
+            texts.append(text)
+        if page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''") not in ("", before):
+            break
+        page.wait_for_timeout(100)
+    steps = {m for t in texts if "Generating" in t for m in re.findall(r"(\d+)/\d+ steps", t)}
+    assert len(steps) >= 3, texts  # the step count advances on the page
+    assert any("Writing the video" in t for t in texts), texts  # then the second phase
+
+
+@pytest.mark.parametrize(
+    "tab, button, result",
+    [
+        ("Text2Video", "Generate", "text2video-result"),
+        ("Pose", "Generate", "pose-result"),
+        ("Edge", "Generate", "canny-result"),
+        ("Edge + DreamBooth", "Generate", "canny_db-result"),
+        ("Depth", "Generate", "depth-result"),
+        ("Video Instruct-Pix2Pix", "Edit", "pix2pix-result"),
+        ("ModelScope / Zeroscope", "Generate", "modelscope-result"),
+    ],
+)
+def test_screenshots_of_every_tab_during_and_after_a_generation(app, page, slow_steps, tmp_path, tab, button, result):
+    """What a person sees: the progress during a generation, then the result (the folder: T2VZ_SCREENSHOTS)."""
+    steps, running, delay = slow_steps
+    delay[0] = 0.4
+    folder = Path(SCREENS) if SCREENS else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"\W+", "-", tab.lower()).strip("-")
+    panel = open_tab(page, tab)
+    before = page.evaluate(f"() => document.querySelector('#{result} video')?.src || ''")
+    panel.get_by_label("Prompt").or_(panel.get_by_label("Instruction")).first.fill("a fox in the snow")
+    panel.get_by_role("button", name=button).click()
+    assert running.wait(120)
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(folder / f"{name}-during.png"), full_page=True)
+    page.wait_for_function(
+        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
+        arg=result,
+        timeout=180_000,
+    )
+    page.screenshot(path=str(folder / f"{name}-after.png"), full_page=True)
+    assert (folder / f"{name}-after.png").stat().st_size > 10_000
