@@ -11,7 +11,6 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -288,10 +287,11 @@ class Model(ModelLoader):
     def _generate(self, mode: str, call: Call, path, run) -> GenerationResult:
         """The end of every mode: a checked output path, then, holding the device, `run()` -> (pipeline, latents,
         fps, frames to show beside or None) and the written video."""
-        path = output_path(path, self.settings.output_dir, self.settings.output_ttl_hours * 3600)
+        path = output_path(path, self.settings.output_dir, self.settings.output_ttl_hours * 3600, call.output_format)
         with self._generating(mode):
             pipe, latents, fps, beside = run()
-            self._write(pipe, latents, path, fps, getattr(call, "watermark", ""), beside)
+            writer = VideoWriter(path, fps, getattr(call, "watermark", ""), call.smooth_fps)
+            self._write(pipe, latents, writer, beside)
         logger.info("Wrote %s (%s, seed %d)", path, mode, call.seed)
         return GenerationResult(path=str(path), seed=call.seed, notes=list(call.notes))
 
@@ -326,18 +326,18 @@ class Model(ModelLoader):
             )
 
     @staticmethod
-    def _write(pipe, latents: torch.Tensor, path: Path, fps: float, watermark: str, beside=None) -> None:
+    def _write(pipe, latents: torch.Tensor, writer: VideoWriter, beside=None) -> None:
         """Decode a few frames at a time and write them as they come: memory stays flat in the clip's length.
 
         `beside`: uint8 frames (e.g. the condition) shown to the left of the result, at the result's size. The
-        file appears under `path` only once it is whole (see `VideoWriter`).
+        file appears under its name only once it is whole (see `VideoWriter`).
         """
         import numpy as np
         from tqdm.auto import tqdm
 
         # A second phase on the page's progress bar (Gradio tracks tqdm): decoding and writing long clips takes time.
         with (
-            VideoWriter(path, fps, watermark) as writer,
+            writer,
             tqdm(total=len(latents), desc="Writing the video", unit="frames") as bar,
         ):
             start = 0

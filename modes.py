@@ -18,6 +18,7 @@ from pipelines.modelscope import SCHEDULERS
 from pipelines.text_to_video_zero import suggest_t0_t1
 from settings import MODELSCOPE_SIZES, POSE_DETECTORS, Settings
 from utils.validation import InputError, as_flag, as_float, as_int, as_resolution, as_text
+from utils.video import MAX_SMOOTH_FPS, VIDEO_FORMATS
 
 MAX_SEED = 2**63 - 1
 MAX_STEPS = 500
@@ -70,6 +71,8 @@ class Call:
     """What every mode's call has: the seed, the notes for the user, and the unknown-parameter check."""
 
     seed: Any = 0
+    output_format: Any = None  # mp4, webm or gif; None: the path's own suffix, else mp4
+    smooth_fps: Any = 0  # interpolate the clip up to this frame rate (motion-compensated); 0: off
     notes: list[str] = field(default_factory=list)
 
     @classmethod
@@ -105,6 +108,9 @@ class Call:
 
     def check(self, settings: Settings) -> None:
         self.seed = draw_seed(self.seed)
+        if self.output_format is not None and self.output_format not in VIDEO_FORMATS:
+            raise InputError(f"Output format must be one of {', '.join(VIDEO_FORMATS)}, got {self.output_format!r}.")
+        self.smooth_fps = as_float("smooth_fps", self.smooth_fps, 0.0, MAX_SMOOTH_FPS)
 
 
 @dataclass

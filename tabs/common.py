@@ -13,10 +13,10 @@ from pathlib import Path
 import gradio as gr
 
 from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
-from modes import LORA_WEIGHTS, MAX_MERGING_RATIO, MIN_CHUNK, SDCall
+from modes import LORA_WEIGHTS, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
 from utils.jobs import Cancelled, Job, job_scope
 from utils.validation import InputError, as_flag, check_ui_model_name
-from utils.video import OutputError
+from utils.video import MAX_SMOOTH_FPS, OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -189,13 +189,29 @@ def generate_buttons(label: str = "Generate") -> tuple[gr.Button, gr.Button]:
 def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
     """The result video (an output: no upload or webcam box) and the seed that made it: a number for the API, shown
     on the page as text that stays empty until there is a seed (an empty Number reads 0)."""
-    result = gr.Video(label=label, format="mp4", autoplay=True, loop=True, interactive=False, elem_id=elem_id)
+    # No `format`: Gradio would convert a WebM result with a system ffmpeg; mp4 and WebM both play in browsers.
+    result = gr.Video(label=label, autoplay=True, loop=True, interactive=False, elem_id=elem_id)
     seed_used = gr.Number(label="Seed used (number)", value=None, precision=0, interactive=False, visible=False)
     shown = gr.Textbox(label="Seed used", value="", interactive=False)
     seed_used.change(
         lambda seed: "" if seed is None else str(int(seed)), seed_used, shown, queue=False, api_visibility="private"
     )
     return result, seed_used
+
+
+def output_controls() -> dict[str, gr.components.Component]:
+    """The file's format and an optional smoothing to a higher frame rate, named as the Model's parameters."""
+    with gr.Row():
+        return {
+            "output_format": gr.Radio(label="Output format", choices=["mp4", "webm"], value="mp4"),
+            "smooth_fps": gr.Slider(
+                label="Smooth to fps (motion interpolation; 0 = off)",
+                minimum=0,
+                maximum=MAX_SMOOTH_FPS,
+                value=Call.default("smooth_fps"),
+                step=1,
+            ),
+        }
 
 
 def seed_controls(default: int = 0) -> tuple[gr.Number, gr.Checkbox]:

@@ -16,6 +16,7 @@ from tabs.common import (
     generate_buttons,
     lora_controls,
     model_label,
+    output_controls,
     result_controls,
     seed_controls,
     size_and_steps_controls,
@@ -97,6 +98,7 @@ def guided_demo(
                     )
                     show_condition = gr.Checkbox(label="Show the condition video beside the result", value=True)
                     lora, lora_weight = lora_controls()
+                    output = output_controls()
             with gr.Column():
                 result, seed_used = result_controls("Generated video", f"{api_name}-result")
 
@@ -117,6 +119,7 @@ def guided_demo(
             "show_condition": show_condition,
             "lora": lora,
             "lora_weight": lora_weight,
+            **output,
         }
         connect_generation(
             run_button.click,

@@ -8,7 +8,7 @@ from model import Model
 from modes import ModelScopeCall, UpscaleCall
 from pipelines.modelscope import SCHEDULERS
 from settings import MODELSCOPE_SIZES
-from tabs.common import connect_generation, generate_buttons, result_controls, seed_controls
+from tabs.common import connect_generation, generate_buttons, output_controls, result_controls, seed_controls
 
 EXAMPLES = [
     "An astronaut riding a horse on the moon",
@@ -81,6 +81,7 @@ def create_demo(model: Model) -> gr.Blocks:
                         scheduler = gr.Dropdown(
                             label="Scheduler", choices=list(SCHEDULERS), value=ModelScopeCall.default("scheduler")
                         )
+                    output = output_controls()
             with gr.Column():
                 result, seed_used = result_controls("Generated video", "modelscope-result")
                 with gr.Group():
@@ -116,9 +117,7 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Height", minimum=64, maximum=settings.max_resolution, value=up_height, step=8
                         )
                     upscale_button, upscale_stop = generate_buttons("Upscale")
-                    upscaled = gr.Video(
-                        label="Upscaled video", format="mp4", autoplay=True, loop=True, interactive=False
-                    )
+                    upscaled = gr.Video(label="Upscaled video", autoplay=True, loop=True, interactive=False)
 
         gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
 
@@ -139,6 +138,7 @@ def create_demo(model: Model) -> gr.Blocks:
             "fps": fps,
             "seed": seed,
             "scheduler": scheduler,
+            **output,
         }
         connect_generation(
             run_button.click,

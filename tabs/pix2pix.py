@@ -12,6 +12,7 @@ from tabs.common import (
     generate_buttons,
     lora_controls,
     model_label,
+    output_controls,
     result_controls,
     seed_controls,
     size_and_steps_controls,
@@ -72,6 +73,7 @@ def create_demo(model: Model) -> gr.Blocks:
                     )
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
                     lora, lora_weight = lora_controls()
+                    output = output_controls()
             with gr.Column():
                 result, seed_used = result_controls("Edited video", "pix2pix-result")
 
@@ -89,6 +91,7 @@ def create_demo(model: Model) -> gr.Blocks:
             **chunking,
             "lora": lora,
             "lora_weight": lora_weight,
+            **output,
         }
         connect_generation(
             run_button.click,

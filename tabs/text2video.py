@@ -16,6 +16,7 @@ from tabs.common import (
     live_model_search,
     lora_controls,
     model_label,
+    output_controls,
     result_controls,
     seed_controls,
 )
@@ -138,6 +139,7 @@ def create_demo(model: Model) -> gr.Blocks:
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
                     watermark = gr.Textbox(label="Watermark text (optional)", value="")
                     lora, lora_weight = lora_controls()
+                    output = output_controls()
             with gr.Column():
                 result, seed_used = result_controls("Generated video", "text2video-result")
 
@@ -158,8 +160,9 @@ def create_demo(model: Model) -> gr.Blocks:
             "t0": t0,
             "t1": t1,
             "n_prompt": n_prompt,
+            "chunk_size": chunking["chunk_size"],  # the endpoint's positional order, as before
             "video_length": video_length,
-            **chunking,
+            "merging_ratio": chunking["merging_ratio"],
             "seed": seed,
             "resolution": resolution,
             "fps": fps,
@@ -168,6 +171,7 @@ def create_demo(model: Model) -> gr.Blocks:
             "watermark": watermark,
             "lora": lora,
             "lora_weight": lora_weight,
+            **output,
         }
         connect_generation(
             run_button.click,

@@ -145,3 +145,50 @@ def test_t0_t1_follow_a_typed_step_count_before_generating(app):
     labels = {c["id"]: c["props"].get("label") for c in config["components"]}
     triggers = {(labels.get(t[0]), t[1]) for d in config["dependencies"] for t in d.get("targets", [])}
     assert ("Denoising steps", "change") in triggers  # typing a count moves t0/t1 at once, not on release only
+
+
+@pytest.mark.parametrize("output_format", ["mp4", "webm", "gif"])
+def test_each_output_format_and_smoothing(tiny_models, tmp_path, output_format):
+    from PIL import Image
+
+    from utils.video import read_video
+
+    settings = dataclasses.replace(Settings.from_env().with_tiny_models(), output_dir=tmp_path)
+    model = Model(settings=settings)
+    plain = model.text2video("a cat", **{**FAST, "video_length": 4}, fps=4, output_format=output_format)
+    assert plain.path.endswith(f".{output_format}")
+    frames, fps = read_video(plain.path)
+    assert len(frames) == 4 and fps == 4
+    smooth = model.text2video(
+        "a cat", **{**FAST, "video_length": 4}, fps=4, output_format=output_format, smooth_fps=12
+    )
+    frames, fps = read_video(smooth.path)
+    assert len(frames) == 12 and round(fps) in (12, 13)  # 1 s at 12 fps, as the 4 frames at 4 (GIF: 1/100 s delays)
+    if output_format == "gif":
+        assert Image.open(smooth.path).n_frames == len(frames)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no intermediate file stays
+
+
+def test_output_options_are_checked_by_name(tiny_models, tmp_path):
+    from utils.validation import InputError
+
+    model = Model(settings=Settings.from_env().with_tiny_models())
+    with pytest.raises(InputError, match="Output format must be one of mp4, webm, gif, got 'avi'"):
+        model.text2video("a cat", **FAST, output_format="avi")
+    with pytest.raises(InputError, match="smooth_fps must be between 0.0 and 60"):
+        model.text2video("a cat", **FAST, smooth_fps=61)
+    with pytest.raises(InputError, match="is a .gif file but output_format is webm"):
+        model.text2video("a cat", **FAST, output_format="webm", path=str(tmp_path / "clip.gif"))
+
+
+def test_a_webm_through_the_api(app):
+    from gradio_client import Client
+
+    from utils.video import read_video
+
+    _, url = app
+    result, _ = Client(url, verbose=False).predict(
+        prompt="a cat", **FAST, output_format="webm", smooth_fps=8, fps=4, api_name="/text2video"
+    )
+    path = result["video"] if isinstance(result, dict) else result
+    assert path.endswith(".webm") and read_video(path)[1] == 8

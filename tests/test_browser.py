@@ -210,6 +210,23 @@ def test_progress_advances_through_the_steps_then_the_writing(app, page, slow_st
     assert any("Writing the video" in t for t in texts), texts  # then the second phase
 
 
+def test_a_webm_result_plays_in_the_page(app, page):
+    panel = open_tab(page, "Text2Video")
+    before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
+    panel.get_by_label("Prompt").fill("a boat at sea")
+    panel.get_by_text("Advanced options").click()
+    panel.get_by_label("webm").check()
+    panel.get_by_role("button", name="Generate").click()
+    page.wait_for_function(
+        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
+        arg="text2video-result",
+        timeout=120_000,
+    )
+    assert page.evaluate("() => document.querySelector('#text2video-result video').src").endswith(".webm")
+    panel.get_by_label("mp4").check()
+    panel.get_by_text("Advanced options").click()
+
+
 @pytest.mark.parametrize(
     "tab, button, result",
     [

@@ -302,7 +302,7 @@ with VideoWriter({str(tmp_path / "clip.mp4")!r}, 8) as writer:
 
 
 # ------------------------------------------------------------------------------ 6. one lifetime for outputs
-TEXT2VIDEO_VALUES = '["a cat", "tiny-sd", 12, 12, 0, 1, "", 2, 2, 0.0, 0, 64, 4, 3, 7.5, "", "", 1.0, false]'
+TEXT2VIDEO_VALUES = '["a cat", "tiny-sd", 12, 12, 0, 1, "", 2, 2, 0.0, 0, 64, 4, 3, 7.5, "", "", 1.0, "mp4", 0, false]'
 
 
 def call_raw(url: str, endpoint: str, data: str) -> str:

@@ -19,7 +19,7 @@ from typing import IO
 
 import numpy as np
 
-VIDEO_FORMATS = ("mp4", "gif")
+VIDEO_FORMATS = ("mp4", "webm", "gif")
 PARTIAL = ".partial"  # infix of the hidden file a video is written to before it gets its final name
 logger = logging.getLogger(__name__)
 # imageio-ffmpeg warns whenever ffmpeg resizes while reading, which load_video always asks it to do.
@@ -35,18 +35,24 @@ def new_output_path(output_dir: str | Path, suffix: str = ".mp4") -> Path:
     return folder / f"{stamp}-{uuid.uuid4().hex}{suffix}"
 
 
-def output_path(path: str | Path | None, output_dir: Path, max_age_seconds: float) -> Path:
-    """Where a request's video goes, checked before any work: a fresh file in `output_dir` (pruning expired ones on
-    the way), or the caller's `path`, which must name a video file (.mp4/.gif) in a folder that can be written."""
+def output_path(
+    path: str | Path | None, output_dir: Path, max_age_seconds: float, output_format: str | None = None
+) -> Path:
+    """Where a request's video goes, checked before any work: a fresh file of `output_format` (default mp4) in
+    `output_dir` (pruning expired ones on the way), or the caller's `path`, which must name a video file (.mp4,
+    .webm, .gif; of `output_format` where both are given) in a folder that can be written."""
     from utils.validation import InputError, as_text
 
     if path in (None, ""):
         prune_outputs(output_dir, max_age_seconds)
-        return new_output_path(output_dir)
+        return new_output_path(output_dir, f".{output_format or 'mp4'}")
     chosen = Path(as_text("path", path)).expanduser()
-    if chosen.suffix.lower().lstrip(".") not in VIDEO_FORMATS:
+    suffix = chosen.suffix.lower().lstrip(".")
+    if suffix not in VIDEO_FORMATS:
         allowed = ", ".join("." + f for f in VIDEO_FORMATS)
         raise InputError(f"path must end in one of {allowed}, got '{chosen.name}'.")
+    if output_format and output_format != suffix:
+        raise InputError(f"path '{chosen.name}' is a .{suffix} file but output_format is {output_format}: give one.")
     if chosen.is_dir():
         raise InputError(f"path '{chosen}' is a folder: name a video file inside it, e.g. '{chosen / 'clip.mp4'}'.")
     probe = chosen.parent / f".{chosen.name}.{uuid.uuid4().hex[:8]}.probe"
@@ -74,7 +80,7 @@ def prune_outputs(output_dir: str | Path, max_age_seconds: float) -> int:
     removed = 0
     for path in (path for pattern in OUTPUT_PATTERNS for path in folder.glob(pattern)):
         try:
-            if path.suffix.lstrip(".") in VIDEO_FORMATS and path.stat().st_mtime < cutoff:
+            if (path.suffix.lstrip(".") in VIDEO_FORMATS or PARTIAL in path.name) and path.stat().st_mtime < cutoff:
                 path.unlink()
                 removed += 1
         except FileNotFoundError:  # deleted meanwhile (another pruner)
@@ -152,8 +158,30 @@ def describe_write_error(name: str, reason: str | OSError) -> OutputError:
     return OutputError(f"Could not write the video '{name}': {text.strip() or 'the encoder failed'}.")
 
 
+# How each format is encoded. A GIF, and any smoothed clip, is first encoded losslessly (FFV1) as the frames come and
+# made from that file at the end, when the frame count is known: ffmpeg streams it, never holding every frame.
+ENCODERS = {
+    "mp4": ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "10", "-movflags", "+faststart", "-f", "mp4"],
+    "webm": ["-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", "-crf", "30", "-b:v", "0", "-row-mt", "1", "-f", "webm"],
+    "lossless": ["-c:v", "ffv1", "-pix_fmt", "bgr0", "-f", "matroska"],
+}
+MAX_SMOOTH_FPS = 60
+
+
+def smoothing_filters(fps: float, smooth_fps: float, frames: int) -> list[str]:
+    """ffmpeg's motion-compensated frame interpolation from `fps` up to `smooth_fps` (no new weights). Its look-ahead
+    would drop the last frames (all of a 2-frame clip): the end is padded with copies of the last frame, and the
+    result trimmed to the clip's own duration."""
+    return [
+        "tpad=stop_mode=clone:stop=3",
+        f"minterpolate=fps={smooth_fps:g}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1",
+        f"trim=duration={frames / fps:.6f}",
+    ]
+
+
 class VideoWriter:
-    """Writes frames to an mp4 (H.264, yuv420p, fast start) or a GIF as they come; use as a context manager.
+    """Writes frames to an mp4 (H.264, yuv420p, fast start), a WebM (VP9) or a GIF (an optimal palette) as they
+    come, optionally interpolated to `smooth_fps`; use as a context manager.
 
     Frames go to a hidden partial file in the same folder, renamed to `path` only once the encoder has finished
     without error: a full disk, a crash or an interruption never leaves a partial video under the final name, and
@@ -161,7 +189,7 @@ class VideoWriter:
     this one runs the same bundled ffmpeg itself).
     """
 
-    def __init__(self, path: str | Path, fps: float, watermark: str | None = None):
+    def __init__(self, path: str | Path, fps: float, watermark: str | None = None, smooth_fps: float = 0):
         self.path = Path(path)
         self.format = self.path.suffix.lower().lstrip(".")
         if self.format not in VIDEO_FORMATS:
@@ -169,12 +197,16 @@ class VideoWriter:
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps!r}.")
         self.fps = float(fps)
+        self.smooth_fps = float(smooth_fps or 0)
         self.watermark = watermark or None
         self.frame_count = 0
         self.partial = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}{PARTIAL}{self.path.suffix}")
+        # A GIF's frames wait in a lossless file for their palette, a smoothed clip's for its frame count.
+        self.smoothing = self.smooth_fps > self.fps
+        self.two_pass = self.format == "gif" or self.smoothing
+        self.encoded = self.partial.with_suffix(".mkv") if self.two_pass else self.partial
         self._ffmpeg: subprocess.Popen | None = None
         self._stderr: IO[bytes] | None = None
-        self._gif_frames: list = []
 
     def __enter__(self) -> VideoWriter:
         try:
@@ -187,15 +219,10 @@ class VideoWriter:
         """Append frames: float (n, h, w, 3) in [0, 1] or uint8."""
         for frame in to_uint8(np.asarray(frames)):
             frame = pad_to_even(add_watermark(frame, self.watermark) if self.watermark else frame)
-            if self.format == "gif":
-                from PIL import Image
-
-                self._gif_frames.append(Image.fromarray(frame))
-            else:
-                try:
-                    self._send(np.ascontiguousarray(frame))
-                except OSError as error:  # ffmpeg stopped (a full disk, ...): its own words say why
-                    raise self._fail(self._stop(), error) from None
+            try:
+                self._send(np.ascontiguousarray(frame))
+            except OSError as error:  # ffmpeg stopped (a full disk, ...): its own words say why
+                raise self._fail(self._stop(), error) from None
             self.frame_count += 1
 
     def _send(self, frame: np.ndarray) -> None:
@@ -205,14 +232,12 @@ class VideoWriter:
 
     def _start(self, height: int, width: int) -> subprocess.Popen:
         """The bundled ffmpeg, reading raw RGB frames from a pipe; its stderr goes to a file read on failure."""
-        import imageio_ffmpeg
-
         command = [
-            imageio_ffmpeg.get_ffmpeg_exe(),
+            ffmpeg(),
             *("-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}"),
             *("-r", str(Fraction(self.fps).limit_denominator()), "-i", "-", "-an"),
-            *("-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "10", "-movflags", "+faststart"),
-            *("-f", "mp4", str(self.partial)),
+            *ENCODERS["lossless" if self.two_pass else self.format],
+            str(self.encoded),
         ]
         self._stderr = tempfile.TemporaryFile()
         try:
@@ -221,11 +246,15 @@ class VideoWriter:
             raise describe_write_error(self.path.name, error) from None
 
     def _fail(self, said: str, error: OSError | None = None) -> OutputError:
-        """Remove the partial file and say why, from ffmpeg's stderr (its last line) or the OS error."""
-        self.partial.unlink(missing_ok=True)
+        """Remove the partial files and say why, from ffmpeg's stderr (its last line) or the OS error."""
+        self._clean()
         logger.warning("Could not write %s: %s %s", self.path, error or "", said.strip())
         lines = [line for line in said.splitlines() if line.strip()]
         return describe_write_error(self.path.name, lines[-1] if lines else (error or "the encoder failed"))
+
+    def _clean(self) -> None:
+        for leftover in {self.partial, self.encoded, self.partial.with_suffix(".png")}:
+            leftover.unlink(missing_ok=True)
 
     def _stop(self, kill: bool = False) -> str:
         """End ffmpeg (waiting for it to finish the file unless `kill`); returns why it failed, or "" if it did not."""
@@ -244,39 +273,66 @@ class VideoWriter:
             return ""
         return said if said.strip() else f"ffmpeg exited with status {code}"
 
+    def _second_pass(self) -> str:
+        """The file from the lossless frames: smoothed where asked, then encoded; a GIF in two passes (palettegen,
+        then paletteuse). Returns "" or why ffmpeg failed."""
+        filters = smoothing_filters(self.fps, self.smooth_fps, self.frame_count) if self.smoothing else []
+        source = [ffmpeg(), "-y", "-v", "error", "-i", str(self.encoded)]
+        if self.format != "gif":
+            chain = ["-vf", ",".join(filters)] if filters else []
+            return _run([*source, *chain, *ENCODERS[self.format], str(self.partial)])
+        palette = self.partial.with_suffix(".png")
+        smoothed = ",".join(filters)
+        prefix = f"{smoothed}," if smoothed else ""
+        use = f"[0:v]{smoothed}[v];[v][1:v]" if smoothed else "[0:v][1:v]"
+        return _run([*source, "-vf", f"{prefix}palettegen=stats_mode=diff", str(palette)]) or _run(
+            [*source, "-i", str(palette), "-lavfi", f"{use}paletteuse=dither=sierra2_4a", "-loop", "0", "-f", "gif"]
+            + [str(self.partial)]
+        )
+
     def close(self) -> None:
         """Finish the file and move it to its final name; raises `OutputError` (leaving nothing) if that fails."""
         if self._ffmpeg is not None and (said := self._stop()):
             raise self._fail(said)
+        if self.two_pass and self.encoded.exists() and (said := self._second_pass()):
+            raise self._fail(said)
         try:
-            if self._gif_frames:
-                first, *rest = self._gif_frames
-                self._gif_frames = []
-                first.save(
-                    self.partial,
-                    format="GIF",
-                    save_all=True,
-                    append_images=rest,
-                    duration=round(1000 / self.fps),
-                    loop=0,
-                )
             if self.partial.exists():
                 os.replace(self.partial, self.path)
         except OSError as error:
-            self.partial.unlink(missing_ok=True)
+            self._clean()
             raise describe_write_error(self.path.name, error) from None
+        finally:
+            if self.two_pass:
+                self._clean()
 
     def abort(self) -> None:
         """Drop everything written so far: nothing appears under the final name."""
         self._stop(kill=True)
-        self._gif_frames = []
-        self.partial.unlink(missing_ok=True)
+        self._clean()
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
         else:
             self.abort()
+
+
+def _run(command: list[str]) -> str:
+    """Run ffmpeg to the end; "" or why it failed."""
+    done = subprocess.run(command, capture_output=True)
+    return (
+        done.stderr.decode(errors="replace") or f"ffmpeg exited with status {done.returncode}"
+        if done.returncode
+        else ""
+    )
+
+
+def ffmpeg() -> str:
+    """The ffmpeg that imageio-ffmpeg ships (no system ffmpeg is needed)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float, watermark: str | None = None) -> Path:
