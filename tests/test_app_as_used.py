@@ -12,6 +12,7 @@ from model import Model
 from settings import Settings
 from tabs.canny_db import with_trigger
 from tabs.guided import example
+from tests.helpers import serving
 
 pytestmark = pytest.mark.app
 
@@ -20,18 +21,12 @@ FAST = dict(model_name="tiny-sd", resolution=64, num_inference_steps=3, t0=0, t1
 
 @pytest.fixture(scope="module")
 def app(tiny_models, tmp_path_factory):
-    from app import build_demo
-
     settings = dataclasses.replace(
         Settings.from_env().with_tiny_models(), output_dir=tmp_path_factory.mktemp("used") / "outputs"
     )
     model = Model(settings=settings)
-    demo = build_demo(model)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    try:
-        yield model, demo.local_url
-    finally:
-        demo.close()
+    with serving(model) as url:
+        yield model, url
 
 
 def test_step_progress_reaches_an_api_client(app, monkeypatch):

@@ -28,6 +28,7 @@ import pytest
 from model import Model, ModelLoadError
 from settings import Settings
 from tabs.guided import example
+from tests.helpers import serving
 from utils.jobs import Cancelled, Job, job_scope
 from utils.validation import InputError
 from utils.video import OutputError, VideoWriter, prune_outputs, read_video
@@ -54,32 +55,20 @@ def tiny_settings(tmp_path) -> Settings:
 @pytest.fixture
 def served(tiny_models, tiny_settings):
     """The app on the tiny models, its Model and its URL."""
-    from app import build_demo
-
     model = Model(settings=tiny_settings)
-    demo = build_demo(model)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    try:
-        yield model, demo.local_url
-    finally:
-        demo.close()
+    with serving(model) as url:
+        yield model, url
 
 
 @pytest.fixture(scope="module")
 def shared_app(tiny_models, tmp_path_factory):
     """One app for the tests that only send requests and read answers (no assertion on the output folder)."""
-    from app import build_demo
-
     folder = tmp_path_factory.mktemp("shared")
     settings = dataclasses.replace(
         Settings.from_env().with_tiny_models(), output_dir=folder / "outputs", models_root=folder / "models"
     )
-    demo = build_demo(Model(settings=settings))
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with serving(Model(settings=settings)) as url:
+        yield url
 
 
 def video_of(result) -> str:
