@@ -328,18 +328,12 @@ class Model(ModelLoader):
     @staticmethod
     def _write(pipe, latents: torch.Tensor, writer: VideoWriter, beside=None) -> None:
         """Decode a few frames at a time and write them as they come: memory stays flat in the clip's length.
-
-        `beside`: uint8 frames (e.g. the condition) shown to the left of the result, at the result's size. The
-        file appears under its name only once it is whole (see `VideoWriter`).
-        """
+        `beside`: uint8 frames (e.g. the condition) shown left of the result. See `VideoWriter` for whole files."""
         import numpy as np
         from tqdm.auto import tqdm
 
         # A second phase on the page's progress bar (Gradio tracks tqdm): decoding and writing long clips takes time.
-        with (
-            writer,
-            tqdm(total=len(latents), desc="Writing the video", unit="frames") as bar,
-        ):
+        with writer, tqdm(total=len(latents), desc="Writing the video", unit="frames") as bar:
             start = 0
             for frames in pipe.decode_latents_iter(latents, DECODE_CHUNK_SIZE):
                 check_cancelled()  # a stopped request writes nothing: the writer drops its partial file
