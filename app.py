@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 import gradio as gr
 
@@ -36,6 +37,8 @@ def build_demo(model: Model) -> gr.Blocks:
     # names carry 128 random bits. Nothing else of the server is served but the example videos.
     gr.set_static_paths([EXAMPLES_DIR, settings.output_dir])
     keep_pruning(settings.output_dir, ttl, every)
+    # Gradio keeps cached examples under this variable's folder (by default in the working directory).
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(settings.examples_cache_dir)
     with StudioBlocks(title=TITLE, delete_cache=(every, ttl)) as demo:
         gr.Markdown(f"# {TITLE}\nZero-shot video generation from image diffusion models.")
         if settings.profile.notice:

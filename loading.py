@@ -418,6 +418,24 @@ class ModelLoader:
         pipe = ControlNetVideoPipeline(**components, controlnet=controlnet)
         return self._ready(pipe, "guided")
 
+    def preview_decoder(self):
+        """The `AutoencoderTiny` (TAESD) named by T2VZ_PREVIEW_DECODER, loaded once; None where none is named or it
+        cannot load (previews then use the latent-to-RGB map: a preview never fails a generation)."""
+        name = self.settings.preview_decoder
+        if not name:
+            return None
+        if name not in self.annotators:
+            from diffusers import AutoencoderTiny
+
+            try:
+                decoder = AutoencoderTiny.from_pretrained(name, torch_dtype=self.dtype, use_safetensors=True)
+                decoder = decoder.to(self.device)
+            except Exception as error:  # any failure: previews fall back, the generation goes on
+                logger.warning("Could not load the preview decoder %s (%s): previews use latent-to-RGB", name, error)
+                decoder = None
+            self.annotators[name] = decoder
+        return self.annotators[name]
+
     def annotator(self, name: str):
         """A cached annotator: "depth", "openpose" or "mediapipe". Tiny mode uses random weights (no hub)."""
         if name not in self.annotators:

@@ -35,7 +35,8 @@ from modes import (
     VideoInputCall,
     chunk_within,
 )
-from utils.jobs import check_cancelled, from_web, on_step
+from pipelines.preview import preview_image
+from utils.jobs import check_cancelled, current_job, from_web, on_step
 from utils.validation import InputError, as_text
 from utils.video import VideoClip, VideoWriter, load_video, output_path
 
@@ -106,7 +107,7 @@ class Model(ModelLoader):
                 use_cf_attn=call.use_cf_attn,
                 use_motion_field=call.use_motion_field,
                 output_type="latent",
-                callback_on_step_end=on_step,
+                callback_on_step_end=self._step_callback(),
             ).frames
             return pipe, latents, call.fps, None
 
@@ -143,7 +144,7 @@ class Model(ModelLoader):
                 merging_ratio=call.merging_ratio,
                 use_cf_attn=call.use_cf_attn,
                 output_type="latent",
-                callback_on_step_end=on_step,
+                callback_on_step_end=self._step_callback(),
             ).frames
             return pipe, latents, clip.fps, condition if call.show_condition else None
 
@@ -218,7 +219,7 @@ class Model(ModelLoader):
                 merging_ratio=call.merging_ratio,
                 use_cf_attn=call.use_cf_attn,
                 output_type="latent",
-                callback_on_step_end=on_step,
+                callback_on_step_end=self._step_callback(),
             ).frames
             return pipe, latents, clip.fps, None
 
@@ -268,7 +269,7 @@ class Model(ModelLoader):
                 negative_prompt=call.negative_prompt,
                 generator=torch.Generator("cpu").manual_seed(call.seed),
                 output_type="latent",
-                callback_on_step_end=on_step,
+                callback_on_step_end=self._step_callback(),
                 **inputs(pipe),
             ).frames
             return pipe, latents, fps, None
@@ -313,6 +314,23 @@ class Model(ModelLoader):
                 yield
         finally:
             self._lock.release()
+
+    def _step_callback(self):
+        """The denoising loop's step callback: stop within one step of a cancellation and, for a job that shows
+        previews (the page), send a picture of the first frames at step 0 and every T2VZ_PREVIEW_EVERY steps."""
+        job, every = current_job(), self.settings.preview_every
+        if job is None or job.preview is None or not every:
+            return on_step
+        show = job.preview
+
+        def callback(pipe, step: int, timestep: int, tensors: dict) -> dict:
+            tensors = on_step(pipe, step, timestep, tensors)
+            if step % every == 0 and tensors.get("denoised") is not None:
+                sdxl = getattr(pipe.unet.config, "addition_embed_type", None) == "text_time"
+                show(preview_image(tensors["denoised"], self.preview_decoder(), sdxl))
+            return tensors
+
+        return callback
 
     def _check_work(self, frames: int, height: int, width: int, steps: float) -> None:
         """Refuse a web request that asks for more than T2VZ_MAX_WORK megapixel-steps (frames x pixels x steps)."""

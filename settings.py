@@ -22,6 +22,13 @@ T2VZ_MAX_WORK         most work one web request may ask for, in megapixel-steps:
                       limit)
 T2VZ_POSE_DETECTOR    openpose (hub weights, default) or mediapipe (weights inside the pip package, offline)
 T2VZ_ANNOTATORS_REPO  hub repo or local folder of the OpenPose/MiDaS weights (default lllyasviel/Annotators)
+T2VZ_PREVIEW_EVERY    the page shows a preview of the first frames every this many denoising steps (default 5; 0: none)
+T2VZ_PREVIEW_DECODER  an AutoencoderTiny (TAESD; hub id or local folder, e.g. madebyollin/taesd, or
+                      madebyollin/taesdxl for SDXL) that draws the previews; default: none, a linear latent-to-RGB
+                      map that needs no weights
+T2VZ_CACHE_EXAMPLES   1: an example's video is made on its first click and kept for every later visitor (default 1
+                      with the hub models, 0 with --tiny-models)
+T2VZ_EXAMPLES_CACHE_DIR  where those videos are kept (default <system temp>/text2video-zero/examples)
 T2VZ_SD1_CONFIG       diffusers configs (hub id or local folder) for single-file SD 1.x checkpoints (default
                       stable-diffusion-v1-5/stable-diffusion-v1-5); likewise T2VZ_SD2_CONFIG
                       (stabilityai/stable-diffusion-2-1: 768 px, v-prediction; use stabilityai/stable-diffusion-2-base
@@ -211,6 +218,7 @@ class Profile:
     random_annotators: bool  # annotator networks with random weights (no hub)
     hub_search: bool  # the model field searches the Hub as one types
     notice: str  # shown at the top of the page
+    cache_examples: bool  # an example's video is made on its first click and kept for every later one
 
 
 def offline_profile() -> Profile:
@@ -236,6 +244,7 @@ def offline_profile() -> Profile:
         random_annotators=True,
         hub_search=False,
         notice="**Offline mode:** small randomly initialised models; the output is noise, not art.",
+        cache_examples=False,
     )
 
 
@@ -262,6 +271,10 @@ class Settings:
     annotators_repo: str = "lllyasviel/Annotators"
     single_file_configs: tuple[tuple[str, str], ...] = tuple(SINGLE_FILE_CONFIGS.items())
     max_work: int | None = None  # megapixel-steps per web request; None: the profile's default, 0: no limit
+    preview_every: int = 5
+    preview_decoder: str = ""
+    cache_examples: bool | None = None  # None: the profile's choice (on with the hub models)
+    examples_cache_dir: Path = Path(tempfile.gettempdir()) / "text2video-zero" / "examples"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -294,6 +307,10 @@ class Settings:
                 for family, default in SINGLE_FILE_CONFIGS.items()
             ),
             max_work=_int(env.get("T2VZ_MAX_WORK"), -1, -1, 10**9) if env.get("T2VZ_MAX_WORK") else None,
+            preview_every=_int(env.get("T2VZ_PREVIEW_EVERY"), base.preview_every, 0, 1000),
+            preview_decoder=(env.get("T2VZ_PREVIEW_DECODER") or "").strip(),
+            cache_examples=_flag(env.get("T2VZ_CACHE_EXAMPLES")) if env.get("T2VZ_CACHE_EXAMPLES") else None,
+            examples_cache_dir=Path(env.get("T2VZ_EXAMPLES_CACHE_DIR") or base.examples_cache_dir).expanduser(),
         )
 
     @cached_property
@@ -323,7 +340,13 @@ class Settings:
             random_annotators=False,
             hub_search=True,
             notice="",
+            cache_examples=True,
         )
+
+    @property
+    def caches_examples(self) -> bool:
+        """Whether the tabs' examples are cached lazily (T2VZ_CACHE_EXAMPLES, else on with the hub models)."""
+        return self.profile.cache_examples if self.cache_examples is None else self.cache_examples
 
     @property
     def work_limit(self) -> int:

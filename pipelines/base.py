@@ -17,6 +17,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolver
 from diffusers.utils import BaseOutput
 
 from .cross_frame_attention import CrossFrameState, cross_frame_attention
+from .preview import predicted_original
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 VP_SCHEDULERS = (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler)
 MAX_MERGING_RATIO = 0.9
 
-# callback_on_step_end(pipe, step, timestep, {"latents": ...}) -> dict that may replace "latents"
+# callback_on_step_end(pipe, step, timestep, {"latents": ..., "denoised": ...}) -> dict that may replace "latents"
 StepCallback = Callable[[DiffusionPipeline, int, int, dict], dict | None]
 
 
@@ -180,8 +181,13 @@ class VideoPipelineBase(DiffusionPipeline):
             model_input = scheduler.scale_model_input(latents, t)
             chunk = chunk_size or len(latents)
             prediction = self.lockstep(partial(predict, model_input, t), len(latents), chunk, attention)
-            latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
-            latents = self.run_callback(callback, self, callback_offset + n, t, latents)
+            output = scheduler.step(prediction, t, latents, **step_kwargs)
+            if callback is not None:
+                # The estimate of the clean latents, for previews (a few elementwise operations).
+                denoised = predicted_original(scheduler, output, prediction, t, latents)
+                latents = self.run_callback(callback, self, callback_offset + n, t, output.prev_sample, denoised)
+            else:
+                latents = output.prev_sample
             progress.update()
         return latents
 
@@ -198,10 +204,15 @@ class VideoPipelineBase(DiffusionPipeline):
         return torch.cat(outputs)
 
     @staticmethod
-    def run_callback(callback: StepCallback | None, pipe, step: int, timestep, latents: torch.Tensor) -> torch.Tensor:
+    def run_callback(
+        callback: StepCallback | None, pipe, step: int, timestep, latents: torch.Tensor, denoised=None
+    ) -> torch.Tensor:
+        """Run a diffusers-style step callback on {"latents", and "denoised" (the clean estimate) where known};
+        it may return a dict that replaces "latents"."""
         if callback is None:
             return latents
-        result = callback(pipe, step, int(timestep), {"latents": latents}) or {}
+        tensors = {"latents": latents} if denoised is None else {"latents": latents, "denoised": denoised}
+        result = callback(pipe, step, int(timestep), tensors) or {}
         return result.get("latents", latents)
 
     @staticmethod

@@ -9,7 +9,13 @@ from tabs.canny import threshold_controls
 from tabs.common import model_label
 from tabs.guided import example, guided_demo
 
-MOTIONS = ["coffee_pan.mp4", "cat_zoom.mp4", "astronaut_pan.mp4", "rocket_zoom.mp4"]
+# Per style (by its label): a motion video whose content fits the example's prompt (after the style's trigger).
+EXAMPLE_SUBJECTS = {
+    "Anime": ("astronaut_pan.mp4", "an astronaut in a white suit, smiling"),
+    "Arcane": ("cat_zoom.mp4", "a cat looking into the camera"),
+    "GTA-5": ("rocket_zoom.mp4", "a rocket on the launch pad"),
+    "Avatar": ("coffee_pan.mp4", "a cup of coffee on a wooden table"),
+}
 
 
 def with_trigger(prompt: str, trigger: str, triggers: list[str]) -> str:
@@ -29,7 +35,11 @@ def create_demo(model: Model) -> gr.Blocks:
 
     def controls(prompt: gr.Textbox) -> dict:
         """The style picker (page only), the DreamBooth model it chooses, and the edge thresholds."""
-        style = gr.Radio(label="Style", choices=list(by_label), value=styles[0].label)
+        style = gr.Radio(
+            label="Style (sets the DreamBooth model below and the trigger word the prompt starts with)",
+            choices=list(by_label),
+            value=styles[0].label,
+        )
         db_path = gr.Dropdown(
             label=model_label(
                 "DreamBooth model (chosen by the style above, or any SD 1.x model)", model.settings.models_root
@@ -43,10 +53,17 @@ def create_demo(model: Model) -> gr.Blocks:
             chosen = by_label[label]
             return gr.Dropdown(value=chosen.model), with_trigger(text, chosen.trigger, [s.trigger for s in styles])
 
-        style.change(pick, [style, prompt], [db_path, prompt], queue=False, api_visibility="private")
-        return {**threshold_controls(), "db_path": db_path}
+        # On the user's choice only (`input`): an example sets the style, its model and its prompt together.
+        style.input(pick, [style, prompt], [db_path, prompt], queue=False, api_visibility="private")
+        return {"style": style, **threshold_controls(), "db_path": db_path}
 
-    examples = [[example(MOTIONS[i % len(MOTIONS)]), f"{s.trigger}, a portrait"] for i, s in enumerate(styles)]
+    # Each example sets the style and model its prompt's trigger belongs to, with a video that fits.
+    fallback = next(iter(EXAMPLE_SUBJECTS.values()))
+    examples = [
+        [example(video), f"{s.trigger}, {subject}", s.label, s.model]
+        for s in styles
+        for video, subject in [EXAMPLE_SUBJECTS.get(s.label, fallback)]
+    ]
     return guided_demo(
         model,
         title="Edge-guided video on a DreamBooth model",
@@ -56,6 +73,9 @@ def create_demo(model: Model) -> gr.Blocks:
         api_name="canny_db",
         examples=examples,
         extra_controls=controls,
-        default_video=example(MOTIONS[0]),
+        default_video=example(EXAMPLE_SUBJECTS.get(styles[0].label, fallback)[0]),
         base_model=False,
+        example_controls=("style", "db_path"),
+        page_only=("style",),
+        prompt_value=f"{styles[0].trigger}, ",
     )

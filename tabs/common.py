@@ -14,6 +14,7 @@ import gradio as gr
 
 from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
 from modes import LORA_WEIGHTS, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
+from tabs.results import connect_result_extras, preview_sink, result_controls  # noqa: F401 (tabs import it here)
 from utils.jobs import Cancelled, Job, job_scope
 from utils.validation import InputError, as_flag, check_ui_model_name
 from utils.video import MAX_SMOOTH_FPS, OutputError
@@ -28,10 +29,39 @@ MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path", "lora")
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)
 
 
+# The page's script: a number typed into a slider's box beyond its range is set to the bound when the box loses
+# focus (Gradio does that silently, on its change event: this listener runs first); say so beside the slider.
+PAGE_JS = """
+() => {
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.type !== "number" || box.value === "") return;
+    const value = Number(box.value), low = Number(box.min), high = Number(box.max);
+    const bound = box.max !== "" && value > high ? ["above its maximum", high]
+                : box.min !== "" && value < low ? ["below its minimum", low] : null;
+    if (!bound) return;
+    const name = (box.getAttribute("aria-label") || "").replace(/^number input for /, "") || "This value";
+    const block = box.closest(".block") || box.parentElement;
+    block.querySelector(":scope > .t2vz-clamp-note")?.remove();
+    const note = document.createElement("div");
+    note.className = "t2vz-clamp-note";
+    note.setAttribute("role", "status");
+    note.style.cssText = "color: var(--color-accent); font-size: var(--text-sm); padding: 4px 0;";
+    note.textContent = `${name}: ${box.value} is ${bound[0]}, ${bound[1]}; it is set to ${bound[1]}.`;
+    block.appendChild(note);
+    setTimeout(() => note.remove(), 8000);
+  }, true);
+}
+"""
+
+
 class StudioBlocks(gr.Blocks):
     """The app's Blocks. A request that misses values, or sends something other than an uploaded file where a video
     goes, gets a message naming the parameter: Gradio's own checks fail with errors its clients see only as "The
-    upstream Gradio app has raised an exception"."""
+    upstream Gradio app has raised an exception". The page runs `PAGE_JS` unless `launch` is given its own."""
+
+    def launch(self, *args, js: str | None = None, **kwargs):
+        return super().launch(*args, js=js or PAGE_JS, **kwargs)
 
     def validate_inputs(self, block_fn, inputs: list) -> None:
         names = list(inspect.signature(block_fn.fn).parameters) if block_fn.fn else []
@@ -130,9 +160,9 @@ def connect_generation(
     names = list(controls) + (["randomize_seed"] if randomize is not None else [])
 
     async def handler(*values):
-        *values, _progress = values
+        *values, request, _progress = values
         kwargs = dict(zip(names, values, strict=True))
-        job = Job(from_web=True)
+        job = Job(from_web=True, preview=preview_sink(request, api_name))
         # The copied context carries Gradio's progress tracker into the worker thread.
         run = contextvars.copy_context().run
         future = asyncio.get_running_loop().run_in_executor(
@@ -157,25 +187,63 @@ def connect_generation(
     positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
     parameters = [inspect.Parameter(name, positional) for name in names]
     progress = inspect.Parameter("progress", positional, default=gr.Progress(track_tqdm=True))
-    handler.__signature__ = inspect.Signature([*parameters, progress])  # type: ignore[attr-defined]
+    request = inspect.Parameter("request", positional, default=None, annotation=gr.Request)  # given by Gradio
+    handler.__signature__ = inspect.Signature([*parameters, request, progress])  # type: ignore[attr-defined]
+    handler.__annotations__ = {"request": gr.Request}  # Gradio finds the request by the annotations
     for control in controls.values():
         if not isinstance(control, FILE_INPUTS):
             control.preprocess = _as_sent
     if randomize is not None:
         randomize.preprocess = _as_sent
     inputs = list(controls.values()) + ([randomize] if randomize is not None else [])
-    dependency = event(
-        handler,
-        inputs=inputs,
+
+    def connect():
+        dependency = event(
+            handler,
+            inputs=inputs,
+            outputs=outputs,
+            api_name=api_name,
+            concurrency_id=GENERATION_CONCURRENCY_ID,
+            concurrency_limit=1,
+            show_progress_on=outputs[:1],  # one progress bar, on the video, not on every output
+        )
+        if stop is not None:
+            stop.click(None, cancels=[dependency], queue=False, api_visibility="private")
+        return dependency
+
+    return connect_result_extras(outputs[0], event, api_name, stop, connect)
+
+
+def tab_examples(
+    model,
+    rows: list[list],
+    inputs: dict[str, gr.components.Component],
+    generate: Callable[..., GenerationResult],
+    outputs: list[gr.components.Component],
+    page_only: tuple[str, ...] = (),
+) -> gr.Examples:
+    """A tab's examples: each row sets `inputs` (named as `generate`'s parameters, but for the `page_only` ones).
+
+    Where the settings cache examples (the hub models, T2VZ_CACHE_EXAMPLES), they are cached lazily: the first click
+    on an example makes its video with the mode's defaults for everything else, later clicks, from any visitor,
+    show that video at once (kept in T2VZ_EXAMPLES_CACHE_DIR)."""
+    if not model.settings.caches_examples:
+        return gr.Examples(examples=rows, inputs=list(inputs.values()))
+    names = list(inputs)
+
+    def make(*values):
+        kwargs = {name: value for name, value in zip(names, values, strict=True) if name not in page_only}
+        result = run_generation(generate, **kwargs)
+        return result.path, result.seed
+
+    return gr.Examples(
+        examples=rows,
+        inputs=list(inputs.values()),
         outputs=outputs,
-        api_name=api_name,
-        concurrency_id=GENERATION_CONCURRENCY_ID,
-        concurrency_limit=1,
-        show_progress_on=outputs[:1],  # one progress bar, on the video, not on every output
+        fn=make,
+        cache_examples=True,
+        cache_mode="lazy",
     )
-    if stop is not None:
-        stop.click(None, cancels=[dependency], queue=False, api_visibility="private")
-    return dependency
 
 
 def generate_buttons(label: str = "Generate") -> tuple[gr.Button, gr.Button]:
@@ -186,24 +254,11 @@ def generate_buttons(label: str = "Generate") -> tuple[gr.Button, gr.Button]:
     return run, stop
 
 
-def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
-    """The result video (an output: no upload or webcam box) and the seed that made it: a number for the API, shown
-    on the page as text that stays empty until there is a seed (an empty Number reads 0)."""
-    # No `format`: Gradio would convert a WebM result with a system ffmpeg; mp4 and WebM both play in browsers.
-    result = gr.Video(label=label, autoplay=True, loop=True, interactive=False, elem_id=elem_id)
-    seed_used = gr.Number(label="Seed used (number)", value=None, precision=0, interactive=False, visible=False)
-    shown = gr.Textbox(label="Seed used", value="", interactive=False)
-    seed_used.change(
-        lambda seed: "" if seed is None else str(int(seed)), seed_used, shown, queue=False, api_visibility="private"
-    )
-    return result, seed_used
-
-
 def output_controls() -> dict[str, gr.components.Component]:
     """The file's format and an optional smoothing to a higher frame rate, named as the Model's parameters."""
     with gr.Row():
         return {
-            "output_format": gr.Radio(label="Output format", choices=["mp4", "webm"], value="mp4"),
+            "output_format": gr.Radio(label="Output format", choices=["mp4", "webm", "gif"], value="mp4"),
             "smooth_fps": gr.Slider(
                 label="Smooth to fps (motion interpolation; 0 = off)",
                 minimum=0,

@@ -20,6 +20,7 @@ from tabs.common import (
     result_controls,
     seed_controls,
     size_and_steps_controls,
+    tab_examples,
     video_range_controls,
 )
 
@@ -39,13 +40,16 @@ def guided_demo(
     default_video: str | None = None,
     base_model: bool = True,
     example_controls: tuple[str, ...] = (),
+    page_only: tuple[str, ...] = (),
+    prompt_value: str = "",
 ) -> gr.Blocks:
     """A guided tab: video + prompt (+ the tab's own controls) -> `generate(video_path, prompt, ...)`.
 
     `examples` rows are [video, prompt, *values of `example_controls`] (an example sets every control it needs);
-    `extra_controls(prompt)` builds the tab's own controls inside the main
-    column (and may wire them to the prompt), named as `generate`'s keyword arguments. With `base_model=False` the
-    tab's own controls name the base model, and the shared base-model field is left out.
+    `extra_controls(prompt)` builds the tab's own controls inside the main column (and may wire them to the
+    prompt), named as `generate`'s keyword arguments, except the `page_only` ones (e.g. a picker that fills other
+    controls), which examples may set but the generation never gets. With `base_model=False` the tab's own controls
+    name the base model, and the shared base-model field is left out. `prompt_value`: what the prompt starts with.
     """
     settings = model.settings
     d = settings.guided_defaults
@@ -55,7 +59,7 @@ def guided_demo(
             with gr.Column():
                 # No `format`: Gradio would convert uploads with a system ffmpeg; load_video reads any format itself.
                 video = gr.Video(label="Input video", sources=["upload"], value=default_video)
-                prompt = gr.Textbox(label="Prompt", lines=2)
+                prompt = gr.Textbox(label="Prompt", lines=2, value=prompt_value)
                 extras = extra_controls(prompt)
                 run_button, stop_button = generate_buttons()
                 with gr.Accordion("Advanced options", open=False):
@@ -102,11 +106,12 @@ def guided_demo(
             with gr.Column():
                 result, seed_used = result_controls("Generated video", f"{api_name}-result")
 
-        gr.Examples(examples=examples, inputs=[video, prompt, *(extras[name] for name in example_controls)])
+        example_inputs = {"video_path": video, "prompt": prompt, **{name: extras[name] for name in example_controls}}
+        tab_examples(model, examples, example_inputs, generate, [result, seed_used], page_only)
         controls = {
             "video_path": video,
             "prompt": prompt,
-            **extras,
+            **{name: control for name, control in extras.items() if name not in page_only},
             **base,
             "n_prompt": n_prompt,
             "resolution": resolution,

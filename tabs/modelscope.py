@@ -8,7 +8,14 @@ from model import Model
 from modes import ModelScopeCall, UpscaleCall
 from pipelines.modelscope import SCHEDULERS
 from settings import MODELSCOPE_SIZES
-from tabs.common import connect_generation, generate_buttons, output_controls, result_controls, seed_controls
+from tabs.common import (
+    connect_generation,
+    generate_buttons,
+    output_controls,
+    result_controls,
+    seed_controls,
+    tab_examples,
+)
 
 EXAMPLES = [
     "An astronaut riding a horse on the moon",
@@ -119,7 +126,7 @@ def create_demo(model: Model) -> gr.Blocks:
                     upscale_button, upscale_stop = generate_buttons("Upscale")
                     upscaled = gr.Video(label="Upscaled video", autoplay=True, loop=True, interactive=False)
 
-        gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
+        tab_examples(model, [[e] for e in EXAMPLES], {"prompt": prompt}, model.modelscope, [result, seed_used])
 
         def native_size(name: str):
             size = MODELSCOPE_SIZES.get(name)

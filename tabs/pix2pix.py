@@ -16,6 +16,7 @@ from tabs.common import (
     result_controls,
     seed_controls,
     size_and_steps_controls,
+    tab_examples,
     video_range_controls,
 )
 from tabs.guided import example
@@ -77,7 +78,7 @@ def create_demo(model: Model) -> gr.Blocks:
             with gr.Column():
                 result, seed_used = result_controls("Edited video", "pix2pix-result")
 
-        gr.Examples(examples=EXAMPLES, inputs=[video, prompt])
+        tab_examples(model, EXAMPLES, {"video": video, "prompt": prompt}, model.pix2pix, [result, seed_used])
         controls = {
             "video": video,
             "prompt": prompt,

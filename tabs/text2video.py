@@ -19,6 +19,7 @@ from tabs.common import (
     output_controls,
     result_controls,
     seed_controls,
+    tab_examples,
 )
 from utils.jobs import Job, job_scope
 from utils.validation import InputError, check_ui_model_name
@@ -143,7 +144,7 @@ def create_demo(model: Model) -> gr.Blocks:
             with gr.Column():
                 result, seed_used = result_controls("Generated video", "text2video-result")
 
-        gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[prompt])
+        tab_examples(model, [[e] for e in EXAMPLES], {"prompt": prompt}, model.text2video, [result, seed_used])
         live_model_search(model_name, settings.sd_model_choices, settings.models_root, settings.profile.hub_search)
         model_name.change(
             partial(own_resolution, model), [model_name], [resolution], queue=False, api_visibility="private"

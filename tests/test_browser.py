@@ -227,6 +227,140 @@ def test_a_webm_result_plays_in_the_page(app, page):
     panel.get_by_text("Advanced options").click()
 
 
+def test_the_pose_photo_example_runs_with_its_pose_detected(app, page):
+    panel = open_tab(page, "Pose")
+    before = page.evaluate("() => document.querySelector('#pose-result video')?.src || ''")
+    panel.get_by_text("a woman in a red dress, oil painting").click()  # the photo example
+    skeleton = panel.get_by_label("The video already is a skeleton drawing (use it as it is)")
+    page.wait_for_function("e => !e.checked", arg=skeleton.element_handle(), timeout=10_000)
+    assert panel.get_by_label("Prompt").input_value() == "a woman in a red dress, oil painting"
+    panel.get_by_role("button", name="Generate").click()
+    page.wait_for_function(
+        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
+        arg="pose-result",
+        timeout=180_000,
+    )
+    assert not page.get_by_text("No person was found").count()  # the detector found the astronaut
+
+
+def test_switching_styles_replaces_the_trigger_and_examples_set_the_style(app, page):
+    panel = open_tab(page, "Edge + DreamBooth")
+    prompt = panel.get_by_label("Prompt")
+    assert prompt.input_value() == "1girl, "  # the first style's trigger from the start
+    prompt.fill("1girl, a dancer on a stage")
+    panel.get_by_label("Arcane").check()
+    page.wait_for_function("e => e.value === 'arcane style, a dancer on a stage'", arg=prompt.element_handle())
+    panel.get_by_label("GTA-5").check()
+    page.wait_for_function("e => e.value === 'gtav style, a dancer on a stage'", arg=prompt.element_handle())
+    panel.get_by_text("avatar style, a cup of coffee on a wooden table").click()
+    page.wait_for_function(
+        "e => e.value === 'avatar style, a cup of coffee on a wooden table'", arg=prompt.element_handle()
+    )
+    assert panel.get_by_label("Avatar").is_checked()  # the example's style, so its model, comes with it
+
+
+def test_generate_right_after_an_example_click_uses_the_example(app):
+    """The example's values come back from the server; the generation goes after the page's own first listener,
+    one round trip later, and reads them."""
+    from tabs.text2video import EXAMPLES
+
+    _, url, browser = app
+    fresh = new_page(browser, url)
+    try:
+        panel = open_tab(fresh, "Text2Video")
+        assert panel.get_by_label("Prompt").input_value() == ""
+        panel.get_by_text(EXAMPLES[1]).click()
+        panel.get_by_role("button", name="Generate").click(no_wait_after=True)
+        fresh.wait_for_function(RESULT_LOADED, arg="text2video-result", timeout=120_000)  # no empty-prompt error
+        assert panel.get_by_label("Prompt").input_value() == EXAMPLES[1]
+    finally:
+        fresh.close()
+
+
+def test_a_typed_value_beyond_a_slider_is_set_to_its_bound_with_a_note(page):
+    panel = open_tab(page, "Text2Video")
+    panel.get_by_text("Advanced options").click()
+    box = panel.get_by_label("number input for Video length (frames)")
+    box.fill("9999")
+    panel.get_by_label("Prompt").first.click()  # leaving the box sets it
+    assert box.input_value() == "128"
+    note = panel.locator(".t2vz-clamp-note")
+    assert note.inner_text() == "Video length (frames): 9999 is above its maximum, 128; it is set to 128."
+    box.fill("8")
+    panel.get_by_text("Advanced options").click()
+
+
+def test_examples_cached_lazily_are_made_on_the_first_click_only(app, tmp_path):
+    """On real models the examples are cached lazily (T2VZ_CACHE_EXAMPLES); here the tiny ones stand in."""
+    from app import build_demo
+    from model import Model
+    from settings import Settings
+    from tabs.text2video import EXAMPLES
+
+    _, _, browser = app
+    settings = dataclasses.replace(
+        Settings.from_env().with_tiny_models(),
+        output_dir=tmp_path / "outputs",
+        cache_examples=True,
+        examples_cache_dir=tmp_path / "examples",
+    )
+    model = Model(settings=settings)
+    calls = []
+    original = model.text2video
+    model.text2video = lambda **kwargs: calls.append(kwargs["prompt"]) or original(**kwargs)  # type: ignore[method-assign]
+    demo = build_demo(model)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        for _visitor in range(2):  # two visitors click the same example
+            page = new_page(browser, demo.local_url)
+            panel = open_tab(page, "Text2Video")
+            panel.get_by_text(EXAMPLES[2]).click()
+            page.wait_for_function(RESULT_LOADED, arg="text2video-result", timeout=120_000)
+            assert panel.get_by_label("Prompt").input_value() == EXAMPLES[2]
+            page.close()
+        assert calls == [EXAMPLES[2]]  # made once, for the first visitor
+        assert any((tmp_path / "examples").rglob("*.mp4"))
+    finally:
+        demo.close()
+
+
+def test_a_live_preview_appears_during_a_generation_and_goes_with_the_result(app, page, slow_steps):
+    steps, running, delay = slow_steps
+    delay[0] = 0.5
+    panel = open_tab(page, "Text2Video")
+    before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
+    panel.get_by_label("Prompt").fill("a lighthouse at dusk")
+    panel.get_by_role("button", name="Generate").click()
+    # A picture of the estimate, served by the app, while the steps run.
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#text2video-result-preview img');"
+        " return !!i && i.complete && i.naturalWidth > 0; }",
+        timeout=60_000,
+    )
+    assert len(steps) < 10  # before the tiny profile's 10 steps were done
+    page.wait_for_function(
+        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
+        arg="text2video-result",
+        timeout=120_000,
+    )
+    page.wait_for_function("() => !document.querySelector('#text2video-result-preview img')", timeout=10_000)
+
+
+def test_a_gif_result_shows_in_the_page(app, page):
+    panel = open_tab(page, "Text2Video")
+    panel.get_by_label("Prompt").fill("a kite in the wind")
+    panel.get_by_text("Advanced options").click()
+    panel.get_by_label("gif").check()
+    panel.get_by_role("button", name="Generate").click()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#text2video-result-gif img');"
+        " return !!i && i.src.includes('.gif') && i.complete && i.naturalWidth > 0; }",
+        timeout=120_000,
+    )
+    panel.get_by_label("mp4").check()
+    panel.get_by_text("Advanced options").click()
+
+
 @pytest.mark.parametrize(
     "tab, button, result",
     [

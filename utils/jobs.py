@@ -10,10 +10,11 @@ between decoded slices. Python callers run without a job: no web rules, nothing 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Cancelled(Exception):
@@ -22,10 +23,12 @@ class Cancelled(Exception):
 
 @dataclass(eq=False)
 class Job:
-    """One request: `from_web` applies the web's rules; `stop` asks it to end at its next step."""
+    """One request: `from_web` applies the web's rules; `stop` asks it to end at its next step; `preview`, where
+    set, receives a picture (uint8 array) of the first frames every few denoising steps."""
 
     from_web: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
+    preview: Callable[[Any], None] | None = None
 
 
 _current: ContextVar[Job | None] = ContextVar("text2video_zero_job", default=None)
@@ -45,6 +48,10 @@ def from_web() -> bool:
     """Whether the running request came through the web page or its API (and so gets the web's rules)."""
     job = _current.get()
     return job is not None and job.from_web
+
+
+def current_job() -> Job | None:
+    return _current.get()
 
 
 def check_cancelled() -> None:
