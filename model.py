@@ -84,6 +84,7 @@ class Model(ModelLoader):
 
         def run():
             pipe = self.text2video_pipeline(call.model_name)
+            pipe.set_scheduler(call.scheduler)
             self.apply_lora(pipe, call.lora, call.lora_weight)
             # The model's own size when none is asked: 512 for SD 1.x, 768 for SD 2.x-v, 1024 for SDXL.
             native = pipe.unet.config.sample_size * pipe.vae_scale_factor
@@ -130,6 +131,7 @@ class Model(ModelLoader):
             pipe = self.controlnet_pipeline(
                 call.model_name, call.controlnet_name or self.settings.controlnet_model(mode)
             )
+            pipe.set_scheduler(call.scheduler)
             self.apply_lora(pipe, call.lora, call.lora_weight)
             latents = pipe(
                 call.prompt,
@@ -206,6 +208,7 @@ class Model(ModelLoader):
 
         def run():
             pipe = self.pix2pix_pipeline(call.model_name)
+            pipe.set_scheduler(call.scheduler)
             self.apply_lora(pipe, call.lora, call.lora_weight)
             latents = pipe(
                 call.prompt,

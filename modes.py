@@ -12,7 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from pipelines.base import MAX_MERGING_RATIO
+from pipelines.base import MAX_MERGING_RATIO, VP_NAMES
+from pipelines.base import SCHEDULERS as ALL_SCHEDULERS
 from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
 from pipelines.modelscope import SCHEDULERS
 from pipelines.text_to_video_zero import suggest_t0_t1
@@ -128,9 +129,11 @@ class SDCall(Call):
     watermark: Any = None
     lora: Any = None
     lora_weight: Any = 1.0
+    scheduler: Any = None  # None: the model's own (DDIM for the zero-shot method); "lcm"/"tcd" for 4-8 steps
 
     PROMPT_LABEL: ClassVar[str] = "Prompt"
     MIN_STEPS: ClassVar[int] = 1
+    SCHEDULERS: ClassVar[tuple[str, ...]] = VP_NAMES  # the zero-shot method needs variance-preserving ones
 
     def check(self, settings: Settings) -> None:
         self.prompt = as_text(self.PROMPT_LABEL, self.prompt)
@@ -143,6 +146,10 @@ class SDCall(Call):
         self.watermark = watermark_text(self.watermark)
         self.lora = as_text("LoRA", self.lora, required=False)
         self.lora_weight = as_float("LoRA weight", self.lora_weight, *LORA_WEIGHTS)
+        if self.scheduler in (None, "", "default"):
+            self.scheduler = None
+        else:
+            self.scheduler = _scheduler(self.scheduler, self.SCHEDULERS)
         super().check(settings)
 
 
@@ -155,8 +162,8 @@ class Text2VideoCall(SDCall):
 
     motion_field_strength_x: Any = 12
     motion_field_strength_y: Any = 12
-    t0: Any = 44
-    t1: Any = 47
+    t0: Any = None  # None (or -1): T' at timestep 881 of whatever schedule runs, the original t0=44 of 50 steps
+    t1: Any = None  # None (or -1): T at timestep 941, the original t1=47 of 50 steps
     video_length: Any = 8
     resolution: Any = None
     fps: Any = 4
@@ -168,14 +175,11 @@ class Text2VideoCall(SDCall):
         super().check(settings)
         self.video_length = as_int("Video length", self.video_length, 1, settings.max_frames)
         self.chunk_size = chunk_within(self.chunk_size, self.video_length, self.notes)
-        self.t0, self.t1 = as_int("t0", self.t0, 0), as_int("t1", self.t1, 0)
-        steps = self.num_inference_steps
-        if not self.t0 < self.t1 <= steps - 1:
-            s0, s1 = suggest_t0_t1(steps)
-            raise InputError(
-                f"t0 ({self.t0}) and t1 ({self.t1}) must satisfy 0 <= t0 < t1 <= steps - 1 = {steps - 1}. "
-                f"For {steps} steps try t0={s0}, t1={s1}."
-            )
+        auto = (None, -1, "")
+        if self.t0 in auto and self.t1 in auto:
+            self.t0 = self.t1 = None
+        else:
+            self._check_t0_t1()
         motion = (-MAX_MOTION, MAX_MOTION)
         self.motion_field_strength_x = as_float("Motion strength x", self.motion_field_strength_x, *motion)
         self.motion_field_strength_y = as_float("Motion strength y", self.motion_field_strength_y, *motion)
@@ -183,6 +187,18 @@ class Text2VideoCall(SDCall):
             self.resolution = as_resolution("Resolution", self.resolution, settings.max_resolution)
         self.fps = as_float("fps", self.fps, 1, MAX_FPS)
         self.use_motion_field = as_flag("use_motion_field", self.use_motion_field)
+
+    def _check_t0_t1(self) -> None:
+        """Given t0/t1 are the original's step indices (of T' and T, counted from the end of the schedule)."""
+        self.t0, self.t1 = as_int("t0", self.t0, 0), as_int("t1", self.t1, 0)
+        steps = self.num_inference_steps
+        if not self.t0 < self.t1 <= steps - 1:
+            s0, s1 = suggest_t0_t1(steps)
+            raise InputError(
+                f"t0 ({self.t0}) and t1 ({self.t1}) must satisfy 0 <= t0 < t1 <= steps - 1 = {steps - 1}. "
+                f"For {steps} steps try t0={s0}, t1={s1}, or leave both out (-1): the method's T and T' on any "
+                "schedule."
+            )
 
 
 @dataclass
@@ -258,6 +274,7 @@ class Pix2PixCall(VideoInputCall):
     """Video Instruct-Pix2Pix: edit `video` by the instruction in `prompt`; `out_fps` -1: the input's rate."""
 
     PROMPT_LABEL: ClassVar[str] = "Instruction"
+    SCHEDULERS: ClassVar[tuple[str, ...]] = tuple(ALL_SCHEDULERS)  # its own default: Euler ancestral
 
     video: Any = None
     image_guidance_scale: Any = 1.0
@@ -266,6 +283,7 @@ class Pix2PixCall(VideoInputCall):
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_pix2pix_model
         super().check(settings)
+        self.scheduler = self.scheduler or "euler-a"  # the original demo's (the pipeline is kept between calls)
         self.image_guidance_scale = as_float(
             "Image guidance scale", self.image_guidance_scale, 0.0, MAX_IMAGE_GUIDANCE
         )
@@ -277,9 +295,9 @@ def _size(name: str, value, default: int | None, settings: Settings) -> int | No
     return as_resolution(name, value, settings.max_resolution, minimum=8)
 
 
-def _scheduler(name) -> str:
-    if name not in SCHEDULERS:
-        raise InputError(f"Scheduler must be one of {', '.join(SCHEDULERS)}, got {name!r}.")
+def _scheduler(name, choices: tuple[str, ...] = SCHEDULERS) -> str:
+    if name not in choices:
+        raise InputError(f"Scheduler must be one of {', '.join(choices)}, got {name!r}.")
     return name
 
 

@@ -90,6 +90,12 @@ CONTROLNETS = {
     "depth": "lllyasviel/sd-controlnet-depth",
 }
 POSE_DETECTORS = ("openpose", "mediapipe")
+# The Fast preset's distillation LoRAs (LCM-LoRA), for 4-8 steps with the LCM scheduler and no guidance.
+FAST_LORAS = {
+    "sd1": "latent-consistency/lcm-lora-sdv1-5",
+    "sdxl": "latent-consistency/lcm-lora-sdxl",
+}
+FAST_STEPS = 6
 # Default bound on one web request's work, in megapixel-steps (frames x width x height x steps / 1e6): 2000 is 128
 # frames at 512x512 with 50 steps (a few minutes on a large GPU); the tiny models run on a CPU, where 16 is a minute.
 MAX_WORK = 2000
@@ -138,8 +144,8 @@ class Text2VideoDefaults:
     video_length: int
     chunk_size: int
     num_inference_steps: int
-    t0: int
-    t1: int
+    t0: int | None  # None: the method's T' and T on whatever schedule runs
+    t1: int | None
     fps: int
 
 
@@ -219,6 +225,8 @@ class Profile:
     hub_search: bool  # the model field searches the Hub as one types
     notice: str  # shown at the top of the page
     cache_examples: bool  # an example's video is made on its first click and kept for every later one
+    fast_loras: tuple[tuple[str, str], ...]  # family (sd1, sdxl) -> the distillation LoRA of the Fast preset
+    fast_steps: int  # the Fast preset's step count
 
 
 def offline_profile() -> Profile:
@@ -236,7 +244,7 @@ def offline_profile() -> Profile:
         pix2pix_model=TINY_PIX2PIX_MODEL,
         modelscope_models=("tiny-modelscope", "tiny-modelscope-xl"),
         upscale_model="tiny-modelscope-xl",
-        text2video=replace(text2video, resolution=128, num_inference_steps=10, t0=8, t1=9),
+        text2video=replace(text2video, resolution=128, num_inference_steps=10),
         guided=replace(guided, resolution=128, num_inference_steps=8, max_frames=8, pix2pix_steps=8),
         modelscope=replace(modelscope, num_frames=8, num_inference_steps=6, upscale_steps=4),
         max_work=TINY_MAX_WORK,
@@ -245,6 +253,8 @@ def offline_profile() -> Profile:
         hub_search=False,
         notice="**Offline mode:** small randomly initialised models; the output is noise, not art.",
         cache_examples=False,
+        fast_loras=(),  # none offline: the preset sets the scheduler and steps only
+        fast_steps=4,
     )
 
 
@@ -341,7 +351,18 @@ class Settings:
             hub_search=True,
             notice="",
             cache_examples=True,
+            fast_loras=tuple(FAST_LORAS.items()),
+            fast_steps=FAST_STEPS,
         )
+
+    @property
+    def fast_steps(self) -> int:
+        return self.profile.fast_steps
+
+    def fast_lora(self, model_name: str) -> str:
+        """The Fast preset's LoRA for a base model (SDXL by its name, else SD 1.x); "" where there is none."""
+        family = "sdxl" if "xl" in str(model_name).lower() else "sd1"
+        return dict(self.profile.fast_loras).get(family, "")
 
     @property
     def caches_examples(self) -> bool:

@@ -13,7 +13,17 @@ from functools import partial
 
 import numpy as np
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DiffusionPipeline,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    LCMScheduler,
+    TCDScheduler,
+    UniPCMultistepScheduler,
+)
 from diffusers.utils import BaseOutput
 
 from .cross_frame_attention import CrossFrameState, cross_frame_attention
@@ -21,9 +31,28 @@ from .preview import predicted_original
 
 logger = logging.getLogger(__name__)
 
+# The schedulers a call may choose by name. "lcm" and "tcd" take 4-8 steps with a distillation LoRA (LCM-LoRA,
+# TCD, Hyper-SD) and guidance off.
+SCHEDULERS = {
+    "ddim": DDIMScheduler,
+    "dpm++": DPMSolverMultistepScheduler,
+    "unipc": UniPCMultistepScheduler,
+    "lcm": LCMScheduler,
+    "tcd": TCDScheduler,
+    "euler": EulerDiscreteScheduler,
+    "euler-a": EulerAncestralDiscreteScheduler,
+}
 # Schedulers whose latents live in the variance-preserving space that the method's DDPM forward jump assumes
 # (x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps). Anything else (PNDM, Euler, ...) is swapped for DDIM.
-VP_SCHEDULERS = (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler)
+VP_SCHEDULERS = (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    UniPCMultistepScheduler,
+    LCMScheduler,
+    TCDScheduler,
+)
+VP_NAMES = tuple(name for name, cls in SCHEDULERS.items() if issubclass(cls, VP_SCHEDULERS))
 MAX_MERGING_RATIO = 0.9
 
 # callback_on_step_end(pipe, step, timestep, {"latents": ..., "denoised": ...}) -> dict that may replace "latents"
@@ -128,6 +157,20 @@ class VideoPipelineBase(DiffusionPipeline):
         return embeds.to(dtype=self.unet.dtype, device=device)
 
     # ------------------------------------------------------------------------------------------- schedulers
+    def set_scheduler(self, name: str | None) -> None:
+        """Use one of SCHEDULERS, built from the checkpoint's own scheduler configuration; None keeps the current
+        one. This pipeline object only: the loaded components are shared, the pipeline views over them are not."""
+        if name is None:
+            return
+        if name not in self.scheduler_names():
+            raise ValueError(f"Unknown scheduler {name!r}: choose one of {', '.join(self.scheduler_names())}.")
+        if type(self.scheduler) is not SCHEDULERS[name]:
+            self.register_modules(scheduler=SCHEDULERS[name].from_config(self.scheduler.config))
+
+    @classmethod
+    def scheduler_names(cls) -> tuple[str, ...]:
+        return tuple(SCHEDULERS)
+
     def fresh_scheduler(self, num_inference_steps: int, device: torch.device, begin_index: int = 0):
         """An independent scheduler set to `num_inference_steps`, starting at step `begin_index` with no history.
 
@@ -273,6 +316,11 @@ class ZeroShotVideoPipeline(VideoPipelineBase):
     scheduler, token merging, cross-frame attention with lockstep chunks)."""
 
     model_cpu_offload_seq = "text_encoder->unet->vae"
+
+    @classmethod
+    def scheduler_names(cls) -> tuple[str, ...]:
+        """The zero-shot method needs variance-preserving schedulers (see VP_SCHEDULERS)."""
+        return VP_NAMES
 
     def _use_vp_scheduler(self) -> None:
         if not isinstance(self.scheduler, VP_SCHEDULERS):

@@ -16,7 +16,7 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .base import Conditioning, StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .base import SCHEDULERS, Conditioning, StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
 from .controlnet_video import control_frames_shape, control_frames_to_tensor
 
 MAX_IMAGE_GUIDANCE = 10.0
@@ -25,6 +25,11 @@ MAX_IMAGE_GUIDANCE = 10.0
 class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMixin):
     """`InstructPix2PixVideoPipeline.from_pretrained("timbrooks/instruct-pix2pix")`; any scheduler works (the
     original uses Euler ancestral)."""
+
+    @classmethod
+    def scheduler_names(cls) -> tuple[str, ...]:
+        """No forward jump here: any scheduler works (the original demo's is Euler ancestral)."""
+        return tuple(SCHEDULERS)
 
     def __init__(
         self,

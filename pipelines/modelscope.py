@@ -13,11 +13,7 @@ from __future__ import annotations
 import torch
 from diffusers import (
     AutoencoderKL,
-    DDIMScheduler,
-    DPMSolverMultistepScheduler,
-    EulerDiscreteScheduler,
     UNet3DConditionModel,
-    UniPCMultistepScheduler,
 )
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
@@ -25,12 +21,8 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from .base import StepCallback, VideoPipelineBase, VideoPipelineOutput
 
-SCHEDULERS = {
-    "dpm++": DPMSolverMultistepScheduler,
-    "ddim": DDIMScheduler,
-    "euler": EulerDiscreteScheduler,
-    "unipc": UniPCMultistepScheduler,
-}
+# The schedulers this model family is offered with (by name, see `base.SCHEDULERS`).
+SCHEDULERS = ("dpm++", "ddim", "euler", "unipc")
 
 
 class ModelScopePipeline(VideoPipelineBase):
@@ -47,14 +39,11 @@ class ModelScopePipeline(VideoPipelineBase):
         super().__init__()
         self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
 
-    def set_scheduler(self, name: str) -> None:
-        """One of SCHEDULERS ("dpm++", "ddim", "euler", "unipc"), built from the checkpoint's own configuration."""
-        if name not in SCHEDULERS:
-            raise ValueError(f"Unknown scheduler {name!r}: choose one of {', '.join(SCHEDULERS)}.")
-        if not isinstance(self.scheduler, SCHEDULERS[name]):
-            self.register_modules(scheduler=SCHEDULERS[name].from_config(self.scheduler.config))
-
     model_cpu_offload_seq = "text_encoder->unet->vae"
+
+    @classmethod
+    def scheduler_names(cls) -> tuple[str, ...]:
+        return SCHEDULERS
 
     @torch.no_grad()
     def __call__(

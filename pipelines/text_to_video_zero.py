@@ -6,9 +6,11 @@
 4. Denoise all frames from T with cross-frame attention (each frame reads the anchor's keys/values).
 
 `t0` and `t1` are step indices counted from the end of the schedule: with 50 steps the defaults 44 and 47 mean
-timesteps 881 (T') and 941 (T), as in the original code. Frames are denoised in lockstep chunks: at each step the
-chunk holding the anchor runs first and records its keys/values, the other chunks replay them, and the scheduler
-steps once over all frames, so chunked output equals unchunked output and the anchor never runs twice per step.
+timesteps 881 (T') and 941 (T), as in the original code. `t0=t1=None` places T and T' at those timesteps on any
+scheduler and step count (LCM and TCD with 4-8 steps included). Frames are denoised in lockstep chunks: at each
+step the chunk holding the anchor runs first and records its keys/values, the other chunks replay them, and the
+scheduler steps once over all frames, so chunked output equals unchunked output and the anchor never runs twice
+per step.
 """
 
 from __future__ import annotations
@@ -25,10 +27,27 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
 from .motion import warp_anchor_latent
 
+# The method's T and T' as training timesteps: the original t1=47 and t0=44 of 50-step DDIM. Any scheduler and step
+# count keeps them where the method wants them through `motion_step_indices`.
+MOTION_TIMESTEPS = (941, 881)
+
 
 def step_indices(num_inference_steps: int, t0: int, t1: int) -> tuple[int, int]:
     """Positions of T (from t1) and T' (from t0) in a schedule of `num_inference_steps` descending timesteps."""
     return num_inference_steps - 1 - t1, num_inference_steps - 1 - t0
+
+
+def motion_step_indices(timesteps, motion_timesteps: tuple[int, int] = MOTION_TIMESTEPS) -> tuple[int, int]:
+    """Positions of T and T' in a schedule of descending `timesteps`: the steps nearest the timesteps T and T', T'
+    at least one step after T (and T' at most the last step). For 50-step DDIM these are the original t1=47, t0=44."""
+    values = [int(t) for t in timesteps]
+    last = len(values) - 1
+
+    def nearest(timestep: int) -> int:
+        return min(range(len(values)), key=lambda i: (abs(values[i] - timestep), i))
+
+    index_t = min(nearest(motion_timesteps[0]), last - 1)
+    return index_t, min(last, max(index_t + 1, nearest(motion_timesteps[1])))
 
 
 def suggest_t0_t1(num_inference_steps: int, t0: int = 44, t1: int = 47, reference_steps: int = 50) -> tuple[int, int]:
@@ -85,6 +104,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             raise ValueError(f"`video_length` must be a positive integer, got {video_length!r}.")
         if num_inference_steps < 2:
             raise ValueError(f"`num_inference_steps` must be at least 2, got {num_inference_steps!r}.")
+        if (t0, t1) == (None, None):
+            return  # the method's T and T' on this schedule
         if not isinstance(t0, int) or not isinstance(t1, int) or not 0 <= t0 < t1 <= num_inference_steps - 1:
             s0, s1 = suggest_t0_t1(num_inference_steps)
             raise ValueError(
@@ -120,8 +141,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         generator: torch.Generator | None = None,
         motion_field_strength_x: float = 12,
         motion_field_strength_y: float = 12,
-        t0: int = 44,
-        t1: int = 47,
+        t0: int | None = 44,
+        t1: int | None = 47,
         chunk_size: int | None = None,
         merging_ratio: float = 0.0,
         use_cf_attn: bool = True,
@@ -159,10 +180,13 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         conditioning = self.conditioning(prompt, negative_prompt, guidance_scale, device, height, width)
         num_branches = len(conditioning)
 
-        index_t, index_t_prime = step_indices(num_inference_steps, t0, t1)
         anchor_scheduler = self.fresh_scheduler(num_inference_steps, device)
-        video_scheduler = self.fresh_scheduler(num_inference_steps, device, begin_index=index_t)
         timesteps = anchor_scheduler.timesteps
+        if (t0, t1) == (None, None):
+            index_t, index_t_prime = motion_step_indices(timesteps)
+        else:
+            index_t, index_t_prime = step_indices(num_inference_steps, t0, t1)  # type: ignore[arg-type]
+        video_scheduler = self.fresh_scheduler(num_inference_steps, device, begin_index=index_t)
 
         def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
             model_input, embeds, added = conditioning.batch(model_input[frames])

@@ -14,6 +14,7 @@ import gradio as gr
 
 from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
 from modes import LORA_WEIGHTS, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
+from pipelines.base import VP_NAMES
 from tabs.results import connect_result_extras, preview_sink, result_controls  # noqa: F401 (tabs import it here)
 from utils.jobs import Cancelled, Job, job_scope
 from utils.validation import InputError, as_flag, check_ui_model_name
@@ -212,6 +213,57 @@ def connect_generation(
         return dependency
 
     return connect_result_extras(outputs[0], event, api_name, stop, connect)
+
+
+QUALITY_PRESET, FAST_PRESET = "Quality", "Fast (4-8 steps)"
+
+
+def preset_control() -> gr.Radio:
+    """The speed preset (page only: it sets other controls, see `connect_speed_preset`)."""
+    return gr.Radio(
+        label="Preset (Fast: the LCM scheduler, few steps, no guidance and, with hub models, the LCM-LoRA)",
+        choices=[QUALITY_PRESET, FAST_PRESET],
+        value=QUALITY_PRESET,
+    )
+
+
+def scheduler_control(choices: tuple[str, ...] = VP_NAMES) -> gr.Dropdown:
+    """The scheduler, named as the Model's parameter; "default": the model's own."""
+    return gr.Dropdown(
+        label="Scheduler (default: the model's own; lcm and tcd need a distillation LoRA such as LCM-LoRA)",
+        choices=["default", *choices],
+        value="default",
+    )
+
+
+def connect_speed_preset(
+    preset: gr.Radio,
+    settings,
+    targets: dict[str, gr.components.Component],
+    quality: dict,
+    model_name: gr.components.Component | None = None,
+) -> None:
+    """Choosing a preset sets `targets` (scheduler, num_inference_steps, guidance_scale, lora, lora_weight, and t0/t1
+    where given): Quality to the tab's `quality` values, Fast to the LCM scheduler, few steps, guidance 1 (off),
+    the method's T/T' on that schedule and the base model's LCM-LoRA (`model_name`'s family; SD 1.x without one)."""
+    names = list(targets)
+
+    def choose(chosen: str, *model):
+        base = model[0] if model else settings.default_sd_model
+        fast = {
+            "scheduler": "lcm",
+            "num_inference_steps": settings.fast_steps,
+            "guidance_scale": 1.0,
+            "lora": settings.fast_lora(base),
+            "lora_weight": 1.0,
+            "t0": -1,
+            "t1": -1,
+        }
+        values = fast if chosen == FAST_PRESET else quality
+        return [gr.update(value=values[name]) if name in values else gr.update() for name in names]
+
+    inputs = [preset] + ([model_name] if model_name is not None else [])
+    preset.input(choose, inputs, list(targets.values()), queue=False, api_visibility="private")
 
 
 def tab_examples(

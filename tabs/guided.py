@@ -13,11 +13,14 @@ from settings import EXAMPLES_DIR
 from tabs.common import (
     chunking_controls,
     connect_generation,
+    connect_speed_preset,
     generate_buttons,
     lora_controls,
     model_label,
     output_controls,
+    preset_control,
     result_controls,
+    scheduler_control,
     seed_controls,
     size_and_steps_controls,
     tab_examples,
@@ -62,7 +65,9 @@ def guided_demo(
                 prompt = gr.Textbox(label="Prompt", lines=2, value=prompt_value)
                 extras = extra_controls(prompt)
                 run_button, stop_button = generate_buttons()
+                preset = preset_control()
                 with gr.Accordion("Advanced options", open=False):
+                    scheduler = scheduler_control()
                     base = (
                         {
                             "model_name": gr.Dropdown(
@@ -125,7 +130,17 @@ def guided_demo(
             "lora": lora,
             "lora_weight": lora_weight,
             **output,
+            "scheduler": scheduler,
         }
+        quality = {
+            "scheduler": "default",
+            "num_inference_steps": d.num_inference_steps,
+            "guidance_scale": GuidedCall.default("guidance_scale"),
+            "lora": "",
+            "lora_weight": 1.0,
+        }
+        base_name = base.get("model_name") or extras.get("db_path")
+        connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, base_name)
         connect_generation(
             run_button.click,
             generate,

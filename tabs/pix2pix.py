@@ -6,6 +6,7 @@ import gradio as gr
 
 from model import Model
 from modes import Pix2PixCall
+from pipelines.base import SCHEDULERS
 from tabs.common import (
     chunking_controls,
     connect_generation,
@@ -14,6 +15,7 @@ from tabs.common import (
     model_label,
     output_controls,
     result_controls,
+    scheduler_control,
     seed_controls,
     size_and_steps_controls,
     tab_examples,
@@ -43,6 +45,7 @@ def create_demo(model: Model) -> gr.Blocks:
                 prompt = gr.Textbox(label="Instruction", lines=2, placeholder="make it Van Gogh Starry Night style")
                 run_button, stop_button = generate_buttons("Edit")
                 with gr.Accordion("Advanced options", open=False):
+                    scheduler = scheduler_control(tuple(SCHEDULERS))
                     model_name = gr.Dropdown(
                         label=model_label("Instruct-Pix2Pix model", settings.models_root),
                         choices=settings.pix2pix_model_choices,
@@ -93,6 +96,7 @@ def create_demo(model: Model) -> gr.Blocks:
             "lora": lora,
             "lora_weight": lora_weight,
             **output,
+            "scheduler": scheduler,
         }
         connect_generation(
             run_button.click,

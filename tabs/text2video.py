@@ -12,12 +12,15 @@ from pipelines.text_to_video_zero import suggest_t0_t1
 from tabs.common import (
     chunking_controls,
     connect_generation,
+    connect_speed_preset,
     generate_buttons,
     live_model_search,
     lora_controls,
     model_label,
     output_controls,
+    preset_control,
     result_controls,
+    scheduler_control,
     seed_controls,
     tab_examples,
 )
@@ -41,9 +44,12 @@ MAX_UI_STEPS = 100
 
 
 def rescale_timesteps(num_inference_steps: float, t0: float, t1: float):
-    """Keep t0/t1 valid when the step count changes: out of range, they move to the defaults' fraction. Their
-    sliders' bounds stay fixed (any t0/t1 of any step count the slider offers): the Model's check decides."""
+    """Keep t0/t1 valid when the step count changes: out of range, they move to the defaults' fraction; -1 (the
+    method's T and T' on any schedule) stays. Their sliders' bounds stay fixed (any t0/t1 of any step count the
+    slider offers): the Model's check decides."""
     steps = max(2, int(num_inference_steps))
+    if t0 == -1 and t1 == -1:
+        return gr.Slider(), gr.Slider()
     if not 0 <= t0 < t1 <= steps - 1:
         t0, t1 = suggest_t0_t1(steps)
     return gr.Slider(value=t0), gr.Slider(value=t1)
@@ -79,7 +85,9 @@ def create_demo(model: Model) -> gr.Blocks:
                     allow_custom_value=True,
                 )
                 run_button, stop_button = generate_buttons()
+                preset = preset_control()
                 with gr.Accordion("Advanced options", open=False):
+                    scheduler = scheduler_control()
                     n_prompt = gr.Textbox(label="Negative prompt", value="")
                     with gr.Row():
                         video_length = gr.Slider(
@@ -119,17 +127,17 @@ def create_demo(model: Model) -> gr.Blocks:
                         )
                     with gr.Row():
                         t0 = gr.Slider(
-                            label="Timestep t0 (step index of T')",
-                            minimum=0,
+                            label="Timestep t0 (step index of T'; -1: auto, T' = 881 on any schedule)",
+                            minimum=-1,
                             maximum=MAX_UI_STEPS - 1,
-                            value=d.t0,
+                            value=-1 if d.t0 is None else d.t0,
                             step=1,
                         )
                         t1 = gr.Slider(
-                            label="Timestep t1 (step index of T)",
-                            minimum=0,
+                            label="Timestep t1 (step index of T; -1: auto, T = 941 on any schedule)",
+                            minimum=-1,
                             maximum=MAX_UI_STEPS - 1,
-                            value=d.t1,
+                            value=-1 if d.t1 is None else d.t1,
                             step=1,
                         )
                     with gr.Row():
@@ -173,7 +181,18 @@ def create_demo(model: Model) -> gr.Blocks:
             "lora": lora,
             "lora_weight": lora_weight,
             **output,
+            "scheduler": scheduler,  # new parameters go last: the endpoint keeps its positional order
         }
+        quality = {
+            "scheduler": "default",
+            "num_inference_steps": d.num_inference_steps,
+            "guidance_scale": Text2VideoCall.default("guidance_scale"),
+            "lora": "",
+            "lora_weight": 1.0,
+            "t0": -1 if d.t0 is None else d.t0,
+            "t1": -1 if d.t1 is None else d.t1,
+        }
+        connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)
         connect_generation(
             run_button.click,
             model.text2video,

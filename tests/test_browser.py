@@ -90,7 +90,7 @@ def test_every_tab_opens(page):
 
 def test_text2video_generates_a_playable_video(page, tmp_path):
     panel = open_tab(page, "Text2Video")
-    panel.get_by_label("Prompt").fill("a horse galloping on a street")
+    panel.get_by_label("Prompt", exact=True).fill("a horse galloping on a street")
     panel.get_by_role("button", name="Generate").click()
     page.wait_for_function(RESULT_LOADED, arg="text2video-result", timeout=120_000)
     page.screenshot(path=str(tmp_path / "text2video.png"), full_page=True)
@@ -103,7 +103,7 @@ def test_edge_tab_with_an_uploaded_video(page, tmp_path):
     panel = open_tab(page, "Edge")
     panel.get_by_label("Clear").first.click()  # the tab starts with an example video; upload another
     panel.locator("input[type=file]").first.set_input_files(example("cat_zoom.mp4"))
-    panel.get_by_label("Prompt").fill("a tiger, photorealistic")
+    panel.get_by_label("Prompt", exact=True).fill("a tiger, photorealistic")
     panel.get_by_role("button", name="Generate").click()
     page.wait_for_function(RESULT_LOADED, arg="canny-result", timeout=120_000)
     page.screenshot(path=str(tmp_path / "edge.png"), full_page=True)
@@ -145,7 +145,7 @@ def test_stop_ends_a_running_generation_and_the_next_one_runs(app, page, slow_st
     outputs = set(model.settings.output_dir.iterdir())
     panel = open_tab(page, "Text2Video")
     before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
-    panel.get_by_label("Prompt").fill("a long walk")
+    panel.get_by_label("Prompt", exact=True).fill("a long walk")
     panel.get_by_role("button", name="Generate").click()
     assert running.wait(60)
     panel.get_by_role("button", name="Stop").click()
@@ -169,7 +169,7 @@ def test_closing_the_tab_stops_its_generation(app, slow_steps, monkeypatch):
     outputs = set(model.settings.output_dir.iterdir())
     closing = new_page(browser, url)
     panel = open_tab(closing, "Text2Video")
-    panel.get_by_label("Prompt").fill("nobody will watch this")
+    panel.get_by_label("Prompt", exact=True).fill("nobody will watch this")
     panel.get_by_role("button", name="Generate").click()
     assert running.wait(60)
     closing.close()
@@ -194,7 +194,7 @@ def test_progress_advances_through_the_steps_then_the_writing(app, page, slow_st
     monkeypatch.setattr(VideoWriter, "write", slow_write)
     panel = open_tab(page, "Text2Video")
     before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
-    panel.get_by_label("Prompt").fill("a walk in the park")
+    panel.get_by_label("Prompt", exact=True).fill("a walk in the park")
     panel.get_by_role("button", name="Generate").click()
     texts: list[str] = []
     deadline = time.monotonic() + 120
@@ -213,7 +213,7 @@ def test_progress_advances_through_the_steps_then_the_writing(app, page, slow_st
 def test_a_webm_result_plays_in_the_page(app, page):
     panel = open_tab(page, "Text2Video")
     before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
-    panel.get_by_label("Prompt").fill("a boat at sea")
+    panel.get_by_label("Prompt", exact=True).fill("a boat at sea")
     panel.get_by_text("Advanced options").click()
     panel.get_by_label("webm").check()
     panel.get_by_role("button", name="Generate").click()
@@ -233,7 +233,7 @@ def test_the_pose_photo_example_runs_with_its_pose_detected(app, page):
     panel.get_by_text("a woman in a red dress, oil painting").click()  # the photo example
     skeleton = panel.get_by_label("The video already is a skeleton drawing (use it as it is)")
     page.wait_for_function("e => !e.checked", arg=skeleton.element_handle(), timeout=10_000)
-    assert panel.get_by_label("Prompt").input_value() == "a woman in a red dress, oil painting"
+    assert panel.get_by_label("Prompt", exact=True).input_value() == "a woman in a red dress, oil painting"
     panel.get_by_role("button", name="Generate").click()
     page.wait_for_function(
         f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
@@ -245,7 +245,7 @@ def test_the_pose_photo_example_runs_with_its_pose_detected(app, page):
 
 def test_switching_styles_replaces_the_trigger_and_examples_set_the_style(app, page):
     panel = open_tab(page, "Edge + DreamBooth")
-    prompt = panel.get_by_label("Prompt")
+    prompt = panel.get_by_label("Prompt", exact=True)
     assert prompt.input_value() == "1girl, "  # the first style's trigger from the start
     prompt.fill("1girl, a dancer on a stage")
     panel.get_by_label("Arcane").check()
@@ -268,11 +268,11 @@ def test_generate_right_after_an_example_click_uses_the_example(app):
     fresh = new_page(browser, url)
     try:
         panel = open_tab(fresh, "Text2Video")
-        assert panel.get_by_label("Prompt").input_value() == ""
+        assert panel.get_by_label("Prompt", exact=True).input_value() == ""
         panel.get_by_text(EXAMPLES[1]).click()
         panel.get_by_role("button", name="Generate").click(no_wait_after=True)
         fresh.wait_for_function(RESULT_LOADED, arg="text2video-result", timeout=120_000)  # no empty-prompt error
-        assert panel.get_by_label("Prompt").input_value() == EXAMPLES[1]
+        assert panel.get_by_label("Prompt", exact=True).input_value() == EXAMPLES[1]
     finally:
         fresh.close()
 
@@ -282,7 +282,7 @@ def test_a_typed_value_beyond_a_slider_is_set_to_its_bound_with_a_note(page):
     panel.get_by_text("Advanced options").click()
     box = panel.get_by_label("number input for Video length (frames)")
     box.fill("9999")
-    panel.get_by_label("Prompt").first.click()  # leaving the box sets it
+    panel.get_by_label("Prompt", exact=True).first.click()  # leaving the box sets it
     assert box.input_value() == "128"
     note = panel.locator(".t2vz-clamp-note")
     assert note.inner_text() == "Video length (frames): 9999 is above its maximum, 128; it is set to 128."
@@ -316,7 +316,7 @@ def test_examples_cached_lazily_are_made_on_the_first_click_only(app, tmp_path):
             panel = open_tab(page, "Text2Video")
             panel.get_by_text(EXAMPLES[2]).click()
             page.wait_for_function(RESULT_LOADED, arg="text2video-result", timeout=120_000)
-            assert panel.get_by_label("Prompt").input_value() == EXAMPLES[2]
+            assert panel.get_by_label("Prompt", exact=True).input_value() == EXAMPLES[2]
             page.close()
         assert calls == [EXAMPLES[2]]  # made once, for the first visitor
         assert any((tmp_path / "examples").rglob("*.mp4"))
@@ -324,12 +324,33 @@ def test_examples_cached_lazily_are_made_on_the_first_click_only(app, tmp_path):
         demo.close()
 
 
+def test_the_fast_preset_sets_the_scheduler_steps_and_guidance_and_generates(app, page):
+    model, _, _ = app
+    panel = open_tab(page, "Text2Video")
+    before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
+    panel.get_by_label("Prompt", exact=True).fill("a paper boat on a river")
+    panel.get_by_label("Fast (4-8 steps)").check()
+    panel.get_by_text("Advanced options").click()
+    steps = panel.get_by_label("number input for Denoising steps")
+    page.wait_for_function("e => e.value === '4'", arg=steps.element_handle(), timeout=10_000)
+    assert panel.get_by_label("number input for Guidance scale").input_value() == "1"
+    panel.get_by_role("button", name="Generate").click()
+    page.wait_for_function(
+        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
+        arg="text2video-result",
+        timeout=120_000,
+    )
+    panel.get_by_label("Quality").check()  # back to the tab's defaults for the other tests
+    page.wait_for_function("e => e.value === '10'", arg=steps.element_handle(), timeout=10_000)
+    panel.get_by_text("Advanced options").click()
+
+
 def test_a_live_preview_appears_during_a_generation_and_goes_with_the_result(app, page, slow_steps):
     steps, running, delay = slow_steps
     delay[0] = 0.5
     panel = open_tab(page, "Text2Video")
     before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
-    panel.get_by_label("Prompt").fill("a lighthouse at dusk")
+    panel.get_by_label("Prompt", exact=True).fill("a lighthouse at dusk")
     panel.get_by_role("button", name="Generate").click()
     # A picture of the estimate, served by the app, while the steps run.
     page.wait_for_function(
@@ -348,7 +369,7 @@ def test_a_live_preview_appears_during_a_generation_and_goes_with_the_result(app
 
 def test_a_gif_result_shows_in_the_page(app, page):
     panel = open_tab(page, "Text2Video")
-    panel.get_by_label("Prompt").fill("a kite in the wind")
+    panel.get_by_label("Prompt", exact=True).fill("a kite in the wind")
     panel.get_by_text("Advanced options").click()
     panel.get_by_label("gif").check()
     panel.get_by_role("button", name="Generate").click()
@@ -382,7 +403,7 @@ def test_screenshots_of_every_tab_during_and_after_a_generation(app, page, slow_
     name = re.sub(r"\W+", "-", tab.lower()).strip("-")
     panel = open_tab(page, tab)
     before = page.evaluate(f"() => document.querySelector('#{result} video')?.src || ''")
-    panel.get_by_label("Prompt").or_(panel.get_by_label("Instruction")).first.fill("a fox in the snow")
+    panel.get_by_label("Prompt", exact=True).or_(panel.get_by_label("Instruction")).first.fill("a fox in the snow")
     panel.get_by_role("button", name=button).click()
     assert running.wait(120)
     page.wait_for_timeout(600)
