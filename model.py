@@ -107,6 +107,7 @@ class Model(ModelLoader):
                 merging_ratio=call.merging_ratio,
                 use_cf_attn=call.use_cf_attn,
                 use_motion_field=call.use_motion_field,
+                feature_reuse=call.feature_reuse,
                 output_type="latent",
                 callback_on_step_end=self._step_callback(),
             ).frames
@@ -145,6 +146,7 @@ class Model(ModelLoader):
                 chunk_size=chunk_size,
                 merging_ratio=call.merging_ratio,
                 use_cf_attn=call.use_cf_attn,
+                feature_reuse=call.feature_reuse,
                 output_type="latent",
                 callback_on_step_end=self._step_callback(),
             ).frames
@@ -221,6 +223,7 @@ class Model(ModelLoader):
                 chunk_size=chunk_size,
                 merging_ratio=call.merging_ratio,
                 use_cf_attn=call.use_cf_attn,
+                feature_reuse=call.feature_reuse,
                 output_type="latent",
                 callback_on_step_end=self._step_callback(),
             ).frames

@@ -29,6 +29,7 @@ MAX_GUIDANCE = 50.0
 MAX_CONTROLNET_SCALE = 5.0
 LORA_WEIGHTS = (-2.0, 2.0)
 MIN_CHUNK = 2  # the anchor and at least one other frame per UNet pass
+MAX_FEATURE_REUSE = 10
 
 C = TypeVar("C", bound="Call")
 
@@ -130,6 +131,7 @@ class SDCall(Call):
     lora: Any = None
     lora_weight: Any = 1.0
     scheduler: Any = None  # None: the model's own (DDIM for the zero-shot method); "lcm"/"tcd" for 4-8 steps
+    feature_reuse: Any = 1  # k > 1: the UNet's deep blocks run every k steps, reused between (faster, not exact)
 
     PROMPT_LABEL: ClassVar[str] = "Prompt"
     MIN_STEPS: ClassVar[int] = 1
@@ -146,6 +148,7 @@ class SDCall(Call):
         self.watermark = watermark_text(self.watermark)
         self.lora = as_text("LoRA", self.lora, required=False)
         self.lora_weight = as_float("LoRA weight", self.lora_weight, *LORA_WEIGHTS)
+        self.feature_reuse = as_int("Feature reuse", self.feature_reuse, 1, MAX_FEATURE_REUSE)
         if self.scheduler in (None, "", "default"):
             self.scheduler = None
         else:

@@ -27,6 +27,7 @@ from diffusers import (
 from diffusers.utils import BaseOutput
 
 from .cross_frame_attention import CrossFrameState, cross_frame_attention
+from .feature_reuse import FeatureReuse
 from .preview import predicted_original
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ def chunk_slices(num_frames: int, chunk_size: int) -> list[slice]:
 class VideoPipelineBase(DiffusionPipeline):
     """What every video pipeline of this package shares: input checks, prompt encoding, fresh schedulers, the one
     denoising loop, frame encoding and sliced decoding. Each pipeline adds its conditioning and `__call__`."""
+
+    reuse: FeatureReuse | None = None  # while a loop reuses features: what `predict` may keep across steps
 
     @property
     def vae_scale_factor(self) -> int:
@@ -209,6 +212,7 @@ class VideoPipelineBase(DiffusionPipeline):
         callback_offset: int = 0,
         chunk_size: int | None = None,
         attention: CrossFrameState | None = None,
+        reuse_interval: int = 1,
     ) -> torch.Tensor:
         """The denoising loop of every pipeline: for each step index in `steps` of `scheduler`'s schedule, scale the
         latents for the scheduler, predict the noise chunk by chunk (`predict(model_input, t, frames)`, the anchor's
@@ -217,32 +221,44 @@ class VideoPipelineBase(DiffusionPipeline):
 
         The text-to-video method runs it three times on one progress bar (anchor to T, anchor to T', all frames from
         T); the guided, editing and ModelScope pipelines once over the whole schedule. `chunk_size` None: all frames
-        at once; `attention`: the cross-frame state, told which call holds the anchor.
+        at once; `attention`: the cross-frame state, told which call holds the anchor. `reuse_interval` k > 1: the
+        UNet's deep blocks run every k steps and are reused between (`FeatureReuse`; 1: exact, every block runs).
         """
-        for n, i in enumerate(steps):
-            t = scheduler.timesteps[i]
-            model_input = scheduler.scale_model_input(latents, t)
-            chunk = chunk_size or len(latents)
-            prediction = self.lockstep(partial(predict, model_input, t), len(latents), chunk, attention)
-            output = scheduler.step(prediction, t, latents, **step_kwargs)
-            if callback is not None:
-                # The estimate of the clean latents, for previews (a few elementwise operations).
-                denoised = predicted_original(scheduler, output, prediction, t, latents)
-                latents = self.run_callback(callback, self, callback_offset + n, t, output.prev_sample, denoised)
-            else:
-                latents = output.prev_sample
-            progress.update()
+        reuse = FeatureReuse(self.unet, reuse_interval)
+        self.reuse = reuse if reuse_interval > 1 else None  # for `predict`: values it may keep (a ControlNet's)
+        try:
+            with reuse:
+                for n, i in enumerate(steps):
+                    t = scheduler.timesteps[i]
+                    reuse.begin_step(n)
+                    model_input = scheduler.scale_model_input(latents, t)
+                    chunk = chunk_size or len(latents)
+                    prediction = self.lockstep(partial(predict, model_input, t), len(latents), chunk, attention, reuse)
+                    output = scheduler.step(prediction, t, latents, **step_kwargs)
+                    # The estimate of the clean latents goes to the callback, for previews (a few elementwise ops).
+                    denoised = predicted_original(scheduler, output, prediction, t, latents) if callback else None
+                    latents = self.run_callback(callback, self, callback_offset + n, t, output.prev_sample, denoised)
+                    progress.update()
+        finally:
+            self.reuse = None
         return latents
 
     @staticmethod
     def lockstep(
-        predict: Callable[[slice], torch.Tensor], num_frames: int, chunk_size: int, attention: CrossFrameState | None
+        predict: Callable[[slice], torch.Tensor],
+        num_frames: int,
+        chunk_size: int,
+        attention: CrossFrameState | None,
+        reuse: FeatureReuse | None = None,
     ) -> torch.Tensor:
-        """Noise prediction for all frames at one step, chunk by chunk; the first chunk records the anchor K/V."""
+        """Noise prediction for all frames at one step, chunk by chunk; the first chunk records the anchor K/V.
+        Reused features are kept per chunk (by its first frame)."""
         outputs = []
         for frames in chunk_slices(num_frames, chunk_size):
             if attention is not None:
                 attention.anchor_in_batch = frames.start == 0
+            if reuse is not None:
+                reuse.key = frames.start
             outputs.append(predict(frames))
         return torch.cat(outputs)
 
@@ -373,6 +389,7 @@ class ZeroShotVideoPipeline(VideoPipelineBase):
         use_cf_attn: bool,
         step_kwargs: dict,
         callback: StepCallback | None,
+        reuse_interval: int = 1,
     ) -> torch.Tensor:
         """`denoise` over the whole of `scheduler`'s schedule, inside `sampling` (the guided and editing modes)."""
         steps = range(len(scheduler.timesteps))
@@ -387,4 +404,5 @@ class ZeroShotVideoPipeline(VideoPipelineBase):
                 callback=callback,
                 chunk_size=chunk_size,
                 attention=attention,
+                reuse_interval=reuse_interval,
             )

@@ -91,6 +91,7 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         chunk_size: int | None = None,
         merging_ratio: float = 0.0,
         use_cf_attn: bool = True,
+        feature_reuse: int = 1,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -133,14 +134,19 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
             model_input, embeds, _ = conditioning.batch(model_input[frames])
             condition = torch.cat([control[frames]] * num_branches)
-            down, mid = self.controlnet(
-                model_input,
-                t,
-                encoder_hidden_states=embeds,
-                controlnet_cond=condition,
-                conditioning_scale=controlnet_conditioning_scale,
-                return_dict=False,
-            )
+
+            def residuals():
+                return self.controlnet(
+                    model_input,
+                    t,
+                    encoder_hidden_states=embeds,
+                    controlnet_cond=condition,
+                    conditioning_scale=controlnet_conditioning_scale,
+                    return_dict=False,
+                )
+
+            # With feature reuse the ControlNet, too, runs at the full steps only.
+            down, mid = residuals() if self.reuse is None else self.reuse.remember("controlnet", residuals)
             prediction = self.unet(
                 model_input,
                 t,
@@ -162,6 +168,7 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             use_cf_attn=use_cf_attn,
             step_kwargs=step_kwargs,
             callback=callback_on_step_end,
+            reuse_interval=feature_reuse,
         )
 
         return self.finish(latents, output_type, decode_chunk_size or chunk_size)

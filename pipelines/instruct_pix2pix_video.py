@@ -56,6 +56,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
         chunk_size: int | None = None,
         merging_ratio: float = 0.0,
         use_cf_attn: bool = True,
+        feature_reuse: int = 1,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -119,6 +120,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
             use_cf_attn=use_cf_attn,
             step_kwargs=step_kwargs,
             callback=callback_on_step_end,
+            reuse_interval=feature_reuse,
         )
 
         return self.finish(latents, output_type, decode_chunk_size or chunk_size)

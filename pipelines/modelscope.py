@@ -59,6 +59,7 @@ class ModelScopePipeline(VideoPipelineBase):
         generator: torch.Generator | None = None,
         video: torch.Tensor | None = None,
         strength: float = 0.6,
+        feature_reuse: int = 1,
         output_type: str = "np",
         decode_chunk_size: int = 2,
         callback_on_step_end: StepCallback | None = None,
@@ -112,6 +113,7 @@ class ModelScopePipeline(VideoPipelineBase):
                 progress,
                 step_kwargs=self.step_kwargs(scheduler, generator, eta),
                 callback=callback_on_step_end,
+                reuse_interval=feature_reuse,
             )
 
         # (1, C, F, h, w) -> (F, C, h, w): what the VAE decodes

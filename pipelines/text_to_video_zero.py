@@ -147,6 +147,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         merging_ratio: float = 0.0,
         use_cf_attn: bool = True,
         use_motion_field: bool = True,
+        feature_reuse: int = 1,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -155,9 +156,11 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
 
         `chunk_size` frames go through the UNet at a time (None: all at once); the output does not depend on it.
         `decode_chunk_size` frames go through the VAE decoder at a time (None: `chunk_size`, the same budget).
-        `output_type="latent"` returns the final latents, to be decoded with `decode_latents_iter`.
-        `callback_on_step_end(pipe, step, timestep, {"latents": ...})` runs after every scheduler step (the anchor
-        phase passes the anchor's latent alone) and may return {"latents": ...} to replace them.
+        `feature_reuse` k > 1 runs the UNet's deep blocks every k steps only and reuses them between (faster, close
+        to the exact output; see `feature_reuse.FeatureReuse`). `output_type="latent"` returns the final latents,
+        to be decoded with `decode_latents_iter`. `callback_on_step_end(pipe, step, timestep, {"latents": ...,
+        "denoised": ...})` runs after every scheduler step (the anchor phase passes the anchor's latent alone) with
+        the latents and the step's estimate of the clean latents, and may return {"latents": ...} to replace them.
         """
         default_size = self.unet.config.sample_size * self.vae_scale_factor
         height, width = height or default_size, width or default_size
@@ -198,7 +201,12 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         total_steps = index_t_prime + (num_inference_steps - index_t)
         with self.sampling(total_steps, (self.unet,), num_branches, merging_ratio, use_cf_attn) as (progress, attn):
             denoise = partial(
-                self.denoise, predict=predict, progress=progress, attention=attn, callback=callback_on_step_end
+                self.denoise,
+                predict=predict,
+                progress=progress,
+                attention=attn,
+                callback=callback_on_step_end,
+                reuse_interval=feature_reuse,
             )
             # 1. The anchor frame alone from the first timestep to T, kept, then on to T'.
             anchor = self.prepare_latents(1, height, width, conditioning.embeds[0].dtype, device, generator)

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
-from modes import LORA_WEIGHTS, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
+from modes import LORA_WEIGHTS, MAX_FEATURE_REUSE, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
 from pipelines.base import VP_NAMES
 from tabs.results import connect_result_extras, preview_sink, result_controls  # noqa: F401 (tabs import it here)
 from utils.jobs import Cancelled, Job, job_scope
@@ -388,6 +388,17 @@ def chunking_controls(max_frames: int, chunk_size: int) -> dict[str, gr.componen
                 step=0.1,
             ),
         }
+
+
+def feature_reuse_control() -> gr.Slider:
+    """Feature reuse, named as the Model's parameter (an endpoint's new parameters go after its older ones)."""
+    return gr.Slider(
+        label="Feature reuse (the UNet's deep blocks run every k steps, reused between: faster; 1 = exact)",
+        minimum=1,
+        maximum=MAX_FEATURE_REUSE,
+        value=SDCall.default("feature_reuse"),
+        step=1,
+    )
 
 
 def video_range_controls(max_frames: int, default_max: int, rate: tuple[str, str, int, float]):

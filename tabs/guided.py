@@ -14,6 +14,7 @@ from tabs.common import (
     chunking_controls,
     connect_generation,
     connect_speed_preset,
+    feature_reuse_control,
     generate_buttons,
     lora_controls,
     model_label,
@@ -102,6 +103,7 @@ def guided_demo(
                             step=0.05,
                         )
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
+                    feature_reuse = feature_reuse_control()
                     video_range = video_range_controls(
                         settings.max_frames, d.max_frames, ("input_fps", "Frames per second to sample", 1, d.input_fps)
                     )
@@ -131,6 +133,7 @@ def guided_demo(
             "lora_weight": lora_weight,
             **output,
             "scheduler": scheduler,
+            "feature_reuse": feature_reuse,
         }
         quality = {
             "scheduler": "default",

@@ -10,6 +10,7 @@ from pipelines.base import SCHEDULERS
 from tabs.common import (
     chunking_controls,
     connect_generation,
+    feature_reuse_control,
     generate_buttons,
     lora_controls,
     model_label,
@@ -76,6 +77,7 @@ def create_demo(model: Model) -> gr.Blocks:
                         settings.max_frames, d.max_frames, ("out_fps", "Output frame rate (-1 = the input's)", -1, -1)
                     )
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
+                    feature_reuse = feature_reuse_control()
                     lora, lora_weight = lora_controls()
                     output = output_controls()
             with gr.Column():
@@ -97,6 +99,7 @@ def create_demo(model: Model) -> gr.Blocks:
             "lora_weight": lora_weight,
             **output,
             "scheduler": scheduler,
+            "feature_reuse": feature_reuse,
         }
         connect_generation(
             run_button.click,

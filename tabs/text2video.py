@@ -13,6 +13,7 @@ from tabs.common import (
     chunking_controls,
     connect_generation,
     connect_speed_preset,
+    feature_reuse_control,
     generate_buttons,
     live_model_search,
     lora_controls,
@@ -146,6 +147,7 @@ def create_demo(model: Model) -> gr.Blocks:
                         )
                         fps = gr.Slider(label="Frames per second", minimum=1, maximum=30, value=d.fps, step=1)
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
+                    feature_reuse = feature_reuse_control()
                     watermark = gr.Textbox(label="Watermark text (optional)", value="")
                     lora, lora_weight = lora_controls()
                     output = output_controls()
@@ -182,6 +184,7 @@ def create_demo(model: Model) -> gr.Blocks:
             "lora_weight": lora_weight,
             **output,
             "scheduler": scheduler,  # new parameters go last: the endpoint keeps its positional order
+            "feature_reuse": feature_reuse,
         }
         quality = {
             "scheduler": "default",
