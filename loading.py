@@ -44,6 +44,9 @@ EXCLUSIVE_SLOTS = {
     "controlnet": ("pix2pix", "modelscope"),
 }
 TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
+# The networks whose weights T2VZ_LAYERWISE_FP8 stores in 8 bits (the bulk of the weights; the VAE and text encoders
+# are small and sensitive).
+DENOISERS = ("UNet2DConditionModel", "UNet3DConditionModel", "ControlNetModel")
 
 
 class ModelLoadError(RuntimeError):
@@ -210,11 +213,40 @@ class ModelLoader:
         if place is not None:
             value = place(value)
         elif isinstance(value, dict):
-            value = {k: v.to(self.device) if isinstance(v, torch.nn.Module) else v for k, v in value.items()}
+            value = {k: self.on_device(v) for k, v in value.items()}
+        elif hasattr(value, "components"):  # a pipeline: its modules
+            for component in value.components.values():
+                self.on_device(component)
         else:
-            value = value.to(self.device)
+            value = self.on_device(value)
         self.slots[slot] = (name, value)
         return value
+
+    def on_device(self, module):
+        """A loaded module placed as the memory settings say: fp8 weight storage for the denoising networks
+        (T2VZ_LAYERWISE_FP8, computed in the model's dtype), then on the device; or kept in CPU memory, visiting the
+        device block by block (T2VZ_OFFLOAD=group) or model by model for each call (model, CUDA only)."""
+        if not isinstance(module, torch.nn.Module):
+            return module
+        offload = self.settings.offload
+        if self.settings.layerwise_fp8 and type(module).__name__ in DENOISERS:
+            module.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=self.dtype)
+        if offload == "group":
+            from diffusers.hooks import apply_group_offloading
+
+            cuda = self.device.type == "cuda"
+            apply_group_offloading(
+                module,
+                onload_device=self.device,
+                offload_device=torch.device("cpu"),
+                offload_type="block_level",
+                num_blocks_per_group=1,
+                use_stream=cuda,
+            )
+            return module
+        if offload == "model" and self.device.type == "cuda":
+            return module  # `_ready` gives each call's pipeline accelerate's hooks
+        return module.to(self.device)
 
     def _free(self, *slots: str) -> None:
         for slot in slots:
@@ -352,13 +384,7 @@ class ModelLoader:
             pipe.unet.enable_forward_chunking(chunk_size=1, dim=1)
             return pipe
 
-        def place(pipe):
-            if self.settings.cpu_offload and self.device.type == "cuda":
-                pipe.enable_model_cpu_offload(device=self.device)
-                return pipe
-            return pipe.to(self.device)
-
-        return self._ready(self._load("modelscope", name, load, place, label=model_name), "modelscope")
+        return self._ready(self._load("modelscope", name, load, label=model_name), "modelscope")
 
     def apply_lora(self, pipe, lora: str | None, weight: float = 1.0) -> None:
         """Load `lora` (hub id, folder or .safetensors file) into the pipeline's UNet and text encoder at `weight`,
@@ -394,6 +420,9 @@ class ModelLoader:
 
     def _ready(self, pipe, mode: str):
         pipe.set_progress_bar_config(desc=f"Generating ({mode})")
+        if self.settings.offload == "model" and self.device.type == "cuda":
+            # Each model visits the GPU while it runs (hooks on the shared modules, set for this pipeline).
+            pipe.enable_model_cpu_offload(device=self.device)
         return pipe
 
     def text2video_pipeline(self, model_name: str) -> TextToVideoZeroPipeline:

@@ -43,6 +43,7 @@ from utils.video import VideoClip, VideoWriter, load_video, output_path
 logger = logging.getLogger(__name__)
 
 DECODE_CHUNK_SIZE = 2
+VAE_TILING_FROM = 1024  # px: frames this large decode in tiles with T2VZ_VAE_TILING=auto
 
 
 class OutOfMemory(RuntimeError):
@@ -298,6 +299,7 @@ class Model(ModelLoader):
         with self._generating(mode):
             pipe, latents, fps, beside = run()
             writer = VideoWriter(path, fps, getattr(call, "watermark", ""), call.smooth_fps)
+            self._tile_vae(pipe, latents)
             self._write(pipe, latents, writer, beside)
         logger.info("Wrote %s (%s, seed %d)", path, mode, call.seed)
         return GenerationResult(path=str(path), seed=call.seed, notes=list(call.notes))
@@ -348,6 +350,16 @@ class Model(ModelLoader):
                 f"= {work:,.0f} megapixel-steps, above its limit of {limit:,} (T2VZ_MAX_WORK). Use fewer frames, a "
                 "lower resolution or fewer steps."
             )
+
+    def _tile_vae(self, pipe, latents: torch.Tensor) -> None:
+        """Decode in overlapping tiles where T2VZ_VAE_TILING says so (auto: frames of 1024 px and more, such as
+        SDXL's, whose full-frame decoding needs several GB at once)."""
+        side = max(latents.shape[-2:]) * pipe.vae_scale_factor
+        tiling = self.settings.vae_tiling
+        if tiling == "on" or (tiling == "auto" and side >= VAE_TILING_FROM):
+            pipe.vae.enable_tiling()
+        else:
+            pipe.vae.disable_tiling()
 
     @staticmethod
     def _write(pipe, latents: torch.Tensor, writer: VideoWriter, beside=None) -> None:

@@ -12,7 +12,12 @@ T2VZ_CONTROLNET_POSE  pose ControlNet (default lllyasviel/sd-controlnet-openpose
 T2VZ_PIX2PIX_MODEL    Instruct-Pix2Pix model of the editing tab (default timbrooks/instruct-pix2pix)
 T2VZ_MODELSCOPE_MODEL text-to-video model of the ModelScope tab (default ali-vilab/text-to-video-ms-1.7b)
 T2VZ_UPSCALE_MODEL    video-to-video upscaler of that tab (default cerspense/zeroscope_v2_XL)
-T2VZ_CPU_OFFLOAD      1: on CUDA, ModelScope/Zeroscope models sit in CPU memory and visit the GPU part by part
+T2VZ_OFFLOAD          model: on CUDA, every mode's models sit in CPU memory and each visits the GPU while it runs
+                      (T2VZ_CPU_OFFLOAD=1 says the same); group: they visit it block by block (least GPU memory,
+                      slower); default: everything on the GPU
+T2VZ_LAYERWISE_FP8    1: the UNet's and ControlNet's weights are stored in 8 bits (float8_e4m3) and computed in the
+                      model's dtype, layer by layer: about half their memory, a small loss of precision
+T2VZ_VAE_TILING       auto (default: frames of 1024 px and more decode in tiles), on or off
 T2VZ_MODELS_ROOT      the only folder whose model folders may be named from the web UI/API (default ./models)
 T2VZ_AUTH             user:password (several: comma-separated) to require a login, e.g. for a shared link
 T2VZ_MAX_UPLOAD_MB    largest upload in MB (default 200)
@@ -90,6 +95,7 @@ CONTROLNETS = {
     "depth": "lllyasviel/sd-controlnet-depth",
 }
 POSE_DETECTORS = ("openpose", "mediapipe")
+OFFLOAD_MODES = ("", "model", "group")
 # The Fast preset's distillation LoRAs (LCM-LoRA), for 4-8 steps with the LCM scheduler and no guidance.
 FAST_LORAS = {
     "sd1": "latent-consistency/lcm-lora-sdv1-5",
@@ -273,7 +279,9 @@ class Settings:
     pix2pix_model: str = DEFAULT_PIX2PIX_MODEL
     modelscope_model: str = DEFAULT_MODELSCOPE_MODEL
     upscale_model: str = DEFAULT_UPSCALE_MODEL
-    cpu_offload: bool = False
+    offload: str = ""  # "", "model" or "group"
+    layerwise_fp8: bool = False
+    vae_tiling: str = "auto"  # "auto" (frames of 1024 px and more), "on" or "off"
     auth: str = ""
     models_root: Path = Path("models").resolve()
     max_upload_mb: int = 200
@@ -307,7 +315,10 @@ class Settings:
             pix2pix_model=(env.get("T2VZ_PIX2PIX_MODEL") or "").strip() or base.pix2pix_model,
             modelscope_model=(env.get("T2VZ_MODELSCOPE_MODEL") or "").strip() or base.modelscope_model,
             upscale_model=(env.get("T2VZ_UPSCALE_MODEL") or "").strip() or base.upscale_model,
-            cpu_offload=_flag(env.get("T2VZ_CPU_OFFLOAD")),
+            offload=_choice(env.get("T2VZ_OFFLOAD"), OFFLOAD_MODES, "")
+            or ("model" if _flag(env.get("T2VZ_CPU_OFFLOAD")) else ""),
+            layerwise_fp8=_flag(env.get("T2VZ_LAYERWISE_FP8")),
+            vae_tiling=_choice(env.get("T2VZ_VAE_TILING"), ("auto", "on", "off"), "auto"),
             auth=(env.get("T2VZ_AUTH") or "").strip(),
             models_root=Path(env.get("T2VZ_MODELS_ROOT") or base.models_root).expanduser().resolve(),
             max_upload_mb=_int(env.get("T2VZ_MAX_UPLOAD_MB"), base.max_upload_mb, 1, 100_000),

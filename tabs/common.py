@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 GENERATION_CONCURRENCY_ID = "generation"
 # Parameters that name a model: from the web, only hub ids, offline aliases or folders under the models root.
 MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path", "lora")
+# Parameters the endpoints gained after they were published, in the order they came: they go last.
+ADDED_LATER = ("scheduler", "feature_reuse")
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)
 
@@ -59,7 +61,8 @@ PAGE_JS = """
 class StudioBlocks(gr.Blocks):
     """The app's Blocks. A request that misses values, or sends something other than an uploaded file where a video
     goes, gets a message naming the parameter: Gradio's own checks fail with errors its clients see only as "The
-    upstream Gradio app has raised an exception". The page runs `PAGE_JS` unless `launch` is given its own."""
+    upstream Gradio app has raised an exception". A request without the parameters added since an endpoint was
+    published (ADDED_LATER) gets their defaults. The page runs `PAGE_JS` unless `launch` is given its own."""
 
     def launch(self, *args, js: str | None = None, **kwargs):
         return super().launch(*args, js=js or PAGE_JS, **kwargs)
@@ -67,6 +70,10 @@ class StudioBlocks(gr.Blocks):
     def validate_inputs(self, block_fn, inputs: list) -> None:
         names = list(inspect.signature(block_fn.fn).parameters) if block_fn.fn else []
         names = [*names[: len(block_fn.inputs)], *(b.label or f"value {i + 1}" for i, b in enumerate(block_fn.inputs))]
+        missing = names[len(inputs) : len(block_fn.inputs)]
+        if missing and all(name in ADDED_LATER for name in missing):
+            # A client of the endpoint as first published: the parameters added since take their defaults.
+            inputs.extend(block.value for block in block_fn.inputs[len(inputs) :])
         if len(inputs) < len(block_fn.inputs):
             wanted = names[: len(block_fn.inputs)]
             raise gr.Error(
@@ -158,7 +165,11 @@ def connect_generation(
     step, nothing is written, and the handler returns only then, so the queue's worker is free for the next request.
     Returns the event's dependency.
     """
-    names = list(controls) + (["randomize_seed"] if randomize is not None else [])
+    # Parameters added after the endpoints were published go after randomize_seed: positional clients keep theirs.
+    first = {name: control for name, control in controls.items() if name not in ADDED_LATER}
+    later = {name: control for name, control in controls.items() if name in ADDED_LATER}
+    ordered = {**first, **({"randomize_seed": randomize} if randomize is not None else {}), **later}
+    names = list(ordered)
 
     async def handler(*values):
         *values, request, _progress = values
@@ -196,7 +207,7 @@ def connect_generation(
             control.preprocess = _as_sent
     if randomize is not None:
         randomize.preprocess = _as_sent
-    inputs = list(controls.values()) + ([randomize] if randomize is not None else [])
+    inputs = list(ordered.values())
 
     def connect():
         dependency = event(

@@ -305,6 +305,16 @@ def call_raw(url: str, endpoint: str, data: str) -> str:
     return httpx.get(f"{base}/gradio_api/call/{endpoint}/{event}", timeout=120).text
 
 
+def test_clients_of_the_endpoint_as_first_published_are_served_and_new_parameters_go_last(shared_app):
+    """The payload lists the values in the order the endpoint was published; scheduler and feature_reuse came later
+    and go after randomize_seed: without them, their defaults; with them, they count."""
+    assert "event: complete" in call_raw(shared_app, "text2video", TEXT2VIDEO_VALUES)
+    with_new = TEXT2VIDEO_VALUES[:-1] + ', "lcm", 2]'
+    assert "event: complete" in call_raw(shared_app, "text2video", with_new)
+    wrong = TEXT2VIDEO_VALUES[:-1] + ', "fast", 2]'
+    assert "Scheduler must be one of" in call_raw(shared_app, "text2video", wrong)
+
+
 def test_an_expired_output_is_no_longer_served(served):
     from app import lifetimes
 

@@ -1,0 +1,238 @@
+"""Benchmark (not a test) on the real architecture: full-size Stable Diffusion 1.5 components (UNet 860M, VAE, CLIP
+ViT-L text encoder) built from their published configurations with random weights (no download: speed and memory
+do not depend on the weights), shared by this project's pipeline and diffusers' reference TextToVideoZeroPipeline.
+
+    .venv/bin/python bench/bench_real_size.py                 # CPU: float32, the sizes below
+    .venv/bin/python bench/bench_real_size.py --device cuda   # GPU: float16, 512 px, also peak GPU memory
+
+Cases, each against a reference measured in the same run (runs interleaved; the fastest of the repeats counts):
+1. exact method, unchunked: ours / diffusers' reference on identical components and settings (output max |diff|)
+2. chunk 2: ours (lockstep) / diffusers' documented chunk recipe
+3. few steps: ours with the Fast preset's settings (LCM, 6 steps, no guidance; a distillation LoRA would only change
+   the weights) / ours with 50-step DDIM and guidance 7.5, per clip (decoding included)
+4. feature reuse k=3: time and output deviation / the exact run at the same seed
+The CPU is shared and noisy: compare the ratios, not the seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipelines import TextToVideoZeroPipeline  # noqa: E402
+
+PROMPT = "a horse galloping on a street"
+
+
+def sd15_components(device: str, dtype: torch.dtype) -> dict:
+    """SD 1.5's UNet, VAE, text encoder and scheduler at their published sizes, random weights."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from utils.tiny_models import build_tokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=64,
+        layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280),
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        cross_attention_dim=768,
+        attention_head_dim=8,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        sample_size=512,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            max_position_embeddings=77,
+            vocab_size=49408,
+            projection_dim=768,
+            hidden_act="quick_gelu",
+        )
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    modules = {"unet": unet, "vae": vae, "text_encoder": text_encoder}
+    for module in modules.values():
+        module.to(device, dtype).eval()
+    return {**modules, "tokenizer": build_tokenizer(), "scheduler": scheduler}
+
+
+def reference_pipeline(components: dict):
+    from diffusers.pipelines.deprecated.text_to_video_synthesis.pipeline_text_to_video_zero import (
+        TextToVideoZeroPipeline as ReferencePipeline,
+    )
+
+    pipe = ReferencePipeline(**components, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def ours(components: dict) -> TextToVideoZeroPipeline:
+    pipe = TextToVideoZeroPipeline(**components)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def fastest(cases: dict, repeats: int, device: str) -> tuple[dict, dict]:
+    """Interleaved runs of each case; (fastest seconds, last output) per case."""
+    best = {name: float("inf") for name in cases}
+    outputs = {}
+    for _ in range(repeats):
+        for name, run in cases.items():
+            sync(device)
+            start = time.perf_counter()
+            outputs[name] = run()
+            sync(device)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best, outputs
+
+
+def as_tensor(frames) -> torch.Tensor:
+    return torch.as_tensor(frames).float().cpu()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--resolution", type=int, default=None, help="default: 256 on CPU, 512 on CUDA")
+    parser.add_argument("--frames", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=3, help="steps of the exact/chunk comparisons (cases 1, 2)")
+    parser.add_argument("--few-step-resolution", type=int, default=None, help="default: 128 on CPU, 512 on CUDA")
+    parser.add_argument("--reuse-steps", type=int, default=12, help="steps of the feature-reuse case")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    device = args.device
+    cuda = device == "cuda"
+    dtype = torch.float16 if cuda else torch.float32
+    size = args.resolution or (512 if cuda else 256)
+    few_size = args.few_step_resolution or (512 if cuda else 128)
+    components = sd15_components(device, dtype)
+    mine, reference = ours(components), reference_pipeline(components)
+    frames, steps = args.frames, args.steps
+    print(f"SD 1.5 architecture, random weights, {device} {dtype}, torch threads {torch.get_num_threads()}")
+
+    # t0/t1 for a few steps: the anchor alone for 2 steps, then every frame for 2 (ours and the reference alike).
+    exact = dict(num_inference_steps=steps, t0=0, t1=1, guidance_scale=7.5, height=size, width=size)
+
+    def run_mine(chunk_size: int, **extra):
+        generator = torch.Generator().manual_seed(0)
+        return mine(PROMPT, video_length=frames, chunk_size=chunk_size, generator=generator, **exact, **extra).frames
+
+    def run_reference(chunk_size: int | None = None):
+        generator = torch.Generator().manual_seed(0)
+        if chunk_size is None:
+            return reference(PROMPT, video_length=frames, generator=generator, **exact).images
+        import numpy as np
+
+        chunk_ids, result = np.arange(0, frames, chunk_size - 1), []
+        for i, begin in enumerate(chunk_ids):
+            end = frames if i == len(chunk_ids) - 1 else chunk_ids[i + 1]
+            frame_ids = [0] + list(range(begin, end))
+            generator.manual_seed(0)
+            images = reference(
+                PROMPT, video_length=len(frame_ids), generator=generator, frame_ids=frame_ids, **exact
+            ).images
+            result.append(images[1:])
+        return np.concatenate(result)
+
+    cases = {
+        "ours unchunked": lambda: run_mine(frames),
+        "reference unchunked": lambda: run_reference(),
+        "ours chunk 2": lambda: run_mine(2),
+        "reference chunk 2": lambda: run_reference(2),
+    }
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    seconds, outputs = fastest(cases, args.repeats, device)
+    print(f"\n{frames} frames, {size} px, {steps} steps (t0=0, t1=1), guidance 7.5:")
+    for name, value in seconds.items():
+        print(f"  {name:22s} {value:8.2f} s")
+    difference = (as_tensor(outputs["ours unchunked"]) - as_tensor(outputs["reference unchunked"])).abs().max()
+    print(
+        f"  1. ours / reference, unchunked: {seconds['ours unchunked'] / seconds['reference unchunked']:.2f}"
+        f"   (output max |diff| {difference:.1e})"
+    )
+    print(
+        f"  2. ours chunk 2 / reference chunk-2 recipe: {seconds['ours chunk 2'] / seconds['reference chunk 2']:.2f}"
+    )
+
+    # 3. Few steps per clip, decoding included.
+    def clip(scheduler: str | None, num_steps: int, guidance: float):
+        pipe = ours(components)
+        pipe.set_scheduler(scheduler)
+        generator = torch.Generator().manual_seed(0)
+        return pipe(
+            PROMPT,
+            video_length=frames,
+            height=few_size,
+            width=few_size,
+            num_inference_steps=num_steps,
+            guidance_scale=guidance,
+            generator=generator,
+        ).frames
+
+    few, _ = fastest(
+        {
+            "DDIM 50 steps, guidance 7.5": lambda: clip(None, 50, 7.5),
+            "LCM 6 steps, no guidance": lambda: clip("lcm", 6, 1.0),
+        },
+        1,
+        device,
+    )
+    print(f"\n{frames} frames, {few_size} px, per clip (decoding included):")
+    for name, value in few.items():
+        print(f"  {name:28s} {value:8.2f} s")
+    slow, fast = few.values()
+    print(f"  3. few-step speed-up: {slow / fast:.1f}x   (target >= 6x)")
+
+    # 4. Feature reuse against the exact run.
+    reuse_run = dict(video_length=frames, height=few_size, width=few_size, num_inference_steps=args.reuse_steps)
+
+    def reused(interval: int):
+        return mine(PROMPT, **reuse_run, feature_reuse=interval, generator=torch.Generator().manual_seed(0)).frames
+
+    timings, outputs = fastest(
+        {"exact": lambda: reused(1), "feature reuse 3": lambda: reused(3)}, args.repeats, device
+    )
+    deviation = (as_tensor(outputs["feature reuse 3"]) - as_tensor(outputs["exact"])).abs()
+    print(f"\n{frames} frames, {few_size} px, {args.reuse_steps} DDIM steps:")
+    print(
+        f"  4. feature reuse k=3 speed-up: {timings['exact'] / timings['feature reuse 3']:.2f}x   (target >= 1.5x);"
+        f" output deviation in [0, 1] pixels: mean {deviation.mean():.3f}, max {deviation.max():.3f}"
+    )
+    if cuda:
+        print(f"peak GPU memory of the whole run: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
