@@ -8,6 +8,7 @@ are adjusted with a note for the user. The limits live here, and the tabs read t
 from __future__ import annotations
 
 import dataclasses
+import math
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -16,7 +17,7 @@ from pipelines.base import MAX_MERGING_RATIO, VP_NAMES
 from pipelines.base import SCHEDULERS as ALL_SCHEDULERS
 from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
 from pipelines.modelscope import SCHEDULERS
-from pipelines.text_to_video_zero import suggest_t0_t1
+from pipelines.text_to_video_zero import MAX_ZOOM, suggest_t0_t1
 from settings import MODELSCOPE_SIZES, POSE_DETECTORS, Settings
 from utils.validation import InputError, as_flag, as_float, as_int, as_resolution, as_text
 from utils.video import MAX_SMOOTH_FPS, VIDEO_FORMATS
@@ -30,6 +31,9 @@ MAX_CONTROLNET_SCALE = 5.0
 LORA_WEIGHTS = (-2.0, 2.0)
 MIN_CHUNK = 2  # the anchor and at least one other frame per UNet pass
 MAX_FEATURE_REUSE = 10
+MAX_ROTATION = 45.0  # degrees per frame
+MAX_PATH = 1024  # frames of a camera path
+MAX_OFFSET = 10_000.0  # px of a 512-px frame
 
 C = TypeVar("C", bound="Call")
 
@@ -172,6 +176,9 @@ class Text2VideoCall(SDCall):
     fps: Any = 4
     use_motion_field: Any = True
     path: Any = None
+    motion_zoom: Any = 0.0  # per frame: 0.02 = 2 % closer each frame, negative: away
+    motion_rotation: Any = 0.0  # degrees per frame, counter-clockwise
+    motion_path: Any = None  # per frame (dx, dy) in px of a 512-px frame, e.g. [[0, 0], [8, 0]] or "0,0; 8,0"
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
@@ -190,6 +197,9 @@ class Text2VideoCall(SDCall):
             self.resolution = as_resolution("Resolution", self.resolution, settings.max_resolution)
         self.fps = as_float("fps", self.fps, 1, MAX_FPS)
         self.use_motion_field = as_flag("use_motion_field", self.use_motion_field)
+        self.motion_zoom = as_float("Zoom per frame", self.motion_zoom, -MAX_ZOOM, MAX_ZOOM)
+        self.motion_rotation = as_float("Rotation per frame", self.motion_rotation, -MAX_ROTATION, MAX_ROTATION)
+        self.motion_path = motion_path(self.motion_path)
 
     def _check_t0_t1(self) -> None:
         """Given t0/t1 are the original's step indices (of T' and T, counted from the end of the schedule)."""
@@ -290,6 +300,25 @@ class Pix2PixCall(VideoInputCall):
         self.image_guidance_scale = as_float(
             "Image guidance scale", self.image_guidance_scale, 0.0, MAX_IMAGE_GUIDANCE
         )
+
+
+def motion_path(value) -> tuple[tuple[float, float], ...] | None:
+    """A camera path: pairs (dx, dy) per frame in pixels of a 512-px frame, as a list of pairs or as text
+    "dx,dy; dx,dy; ..."; None or "" for none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    problem = (
+        "Camera path must be (dx, dy) pairs of numbers, one per frame in pixels of a 512-px frame, frame 0 first: "
+        f"e.g. '0,0; 8,0; 16,4' or [[0, 0], [8, 0]]; got {value!r}."
+    )
+    try:
+        pairs = [part.split(",") for part in value.split(";") if part.strip()] if isinstance(value, str) else value
+        path = tuple((float(dx), float(dy)) for dx, dy in pairs)
+    except (TypeError, ValueError):
+        raise InputError(problem) from None
+    if not path or len(path) > MAX_PATH or not all(math.isfinite(v) and abs(v) <= MAX_OFFSET for p in path for v in p):
+        raise InputError(problem + f" At most {MAX_PATH} frames, offsets within +-{MAX_OFFSET:g} px.")
+    return path
 
 
 def _size(name: str, value, default: int | None, settings: Settings) -> int | None:

@@ -15,6 +15,7 @@ per step.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import torch
@@ -25,11 +26,12 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
-from .motion import warp_anchor_latent
+from .motion import CameraMotion, warp_anchor_latent
 
 # The method's T and T' as training timesteps: the original t1=47 and t0=44 of 50-step DDIM. Any scheduler and step
 # count keeps them where the method wants them through `motion_step_indices`.
 MOTION_TIMESTEPS = (941, 881)
+MAX_ZOOM = 0.5  # per frame: +-50 %
 
 
 def step_indices(num_inference_steps: int, t0: int, t1: int) -> tuple[int, int]:
@@ -88,6 +90,9 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         merging_ratio,
         motion_field_strength_x,
         motion_field_strength_y,
+        motion_zoom: float = 0.0,
+        motion_rotation: float = 0.0,
+        motion_path=None,
     ) -> None:
         self.check_common_inputs(
             prompt,
@@ -99,7 +104,21 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             guidance_scale=guidance_scale,
             motion_field_strength_x=motion_field_strength_x,
             motion_field_strength_y=motion_field_strength_y,
+            motion_zoom=motion_zoom,
+            motion_rotation=motion_rotation,
         )
+        if not -MAX_ZOOM <= motion_zoom <= MAX_ZOOM:
+            raise ValueError(f"`motion_zoom` must be in [-{MAX_ZOOM}, {MAX_ZOOM}] per frame, got {motion_zoom!r}.")
+        if motion_path is not None:
+            try:
+                pairs = [(float(dx), float(dy)) for dx, dy in motion_path]
+            except (TypeError, ValueError):
+                pairs = []
+            if not pairs or not all(math.isfinite(v) for pair in pairs for v in pair):
+                raise ValueError(
+                    "`motion_path` must be a list of (dx, dy) pairs of finite numbers, one per frame, in pixels of "
+                    f"a 512-px frame, frame 0 first; got {motion_path!r}."
+                )
         if not isinstance(video_length, int) or video_length < 1:
             raise ValueError(f"`video_length` must be a positive integer, got {video_length!r}.")
         if num_inference_steps < 2:
@@ -141,12 +160,15 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         generator: torch.Generator | None = None,
         motion_field_strength_x: float = 12,
         motion_field_strength_y: float = 12,
-        t0: int | None = 44,
-        t1: int | None = 47,
+        t0: int | None = None,
+        t1: int | None = None,
         chunk_size: int | None = None,
         merging_ratio: float = 0.0,
         use_cf_attn: bool = True,
         use_motion_field: bool = True,
+        motion_zoom: float = 0.0,
+        motion_rotation: float = 0.0,
+        motion_path: list[tuple[float, float]] | None = None,
         feature_reuse: int = 1,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
@@ -177,6 +199,9 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             merging_ratio,
             motion_field_strength_x,
             motion_field_strength_y,
+            motion_zoom,
+            motion_rotation,
+            motion_path,
         )
         device = self._execution_device
         chunk_size = min(chunk_size or video_length, video_length)
@@ -224,11 +249,22 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
 
             # 2-3. Frames 1..n-1: the anchor's x_T' translated by k * (dx, dy), then noised back up to T.
             others = list(range(1, video_length))
-            if others:
-                strength = (motion_field_strength_x, motion_field_strength_y) if use_motion_field else (0, 0)
-                warped = warp_anchor_latent(anchor, others, *strength)
+            if others and use_motion_field:
+                camera = CameraMotion(
+                    motion_field_strength_x,
+                    motion_field_strength_y,
+                    motion_zoom,
+                    motion_rotation,
+                    tuple(tuple(offset) for offset in motion_path) if motion_path else None,  # type: ignore[misc]
+                )
+                warped = warp_anchor_latent(anchor, others, motion=camera)
                 warped = self.forward_noise(warped, timesteps[index_t_prime], timesteps[index_t], generator)
                 latents = torch.cat([anchor_at_t, warped])
+            elif others:
+                # The paper's ablation without motion field: each other frame starts from its own noise at T.
+                dtype = conditioning.embeds[0].dtype
+                noise = self.prepare_latents(len(others), height, width, dtype, device, generator)
+                latents = torch.cat([anchor_at_t, noise * video_scheduler.init_noise_sigma])
             else:
                 latents = anchor_at_t
 

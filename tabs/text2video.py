@@ -56,6 +56,37 @@ def rescale_timesteps(num_inference_steps: float, t0: float, t1: float):
     return gr.Slider(value=t0), gr.Slider(value=t1)
 
 
+# Camera presets: (dx, dy, zoom, rotation) per unit of strength; the paper's diagonal pan (12, 12) is strength 5.
+CAMERA_PRESETS = {
+    "Diagonal pan (the paper's)": (2.4, 2.4, 0.0, 0.0),
+    "Pan right": (2.4, 0.0, 0.0, 0.0),
+    "Pan left": (-2.4, 0.0, 0.0, 0.0),
+    "Pan up": (0.0, -2.4, 0.0, 0.0),
+    "Pan down": (0.0, 2.4, 0.0, 0.0),
+    "Zoom in": (0.0, 0.0, 0.01, 0.0),
+    "Zoom out": (0.0, 0.0, -0.01, 0.0),
+    "Rotate left": (0.0, 0.0, 0.0, 1.0),
+    "Rotate right": (0.0, 0.0, 0.0, -1.0),
+    "Still": (0.0, 0.0, 0.0, 0.0),
+}
+DEFAULT_CAMERA, DEFAULT_STRENGTH = "Diagonal pan (the paper's)", 5.0
+MAX_UI_MOTION = 40
+
+
+def camera_motion(preset: str, strength: float):
+    """The translation, zoom and rotation sliders for a camera preset at a strength (page only: the sliders are
+    what the generation reads, and they can be set by hand)."""
+    dx, dy, zoom, rotation = CAMERA_PRESETS.get(preset, CAMERA_PRESETS[DEFAULT_CAMERA])
+    strength = float(strength or 0)
+    values = (
+        max(-MAX_UI_MOTION, min(MAX_UI_MOTION, round(dx * strength))),
+        max(-MAX_UI_MOTION, min(MAX_UI_MOTION, round(dy * strength))),
+        round(zoom * strength, 3),
+        rotation * strength,
+    )
+    return [gr.update(value=value) for value in values]
+
+
 def own_resolution(model: Model, model_name: str) -> dict:
     """The resolution slider at the chosen model's own size (1024 for SDXL), when that can be told quickly."""
     try:
@@ -101,16 +132,40 @@ def create_demo(model: Model) -> gr.Blocks:
                     with gr.Row():
                         seed, randomize = seed_controls(Text2VideoCall.default("seed"))
                     with gr.Row():
+                        camera = gr.Dropdown(label="Camera", choices=list(CAMERA_PRESETS), value=DEFAULT_CAMERA)
+                        camera_strength = gr.Slider(
+                            label="Camera strength", minimum=0, maximum=10, value=DEFAULT_STRENGTH, step=0.5
+                        )
+                    with gr.Row():
                         motion_x, motion_y = (
                             gr.Slider(
                                 label=f"Global translation δ{axis}",
-                                minimum=-20,
-                                maximum=20,
+                                minimum=-MAX_UI_MOTION,
+                                maximum=MAX_UI_MOTION,
                                 value=Text2VideoCall.default(f"motion_field_strength_{axis}"),
                                 step=1,
                             )
                             for axis in "xy"
                         )
+                    with gr.Row():
+                        zoom = gr.Slider(
+                            label="Zoom per frame (0.02: 2 % closer each frame; negative: away)",
+                            minimum=-0.2,
+                            maximum=0.2,
+                            value=0.0,
+                            step=0.005,
+                        )
+                        rotation = gr.Slider(
+                            label="Rotation per frame (degrees, counter-clockwise)",
+                            minimum=-20,
+                            maximum=20,
+                            value=0.0,
+                            step=0.5,
+                        )
+                    motion_path = gr.Textbox(
+                        label="Camera path (optional: dx,dy per frame in px of a 512-px frame, e.g. 0,0; 8,0; 16,4)",
+                        value="",
+                    )
                     with gr.Row():
                         num_steps = gr.Slider(
                             label="Denoising steps",
@@ -185,6 +240,9 @@ def create_demo(model: Model) -> gr.Blocks:
             **output,
             "scheduler": scheduler,  # new parameters go last: the endpoint keeps its positional order
             "feature_reuse": feature_reuse,
+            "motion_zoom": zoom,
+            "motion_rotation": rotation,
+            "motion_path": motion_path,
         }
         quality = {
             "scheduler": "default",
@@ -196,6 +254,9 @@ def create_demo(model: Model) -> gr.Blocks:
             "t1": -1 if d.t1 is None else d.t1,
         }
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)
+        camera_targets = [motion_x, motion_y, zoom, rotation]
+        for trigger in (camera.input, camera_strength.input):
+            trigger(camera_motion, [camera, camera_strength], camera_targets, queue=False, api_visibility="private")
         connect_generation(
             run_button.click,
             model.text2video,

@@ -406,7 +406,11 @@ def test_screenshots_of_every_tab_during_and_after_a_generation(app, page, slow_
     panel.get_by_label("Prompt", exact=True).or_(panel.get_by_label("Instruction")).first.fill("a fox in the snow")
     panel.get_by_role("button", name=button).click()
     assert running.wait(120)
-    page.wait_for_timeout(600)
+    # During: the progress bar and, once the first picture is in, the live preview.
+    page.wait_for_function(
+        f"() => {{ const i = document.querySelector('#{result}-preview img'); return !!i && i.naturalWidth > 0; }}",
+        timeout=60_000,
+    )
     page.screenshot(path=str(folder / f"{name}-during.png"), full_page=True)
     page.wait_for_function(
         f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",

@@ -166,3 +166,12 @@ def test_the_preview_board_hands_each_picture_once_and_forgets_ended_generations
     for session in "abc":
         board.want((session, "x"))
     assert not board.wanted(("a", "x")) and board.wanted(("c", "x"))  # pages that went away do not pile up
+
+
+def test_small_previews_are_enlarged_pixel_by_pixel_for_the_page():
+    from tabs.results import enlarged
+
+    image = np.arange(8 * 32 * 3, dtype=np.uint8).reshape(8, 32, 3)
+    big = enlarged(image, height=160)
+    assert big.shape == (160, 640, 3) and np.array_equal(big[::20, ::20], image)
+    assert enlarged(big, height=160) is big  # large enough already
