@@ -222,6 +222,7 @@ class Model(ModelLoader):
                 num_inference_steps=call.num_inference_steps,
                 guidance_scale=call.guidance_scale,
                 image_guidance_scale=call.image_guidance_scale,
+                shared_noise=call.shared_noise,
                 negative_prompt=call.n_prompt,
                 generator=torch.Generator("cpu").manual_seed(call.seed),
                 chunk_size=chunk_size,

@@ -292,11 +292,13 @@ class Pix2PixCall(VideoInputCall):
     video: Any = None
     image_guidance_scale: Any = 1.0
     out_fps: Any = -1
+    shared_noise: Any = True  # one starting noise for every frame (steadier); False: per frame, as the original
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_pix2pix_model
         super().check(settings)
         self.scheduler = self.scheduler or "euler-a"  # the original demo's (the pipeline is kept between calls)
+        self.shared_noise = as_flag("shared_noise", self.shared_noise)
         self.image_guidance_scale = as_float(
             "Image guidance scale", self.image_guidance_scale, 0.0, MAX_IMAGE_GUIDANCE
         )

@@ -57,6 +57,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
         merging_ratio: float = 0.0,
         use_cf_attn: bool = True,
         feature_reuse: int = 1,
+        shared_noise: bool = True,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -97,8 +98,11 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
 
         scheduler = self.fresh_scheduler(num_inference_steps, device)
         step_kwargs = self.step_kwargs(scheduler, generator, eta)
-        noise = randn_tensor((1, *images.shape[1:]), generator=generator, device=device, dtype=images.dtype)
-        latents = (noise * scheduler.init_noise_sigma).repeat(video_length, 1, 1, 1)
+        # One starting noise for every frame (default): edits of similar frames start alike, which keeps the video
+        # steady; the original draws noise per frame (`shared_noise=False`).
+        frames_noise = 1 if shared_noise else video_length
+        noise = randn_tensor((frames_noise, *images.shape[1:]), generator=generator, device=device, dtype=images.dtype)
+        latents = (noise * scheduler.init_noise_sigma).expand(video_length, -1, -1, -1).contiguous()
 
         def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
             model_input, embeds, _ = conditioning.batch(model_input[frames])

@@ -128,3 +128,15 @@ def test_bad_input_gets_a_message(model, kwargs, words):
     args = {"video": EXAMPLES / "coffee_pan.mp4", "prompt": "make it night", **FAST, **kwargs}
     with pytest.raises((InputError, RuntimeError), match=words):
         model.pix2pix(**args)
+
+
+def test_every_frame_starts_from_one_noise_unless_asked_for_one_each(pipe, frames):
+    """A still video: with the shared starting noise (the default) every frame is edited alike; with noise per frame
+    (the original's choice, `shared_noise=False`) they differ."""
+    still = np.stack([frames[0]] * 3)
+    deterministic = type(pipe)(**pipe.components)
+    deterministic.set_scheduler("ddim")  # Euler ancestral adds fresh noise per frame at every step
+    shared = edit(deterministic, still, num_inference_steps=4, use_cf_attn=False)
+    assert np.abs(shared[1:] - shared[:1]).max() < 1e-5
+    own = edit(deterministic, still, num_inference_steps=4, use_cf_attn=False, shared_noise=False)
+    assert np.abs(own[1] - own[0]).max() > 1e-3
