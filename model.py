@@ -112,6 +112,7 @@ class Model(ModelLoader):
                 motion_rotation=call.motion_rotation,
                 motion_path=call.motion_path,
                 feature_reuse=call.feature_reuse,
+                cross_frame=call.cross_frame,
                 output_type="latent",
                 callback_on_step_end=self._step_callback(),
             ).frames
@@ -151,6 +152,7 @@ class Model(ModelLoader):
                 merging_ratio=call.merging_ratio,
                 use_cf_attn=call.use_cf_attn,
                 feature_reuse=call.feature_reuse,
+                cross_frame=call.cross_frame,
                 output_type="latent",
                 callback_on_step_end=self._step_callback(),
             ).frames
@@ -229,6 +231,7 @@ class Model(ModelLoader):
                 merging_ratio=call.merging_ratio,
                 use_cf_attn=call.use_cf_attn,
                 feature_reuse=call.feature_reuse,
+                cross_frame=call.cross_frame,
                 output_type="latent",
                 callback_on_step_end=self._step_callback(),
             ).frames

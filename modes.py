@@ -15,6 +15,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pipelines.base import MAX_MERGING_RATIO, VP_NAMES
 from pipelines.base import SCHEDULERS as ALL_SCHEDULERS
+from pipelines.cross_frame_attention import CROSS_FRAME_MODES
 from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
 from pipelines.modelscope import SCHEDULERS
 from pipelines.text_to_video_zero import MAX_ZOOM, suggest_t0_t1
@@ -136,6 +137,7 @@ class SDCall(Call):
     lora_weight: Any = 1.0
     scheduler: Any = None  # None: the model's own (DDIM for the zero-shot method); "lcm"/"tcd" for 4-8 steps
     feature_reuse: Any = 1  # k > 1: the UNet's deep blocks run every k steps, reused between (faster, not exact)
+    cross_frame: Any = "anchor"  # what each frame attends to: the anchor, or the anchor and the previous frame
 
     PROMPT_LABEL: ClassVar[str] = "Prompt"
     MIN_STEPS: ClassVar[int] = 1
@@ -153,6 +155,10 @@ class SDCall(Call):
         self.lora = as_text("LoRA", self.lora, required=False)
         self.lora_weight = as_float("LoRA weight", self.lora_weight, *LORA_WEIGHTS)
         self.feature_reuse = as_int("Feature reuse", self.feature_reuse, 1, MAX_FEATURE_REUSE)
+        if self.cross_frame not in CROSS_FRAME_MODES:
+            raise InputError(
+                f"Cross-frame attention must be one of {', '.join(CROSS_FRAME_MODES)}, got {self.cross_frame!r}."
+            )
         if self.scheduler in (None, "", "default"):
             self.scheduler = None
         else:

@@ -366,13 +366,16 @@ class ZeroShotVideoPipeline(VideoPipelineBase):
         num_branches: int,
         merging_ratio: float,
         use_cf_attn: bool,
+        cross_frame: str = "anchor",
     ) -> Iterator[tuple[object, CrossFrameState]]:
         """What one zero-shot call's denoising runs inside: a progress bar over `total_steps`, token merging, and
         cross-frame attention in `networks`; yields (progress bar, cross-frame state) for `denoise`."""
         with (
             self.progress_bar(total=total_steps) as progress,
             self.token_merging(merging_ratio),
-            cross_frame_attention(*networks, num_branches=num_branches, enabled=use_cf_attn) as attention,
+            cross_frame_attention(
+                *networks, num_branches=num_branches, enabled=use_cf_attn, mode=cross_frame
+            ) as attention,
         ):
             yield progress, attention
 
@@ -390,10 +393,12 @@ class ZeroShotVideoPipeline(VideoPipelineBase):
         step_kwargs: dict,
         callback: StepCallback | None,
         reuse_interval: int = 1,
+        cross_frame: str = "anchor",
     ) -> torch.Tensor:
         """`denoise` over the whole of `scheduler`'s schedule, inside `sampling` (the guided and editing modes)."""
         steps = range(len(scheduler.timesteps))
-        with self.sampling(len(steps), networks, num_branches, merging_ratio, use_cf_attn) as (progress, attention):
+        sampling = self.sampling(len(steps), networks, num_branches, merging_ratio, use_cf_attn, cross_frame)
+        with sampling as (progress, attention):
             return self.denoise(
                 latents,
                 scheduler,

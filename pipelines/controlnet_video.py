@@ -92,6 +92,7 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         merging_ratio: float = 0.0,
         use_cf_attn: bool = True,
         feature_reuse: int = 1,
+        cross_frame: str = "anchor",
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -169,6 +170,7 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             step_kwargs=step_kwargs,
             callback=callback_on_step_end,
             reuse_interval=feature_reuse,
+            cross_frame=cross_frame,
         )
 
         return self.finish(latents, output_type, decode_chunk_size or chunk_size)

@@ -21,13 +21,18 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
+CROSS_FRAME_MODES = ("anchor", "sparse-causal")
+
 
 @dataclass
 class CrossFrameState:
-    """What one model call's processors share: the number of guidance branches and whether frame 0 is the anchor."""
+    """What one model call's processors share: the number of guidance branches, whether frame 0 is the anchor, and
+    what each frame reads: the anchor's keys/values ("anchor", the paper's), or the anchor's and the previous
+    frame's ("sparse-causal", ControlVideo's)."""
 
     num_branches: int = 1
     anchor_in_batch: bool = True
+    mode: str = "anchor"
 
 
 class CrossFrameAttnProcessor:
@@ -37,6 +42,9 @@ class CrossFrameAttnProcessor:
         self.state = state
         self.anchor_key: torch.Tensor | None = None
         self.anchor_value: torch.Tensor | None = None
+        # Sparse-causal: the keys/values of the last frame of the previous chunk (per branch), for the next chunk.
+        self.last_key: torch.Tensor | None = None
+        self.last_value: torch.Tensor | None = None
 
     @staticmethod
     def _per_frame(anchor: torch.Tensor, frames: int, heads: int, head_dim: int) -> torch.Tensor:
@@ -47,6 +55,13 @@ class CrossFrameAttnProcessor:
         branches, tokens, _ = anchor.shape
         per_head = anchor.view(branches, 1, tokens, heads, head_dim).transpose(2, 3)
         return per_head.expand(-1, frames, -1, -1, -1).reshape(branches * frames, heads, tokens, head_dim)
+
+    @staticmethod
+    def _frames(states: torch.Tensor, heads: int, head_dim: int) -> torch.Tensor:
+        """(branches, frames, tokens, inner) -> (branches * frames, heads, tokens, head_dim)."""
+        branches, frames, tokens, _ = states.shape
+        per_head = states.reshape(branches * frames, tokens, heads, head_dim)
+        return per_head.transpose(1, 2)
 
     def __call__(
         self,
@@ -74,9 +89,16 @@ class CrossFrameAttnProcessor:
         if batch_size % branches:
             raise ValueError(f"Batch of {batch_size} cannot be split into {branches} guidance branches.")
         frames = batch_size // branches
+        causal = self.state.mode == "sparse-causal"
+        if causal:  # every frame's keys/values: the next frame reads them
+            by_frame = hidden_states.view(branches, frames, sequence_length, -1)
+            keys, values = attn.to_k(by_frame), attn.to_v(by_frame)  # (branches, frames, tokens, inner)
         if self.state.anchor_in_batch:
-            anchor = hidden_states.view(branches, frames, sequence_length, -1)[:, 0]
-            self.anchor_key, self.anchor_value = attn.to_k(anchor), attn.to_v(anchor)
+            if causal:
+                self.anchor_key, self.anchor_value = keys[:, 0], values[:, 0]
+            else:
+                anchor = hidden_states.view(branches, frames, sequence_length, -1)[:, 0]
+                self.anchor_key, self.anchor_value = attn.to_k(anchor), attn.to_v(anchor)
         elif self.anchor_key is None or self.anchor_key.shape[0] != branches:
             raise RuntimeError("No anchor keys/values recorded for this step: run the chunk holding frame 0 first.")
 
@@ -86,6 +108,20 @@ class CrossFrameAttnProcessor:
         query = query.view(batch_size, -1, heads, head_dim).transpose(1, 2)
         key = self._per_frame(self.anchor_key, frames, heads, head_dim)
         value = self._per_frame(self.anchor_value, frames, heads, head_dim)
+        if causal:
+            # Frame k also reads frame k - 1: within the chunk, or the previous chunk's last frame of this step
+            # (the anchor, first of all, reads itself). Chunk by chunk, the result is that of all frames at once.
+            if self.state.anchor_in_batch:
+                first_key, first_value = keys[:, :1], values[:, :1]
+            elif self.last_key is None:
+                raise RuntimeError("No previous frame recorded for this step: run the chunks in order.")
+            else:
+                first_key, first_value = self.last_key, self.last_value
+            previous_key = torch.cat([first_key, keys[:, :-1]], dim=1)
+            previous_value = torch.cat([first_value, values[:, :-1]], dim=1)  # type: ignore[list-item]
+            self.last_key, self.last_value = keys[:, -1:], values[:, -1:]
+            key = torch.cat([key, self._frames(previous_key, heads, head_dim)], dim=2)
+            value = torch.cat([value, self._frames(previous_value, heads, head_dim)], dim=2)
         if attn.norm_q is not None:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
@@ -112,14 +148,16 @@ def is_self_attention(processor_name: str) -> bool:
 
 @contextmanager
 def cross_frame_attention(
-    *models: torch.nn.Module, num_branches: int, enabled: bool = True
+    *models: torch.nn.Module, num_branches: int, enabled: bool = True, mode: str = "anchor"
 ) -> Iterator[CrossFrameState]:
     """Install cross-frame processors on the self-attention layers of `models` (each layer its own anchor slot).
 
     The models' own processors are restored on exit, also when the call fails. With `enabled=False` nothing is
-    installed and every frame attends to itself (the ablation).
+    installed and every frame attends to itself (the ablation). `mode`: see `CrossFrameState`.
     """
-    state = CrossFrameState(num_branches=num_branches)
+    if mode not in CROSS_FRAME_MODES:
+        raise ValueError(f"Unknown cross-frame attention {mode!r}: choose one of {', '.join(CROSS_FRAME_MODES)}.")
+    state = CrossFrameState(num_branches=num_branches, mode=mode)
     originals = [model.attn_processors for model in models]
     try:
         if enabled:

@@ -57,6 +57,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
         merging_ratio: float = 0.0,
         use_cf_attn: bool = True,
         feature_reuse: int = 1,
+        cross_frame: str = "anchor",
         shared_noise: bool = True,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
@@ -125,6 +126,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
             step_kwargs=step_kwargs,
             callback=callback_on_step_end,
             reuse_interval=feature_reuse,
+            cross_frame=cross_frame,
         )
 
         return self.finish(latents, output_type, decode_chunk_size or chunk_size)

@@ -170,6 +170,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         motion_rotation: float = 0.0,
         motion_path: list[tuple[float, float]] | None = None,
         feature_reuse: int = 1,
+        cross_frame: str = "anchor",
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -179,7 +180,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         `chunk_size` frames go through the UNet at a time (None: all at once); the output does not depend on it.
         `decode_chunk_size` frames go through the VAE decoder at a time (None: `chunk_size`, the same budget).
         `feature_reuse` k > 1 runs the UNet's deep blocks every k steps only and reuses them between (faster, close
-        to the exact output; see `feature_reuse.FeatureReuse`). `output_type="latent"` returns the final latents,
+        to the exact output; see `feature_reuse.FeatureReuse`). `cross_frame="sparse-causal"`: each frame attends to
+        the anchor and the previous frame (see `CrossFrameState`). `output_type="latent"` returns the final latents,
         to be decoded with `decode_latents_iter`. `callback_on_step_end(pipe, step, timestep, {"latents": ...,
         "denoised": ...})` runs after every scheduler step (the anchor phase passes the anchor's latent alone) with
         the latents and the step's estimate of the clean latents, and may return {"latents": ...} to replace them.
@@ -224,7 +226,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             return self.guide(noise, num_branches, guidance_scale)
 
         total_steps = index_t_prime + (num_inference_steps - index_t)
-        with self.sampling(total_steps, (self.unet,), num_branches, merging_ratio, use_cf_attn) as (progress, attn):
+        sampling = self.sampling(total_steps, (self.unet,), num_branches, merging_ratio, use_cf_attn, cross_frame)
+        with sampling as (progress, attn):
             denoise = partial(
                 self.denoise,
                 predict=predict,

@@ -15,6 +15,7 @@ import gradio as gr
 from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
 from modes import LORA_WEIGHTS, MAX_FEATURE_REUSE, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
 from pipelines.base import VP_NAMES
+from pipelines.cross_frame_attention import CROSS_FRAME_MODES
 from tabs.results import connect_result_extras, preview_sink, result_controls  # noqa: F401 (tabs import it here)
 from utils.jobs import Cancelled, Job, job_scope
 from utils.validation import InputError, as_flag, check_ui_model_name
@@ -27,7 +28,7 @@ GENERATION_CONCURRENCY_ID = "generation"
 # Parameters that name a model: from the web, only hub ids, offline aliases or folders under the models root.
 MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path", "lora")
 # Parameters the endpoints gained after they were published, in the order they came: they go last.
-ADDED_LATER = ("scheduler", "feature_reuse", "motion_zoom", "motion_rotation", "motion_path")
+ADDED_LATER = ("scheduler", "feature_reuse", "cross_frame", "motion_zoom", "motion_rotation", "motion_path")
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)
 
@@ -399,6 +400,15 @@ def chunking_controls(max_frames: int, chunk_size: int) -> dict[str, gr.componen
                 step=0.1,
             ),
         }
+
+
+def cross_frame_control() -> gr.Radio:
+    """What each frame attends to, named as the Model's parameter."""
+    return gr.Radio(
+        label="Cross-frame attention (anchor: the paper's; sparse-causal: the anchor and the previous frame)",
+        choices=list(CROSS_FRAME_MODES),
+        value="anchor",
+    )
 
 
 def feature_reuse_control() -> gr.Slider:

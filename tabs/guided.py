@@ -14,6 +14,7 @@ from tabs.common import (
     chunking_controls,
     connect_generation,
     connect_speed_preset,
+    cross_frame_control,
     feature_reuse_control,
     generate_buttons,
     lora_controls,
@@ -104,6 +105,7 @@ def guided_demo(
                         )
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
                     feature_reuse = feature_reuse_control()
+                    cross_frame = cross_frame_control()
                     video_range = video_range_controls(
                         settings.max_frames, d.max_frames, ("input_fps", "Frames per second to sample", 1, d.input_fps)
                     )
@@ -134,6 +136,7 @@ def guided_demo(
             **output,
             "scheduler": scheduler,
             "feature_reuse": feature_reuse,
+            "cross_frame": cross_frame,
         }
         quality = {
             "scheduler": "default",

@@ -10,6 +10,7 @@ from pipelines.base import SCHEDULERS
 from tabs.common import (
     chunking_controls,
     connect_generation,
+    cross_frame_control,
     feature_reuse_control,
     generate_buttons,
     lora_controls,
@@ -78,6 +79,7 @@ def create_demo(model: Model) -> gr.Blocks:
                     )
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
                     feature_reuse = feature_reuse_control()
+                    cross_frame = cross_frame_control()
                     lora, lora_weight = lora_controls()
                     output = output_controls()
             with gr.Column():
@@ -100,6 +102,7 @@ def create_demo(model: Model) -> gr.Blocks:
             **output,
             "scheduler": scheduler,
             "feature_reuse": feature_reuse,
+            "cross_frame": cross_frame,
         }
         connect_generation(
             run_button.click,

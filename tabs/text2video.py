@@ -13,6 +13,7 @@ from tabs.common import (
     chunking_controls,
     connect_generation,
     connect_speed_preset,
+    cross_frame_control,
     feature_reuse_control,
     generate_buttons,
     live_model_search,
@@ -203,6 +204,7 @@ def create_demo(model: Model) -> gr.Blocks:
                         fps = gr.Slider(label="Frames per second", minimum=1, maximum=30, value=d.fps, step=1)
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
                     feature_reuse = feature_reuse_control()
+                    cross_frame = cross_frame_control()
                     watermark = gr.Textbox(label="Watermark text (optional)", value="")
                     lora, lora_weight = lora_controls()
                     output = output_controls()
@@ -240,6 +242,7 @@ def create_demo(model: Model) -> gr.Blocks:
             **output,
             "scheduler": scheduler,  # new parameters go last: the endpoint keeps its positional order
             "feature_reuse": feature_reuse,
+            "cross_frame": cross_frame,
             "motion_zoom": zoom,
             "motion_rotation": rotation,
             "motion_path": motion_path,
