@@ -111,6 +111,8 @@ class Model(ModelLoader):
                 motion_zoom=call.motion_zoom,
                 motion_rotation=call.motion_rotation,
                 motion_path=call.motion_path,
+                image=call.image,
+                image_strength=call.image_strength,
                 feature_reuse=call.feature_reuse,
                 cross_frame=call.cross_frame,
                 output_type="latent",

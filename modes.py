@@ -185,6 +185,8 @@ class Text2VideoCall(SDCall):
     motion_zoom: Any = 0.0  # per frame: 0.02 = 2 % closer each frame, negative: away
     motion_rotation: Any = 0.0  # degrees per frame, counter-clockwise
     motion_path: Any = None  # per frame (dx, dy) in px of a 512-px frame, e.g. [[0, 0], [8, 0]] or "0,0; 8,0"
+    image: Any = None  # image-to-video: the first frame (a file path, or an array / PIL image from Python)
+    image_strength: Any = 0.3  # how far the model may move the anchor from the image (0 to 1)
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
@@ -206,6 +208,8 @@ class Text2VideoCall(SDCall):
         self.motion_zoom = as_float("Zoom per frame", self.motion_zoom, -MAX_ZOOM, MAX_ZOOM)
         self.motion_rotation = as_float("Rotation per frame", self.motion_rotation, -MAX_ROTATION, MAX_ROTATION)
         self.motion_path = motion_path(self.motion_path)
+        self.image_strength = as_float("Image strength", self.image_strength, 0.0, 1.0)
+        self.image = read_image(self.image)
 
     def _check_t0_t1(self) -> None:
         """Given t0/t1 are the original's step indices (of T' and T, counted from the end of the schedule)."""
@@ -308,6 +312,27 @@ class Pix2PixCall(VideoInputCall):
         self.image_guidance_scale = as_float(
             "Image guidance scale", self.image_guidance_scale, 0.0, MAX_IMAGE_GUIDANCE
         )
+
+
+def read_image(value):
+    """The image of image-to-video as an RGB array: a file path (what the page sends), an array or a PIL image;
+    None or "" for none."""
+    import numpy as np
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(value) as image:
+                return np.asarray(image.convert("RGB"))
+        except (OSError, UnidentifiedImageError, ValueError):
+            raise InputError(f"Could not read the image {str(value)!r}: give a PNG, JPEG or WebP file.") from None
+    array = np.asarray(value.convert("RGB") if hasattr(value, "convert") else value)
+    if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 8:
+        raise InputError(f"The image must be an RGB array (height, width, 3), got shape {array.shape}.")
+    return array[..., :3]
 
 
 def motion_path(value) -> tuple[tuple[float, float], ...] | None:

@@ -34,6 +34,36 @@ MOTION_TIMESTEPS = (941, 881)
 MAX_ZOOM = 0.5  # per frame: +-50 %
 
 
+def image_start_index(index_t_prime: int, strength: float) -> int:
+    """Image-to-video: the step at which the image's encoding enters, noised, before it is denoised alone to T'.
+    Strength 0 enters at T' itself (the anchor at T' is the noised encoding), 1 at the first step (as text-to-video
+    starts)."""
+    return index_t_prime - round(strength * index_t_prime)
+
+
+def image_tensor(image, height: int, width: int, device, dtype) -> torch.Tensor:
+    """An image (uint8 or [0, 1] float array (H, W, 3), a PIL image, or a (3, H, W) tensor in [0, 1]) as a
+    (1, 3, height, width) tensor in [0, 1]: the middle of it cropped to the frame's shape, then resized."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    if isinstance(image, torch.Tensor):
+        tensor = image.float()[None]
+    else:
+        array = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image)
+        scale = 255.0 if array.dtype == np.uint8 else 1.0
+        tensor = torch.from_numpy(array[..., :3].astype(np.float32) / scale).permute(2, 0, 1)[None]
+    _, _, h, w = tensor.shape
+    if h * width > w * height:  # taller than the frame: crop rows
+        keep = round(w * height / width)
+        tensor = tensor[:, :, (h - keep) // 2 : (h - keep) // 2 + keep]
+    elif h * width < w * height:
+        keep = round(h * width / height)
+        tensor = tensor[:, :, :, (w - keep) // 2 : (w - keep) // 2 + keep]
+    tensor = F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    return tensor.clamp(0, 1).to(device=device, dtype=dtype)
+
+
 def step_indices(num_inference_steps: int, t0: int, t1: int) -> tuple[int, int]:
     """Positions of T (from t1) and T' (from t0) in a schedule of `num_inference_steps` descending timesteps."""
     return num_inference_steps - 1 - t1, num_inference_steps - 1 - t0
@@ -93,6 +123,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         motion_zoom: float = 0.0,
         motion_rotation: float = 0.0,
         motion_path=None,
+        image_strength: float = 0.0,
     ) -> None:
         self.check_common_inputs(
             prompt,
@@ -106,6 +137,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             motion_field_strength_y=motion_field_strength_y,
             motion_zoom=motion_zoom,
             motion_rotation=motion_rotation,
+            image_strength=image_strength,
         )
         if not -MAX_ZOOM <= motion_zoom <= MAX_ZOOM:
             raise ValueError(f"`motion_zoom` must be in [-{MAX_ZOOM}, {MAX_ZOOM}] per frame, got {motion_zoom!r}.")
@@ -123,6 +155,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             raise ValueError(f"`video_length` must be a positive integer, got {video_length!r}.")
         if num_inference_steps < 2:
             raise ValueError(f"`num_inference_steps` must be at least 2, got {num_inference_steps!r}.")
+        if not 0 <= image_strength <= 1:
+            raise ValueError(f"`image_strength` must be in [0, 1], got {image_strength!r}.")
         if (t0, t1) == (None, None):
             return  # the method's T and T' on this schedule
         if not isinstance(t0, int) or not isinstance(t1, int) or not 0 <= t0 < t1 <= num_inference_steps - 1:
@@ -171,6 +205,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         motion_path: list[tuple[float, float]] | None = None,
         feature_reuse: int = 1,
         cross_frame: str = "anchor",
+        image=None,
+        image_strength: float = 0.0,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -179,6 +215,9 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
 
         `chunk_size` frames go through the UNet at a time (None: all at once); the output does not depend on it.
         `decode_chunk_size` frames go through the VAE decoder at a time (None: `chunk_size`, the same budget).
+        `image` (an image array, PIL image or tensor) makes the video start from it (image-to-video): its encoding,
+        noised, becomes the anchor; `image_strength` in [0, 1] is how much of the way from noise to T' the anchor is
+        denoised by the model (0: the anchor at T' is the noised encoding; more lets the model move away from it).
         `feature_reuse` k > 1 runs the UNet's deep blocks every k steps only and reuses them between (faster, close
         to the exact output; see `feature_reuse.FeatureReuse`). `cross_frame="sparse-causal"`: each frame attends to
         the anchor and the previous frame (see `CrossFrameState`). `output_type="latent"` returns the final latents,
@@ -204,6 +243,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             motion_zoom,
             motion_rotation,
             motion_path,
+            image_strength,
         )
         device = self._execution_device
         chunk_size = min(chunk_size or video_length, video_length)
@@ -225,7 +265,9 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             )[0]
             return self.guide(noise, num_branches, guidance_scale)
 
-        total_steps = index_t_prime + (num_inference_steps - index_t)
+        dtype = conditioning.embeds[0].dtype
+        start = image_start_index(index_t_prime, image_strength) if image is not None else 0
+        total_steps = index_t_prime - start + (num_inference_steps - index_t)
         sampling = self.sampling(total_steps, (self.unet,), num_branches, merging_ratio, use_cf_attn, cross_frame)
         with sampling as (progress, attn):
             denoise = partial(
@@ -236,23 +278,37 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 callback=callback_on_step_end,
                 reuse_interval=feature_reuse,
             )
-            # 1. The anchor frame alone from the first timestep to T, kept, then on to T'.
-            anchor = self.prepare_latents(1, height, width, conditioning.embeds[0].dtype, device, generator)
-            anchor_step = self.step_kwargs(anchor_scheduler, generator, eta)
-            anchor_at_t = denoise(
-                anchor * anchor_scheduler.init_noise_sigma, anchor_scheduler, range(index_t), step_kwargs=anchor_step
-            )
-            anchor = denoise(
-                anchor_at_t,
-                anchor_scheduler,
-                range(index_t, index_t_prime),
-                step_kwargs=anchor_step,
-                callback_offset=index_t,
-            )
+            if image is None:
+                # 1. The anchor frame alone from the first timestep to T, kept (frame 0 at T), then on to T'.
+                anchor = self.prepare_latents(1, height, width, dtype, device, generator)
+                anchor_step = self.step_kwargs(anchor_scheduler, generator, eta)
+                start_noise = anchor * anchor_scheduler.init_noise_sigma
+                anchor_at_t = denoise(start_noise, anchor_scheduler, range(index_t), step_kwargs=anchor_step)
+                anchor = denoise(
+                    anchor_at_t,
+                    anchor_scheduler,
+                    range(index_t, index_t_prime),
+                    step_kwargs=anchor_step,
+                    callback_offset=index_t,
+                )
+                leading, moved = [anchor_at_t], list(range(1, video_length))
+            else:
+                # 1'. Image-to-video: the image's encoding noised to step `start`, denoised alone to T' (none of it
+                # at strength 0: the anchor at T' is the noised encoding). Frame 0 then goes back up to T as well.
+                image_scheduler = self.fresh_scheduler(num_inference_steps, device, begin_index=start)
+                encoded = self.encode_video(image_tensor(image, height, width, device, self.vae.dtype)).to(dtype)
+                noise = randn_tensor(encoded.shape, generator=generator, device=device, dtype=dtype)
+                anchor = image_scheduler.add_noise(encoded, noise, timesteps[start : start + 1])
+                anchor = denoise(
+                    anchor,
+                    image_scheduler,
+                    range(start, index_t_prime),
+                    step_kwargs=self.step_kwargs(image_scheduler, generator, eta),
+                )
+                leading, moved = [], list(range(video_length))
 
-            # 2-3. Frames 1..n-1: the anchor's x_T' translated by k * (dx, dy), then noised back up to T.
-            others = list(range(1, video_length))
-            if others and use_motion_field:
+            # 2-3. The anchor's x_T' as the camera sees it in each other frame, then noised back up to T.
+            if moved and use_motion_field:
                 camera = CameraMotion(
                     motion_field_strength_x,
                     motion_field_strength_y,
@@ -260,16 +316,17 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                     motion_rotation,
                     tuple(tuple(offset) for offset in motion_path) if motion_path else None,  # type: ignore[misc]
                 )
-                warped = warp_anchor_latent(anchor, others, motion=camera)
-                warped = self.forward_noise(warped, timesteps[index_t_prime], timesteps[index_t], generator)
-                latents = torch.cat([anchor_at_t, warped])
-            elif others:
+                warped = warp_anchor_latent(anchor, moved, motion=camera)
+                leading.append(self.forward_noise(warped, timesteps[index_t_prime], timesteps[index_t], generator))
+            elif moved:
                 # The paper's ablation without motion field: each other frame starts from its own noise at T.
-                dtype = conditioning.embeds[0].dtype
-                noise = self.prepare_latents(len(others), height, width, dtype, device, generator)
-                latents = torch.cat([anchor_at_t, noise * video_scheduler.init_noise_sigma])
-            else:
-                latents = anchor_at_t
+                if moved[0] == 0:  # image-to-video: the image's frame itself still comes from the anchor
+                    leading.append(self.forward_noise(anchor, timesteps[index_t_prime], timesteps[index_t], generator))
+                    moved = moved[1:]
+                if moved:
+                    noise = self.prepare_latents(len(moved), height, width, dtype, device, generator)
+                    leading.append(noise * video_scheduler.init_noise_sigma)
+            latents = torch.cat(leading)
 
             # 4. All frames from T with cross-frame attention, in lockstep chunks.
             latents = denoise(

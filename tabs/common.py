@@ -28,7 +28,16 @@ GENERATION_CONCURRENCY_ID = "generation"
 # Parameters that name a model: from the web, only hub ids, offline aliases or folders under the models root.
 MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path", "lora")
 # Parameters the endpoints gained after they were published, in the order they came: they go last.
-ADDED_LATER = ("scheduler", "feature_reuse", "cross_frame", "motion_zoom", "motion_rotation", "motion_path")
+ADDED_LATER = (
+    "scheduler",
+    "feature_reuse",
+    "cross_frame",
+    "motion_zoom",
+    "motion_rotation",
+    "motion_path",
+    "image",
+    "image_strength",
+)
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)
 

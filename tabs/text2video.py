@@ -117,6 +117,15 @@ def create_demo(model: Model) -> gr.Blocks:
                     value=settings.default_sd_model,
                     allow_custom_value=True,
                 )
+                with gr.Accordion("Start from an image (image-to-video, optional)", open=False):
+                    image = gr.Image(label="First frame", type="filepath", sources=["upload"], height=200)
+                    image_strength = gr.Slider(
+                        label="Image strength (0: the first frame stays closest to the image; 1: free)",
+                        minimum=0.0,
+                        maximum=1.0,
+                        value=Text2VideoCall.default("image_strength"),
+                        step=0.05,
+                    )
                 run_button, stop_button = generate_buttons()
                 preset = preset_control()
                 with gr.Accordion("Advanced options", open=False):
@@ -246,6 +255,8 @@ def create_demo(model: Model) -> gr.Blocks:
             "motion_zoom": zoom,
             "motion_rotation": rotation,
             "motion_path": motion_path,
+            "image": image,
+            "image_strength": image_strength,
         }
         quality = {
             "scheduler": "default",
