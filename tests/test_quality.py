@@ -1,0 +1,92 @@
+"""The quality evaluation: CLIP scores on a tiny random CLIP saved as a hub model is (the plumbing; real numbers need
+the real CLIP), and the optical-flow warp error on real photographs moving and on noise."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from utils.quality import ClipScorer, warp_error
+from utils.video import VideoWriter
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    from utils.tiny_models import build_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-clip")
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=dict(
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            vocab_size=1000,
+            max_position_embeddings=77,
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+        ),
+        projection_dim=16,
+    )
+    CLIPModel(config).save_pretrained(folder)
+    build_tokenizer().save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def moving_photo(frames: int = 5, step: int = 3) -> np.ndarray:
+    image = data.astronaut()[::4, ::4]  # 128 x 128
+    return np.stack([np.roll(image, step * k, axis=1) for k in range(frames)])
+
+
+def test_clip_scores_are_cosines_times_100(tiny_clip):
+    scorer = ClipScorer(str(tiny_clip))
+    frames = moving_photo()
+    scores = scorer.scores(frames, "an astronaut")
+    images, text = scorer.embed_frames(frames), scorer.embed_text("an astronaut")
+    assert scores.text_alignment == pytest.approx((images @ text).mean().item() * 100)
+    assert -100 <= scores.text_alignment <= 100
+    still = scorer.scores(np.stack([frames[0]] * 3), "an astronaut")
+    assert still.frame_consistency == pytest.approx(100, abs=1e-3)  # identical frames
+    assert scorer.scores(frames[:1], "x").frame_consistency == 100.0
+
+
+def test_the_warp_error_is_low_for_motion_and_high_for_flicker():
+    steady = warp_error(moving_photo())
+    rng = np.random.default_rng(0)
+    flicker = warp_error(rng.integers(0, 256, size=(5, 128, 128, 3), dtype=np.uint8))
+    assert steady < 0.05 < flicker
+    assert warp_error(moving_photo()[:1]) == 0.0
+
+
+def test_the_script_scores_a_folder_of_clips(tiny_clip, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import quality
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("a_moving_astronaut.mp4", "b.mp4"):
+        with VideoWriter(clips / name, fps=4) as writer:
+            writer.write(moving_photo().astype(np.float32) / 255.0)
+    (clips / "b.txt").write_text("a prompt from a text file")
+    results = quality.main([str(clips), "--clip", str(tiny_clip), "--json", str(tmp_path / "scores.json")])
+    assert [r["prompt"] for r in results] == ["a moving astronaut", "a prompt from a text file"]
+    saved = json.loads((tmp_path / "scores.json").read_text())
+    assert set(saved["means"]) == {"clip_text_alignment", "clip_frame_consistency", "warp_error"}
+    assert all(r["frames"] == 5 and r["warp_error"] < 0.05 for r in results)
