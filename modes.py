@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from pipelines.background import MASK_SOURCES
 from pipelines.base import MAX_MERGING_RATIO, VP_NAMES
 from pipelines.base import SCHEDULERS as ALL_SCHEDULERS
 from pipelines.cross_frame_attention import CROSS_FRAME_MODES
@@ -187,6 +188,9 @@ class Text2VideoCall(SDCall):
     motion_path: Any = None  # per frame (dx, dy) in px of a 512-px frame, e.g. [[0, 0], [8, 0]] or "0,0; 8,0"
     image: Any = None  # image-to-video: the first frame (a file path, or an array / PIL image from Python)
     image_strength: Any = 0.3  # how far the model may move the anchor from the image (0 to 1)
+    smooth_bg: Any = False  # pull every frame's background toward the anchor's
+    smooth_bg_strength: Any = 0.4
+    smooth_bg_mask: Any = "attention"  # the foreground: the UNet's cross-attention maps, or MediaPipe's "person"
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
@@ -210,6 +214,10 @@ class Text2VideoCall(SDCall):
         self.motion_path = motion_path(self.motion_path)
         self.image_strength = as_float("Image strength", self.image_strength, 0.0, 1.0)
         self.image = read_image(self.image)
+        self.smooth_bg = as_flag("smooth_bg", self.smooth_bg)
+        self.smooth_bg_strength = as_float("Background smoothing strength", self.smooth_bg_strength, 0.0, 1.0)
+        if self.smooth_bg_mask not in MASK_SOURCES:
+            raise InputError(f"Background mask must be one of {', '.join(MASK_SOURCES)}, got {self.smooth_bg_mask!r}.")
 
     def _check_t0_t1(self) -> None:
         """Given t0/t1 are the original's step indices (of T' and T, counted from the end of the schedule)."""

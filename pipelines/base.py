@@ -60,6 +60,18 @@ MAX_MERGING_RATIO = 0.9
 StepCallback = Callable[[DiffusionPipeline, int, int, dict], dict | None]
 
 
+def chain_callbacks(*callbacks: StepCallback | None) -> StepCallback:
+    """One step callback that runs `callbacks` in turn, each seeing the tensors the one before returned."""
+
+    def chained(pipe, step: int, timestep: int, tensors: dict) -> dict:
+        for callback in callbacks:
+            if callback is not None:
+                tensors = {**tensors, **(callback(pipe, step, timestep, tensors) or {})}
+        return tensors
+
+    return chained
+
+
 @dataclass
 class Conditioning:
     """Per guidance branch: text embeddings (1, tokens, dim) and, for SDXL, pooled embeddings and size/crop ids."""

@@ -16,8 +16,10 @@ per step.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from functools import partial
 
+import numpy as np
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.loaders import StableDiffusionLoraLoaderMixin
@@ -25,7 +27,15 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .background import (
+    PERSON_MASK_EVERY,
+    AttentionMaps,
+    normalised_masks,
+    person_masks,
+    prompt_token_positions,
+    smooth_background,
+)
+from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline, chain_callbacks
 from .motion import CameraMotion, warp_anchor_latent
 
 # The method's T and T' as training timesteps: the original t1=47 and t0=44 of 50-step DDIM. Any scheduler and step
@@ -172,6 +182,31 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         shape = (num_frames, self.unet.config.in_channels, height // factor, width // factor)
         return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
 
+    def background_blend(self, maps: AttentionMaps, strength: float, source: str, camera: CameraMotion):
+        """A step callback that smooths the frames' backgrounds toward the anchor's (see `background`), with masks
+        from this step's cross-attention maps or from person segmentation of the decoded clean estimate."""
+        kept: dict[str, torch.Tensor] = {}
+        count = [0]
+
+        def blend(pipe, step: int, timestep: int, tensors: dict) -> dict:
+            latents = tensors["latents"]
+            if source == "attention":
+                found = maps.maps()
+                maps.begin_step()
+                if found is not None:
+                    kept["masks"] = normalised_masks(found)
+            elif count[0] % PERSON_MASK_EVERY == 0 and tensors.get("denoised") is not None:
+                images: np.ndarray = (self.decode_latents(tensors["denoised"]) * 255).round().astype("uint8")
+                masks = torch.from_numpy(person_masks(images))[:, None]
+                small = torch.nn.functional.interpolate(masks, size=latents.shape[-2:], mode="area")
+                kept["masks"] = small[:, 0].to(latents.device)
+            count[0] += 1
+            if "masks" in kept:
+                latents = smooth_background(latents, kept["masks"], strength, camera)
+            return {**tensors, "latents": latents}
+
+        return blend
+
     def forward_noise(self, latents, timestep_from, timestep_to, generator) -> torch.Tensor:
         """DDPM forward jump x_{T'} -> x_T with independent noise per frame: q(x_T | x_T') in closed form."""
         alphas = self.scheduler.alphas_cumprod.to(latents.device)
@@ -207,6 +242,9 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         cross_frame: str = "anchor",
         image=None,
         image_strength: float = 0.0,
+        smooth_bg: bool = False,
+        smooth_bg_strength: float = 0.4,
+        smooth_bg_mask: str = "attention",
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -308,14 +346,16 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 leading, moved = [], list(range(video_length))
 
             # 2-3. The anchor's x_T' as the camera sees it in each other frame, then noised back up to T.
+            camera = CameraMotion(
+                motion_field_strength_x,
+                motion_field_strength_y,
+                motion_zoom,
+                motion_rotation,
+                tuple(tuple(offset) for offset in motion_path) if motion_path else None,  # type: ignore[misc]
+            )
+            if not use_motion_field:
+                camera = CameraMotion()
             if moved and use_motion_field:
-                camera = CameraMotion(
-                    motion_field_strength_x,
-                    motion_field_strength_y,
-                    motion_zoom,
-                    motion_rotation,
-                    tuple(tuple(offset) for offset in motion_path) if motion_path else None,  # type: ignore[misc]
-                )
                 warped = warp_anchor_latent(anchor, moved, motion=camera)
                 leading.append(self.forward_noise(warped, timesteps[index_t_prime], timesteps[index_t], generator))
             elif moved:
@@ -328,14 +368,22 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                     leading.append(noise * video_scheduler.init_noise_sigma)
             latents = torch.cat(leading)
 
-            # 4. All frames from T with cross-frame attention, in lockstep chunks.
-            latents = denoise(
-                latents,
-                video_scheduler,
-                range(index_t, num_inference_steps),
-                step_kwargs=self.step_kwargs(video_scheduler, generator, eta),
-                callback_offset=index_t_prime,
-                chunk_size=chunk_size,
-            )
+            # 4. All frames from T with cross-frame attention, in lockstep chunks (backgrounds smoothed on request).
+            maps = AttentionMaps(num_branches, prompt_token_positions(self.tokenizer, prompt), latents.shape[-2:])
+            smoothing = smooth_bg and smooth_bg_mask == "attention"
+            with maps.installed(self.unet) if smoothing else nullcontext():
+                callback = callback_on_step_end
+                if smooth_bg:
+                    blend = self.background_blend(maps, smooth_bg_strength, smooth_bg_mask, camera)
+                    callback = chain_callbacks(blend, callback_on_step_end)
+                latents = denoise(
+                    latents,
+                    video_scheduler,
+                    range(index_t, num_inference_steps),
+                    step_kwargs=self.step_kwargs(video_scheduler, generator, eta),
+                    callback_offset=index_t_prime,
+                    chunk_size=chunk_size,
+                    callback=callback,
+                )
 
         return self.finish(latents, output_type, decode_chunk_size or chunk_size)

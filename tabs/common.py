@@ -37,6 +37,9 @@ ADDED_LATER = (
     "motion_path",
     "image",
     "image_strength",
+    "smooth_bg",
+    "smooth_bg_strength",
+    "smooth_bg_mask",
 )
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)

@@ -172,6 +172,16 @@ def create_demo(model: Model) -> gr.Blocks:
                             value=0.0,
                             step=0.5,
                         )
+                    with gr.Row():
+                        smooth_bg = gr.Checkbox(label="Smooth the background toward the first frame's", value=False)
+                        smooth_bg_strength = gr.Slider(
+                            label="Background smoothing strength", minimum=0.0, maximum=1.0, value=0.4, step=0.05
+                        )
+                        smooth_bg_mask = gr.Radio(
+                            label="Foreground from",
+                            choices=[("the prompt's attention", "attention"), ("person segmentation", "person")],
+                            value="attention",
+                        )
                     motion_path = gr.Textbox(
                         label="Camera path (optional: dx,dy per frame in px of a 512-px frame, e.g. 0,0; 8,0; 16,4)",
                         value="",
@@ -257,6 +267,9 @@ def create_demo(model: Model) -> gr.Blocks:
             "motion_path": motion_path,
             "image": image,
             "image_strength": image_strength,
+            "smooth_bg": smooth_bg,
+            "smooth_bg_strength": smooth_bg_strength,
+            "smooth_bg_mask": smooth_bg_mask,
         }
         quality = {
             "scheduler": "default",

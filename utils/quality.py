@@ -63,7 +63,8 @@ def warp_error(frames: np.ndarray) -> float:
         return 0.0
     errors = []
     height, width = frames.shape[1:3]
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid_x: np.ndarray = np.tile(np.arange(width, dtype=np.float32), (height, 1))
+    grid_y: np.ndarray = np.tile(np.arange(height, dtype=np.float32)[:, None], (1, width))
     for current, following in zip(frames[:-1], frames[1:], strict=True):
         gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in (current, following)]
         flow = cv2.calcOpticalFlowFarneback(gray[0], gray[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
