@@ -40,6 +40,9 @@ ADDED_LATER = (
     "smooth_bg",
     "smooth_bg_strength",
     "smooth_bg_mask",
+    "use_cf_attn",
+    "use_motion_field",
+    "shared_noise",
 )
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)
@@ -210,7 +213,11 @@ def connect_generation(
     # Gradio finds its progress tracker among the positional parameters only (a keyword-only one is never fed, and
     # no step progress would reach the page), by its default.
     positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    parameters = [inspect.Parameter(name, positional) for name in names]
+    # The later parameters default to their controls' values: API clients may leave them out (an optional image too).
+    parameters = [
+        inspect.Parameter(name, positional, **({"default": ordered[name].value} if name in later else {}))
+        for name in names
+    ]
     progress = inspect.Parameter("progress", positional, default=gr.Progress(track_tqdm=True))
     request = inspect.Parameter("request", positional, default=None, annotation=gr.Request)  # given by Gradio
     handler.__signature__ = inspect.Signature([*parameters, request, progress])  # type: ignore[attr-defined]

@@ -80,6 +80,10 @@ def create_demo(model: Model) -> gr.Blocks:
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
                     feature_reuse = feature_reuse_control()
                     cross_frame = cross_frame_control()
+                    shared_noise = gr.Checkbox(
+                        label="One starting noise for every frame (steadier; off: noise per frame, as the original)",
+                        value=True,
+                    )
                     lora, lora_weight = lora_controls()
                     output = output_controls()
             with gr.Column():
@@ -103,6 +107,7 @@ def create_demo(model: Model) -> gr.Blocks:
             "scheduler": scheduler,
             "feature_reuse": feature_reuse,
             "cross_frame": cross_frame,
+            "shared_noise": shared_noise,
         }
         connect_generation(
             run_button.click,

@@ -173,6 +173,13 @@ def create_demo(model: Model) -> gr.Blocks:
                             step=0.5,
                         )
                     with gr.Row():
+                        use_cf_attn = gr.Checkbox(
+                            label="Cross-frame attention (off: the paper's ablation)", value=True
+                        )
+                        use_motion_field = gr.Checkbox(
+                            label="Motion field (off: the paper's ablation, each frame its own noise)", value=True
+                        )
+                    with gr.Row():
                         smooth_bg = gr.Checkbox(label="Smooth the background toward the first frame's", value=False)
                         smooth_bg_strength = gr.Slider(
                             label="Background smoothing strength", minimum=0.0, maximum=1.0, value=0.4, step=0.05
@@ -270,6 +277,8 @@ def create_demo(model: Model) -> gr.Blocks:
             "smooth_bg": smooth_bg,
             "smooth_bg_strength": smooth_bg_strength,
             "smooth_bg_mask": smooth_bg_mask,
+            "use_cf_attn": use_cf_attn,
+            "use_motion_field": use_motion_field,
         }
         quality = {
             "scheduler": "default",
