@@ -115,3 +115,25 @@ def test_an_sdxl_lora_on_an_sdxl_base(model, loras):
     plain = read_video(model.process_text2video("a cat", **args))[0].astype(int)
     styled = read_video(model.process_text2video("a cat", lora=str(loras["sdxl"]), **args))[0].astype(int)
     assert np.abs(styled - plain).max() > 3
+
+
+def test_a_lora_is_fused_for_speed_and_unfused_exactly(model, loras, monkeypatch):
+    """Fused, the LoRA's layers cost nothing extra; the video is the unfused one's up to rounding; and the base
+    weights come back bit for bit when it leaves (or its weight changes)."""
+    from loading import ModelLoader, lora_layers
+
+    unet = model.base_components(TINY_SD_MODEL)["unet"]
+    before = {name: p.detach().clone() for name, p in unet.named_parameters()}
+    fused = frames(model, lora=str(loras["a"]), lora_weight=0.7)
+    layers = lora_layers(unet)
+    assert layers and all(module.merged for _, module in layers)
+    frames(model, lora=str(loras["a"]), lora_weight=0.3)  # a new weight: unfused, then fused again
+    frames(model)  # removed
+    after = dict(unet.named_parameters())
+    assert all(torch.equal(before[name], after[name]) for name in before)
+    monkeypatch.setattr(ModelLoader, "_fuse", lambda self, pipe: None)  # the LoRA layers run unfused
+    monkeypatch.setattr(ModelLoader, "_unfuse", lambda self, pipe: None)
+    unfused = frames(model, lora=str(loras["a"]), lora_weight=0.7)
+    # Rounding apart (the mp4 encoder may turn a rounding difference into a few levels here and there).
+    assert np.abs(fused - unfused).mean() < 0.2 and np.abs(fused - unfused).max() <= 8
+    frames(model)
