@@ -402,8 +402,8 @@ class ModelLoader:
         per UNet: it stays with the SD base across tabs, the pix2pix model keeps its own, and a swapped-out base
         takes its LoRA with it.
 
-        The LoRA is fused into the weights for speed (a distillation LoRA of rank 64 adds a sixth to the UNet's
-        work unfused). The weights it touches are kept in CPU memory first and put back when it leaves or its
+        The LoRA is fused into the weights for speed (unfused, each layer it touches adds two low-rank products per
+        call). The weights it touches are kept in CPU memory first and put back when it leaves or its
         weight changes: fusing and unfusing in floating point would otherwise drift the base a little each time."""
         unet = pipe.unet
         name = as_text("LoRA", lora, required=False)
