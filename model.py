@@ -7,13 +7,16 @@ path, the other public methods a `GenerationResult` with the seed used and notes
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
+from cards import MODES, Card, make_card, sidecar
 from loading import (  # noqa: F401 (the public names of the Model's errors and aliases live here too)
     TINY_ALIASES,
     ModelLoader,
@@ -57,6 +60,7 @@ class GenerationResult:
     path: str
     seed: int
     notes: list[str] = field(default_factory=list)
+    card: Card | None = None  # how it was made (`cards`)
 
 
 @contextmanager
@@ -132,6 +136,7 @@ class Model(ModelLoader):
     # -------------------------------------------------------------------------------------------------- guided
     def _guided(self, mode: str, call: GuidedCall, annotate) -> GenerationResult:
         """Video in -> condition frames (`annotate`) -> guided zero-shot video."""
+        call.controlnet_name = call.controlnet_name or self.settings.controlnet_model(mode)  # the card records it
         clip = self._video_input(call.video_path, call.resolution, call.start_t, call.end_t, call.input_fps, call)
         frames, height, width = clip.frames.shape[:3]
         self._check_work(frames, height, width, call.num_inference_steps)
@@ -139,9 +144,7 @@ class Model(ModelLoader):
 
         def run():
             condition = annotate(clip.frames)
-            pipe = self.controlnet_pipeline(
-                call.model_name, call.controlnet_name or self.settings.controlnet_model(mode)
-            )
+            pipe = self.controlnet_pipeline(call.model_name, call.controlnet_name)
             pipe.set_scheduler(call.scheduler)
             self.apply_lora(pipe, call.lora, call.lora_weight)
             latents = pipe(
@@ -306,15 +309,40 @@ class Model(ModelLoader):
     # ---------------------------------------------------------------------------------------------- generating
     def _generate(self, mode: str, call: Call, path, run) -> GenerationResult:
         """The end of every mode: a checked output path, then, holding the device, `run()` -> (pipeline, latents,
-        fps, frames to show beside or None) and the written video."""
+        fps, frames to show beside or None) and the written video, its generation card in its metadata and beside
+        it (`cards`)."""
         path = output_path(path, self.settings.output_dir, self.settings.output_ttl_hours * 3600, call.output_format)
         with self._generating(mode):
             pipe, latents, fps, beside = run()
-            writer = VideoWriter(path, fps, getattr(call, "watermark", ""), call.smooth_fps)
+            card = self._card(call, pipe, path)
+            metadata = {"comment": card.model_dump_json()}
+            writer = VideoWriter(path, fps, getattr(call, "watermark", ""), call.smooth_fps, metadata)
             self._tile_vae(pipe, latents)
             self._write(pipe, latents, writer, beside)
+            sidecar(path).write_text(card.to_json())
         logger.info("Wrote %s (%s, seed %d)", path, mode, call.seed)
-        return GenerationResult(path=str(path), seed=call.seed, notes=list(call.notes))
+        return GenerationResult(path=str(path), seed=call.seed, notes=list(call.notes), card=card)
+
+    def _card(self, call: Call, pipe, path) -> Card:
+        """The call's generation card: its parameters, and the models it used with their revisions."""
+        roles = {"model": getattr(call, "model_name", None), "controlnet": getattr(call, "controlnet_name", None)}
+        roles["lora"] = getattr(call, "lora", None)
+        models = {}
+        for role, name in roles.items():
+            if name:
+                with contextlib.suppress(InputError, ModelLoadError):
+                    models[role] = self.resolve_model_name(name)
+        card = make_card(call.MODE, call, models, type(pipe.scheduler).__name__, Path(path))
+        for role, name in roles.items():  # the names as given (a hub id, an alias), revisions of what they named
+            if role in card.models and name:
+                card.models[role].name = str(name)
+        return card
+
+    def run_card(self, source, path=None) -> GenerationResult:
+        """Make a clip again from its generation card: a `Card`, a dict, a card file (.json) or a video made here.
+        `path`: where to write (default: a new file in the output folder)."""
+        card = Card.read(source)
+        return getattr(self, MODES[card.mode])(**card.parameters, path=path)
 
     def _video_input(self, video, resolution: int, start_t, end_t, fps, call: VideoInputCall) -> VideoClip:
         """Read the frames of an input video (at most the call's `max_frames`); its notes go to the call."""

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from pipelines.background import MASK_SOURCES
@@ -77,6 +78,8 @@ ALIASES = {
 @dataclass
 class Call:
     """What every mode's call has: the seed, the notes for the user, and the unknown-parameter check."""
+
+    MODE: ClassVar[str] = ""  # the mode's name on a generation card (`cards.MODES`)
 
     seed: Any = 0
     output_format: Any = None  # mp4, webm or gif; None: the path's own suffix, else mp4
@@ -173,6 +176,7 @@ class Text2VideoCall(SDCall):
     `resolution` None: the model's own size; `path` None: a fresh file in the output folder."""
 
     MIN_STEPS: ClassVar[int] = 2  # the method needs T' below T
+    MODE: ClassVar[str] = "text2video"
 
     motion_field_strength_x: Any = 12
     motion_field_strength_y: Any = 12
@@ -213,6 +217,7 @@ class Text2VideoCall(SDCall):
         self.motion_rotation = as_float("Rotation per frame", self.motion_rotation, -MAX_ROTATION, MAX_ROTATION)
         self.motion_path = motion_path(self.motion_path)
         self.image_strength = as_float("Image strength", self.image_strength, 0.0, 1.0)
+        self.image_source = str(self.image) if isinstance(self.image, (str, Path)) and self.image else None
         self.image = read_image(self.image)
         self.smooth_bg = as_flag("smooth_bg", self.smooth_bg)
         self.smooth_bg_strength = as_float("Background smoothing strength", self.smooth_bg_strength, 0.0, 1.0)
@@ -253,6 +258,8 @@ class VideoInputCall(SDCall):
 class GuidedCall(VideoInputCall):
     """A ControlNet-guided video (pose, edges, depth): the condition comes from `video_path`'s frames."""
 
+    MODE: ClassVar[str] = "depth"
+
     video_path: Any = None
     controlnet_name: Any = None
     num_inference_steps: Any = 20
@@ -275,6 +282,8 @@ class GuidedCall(VideoInputCall):
 
 @dataclass
 class CannyCall(GuidedCall):
+    MODE: ClassVar[str] = "canny"
+
     low_threshold: Any = 100
     high_threshold: Any = 200
 
@@ -288,6 +297,8 @@ class CannyCall(GuidedCall):
 @dataclass
 class PoseCall(GuidedCall):
     """`is_skeleton`: the video already is an OpenPose skeleton drawing; `pose_detector` None: the configured one."""
+
+    MODE: ClassVar[str] = "pose"
 
     is_skeleton: Any = False
     pose_detector: Any = None
@@ -305,6 +316,7 @@ class Pix2PixCall(VideoInputCall):
     """Video Instruct-Pix2Pix: edit `video` by the instruction in `prompt`; `out_fps` -1: the input's rate."""
 
     PROMPT_LABEL: ClassVar[str] = "Instruction"
+    MODE: ClassVar[str] = "pix2pix"
     SCHEDULERS: ClassVar[tuple[str, ...]] = tuple(ALL_SCHEDULERS)  # its own default: Euler ancestral
 
     video: Any = None
@@ -399,6 +411,8 @@ class ThreeDCall(Call):
 class ModelScopeCall(ThreeDCall):
     """ModelScope/Zeroscope text-to-video; `height`/`width` None: the model's own size."""
 
+    MODE: ClassVar[str] = "modelscope"
+
     num_frames: Any = 16
     height: Any = None
     width: Any = None
@@ -418,6 +432,8 @@ class ModelScopeCall(ThreeDCall):
 class UpscaleCall(ThreeDCall):
     """Zeroscope XL video-to-video on `video_path` at width x height, keeping `1 - strength` of the clip; `fps` -1:
     the clip's own rate."""
+
+    MODE: ClassVar[str] = "modelscope_upscale"
 
     video_path: Any = None
     strength: Any = 0.6

@@ -71,8 +71,8 @@ OUTPUT_PATTERNS = ("????????-??????-*", f".????????-??????-*{PARTIAL}.*")  # vid
 
 
 def prune_outputs(output_dir: str | Path, max_age_seconds: float) -> int:
-    """Delete this app's videos (named by `new_output_path`), and partial files a crash left behind, older than
-    `max_age_seconds`; returns how many."""
+    """Delete this app's videos (named by `new_output_path`) and their cards, and partial files a crash left behind,
+    older than `max_age_seconds`; returns how many."""
     folder = Path(output_dir)
     if not folder.is_dir():
         return 0
@@ -80,7 +80,8 @@ def prune_outputs(output_dir: str | Path, max_age_seconds: float) -> int:
     removed = 0
     for path in (path for pattern in OUTPUT_PATTERNS for path in folder.glob(pattern)):
         try:
-            if (path.suffix.lstrip(".") in VIDEO_FORMATS or PARTIAL in path.name) and path.stat().st_mtime < cutoff:
+            ours = path.suffix.lstrip(".") in (*VIDEO_FORMATS, "json") or PARTIAL in path.name  # videos, their cards
+            if ours and path.stat().st_mtime < cutoff:
                 path.unlink()
                 removed += 1
         except FileNotFoundError:  # deleted meanwhile (another pruner)
@@ -189,7 +190,14 @@ class VideoWriter:
     this one runs the same bundled ffmpeg itself).
     """
 
-    def __init__(self, path: str | Path, fps: float, watermark: str | None = None, smooth_fps: float = 0):
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float,
+        watermark: str | None = None,
+        smooth_fps: float = 0,
+        metadata: dict[str, str] | None = None,
+    ):
         self.path = Path(path)
         self.format = self.path.suffix.lower().lstrip(".")
         if self.format not in VIDEO_FORMATS:
@@ -199,6 +207,8 @@ class VideoWriter:
         self.fps = float(fps)
         self.smooth_fps = float(smooth_fps or 0)
         self.watermark = watermark or None
+        # Tags of the file (mp4, WebM), e.g. its generation card; a GIF has no place for them.
+        self.metadata = [arg for key, value in (metadata or {}).items() for arg in ("-metadata", f"{key}={value}")]
         self.frame_count = 0
         self.partial = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}{PARTIAL}{self.path.suffix}")
         # A GIF's frames wait in a lossless file for their palette, a smoothed clip's for its frame count.
@@ -237,6 +247,7 @@ class VideoWriter:
             *("-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}"),
             *("-r", str(Fraction(self.fps).limit_denominator()), "-i", "-", "-an"),
             *ENCODERS["lossless" if self.two_pass else self.format],
+            *([] if self.two_pass else self.metadata),
             str(self.encoded),
         ]
         self._stderr = tempfile.TemporaryFile()
@@ -280,7 +291,7 @@ class VideoWriter:
         source = [ffmpeg(), "-y", "-v", "error", "-i", str(self.encoded)]
         if self.format != "gif":
             chain = ["-vf", ",".join(filters)] if filters else []
-            return _run([*source, *chain, *ENCODERS[self.format], str(self.partial)])
+            return _run([*source, *chain, *ENCODERS[self.format], *self.metadata, str(self.partial)])
         palette = self.partial.with_suffix(".png")
         smoothed = ",".join(filters)
         prefix = f"{smoothed}," if smoothed else ""

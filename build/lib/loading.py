@@ -1,0 +1,535 @@
+"""Loading and swapping checkpoints: what the `Model` holds and how it gets it.
+
+Nothing loads at import or construction. Checkpoints load on first use into slots that are swapped separately:
+"base" holds a Stable Diffusion model's components (UNet, VAE, text encoder, tokenizer, scheduler), "controlnet"
+a ControlNet, "pix2pix" and "modelscope" their own pipelines. Pipelines are cheap views over the slots, so the
+text-to-video and guided tabs share one base and switching guided tabs swaps only the ControlNet. A new checkpoint
+loads on the CPU first: one that fails to load leaves the previous one usable; only then is the old one freed (GPU
+memory included) and the new one moved over. LoRAs are tracked per UNet, annotators cached by name.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import json
+import logging
+import threading
+import weakref
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipelines import (
+    ControlNetVideoPipeline,
+    InstructPix2PixVideoPipeline,
+    TextToVideoZeroPipeline,
+    TextToVideoZeroSDXLPipeline,
+)
+from pipelines.modelscope import ModelScopePipeline
+from settings import Settings
+from utils import single_file
+from utils.jobs import from_web
+from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
+from utils.validation import InputError, as_text, resolve_web_model_name
+
+logger = logging.getLogger(__name__)
+
+# Slots that cannot share the GPU: Instruct-Pix2Pix has its own UNet, so it and the SD base + ControlNet take turns.
+EXCLUSIVE_SLOTS = {
+    "pix2pix": ("base", "controlnet", "modelscope"),
+    "modelscope": ("base", "controlnet", "pix2pix"),
+    "base": ("pix2pix", "modelscope"),
+    "controlnet": ("pix2pix", "modelscope"),
+}
+TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
+# The networks whose weights T2VZ_LAYERWISE_FP8 stores in 8 bits (the bulk of the weights; the VAE and text encoders
+# are small and sensitive).
+DENOISERS = ("UNet2DConditionModel", "UNet3DConditionModel", "ControlNetModel")
+
+
+class ModelLoadError(RuntimeError):
+    """A checkpoint could not be loaded; the message names it and the ways to fix it."""
+
+
+class WrongModelError(ModelLoadError):
+    """A checkpoint loaded but is not the kind a mode needs (e.g. an SD base where Instruct-Pix2Pix is asked)."""
+
+
+def lora_layers(model) -> list[tuple[str, torch.nn.Module]]:
+    """The modules of `model` that a LoRA wraps (peft's tuner layers), by name; none for None."""
+    if model is None:
+        return []
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return [(name, module) for name, module in model.named_modules() if isinstance(module, BaseTunerLayer)]
+
+
+def pick_device(device: str | torch.device | None = None, dtype: torch.dtype | None = None):
+    """CUDA, else Apple's MPS, with float16; else the CPU with float32, as diffusers does. Explicit choices win."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    chosen = torch.device(device)
+    if dtype is None:
+        dtype = torch.float16 if chosen.type in ("cuda", "mps") else torch.float32
+    return chosen, dtype
+
+
+def free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def pipeline_modules(pipeline_class, components: dict) -> dict:
+    """The components `pipeline_class` takes, out of another pipeline's (diffusers' single-file pipelines carry
+    safety checkers and image encoders this project's pipelines do not use)."""
+    wanted = inspect.signature(pipeline_class.__init__).parameters
+    return {name: module for name, module in components.items() if name in wanted}
+
+
+# The libraries whose classes a diffusers folder may name; anything else is custom code that would have to run.
+KNOWN_LIBRARIES = {"diffusers", "transformers", None}
+
+
+def folder_problem(folder: Path, label: str) -> str:
+    """What keeps a local model folder from loading, for the message: custom code, pickle weights, a damaged
+    weights file, or missing parts."""
+    from safetensors import safe_open
+
+    config: object = {}
+    for index in (folder / "model_index.json", folder / "config.json"):
+        if index.is_file():
+            try:
+                config = json.loads(index.read_text())
+            except (OSError, ValueError):
+                return (
+                    f"'{label}' has a damaged {index.name} (not valid JSON): replace the folder with a fresh download."
+                )
+            break
+    config = config if isinstance(config, dict) else {}
+    specs = [v for k, v in config.items() if not k.startswith("_") and isinstance(v, list) and len(v) == 2]
+    custom = not isinstance(config.get("_class_name", ""), str) or any(lib not in KNOWN_LIBRARIES for lib, _ in specs)
+    if custom or any(folder.rglob("*.py")):
+        return (
+            f"'{label}' needs custom Python code (a custom pipeline or component, run only where remote code is "
+            "allowed), which this app never runs: use a standard diffusers folder of the model."
+        )
+    pickled = {p.parent for p in folder.rglob("*") if p.suffix in {".bin", ".ckpt", ".pt", ".pth"}}
+    if any(not list(part.glob("*.safetensors")) for part in pickled):
+        return (
+            f"'{label}' holds pickle weights (.bin/.ckpt), which are not loaded for safety: only .safetensors "
+            "weights are. Convert it with diffusers' save_pretrained(safe_serialization=True)."
+        )
+    for weights in sorted(folder.rglob("*.safetensors")):
+        try:
+            with safe_open(weights, "pt"):
+                pass
+        except Exception:  # safetensors raises its own error type for every kind of damage
+            return (
+                f"The weights file '{weights.relative_to(folder)}' of '{label}' is damaged (truncated or not a "
+                "safetensors file): download the model again."
+            )
+    return (
+        f"Could not load the local model folder '{label}': it is not a complete diffusers folder "
+        "(model_index.json with unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
+    )
+
+
+def folder_only(name: str, label: str, what: str) -> None:
+    """Refuse a checkpoint file where only diffusers folders and hub ids load (ControlNets, ModelScope)."""
+    if single_file.is_single_file(name):
+        single_file.refuse_pickle(name, f"'{label}'")
+        raise InputError(
+            f"'{label}' is a single checkpoint file; {what} load from a diffusers folder or a Hugging Face id "
+            "(owner/model)."
+        )
+
+
+class ModelLoader:
+    """The loaded checkpoints of one device: slots, LoRAs and annotators (see the module's docstring)."""
+
+    def __init__(
+        self,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        settings: Settings | None = None,
+    ):
+        self.device, self.dtype = pick_device(device, dtype)
+        self.settings = settings or Settings.from_env()
+        self.slots: dict[str, tuple[str, object]] = {}  # slot -> (resolved name, loaded object)
+        self.annotators: dict[str, object] = {}
+        self.loras: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> (LoRA name, weight) in it
+        self.fused: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> base weights a LoRA changed
+        self._lock = threading.RLock()  # one generation (and one load) at a time on the device
+
+    def resolve_model_name(self, model_name) -> str:
+        """A hub id, a local diffusers folder or single-file checkpoint (also relative to the models root); the
+        tiny-model aliases become their folders, built on demand. From the web, a name the operator did not
+        configure loads only from the Hub or from inside the models root (`resolve_web_model_name`)."""
+        name = as_text("model_name", model_name)
+        if name in TINY_ALIASES:
+            return str(ensure_tiny_models(self.settings.tiny_models_dir)[TINY_ALIASES[name]])
+        if from_web() and name not in self.settings.configured_models:
+            return resolve_web_model_name(name, self.settings.models_root)
+        in_root = self.settings.models_root / name
+        if not Path(name).expanduser().exists() and in_root.exists():
+            return str(in_root)
+        return name
+
+    def _load_error(self, label: str, name: str, error: Exception) -> ModelLoadError:
+        """A message naming the model as the user gave it (`label`, never a resolved server path) and what is
+        actually wrong with it: pickle or damaged weights, remote code, a file where a folder belongs, or a name the
+        Hub does not know."""
+        logger.warning("Could not load %s (%s): %s", label, name, error)
+        path = Path(name).expanduser()
+        if path.is_dir():
+            return ModelLoadError(folder_problem(path, label))
+        if path.is_file():
+            return ModelLoadError(
+                f"'{label}' is a single file; this model loads from a diffusers folder (model_index.json or "
+                "config.json with its weights) or a Hugging Face id."
+            )
+        return ModelLoadError(
+            f"Could not load the model '{label}': it does not exist on the Hugging Face Hub or cannot be "
+            "downloaded from here. Fixes: check the id; download it once with network access (then set "
+            "HF_HUB_OFFLINE=1 to use the cache); give a local diffusers folder instead; or run the app with "
+            "--tiny-models to try the interface with small offline models."
+        )
+
+    def loaded_name(self, slot: str) -> str | None:
+        """The resolved name of what a slot holds ("base", "controlnet"), or None."""
+        return self.slots[slot][0] if slot in self.slots else None
+
+    def _load(self, slot: str, name: str, load, place=None, label: str | None = None):
+        """Return what `slot` holds if it is `name`, else load it (on CPU), free the old one and move it over
+        (with `place(value)` instead of `.to(device)` where given). `label`: the name as the user gave it."""
+        if self.loaded_name(slot) == name:
+            return self.slots[slot][1]
+        others = [other for other in EXCLUSIVE_SLOTS.get(slot, ()) if other in self.slots]
+        if others and self.device.type == "cuda":
+            # On a GPU the other pipeline's memory goes first; on a CPU it stays until the new one has loaded.
+            logger.info("Freeing %s to make room for %s", ", ".join(others), slot)
+            self._free(*others)
+        logger.info("Loading %s: %s", slot, name)
+        try:
+            value = load()
+        except (ModelLoadError, InputError):  # already a message for the user
+            raise
+        except Exception as error:  # any failure to load is reported the same way; the old model stays
+            raise self._load_error(label or name, name, error) from error
+        self._free(slot, *others)
+        if place is not None:
+            value = place(value)
+        elif isinstance(value, dict):
+            value = {k: self.on_device(v) for k, v in value.items()}
+        elif hasattr(value, "components"):  # a pipeline: its modules
+            for component in value.components.values():
+                self.on_device(component)
+        else:
+            value = self.on_device(value)
+        self.slots[slot] = (name, value)
+        return value
+
+    def on_device(self, module):
+        """A loaded module placed as the memory settings say: fp8 weight storage for the denoising networks
+        (T2VZ_LAYERWISE_FP8, computed in the model's dtype), then on the device; or kept in CPU memory, visiting the
+        device block by block (T2VZ_OFFLOAD=group) or model by model for each call (model, CUDA only)."""
+        if not isinstance(module, torch.nn.Module):
+            return module
+        offload = self.settings.offload
+        if self.settings.layerwise_fp8 and type(module).__name__ in DENOISERS:
+            module.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=self.dtype)
+        if offload == "group":
+            from diffusers.hooks import apply_group_offloading
+
+            cuda = self.device.type == "cuda"
+            apply_group_offloading(
+                module,
+                onload_device=self.device,
+                offload_device=torch.device("cpu"),
+                offload_type="block_level",
+                num_blocks_per_group=1,
+                use_stream=cuda,
+            )
+            return module
+        if offload == "model" and self.device.type == "cuda":
+            return module  # `_ready` gives each call's pipeline accelerate's hooks
+        return module.to(self.device)
+
+    def _free(self, *slots: str) -> None:
+        for slot in slots:
+            self.slots.pop(slot, None)
+        free_memory()
+
+    def single_file_components(self, name: str, label: str, families: tuple[str, ...], use: str) -> dict:
+        """The components of a single-file checkpoint whose family (read from its keys) is one of `families`;
+        `use` says where the other families belong, for the message."""
+        try:
+            family = single_file.detect_family(single_file.shapes_of(name, label), label)
+            kind = single_file.FAMILY_LABELS[family]
+            if family not in families:
+                raise WrongModelError(
+                    f"'{label}' is an {kind} checkpoint; this mode takes "
+                    f"{' / '.join(single_file.FAMILY_LABELS[f] for f in families)} models{use}."
+                )
+            path = single_file.fetch(name, label)  # a hub file downloads only now that it is known to fit
+        except (InputError, ModelLoadError):
+            raise
+        except Exception as error:  # the hub's many download errors all mean the same to the user
+            logger.warning("Could not download %s: %s", label, error)
+            raise ModelLoadError(
+                f"Could not download the checkpoint file '{label}' from the Hugging Face Hub: check the address "
+                "(owner/repo/file.safetensors), or download it once with network access."
+            ) from error
+        logger.info("%s is a single-file %s checkpoint", label, kind)
+        config = self.settings.single_file_config(family)
+        try:
+            return single_file.load_components(path, family, self.resolve_model_name(config), self.dtype)
+        except Exception as error:
+            logger.warning("Could not load %s with the configs of %s: %s", label, config, error)
+            knob = "T2VZ_PIX2PIX_MODEL" if family == "pix2pix" else f"T2VZ_{family.upper()}_CONFIG"
+            raise ModelLoadError(
+                f"Could not load '{label}' as an {kind} checkpoint with the diffusers configs of '{config}' (a "
+                "single file lacks them): they could not be fetched, or the checkpoint does not fit them. Run once "
+                f"with network access, or set {knob} to a local diffusers folder of the checkpoint's kind."
+            ) from error
+
+    def base_components(self, model_name: str) -> dict:
+        """UNet, VAE, text encoder(s), tokenizer(s) and scheduler of a Stable Diffusion hub id, local folder or
+        single-file checkpoint.
+
+        SD 1.x/2.x or SDXL is read from the model itself: a folder's model_index.json (a second text encoder means
+        SDXL) or a single file's keys."""
+        name = self.resolve_model_name(model_name)
+
+        def load() -> dict:
+            from diffusers import DiffusionPipeline
+
+            if single_file.is_single_file(name):
+                use = " (Instruct-Pix2Pix checkpoints belong in the Video Instruct-Pix2Pix tab)"
+                components = self.single_file_components(name, model_name, ("sd1", "sd2", "sdxl"), use)
+                pipeline_class = (
+                    TextToVideoZeroSDXLPipeline if "text_encoder_2" in components else TextToVideoZeroPipeline
+                )
+                return pipeline_class(**pipeline_modules(pipeline_class, components)).components
+            index = DiffusionPipeline.load_config(name)
+            pipeline_class = TextToVideoZeroSDXLPipeline if "text_encoder_2" in index else TextToVideoZeroPipeline
+            return pipeline_class.from_pretrained(name, dtype=self.dtype, use_safetensors=True).components
+
+        return self._load("base", name, load, label=model_name)
+
+    def native_resolution(self, model_name: str) -> int | None:
+        """The frame size an SD base model was made for (512 SD 1.x, 768 SD 2.x-v, 1024 SDXL), from its configs
+        alone: no weights load, and the hub is asked only for small config files, briefly. None when unknown."""
+        from utils.model_list import model_config
+
+        try:
+            name = self.resolve_model_name(model_name)
+            if single_file.is_single_file(name):
+                path = Path(name).expanduser()
+                if not path.is_file():
+                    return None  # a hub file: its kind is known once it is read
+                family = single_file.detect_family(single_file.read_shapes(path, model_name), model_name)
+                name = self.resolve_model_name(self.settings.single_file_config(family))
+        except ValueError:
+            return None
+        unet, vae = model_config(name, "unet/config.json"), model_config(name, "vae/config.json")
+        if unet is None or vae is None:
+            return None
+        try:
+            size = unet["sample_size"] * 2 ** (len(vae["block_out_channels"]) - 1)  # latents times the VAE's scale
+        except (KeyError, TypeError):  # a config missing, or not an SD model's
+            return None
+        return min(size, self.settings.max_resolution)
+
+    def controlnet(self, controlnet_name: str):
+        from diffusers import ControlNetModel
+
+        name = self.resolve_model_name(controlnet_name)
+        folder_only(name, controlnet_name, "ControlNets")
+        return self._load(
+            "controlnet",
+            name,
+            lambda: ControlNetModel.from_pretrained(name, dtype=self.dtype, use_safetensors=True),
+            label=controlnet_name,
+        )
+
+    def pix2pix_pipeline(self, model_name: str) -> InstructPix2PixVideoPipeline:
+        from diffusers import EulerAncestralDiscreteScheduler
+
+        name = self.resolve_model_name(model_name)
+
+        def load():
+            if single_file.is_single_file(name):
+                use = " (other Stable Diffusion checkpoints belong in the other tabs)"
+                components = self.single_file_components(name, model_name, ("pix2pix",), use)
+                pipe = InstructPix2PixVideoPipeline(**pipeline_modules(InstructPix2PixVideoPipeline, components))
+            else:
+                pipe = InstructPix2PixVideoPipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
+            if pipe.unet.config.in_channels != 8:
+                raise WrongModelError(
+                    f"'{model_name}' is not an Instruct-Pix2Pix model (its UNet reads {pipe.unet.config.in_channels} "
+                    "channels, not 8): choose one such as timbrooks/instruct-pix2pix."
+                )
+            # As the original demo: Euler ancestral, whatever the checkpoint ships.
+            pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
+            return pipe
+
+        return self._ready(self._load("pix2pix", name, load, label=model_name), "pix2pix")
+
+    def modelscope_pipeline(self, model_name: str) -> ModelScopePipeline:
+        name = self.resolve_model_name(model_name)
+        folder_only(name, model_name, "ModelScope/Zeroscope models")
+
+        def load():
+            pipe = ModelScopePipeline.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
+            if pipe.unet.__class__.__name__ != "UNet3DConditionModel":
+                raise WrongModelError(
+                    f"'{model_name}' is not a ModelScope/Zeroscope text-to-video model (it has no 3-D UNet): "
+                    "choose one such as ali-vilab/text-to-video-ms-1.7b or cerspense/zeroscope_v2_576w."
+                )
+            # Feed-forward chunking over frames: the same output, much less activation memory for long clips.
+            pipe.unet.enable_forward_chunking(chunk_size=1, dim=1)
+            return pipe
+
+        return self._ready(self._load("modelscope", name, load, label=model_name), "modelscope")
+
+    def apply_lora(self, pipe, lora: str | None, weight: float = 1.0) -> None:
+        """Load `lora` (hub id, folder or .safetensors file) into the pipeline's UNet and text encoder at `weight`,
+        swapping out another; no `lora` removes it. Pipelines are views over shared models, so the LoRA is tracked
+        per UNet: it stays with the SD base across tabs, the pix2pix model keeps its own, and a swapped-out base
+        takes its LoRA with it.
+
+        The LoRA is fused into the weights for speed (unfused, each layer it touches adds two low-rank products per
+        call). The weights it touches are kept in CPU memory first and put back when it leaves or its
+        weight changes: fusing and unfusing in floating point would otherwise drift the base a little each time."""
+        unet = pipe.unet
+        name = as_text("LoRA", lora, required=False)
+        current = self.loras.get(unet)
+        if name and current == (name, weight):
+            return
+        if current is not None:
+            self._unfuse(pipe)
+            if current[0] != name:
+                pipe.unload_lora_weights()
+                del self.loras[unet]
+        if not name:
+            return
+        if unet not in self.loras:
+            path = self.resolve_model_name(name)
+            single_file.refuse_pickle(path, f"LoRA '{name}'")
+            try:
+                pipe.load_lora_weights(path, adapter_name="lora")
+                fitted = any("lora" in adapters for adapters in pipe.get_list_adapters().values())
+            except Exception as error:
+                logger.warning("Could not load LoRA %s: %s", name, error)
+                fitted = False
+            if not fitted:
+                pipe.unload_lora_weights()
+                raise ModelLoadError(
+                    f"LoRA '{name}' could not be applied to this base model: it may be made for another family "
+                    "(SD 1.x / SD 2.x / SDXL), not be a LoRA, or not exist."
+                )
+        pipe.set_adapters(["lora"], adapter_weights=[weight])
+        self._fuse(pipe)
+        self.loras[unet] = (name, weight)
+
+    def _fuse(self, pipe) -> None:
+        """Fuse the pipeline's LoRA into its weights, keeping a CPU copy of every weight it changes."""
+        self.fused[pipe.unet] = {
+            f"{component}.{module_name}": module.get_base_layer().weight.detach().to("cpu", copy=True)
+            for component in ("unet", "text_encoder")
+            for module_name, module in lora_layers(getattr(pipe, component, None))
+        }
+        pipe.fuse_lora(components=["unet", "text_encoder"], lora_scale=1.0, adapter_names=["lora"])
+
+    def _unfuse(self, pipe) -> None:
+        """Undo `_fuse` exactly: unmerge, then put the kept weights back."""
+        saved = self.fused.pop(pipe.unet, None)
+        if saved is None:
+            return
+        pipe.unfuse_lora(components=["unet", "text_encoder"])
+        with torch.no_grad():
+            for component in ("unet", "text_encoder"):
+                for module_name, module in lora_layers(getattr(pipe, component, None)):
+                    weight = module.get_base_layer().weight
+                    weight.copy_(saved[f"{component}.{module_name}"].to(weight.device, weight.dtype))
+
+    def _ready(self, pipe, mode: str):
+        pipe.set_progress_bar_config(desc=f"Generating ({mode})")
+        if self.settings.offload == "model" and self.device.type == "cuda":
+            # Each model visits the GPU while it runs (hooks on the shared modules, set for this pipeline).
+            pipe.enable_model_cpu_offload(device=self.device)
+        return pipe
+
+    def text2video_pipeline(self, model_name: str) -> TextToVideoZeroPipeline:
+        components = self.base_components(model_name)
+        sdxl = "text_encoder_2" in components
+        pipeline_class = TextToVideoZeroSDXLPipeline if sdxl else TextToVideoZeroPipeline
+        return self._ready(pipeline_class(**components), "text2video")
+
+    def controlnet_pipeline(self, model_name: str, controlnet_name: str) -> ControlNetVideoPipeline:
+        # The ControlNet first: a base swap then keeps it, and a ControlNet swap keeps the base.
+        controlnet = self.controlnet(controlnet_name)
+        components = self.base_components(model_name)
+        if "text_encoder_2" in components:
+            raise WrongModelError(
+                f"'{model_name}' is an SDXL model; the guided modes use SD 1.x ControlNets: choose an SD 1.x base."
+            )
+        if components["unet"].config.cross_attention_dim != controlnet.config.cross_attention_dim:
+            raise WrongModelError(
+                f"The ControlNet '{controlnet_name}' was made for another Stable Diffusion family than '{model_name}' "
+                "(their text-embedding widths differ): the guided modes' ControlNets need an SD 1.x base."
+            )
+        pipe = ControlNetVideoPipeline(**components, controlnet=controlnet)
+        return self._ready(pipe, "guided")
+
+    def preview_decoder(self):
+        """The `AutoencoderTiny` (TAESD) named by T2VZ_PREVIEW_DECODER, loaded once; None where none is named or it
+        cannot load (previews then use the latent-to-RGB map: a preview never fails a generation)."""
+        name = self.settings.preview_decoder
+        if not name:
+            return None
+        if name not in self.annotators:
+            from diffusers import AutoencoderTiny
+
+            try:
+                decoder = AutoencoderTiny.from_pretrained(name, torch_dtype=self.dtype, use_safetensors=True)
+                decoder = decoder.to(self.device)
+            except Exception as error:  # any failure: previews fall back, the generation goes on
+                logger.warning("Could not load the preview decoder %s (%s): previews use latent-to-RGB", name, error)
+                decoder = None
+            self.annotators[name] = decoder
+        return self.annotators[name]
+
+    def annotator(self, name: str):
+        """A cached annotator: "depth", "openpose" or "mediapipe". Tiny mode uses random weights (no hub)."""
+        if name not in self.annotators:
+            from annotators import DepthEstimator, MediaPipePoseEstimator, OpenPoseEstimator
+
+            networks: dict[str, Any] = {"depth": DepthEstimator, "openpose": OpenPoseEstimator}
+            logger.info("Loading the %s annotator", name)
+            if name == "mediapipe":
+                try:
+                    import mediapipe  # noqa: F401
+                except ImportError as error:
+                    raise ModelLoadError(
+                        "MediaPipe is not installed: pip install --no-deps -r requirements-mediapipe.txt, or choose "
+                        "the openpose detector."
+                    ) from error
+                self.annotators[name] = MediaPipePoseEstimator()
+            elif self.settings.profile.random_annotators:
+                self.annotators[name] = networks[name].random(self.device)
+            else:
+                repo = self.settings.annotators_repo
+                try:
+                    self.annotators[name] = networks[name].from_pretrained(repo, self.device)
+                except Exception as error:
+                    hint = " For pose, T2VZ_POSE_DETECTOR=mediapipe works offline." if name == "openpose" else ""
+                    raise ModelLoadError(
+                        f"Could not load the {name} annotator weights from '{repo}'. Download them once with network "
+                        f"access, or set T2VZ_ANNOTATORS_REPO to a local folder holding them.{hint}"
+                    ) from error
+        return self.annotators[name]

@@ -1,0 +1,455 @@
+"""One call per mode, as data: every parameter with its default (the original Text2Video-Zero names), checked once.
+
+`XCall.checked(settings, **given)` builds the call and checks every value before anything loads: each failure is an
+`InputError` that names the parameter and what it takes. Values that the call adjusts (a chunk size above the clip)
+are adjusted with a note for the user. The limits live here, and the tabs read their bounds from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pipelines.background import MASK_SOURCES
+from pipelines.base import MAX_MERGING_RATIO, VP_NAMES
+from pipelines.base import SCHEDULERS as ALL_SCHEDULERS
+from pipelines.cross_frame_attention import CROSS_FRAME_MODES
+from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
+from pipelines.modelscope import SCHEDULERS
+from pipelines.text_to_video_zero import MAX_ZOOM, suggest_t0_t1
+from settings import MODELSCOPE_SIZES, POSE_DETECTORS, Settings
+from utils.validation import InputError, as_flag, as_float, as_int, as_resolution, as_text
+from utils.video import MAX_SMOOTH_FPS, VIDEO_FORMATS
+
+MAX_SEED = 2**63 - 1
+MAX_STEPS = 500
+MAX_FPS = 60
+MAX_MOTION = 100.0
+MAX_GUIDANCE = 50.0
+MAX_CONTROLNET_SCALE = 5.0
+LORA_WEIGHTS = (-2.0, 2.0)
+MIN_CHUNK = 2  # the anchor and at least one other frame per UNet pass
+MAX_FEATURE_REUSE = 10
+MAX_ROTATION = 45.0  # degrees per frame
+MAX_PATH = 1024  # frames of a camera path
+MAX_OFFSET = 10_000.0  # px of a 512-px frame
+
+C = TypeVar("C", bound="Call")
+
+
+def draw_seed(seed) -> int:
+    """-1 draws a random seed; anything else must be a valid seed."""
+    seed = as_int("seed", seed, -1, MAX_SEED)
+    return secrets.randbelow(2**31) if seed == -1 else seed
+
+
+def watermark_text(watermark) -> str:
+    """The watermark to draw; None, "" and "None" (the original demo's choice) mean none."""
+    return "" if watermark in (None, "None") else as_text("Watermark", watermark, required=False)
+
+
+def chunk_within(chunk_size: int, frames: int, notes: list[str]) -> int:
+    """One clamping policy for every mode: a chunk larger than the clip becomes the clip, with a note."""
+    if chunk_size > frames:
+        notes.append(f"Chunk size {chunk_size} exceeds the video's {frames} frames: using {frames}.")
+        return frames
+    return chunk_size
+
+
+# The other names of the same parameters (diffusers' and the other modes'), accepted by every mode that has the
+# parameter: the Text2Video-Zero names stay the modes' own, as the original API and the app's endpoints have them.
+ALIASES = {
+    "negative_prompt": ("n_prompt",),
+    "n_prompt": ("negative_prompt",),
+    "num_frames": ("video_length",),
+    "video_length": ("num_frames",),
+    "video": ("video_path",),
+    "video_path": ("video",),
+    "save_path": ("path",),
+    "path": ("save_path",),
+    "fps": ("input_fps", "out_fps"),
+}
+
+
+@dataclass
+class Call:
+    """What every mode's call has: the seed, the notes for the user, and the unknown-parameter check."""
+
+    MODE: ClassVar[str] = ""  # the mode's name on a generation card (`cards.MODES`)
+
+    seed: Any = 0
+    output_format: Any = None  # mp4, webm or gif; None: the path's own suffix, else mp4
+    smooth_fps: Any = 0  # interpolate the clip up to this frame rate (motion-compensated); 0: off
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def checked(cls: type[C], settings: Settings, **given) -> C:
+        known = {f.name for f in dataclasses.fields(cls)} - {"notes"}
+        given = cls._own_names(given, known)
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise InputError(
+                f"Unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: this mode takes "
+                f"{', '.join(sorted(known))}."
+            )
+        call = cls(**given)
+        call.check(settings)
+        return call
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The default of a parameter: the tabs and the settings' profiles start from it (one place for each)."""
+        return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+    @staticmethod
+    def _own_names(given: dict, known: set[str]) -> dict:
+        """`given` with aliases (see ALIASES) renamed to this mode's own names; both names at once is an error."""
+        renamed = dict(given)
+        for alias, names in ALIASES.items():
+            own = next((name for name in names if name in known), None)
+            if alias in given and alias not in known and own is not None:
+                if own in given:
+                    raise InputError(f"{alias} and {own} name the same parameter: give one of them.")
+                renamed[own] = renamed.pop(alias)
+        return renamed
+
+    def check(self, settings: Settings) -> None:
+        self.seed = draw_seed(self.seed)
+        if self.output_format is not None and self.output_format not in VIDEO_FORMATS:
+            raise InputError(f"Output format must be one of {', '.join(VIDEO_FORMATS)}, got {self.output_format!r}.")
+        self.smooth_fps = as_float("smooth_fps", self.smooth_fps, 0.0, MAX_SMOOTH_FPS)
+
+
+@dataclass
+class SDCall(Call):
+    """What the Stable Diffusion modes share: prompts, steps, guidance, token merging, chunks, LoRA, watermark."""
+
+    prompt: Any = None
+    model_name: Any = None
+    n_prompt: Any = ""
+    num_inference_steps: Any = 50
+    guidance_scale: Any = 7.5
+    chunk_size: Any = 8
+    merging_ratio: Any = 0.0
+    use_cf_attn: Any = True
+    watermark: Any = None
+    lora: Any = None
+    lora_weight: Any = 1.0
+    scheduler: Any = None  # None: the model's own (DDIM for the zero-shot method); "lcm"/"tcd" for 4-8 steps
+    feature_reuse: Any = 1  # k > 1: the UNet's deep blocks run every k steps, reused between (faster, not exact)
+    cross_frame: Any = "anchor"  # what each frame attends to: the anchor, or the anchor and the previous frame
+
+    PROMPT_LABEL: ClassVar[str] = "Prompt"
+    MIN_STEPS: ClassVar[int] = 1
+    SCHEDULERS: ClassVar[tuple[str, ...]] = VP_NAMES  # the zero-shot method needs variance-preserving ones
+
+    def check(self, settings: Settings) -> None:
+        self.prompt = as_text(self.PROMPT_LABEL, self.prompt)
+        self.n_prompt = as_text("Negative prompt", self.n_prompt, required=False)
+        self.num_inference_steps = as_int("Steps", self.num_inference_steps, self.MIN_STEPS, MAX_STEPS)
+        self.guidance_scale = as_float("Guidance scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
+        self.chunk_size = as_int("Chunk size", self.chunk_size, MIN_CHUNK)
+        self.merging_ratio = as_float("Merging ratio", self.merging_ratio, 0.0, MAX_MERGING_RATIO)
+        self.use_cf_attn = as_flag("use_cf_attn", self.use_cf_attn)
+        self.watermark = watermark_text(self.watermark)
+        self.lora = as_text("LoRA", self.lora, required=False)
+        self.lora_weight = as_float("LoRA weight", self.lora_weight, *LORA_WEIGHTS)
+        self.feature_reuse = as_int("Feature reuse", self.feature_reuse, 1, MAX_FEATURE_REUSE)
+        if self.cross_frame not in CROSS_FRAME_MODES:
+            raise InputError(
+                f"Cross-frame attention must be one of {', '.join(CROSS_FRAME_MODES)}, got {self.cross_frame!r}."
+            )
+        if self.scheduler in (None, "", "default"):
+            self.scheduler = None
+        else:
+            self.scheduler = _scheduler(self.scheduler, self.SCHEDULERS)
+        super().check(settings)
+
+
+@dataclass
+class Text2VideoCall(SDCall):
+    """Zero-shot text-to-video. `t0`/`t1`: step indices of T' and T counted from the end of the schedule;
+    `resolution` None: the model's own size; `path` None: a fresh file in the output folder."""
+
+    MIN_STEPS: ClassVar[int] = 2  # the method needs T' below T
+    MODE: ClassVar[str] = "text2video"
+
+    motion_field_strength_x: Any = 12
+    motion_field_strength_y: Any = 12
+    t0: Any = None  # None (or -1): T' at timestep 881 of whatever schedule runs, the original t0=44 of 50 steps
+    t1: Any = None  # None (or -1): T at timestep 941, the original t1=47 of 50 steps
+    video_length: Any = 8
+    resolution: Any = None
+    fps: Any = 4
+    use_motion_field: Any = True
+    path: Any = None
+    motion_zoom: Any = 0.0  # per frame: 0.02 = 2 % closer each frame, negative: away
+    motion_rotation: Any = 0.0  # degrees per frame, counter-clockwise
+    motion_path: Any = None  # per frame (dx, dy) in px of a 512-px frame, e.g. [[0, 0], [8, 0]] or "0,0; 8,0"
+    image: Any = None  # image-to-video: the first frame (a file path, or an array / PIL image from Python)
+    image_strength: Any = 0.3  # how far the model may move the anchor from the image (0 to 1)
+    smooth_bg: Any = False  # pull every frame's background toward the anchor's
+    smooth_bg_strength: Any = 0.4
+    smooth_bg_mask: Any = "attention"  # the foreground: the UNet's cross-attention maps, or MediaPipe's "person"
+
+    def check(self, settings: Settings) -> None:
+        self.model_name = self.model_name or settings.default_sd_model
+        super().check(settings)
+        self.video_length = as_int("Video length", self.video_length, 1, settings.max_frames)
+        self.chunk_size = chunk_within(self.chunk_size, self.video_length, self.notes)
+        auto = (None, -1, "")
+        if self.t0 in auto and self.t1 in auto:
+            self.t0 = self.t1 = None
+        else:
+            self._check_t0_t1()
+        motion = (-MAX_MOTION, MAX_MOTION)
+        self.motion_field_strength_x = as_float("Motion strength x", self.motion_field_strength_x, *motion)
+        self.motion_field_strength_y = as_float("Motion strength y", self.motion_field_strength_y, *motion)
+        if self.resolution is not None:
+            self.resolution = as_resolution("Resolution", self.resolution, settings.max_resolution)
+        self.fps = as_float("fps", self.fps, 1, MAX_FPS)
+        self.use_motion_field = as_flag("use_motion_field", self.use_motion_field)
+        self.motion_zoom = as_float("Zoom per frame", self.motion_zoom, -MAX_ZOOM, MAX_ZOOM)
+        self.motion_rotation = as_float("Rotation per frame", self.motion_rotation, -MAX_ROTATION, MAX_ROTATION)
+        self.motion_path = motion_path(self.motion_path)
+        self.image_strength = as_float("Image strength", self.image_strength, 0.0, 1.0)
+        self.image_source = str(self.image) if isinstance(self.image, (str, Path)) and self.image else None
+        self.image = read_image(self.image)
+        self.smooth_bg = as_flag("smooth_bg", self.smooth_bg)
+        self.smooth_bg_strength = as_float("Background smoothing strength", self.smooth_bg_strength, 0.0, 1.0)
+        if self.smooth_bg_mask not in MASK_SOURCES:
+            raise InputError(f"Background mask must be one of {', '.join(MASK_SOURCES)}, got {self.smooth_bg_mask!r}.")
+
+    def _check_t0_t1(self) -> None:
+        """Given t0/t1 are the original's step indices (of T' and T, counted from the end of the schedule)."""
+        self.t0, self.t1 = as_int("t0", self.t0, 0), as_int("t1", self.t1, 0)
+        steps = self.num_inference_steps
+        if not self.t0 < self.t1 <= steps - 1:
+            s0, s1 = suggest_t0_t1(steps)
+            raise InputError(
+                f"t0 ({self.t0}) and t1 ({self.t1}) must satisfy 0 <= t0 < t1 <= steps - 1 = {steps - 1}. "
+                f"For {steps} steps try t0={s0}, t1={s1}, or leave both out (-1): the method's T and T' on any "
+                "schedule."
+            )
+
+
+@dataclass
+class VideoInputCall(SDCall):
+    """The modes that read a video: which part of it, at what rate and size, at most how many frames."""
+
+    resolution: Any = 512
+    start_t: Any = 0.0
+    end_t: Any = -1
+    max_frames: Any = None
+    save_path: Any = None
+
+    def check(self, settings: Settings) -> None:
+        super().check(settings)
+        self.resolution = as_resolution("Resolution", self.resolution, settings.max_resolution)
+        limit = settings.max_frames
+        self.max_frames = as_int("Max frames", limit if self.max_frames is None else self.max_frames, 1, limit)
+
+
+@dataclass
+class GuidedCall(VideoInputCall):
+    """A ControlNet-guided video (pose, edges, depth): the condition comes from `video_path`'s frames."""
+
+    MODE: ClassVar[str] = "depth"
+
+    video_path: Any = None
+    controlnet_name: Any = None
+    num_inference_steps: Any = 20
+    guidance_scale: Any = 9.0
+    seed: Any = 42
+    controlnet_conditioning_scale: Any = 1.0
+    eta: Any = 0.0
+    input_fps: Any = 4
+    show_condition: Any = False
+
+    def check(self, settings: Settings) -> None:
+        self.model_name = self.model_name or settings.default_sd_model
+        super().check(settings)
+        self.controlnet_conditioning_scale = as_float(
+            "ControlNet conditioning scale", self.controlnet_conditioning_scale, 0.0, MAX_CONTROLNET_SCALE
+        )
+        self.eta = as_float("eta", self.eta, 0.0, 1.0)
+        self.show_condition = as_flag("show_condition", self.show_condition)
+
+
+@dataclass
+class CannyCall(GuidedCall):
+    MODE: ClassVar[str] = "canny"
+
+    low_threshold: Any = 100
+    high_threshold: Any = 200
+
+    def check(self, settings: Settings) -> None:
+        from annotators.canny import check_thresholds
+
+        self.low_threshold, self.high_threshold = check_thresholds(self.low_threshold, self.high_threshold)
+        super().check(settings)
+
+
+@dataclass
+class PoseCall(GuidedCall):
+    """`is_skeleton`: the video already is an OpenPose skeleton drawing; `pose_detector` None: the configured one."""
+
+    MODE: ClassVar[str] = "pose"
+
+    is_skeleton: Any = False
+    pose_detector: Any = None
+
+    def check(self, settings: Settings) -> None:
+        self.is_skeleton = as_flag("is_skeleton", self.is_skeleton)
+        self.pose_detector = self.pose_detector or settings.default_pose_detector
+        if self.pose_detector not in POSE_DETECTORS:
+            raise InputError(f"Pose detector must be 'openpose' or 'mediapipe', got {self.pose_detector!r}.")
+        super().check(settings)
+
+
+@dataclass
+class Pix2PixCall(VideoInputCall):
+    """Video Instruct-Pix2Pix: edit `video` by the instruction in `prompt`; `out_fps` -1: the input's rate."""
+
+    PROMPT_LABEL: ClassVar[str] = "Instruction"
+    MODE: ClassVar[str] = "pix2pix"
+    SCHEDULERS: ClassVar[tuple[str, ...]] = tuple(ALL_SCHEDULERS)  # its own default: Euler ancestral
+
+    video: Any = None
+    image_guidance_scale: Any = 1.0
+    out_fps: Any = -1
+    shared_noise: Any = True  # one starting noise for every frame (steadier); False: per frame, as the original
+
+    def check(self, settings: Settings) -> None:
+        self.model_name = self.model_name or settings.default_pix2pix_model
+        super().check(settings)
+        self.scheduler = self.scheduler or "euler-a"  # the original demo's (the pipeline is kept between calls)
+        self.shared_noise = as_flag("shared_noise", self.shared_noise)
+        self.image_guidance_scale = as_float(
+            "Image guidance scale", self.image_guidance_scale, 0.0, MAX_IMAGE_GUIDANCE
+        )
+
+
+def read_image(value):
+    """The image of image-to-video as an RGB array: a file path (what the page sends), an array or a PIL image;
+    None or "" for none."""
+    import numpy as np
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(value) as image:
+                return np.asarray(image.convert("RGB"))
+        except (OSError, UnidentifiedImageError, ValueError):
+            raise InputError(f"Could not read the image {str(value)!r}: give a PNG, JPEG or WebP file.") from None
+    array = np.asarray(value.convert("RGB") if hasattr(value, "convert") else value)
+    if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 8:
+        raise InputError(f"The image must be an RGB array (height, width, 3), got shape {array.shape}.")
+    return array[..., :3]
+
+
+def motion_path(value) -> tuple[tuple[float, float], ...] | None:
+    """A camera path: pairs (dx, dy) per frame in pixels of a 512-px frame, as a list of pairs or as text
+    "dx,dy; dx,dy; ..."; None or "" for none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    problem = (
+        "Camera path must be (dx, dy) pairs of numbers, one per frame in pixels of a 512-px frame, frame 0 first: "
+        f"e.g. '0,0; 8,0; 16,4' or [[0, 0], [8, 0]]; got {value!r}."
+    )
+    try:
+        pairs = [part.split(",") for part in value.split(";") if part.strip()] if isinstance(value, str) else value
+        path = tuple((float(dx), float(dy)) for dx, dy in pairs)
+    except (TypeError, ValueError):
+        raise InputError(problem) from None
+    if not path or len(path) > MAX_PATH or not all(math.isfinite(v) and abs(v) <= MAX_OFFSET for p in path for v in p):
+        raise InputError(problem + f" At most {MAX_PATH} frames, offsets within +-{MAX_OFFSET:g} px.")
+    return path
+
+
+def _size(name: str, value, default: int | None, settings: Settings) -> int | None:
+    if value in (None, 0, ""):
+        return default
+    return as_resolution(name, value, settings.max_resolution, minimum=8)
+
+
+def _scheduler(name, choices: tuple[str, ...] = SCHEDULERS) -> str:
+    if name not in choices:
+        raise InputError(f"Scheduler must be one of {', '.join(choices)}, got {name!r}.")
+    return name
+
+
+@dataclass
+class ThreeDCall(Call):
+    """What the ModelScope/Zeroscope calls (their 3-D UNet denoises every frame together) share."""
+
+    prompt: Any = None
+    model_name: Any = None
+    negative_prompt: Any = ""
+    num_inference_steps: Any = 25
+    guidance_scale: Any = 9.0
+    scheduler: Any = "dpm++"
+    path: Any = None
+
+    def check(self, settings: Settings) -> None:
+        self.prompt = as_text("Prompt", self.prompt)
+        self.negative_prompt = as_text("Negative prompt", self.negative_prompt, required=False)
+        self.num_inference_steps = as_int("Steps", self.num_inference_steps, 1, MAX_STEPS)
+        self.guidance_scale = as_float("Guidance scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
+        self.scheduler = _scheduler(self.scheduler)
+        super().check(settings)
+
+
+@dataclass
+class ModelScopeCall(ThreeDCall):
+    """ModelScope/Zeroscope text-to-video; `height`/`width` None: the model's own size."""
+
+    MODE: ClassVar[str] = "modelscope"
+
+    num_frames: Any = 16
+    height: Any = None
+    width: Any = None
+    fps: Any = 8
+
+    def check(self, settings: Settings) -> None:
+        super().check(settings)
+        self.model_name = as_text("Model", self.model_name or settings.default_modelscope_model)
+        self.num_frames = as_int("Frames", self.num_frames, 1, settings.max_frames)
+        native = MODELSCOPE_SIZES.get(self.model_name)
+        self.width = _size("Width", self.width, native[0] if native else None, settings)
+        self.height = _size("Height", self.height, native[1] if native else None, settings)
+        self.fps = as_float("fps", self.fps, 1, MAX_FPS)
+
+
+@dataclass
+class UpscaleCall(ThreeDCall):
+    """Zeroscope XL video-to-video on `video_path` at width x height, keeping `1 - strength` of the clip; `fps` -1:
+    the clip's own rate."""
+
+    MODE: ClassVar[str] = "modelscope_upscale"
+
+    video_path: Any = None
+    strength: Any = 0.6
+    width: Any = 1024
+    height: Any = 576
+    fps: Any = -1
+
+    def check(self, settings: Settings) -> None:
+        super().check(settings)
+        self.model_name = as_text("Upscale model", self.model_name or settings.default_upscale_model)
+        self.strength = as_float("Strength", self.strength, 0.0, 1.0)
+        if self.strength == 0:
+            raise InputError("Strength must be above 0 (and at most 1): 0 would return the clip unchanged.")
+        self.width = _size("Width", self.width, self.default("width"), settings)
+        self.height = _size("Height", self.height, self.default("height"), settings)
+        if self.video_path in (None, ""):
+            raise InputError(
+                "No clip to upscale: generate a clip first (it fills the 'Clip to upscale' box) or upload one."
+            )

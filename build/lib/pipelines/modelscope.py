@@ -1,0 +1,120 @@
+"""ModelScope / Zeroscope text-to-video on a UNet3DConditionModel, and video-to-video (Zeroscope XL upscaling).
+
+A thin pipeline of this project (diffusers' TextToVideoSDPipeline is frozen in its deprecated folder): it shares
+prompt encoding, the denoising loop, frame encoding and sliced decoding with the zero-shot pipelines through their
+common base, and none of the zero-shot machinery. The UNet denoises all frames
+together (its temporal layers need them), so there is no chunking here; long clips stay affordable through
+feed-forward chunking of the UNet (`enable_forward_chunking`), sliced VAE decoding/encoding and, on CUDA, model
+CPU offload.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    UNet3DConditionModel,
+)
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils.torch_utils import randn_tensor
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from .base import StepCallback, VideoPipelineBase, VideoPipelineOutput
+
+# The schedulers this model family is offered with (by name, see `base.SCHEDULERS`).
+SCHEDULERS = ("dpm++", "ddim", "euler", "unipc")
+
+
+class ModelScopePipeline(VideoPipelineBase):
+    """`ModelScopePipeline.from_pretrained("ali-vilab/text-to-video-ms-1.7b")` or a Zeroscope id."""
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        unet: UNet3DConditionModel,
+        scheduler: KarrasDiffusionSchedulers,
+    ):
+        super().__init__()
+        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+
+    model_cpu_offload_seq = "text_encoder->unet->vae"
+
+    @classmethod
+    def scheduler_names(cls) -> tuple[str, ...]:
+        return SCHEDULERS
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str,
+        num_frames: int = 16,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 25,
+        guidance_scale: float = 9.0,
+        negative_prompt: str | None = None,
+        eta: float = 0.0,
+        generator: torch.Generator | None = None,
+        video: torch.Tensor | None = None,
+        strength: float = 0.6,
+        feature_reuse: int = 1,
+        output_type: str = "np",
+        decode_chunk_size: int = 2,
+        callback_on_step_end: StepCallback | None = None,
+    ) -> VideoPipelineOutput:
+        """Text-to-video; or, with `video` ((F, 3, H, W) in [0, 1] at the output size), video-to-video that keeps
+        `1 - strength` of the input (strength in (0, 1])."""
+        if video is not None:
+            num_frames, _, height, width = video.shape
+        default_size = self.unet.config.sample_size * self.vae_scale_factor
+        height, width = height or default_size, width or default_size
+        self.check_common_inputs(prompt, height, width, num_inference_steps, None, 0.0, guidance_scale=guidance_scale)
+        if not isinstance(num_frames, int) or num_frames < 1:
+            raise ValueError(f"`num_frames` must be a positive integer, got {num_frames!r}.")
+        if video is not None and not 0 < strength <= 1:
+            raise ValueError(f"`strength` must be in (0, 1], got {strength!r}.")
+        device = self._execution_device
+        conditioning = self.conditioning(prompt, negative_prompt, guidance_scale, device)
+        num_branches = len(conditioning)
+        dtype = conditioning.embeds[0].dtype
+
+        scheduler = self.fresh_scheduler(num_inference_steps, device)
+        timesteps = scheduler.timesteps
+        factor = self.vae_scale_factor
+        shape = (1, self.unet.config.in_channels, num_frames, height // factor, width // factor)
+        noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        if video is None:
+            latents = noise * scheduler.init_noise_sigma
+        else:
+            # Start part-way down the schedule from the noised input: strength 1 starts from pure noise.
+            start = len(timesteps) - max(1, min(len(timesteps), round(num_inference_steps * strength)))
+            timesteps = timesteps[start:]
+            if hasattr(scheduler, "set_begin_index"):
+                scheduler.set_begin_index(start)
+            # (F, C, h, w) -> (1, C, F, h, w): the 3-D UNet's layout
+            encoded = self.encode_video(video.to(device)).permute(1, 0, 2, 3).unsqueeze(0).to(dtype)
+            latents = scheduler.add_noise(encoded, noise, timesteps[:1])
+
+        def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
+            # The 3-D UNet takes every frame at once (its batch is the one clip): no chunks.
+            model_input, embeds, _ = conditioning.batch(model_input)
+            prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
+            return self.guide(prediction, num_branches, guidance_scale)
+
+        steps = range(len(scheduler.timesteps) - len(timesteps), len(scheduler.timesteps))
+        with self.progress_bar(total=len(steps)) as progress:
+            latents = self.denoise(
+                latents,
+                scheduler,
+                steps,
+                predict,
+                progress,
+                step_kwargs=self.step_kwargs(scheduler, generator, eta),
+                callback=callback_on_step_end,
+                reuse_interval=feature_reuse,
+            )
+
+        # (1, C, F, h, w) -> (F, C, h, w): what the VAE decodes
+        return self.finish(latents[0].permute(1, 0, 2, 3), output_type, decode_chunk_size)

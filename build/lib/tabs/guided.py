@@ -1,0 +1,160 @@
+"""What the four guided tabs (pose, canny, canny + DreamBooth, depth) share: video input, the common controls and
+their wiring. Each tab module adds its own controls and picks its Model method."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from model import GenerationResult, Model
+from modes import GuidedCall
+from settings import EXAMPLES_DIR
+from tabs.common import (
+    chunking_controls,
+    connect_generation,
+    connect_speed_preset,
+    cross_frame_control,
+    feature_reuse_control,
+    generate_buttons,
+    lora_controls,
+    model_label,
+    output_controls,
+    preset_control,
+    result_controls,
+    scheduler_control,
+    seed_controls,
+    size_and_steps_controls,
+    tab_examples,
+    video_range_controls,
+)
+
+
+def example(name: str) -> str:
+    return str(EXAMPLES_DIR / name)
+
+
+def guided_demo(
+    model: Model,
+    title: str,
+    description: str,
+    generate: Callable[..., GenerationResult],
+    api_name: str,
+    examples: list[list],
+    extra_controls: Callable[[gr.Textbox], dict[str, gr.components.Component]] = lambda prompt: {},
+    default_video: str | None = None,
+    base_model: bool = True,
+    example_controls: tuple[str, ...] = (),
+    page_only: tuple[str, ...] = (),
+    prompt_value: str = "",
+) -> gr.Blocks:
+    """A guided tab: video + prompt (+ the tab's own controls) -> `generate(video_path, prompt, ...)`.
+
+    `examples` rows are [video, prompt, *values of `example_controls`] (an example sets every control it needs);
+    `extra_controls(prompt)` builds the tab's own controls inside the main column (and may wire them to the
+    prompt), named as `generate`'s keyword arguments, except the `page_only` ones (e.g. a picker that fills other
+    controls), which examples may set but the generation never gets. With `base_model=False` the tab's own controls
+    name the base model, and the shared base-model field is left out. `prompt_value`: what the prompt starts with.
+    """
+    settings = model.settings
+    d = settings.guided_defaults
+    with gr.Blocks() as demo:
+        gr.Markdown(f"## {title}\n{description}")
+        with gr.Row():
+            with gr.Column():
+                # No `format`: Gradio would convert uploads with a system ffmpeg; load_video reads any format itself.
+                video = gr.Video(label="Input video", sources=["upload"], value=default_video)
+                prompt = gr.Textbox(label="Prompt", lines=2, value=prompt_value)
+                extras = extra_controls(prompt)
+                run_button, stop_button = generate_buttons()
+                preset = preset_control()
+                with gr.Accordion("Advanced options", open=False):
+                    scheduler = scheduler_control()
+                    base = (
+                        {
+                            "model_name": gr.Dropdown(
+                                label=model_label("Base model", settings.models_root),
+                                choices=settings.guided_model_choices,
+                                value=settings.default_sd_model,
+                                allow_custom_value=True,
+                            )
+                        }
+                        if base_model
+                        else {}
+                    )
+                    n_prompt = gr.Textbox(label="Negative prompt", value="")
+                    resolution, num_steps = size_and_steps_controls(
+                        settings.max_resolution, d.resolution, d.num_inference_steps
+                    )
+                    with gr.Row():
+                        seed, randomize = seed_controls(GuidedCall.default("seed"))
+                    with gr.Row():
+                        guidance = gr.Slider(
+                            label="Guidance scale",
+                            minimum=0,
+                            maximum=20,
+                            value=GuidedCall.default("guidance_scale"),
+                            step=0.5,
+                        )
+                        scale = gr.Slider(
+                            label="ControlNet conditioning scale",
+                            minimum=0,
+                            maximum=2,
+                            value=GuidedCall.default("controlnet_conditioning_scale"),
+                            step=0.05,
+                        )
+                    chunking = chunking_controls(settings.max_frames, d.chunk_size)
+                    feature_reuse = feature_reuse_control()
+                    cross_frame = cross_frame_control()
+                    video_range = video_range_controls(
+                        settings.max_frames, d.max_frames, ("input_fps", "Frames per second to sample", 1, d.input_fps)
+                    )
+                    show_condition = gr.Checkbox(label="Show the condition video beside the result", value=True)
+                    lora, lora_weight = lora_controls()
+                    output = output_controls()
+            with gr.Column():
+                result, seed_used = result_controls("Generated video", f"{api_name}-result")
+
+        example_inputs = {"video_path": video, "prompt": prompt, **{name: extras[name] for name in example_controls}}
+        tab_examples(model, examples, example_inputs, generate, [result, seed_used], page_only)
+        controls = {
+            "video_path": video,
+            "prompt": prompt,
+            **{name: control for name, control in extras.items() if name not in page_only},
+            **base,
+            "n_prompt": n_prompt,
+            "resolution": resolution,
+            "num_inference_steps": num_steps,
+            "seed": seed,
+            "guidance_scale": guidance,
+            "controlnet_conditioning_scale": scale,
+            **chunking,
+            **video_range,
+            "show_condition": show_condition,
+            "lora": lora,
+            "lora_weight": lora_weight,
+            **output,
+            "scheduler": scheduler,
+            "feature_reuse": feature_reuse,
+            "cross_frame": cross_frame,
+        }
+        quality = {
+            "scheduler": "default",
+            "num_inference_steps": d.num_inference_steps,
+            "guidance_scale": GuidedCall.default("guidance_scale"),
+            "lora": "",
+            "lora_weight": 1.0,
+        }
+        base_name = base.get("model_name") or extras.get("db_path")
+        connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, base_name)
+        connect_generation(
+            run_button.click,
+            generate,
+            controls,
+            [result, seed_used],
+            api_name,
+            randomize,
+            models_root=settings.models_root,
+            stop=stop_button,
+        )
+    return demo

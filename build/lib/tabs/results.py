@@ -1,0 +1,195 @@
+"""The result side of a tab: the video, the seed that made it, a live preview while it is made, and GIF results
+shown as pictures (a browser's video player cannot play a GIF).
+
+The preview and the GIF picture belong to the page only: the endpoints' outputs stay (video, seed), and API
+clients cost no preview decoding.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+from gradio.data_classes import FileData
+
+from utils.validation import as_flag
+
+PREVIEW_POLL_SECONDS = 0.5
+PREVIEW_HEIGHT = 160  # px: small previews are enlarged to about this height
+PRIVATE = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+
+
+def passing_gifs(postprocess: Callable) -> Callable:
+    """A video's postprocessing that sends a GIF result out as written: Gradio would otherwise convert it to mp4 with
+    a system ffmpeg (an API client asked for a GIF), and without one the page's player could not play it anyway.
+    (Set on the instance: a subclass of gr.Video would count as a custom component with its own frontend.)"""
+
+    def postprocess_passing_gifs(value):
+        if isinstance(value, (str, Path)) and str(value).lower().endswith(".gif"):
+            return FileData(path=str(value), orig_name=Path(value).name)
+        return postprocess(value)
+
+    return postprocess_passing_gifs
+
+
+@dataclass
+class ResultExtras:
+    """What the page adds to a result: the live preview (picture, on/off, the timer that fetches it while this
+    page's generation runs) and the picture that shows a GIF result."""
+
+    preview: gr.Image
+    show_preview: gr.Checkbox
+    timer: gr.Timer
+    gif: gr.Image
+
+
+# The extras of each result video, found by `connect_generation` from the video it fills.
+_EXTRAS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def result_extras(video) -> ResultExtras | None:
+    return _EXTRAS.get(video)
+
+
+class PreviewBoard:
+    """The latest preview picture of each page's running generation, keyed by (browser session, endpoint).
+
+    A page asks for previews when it starts a generation (`want`); the generation posts pictures (`post`) only where
+    one was asked for; the page's timer takes each new picture once (`take`) and stops once the generation has ended
+    (`end`). Entries of pages that went away are dropped oldest-first beyond `limit`.
+    """
+
+    def __init__(self, limit: int = 256):
+        self._entries: OrderedDict[tuple[str, str], dict] = OrderedDict()
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def want(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._entries[key] = {"image": None, "new": False, "ended": False}
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._limit:
+                self._entries.popitem(last=False)
+
+    def wanted(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def post(self, key: tuple[str, str], image) -> None:
+        with self._lock:
+            if key in self._entries:
+                self._entries[key].update(image=image, new=True)
+
+    def end(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            if key in self._entries:
+                self._entries[key]["ended"] = True
+
+    def take(self, key: tuple[str, str]) -> tuple[object | None, bool]:
+        """(a picture not taken before, or None; whether the generation has ended, which forgets the entry)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None, True
+            image = entry["image"] if entry["new"] else None
+            entry["new"] = False
+            if entry["ended"]:
+                del self._entries[key]
+            return image, entry["ended"]
+
+
+PREVIEWS = PreviewBoard()
+
+
+def preview_key(request: gr.Request | None, api_name: str) -> tuple[str, str] | None:
+    session = getattr(request, "session_hash", None)
+    return (session, api_name) if session else None
+
+
+def enlarged(image, height: int = PREVIEW_HEIGHT):
+    """A small preview (latent-to-RGB pictures are 1/8 of the frame size) repeated pixel by pixel up to about
+    `height`: the page shows it sharp instead of blurring it up."""
+    import numpy as np
+
+    factor = max(1, -(-height // max(1, image.shape[0])))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1) if factor > 1 else image
+
+
+def preview_sink(request: gr.Request | None, api_name: str) -> Callable[[object], None] | None:
+    """Where a generation of this request posts its previews: its page's board entry, if the page asked for one."""
+    key = preview_key(request, api_name)
+    if key is None or not PREVIEWS.wanted(key):
+        return None
+    return lambda image: PREVIEWS.post(key, enlarged(image))
+
+
+def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
+    """The result video (an output: no upload or webcam box) and the seed that made it: a number for the API, shown
+    on the page as text that stays empty until there is a seed (an empty Number reads 0). Below them, the page's
+    live preview and, for a GIF result, the GIF itself (`ResultExtras`)."""
+    # No `format`: Gradio would convert a WebM result with a system ffmpeg; mp4 and WebM both play in browsers.
+    result = gr.Video(label=label, autoplay=True, loop=True, interactive=False, elem_id=elem_id)
+    result.postprocess = passing_gifs(result.postprocess)  # type: ignore[method-assign]
+    gif = gr.Image(label="Result (GIF)", type="filepath", visible=False, interactive=False, elem_id=f"{elem_id}-gif")
+    seed_used = gr.Number(label="Seed used (number)", value=None, precision=0, interactive=False, visible=False)
+    shown = gr.Textbox(label="Seed used", value="", interactive=False)
+    seed_used.change(lambda seed: "" if seed is None else str(int(seed)), seed_used, shown, **PRIVATE)
+    preview = gr.Image(
+        label="Preview (the first frames, as the denoising goes)",
+        visible=False,
+        interactive=False,
+        elem_id=f"{elem_id}-preview",
+    )
+    show_preview = gr.Checkbox(label="Show a live preview while generating", value=True)
+
+    def show_gif(path):
+        """A GIF result shows as a picture, in place of the video player."""
+        is_gif = isinstance(path, str) and path.lower().endswith(".gif")
+        return gr.Video(visible=not is_gif), gr.Image(value=path if is_gif else None, visible=is_gif)
+
+    result.change(show_gif, [result], [result, gif], **PRIVATE)
+    _EXTRAS[result] = ResultExtras(preview, show_preview, gr.Timer(PREVIEW_POLL_SECONDS, active=False), gif)
+    return result, seed_used
+
+
+def connect_result_extras(result: gr.Video, event: Callable, api_name: str, stop, connect: Callable[[], object]):
+    """The page's side of a generation that fills `result`: `connect()` wires the generation itself to `event` (e.g.
+    a button's click) and returns its dependency. Before it, on the same click, the video player shows again and,
+    with previews on, the preview clears and its timer starts (registered first: the page runs a click's listeners
+    one after another); each tick shows a new picture; the generation's end, success or not (or Stop), stops the
+    timer and hides the preview. Returns the generation's dependency."""
+    extras = result_extras(result)
+    if extras is None:
+        return connect()
+
+    def start(enabled, request: gr.Request):
+        key = preview_key(request, api_name)
+        on = as_flag("preview", enabled) and key is not None
+        if on:
+            PREVIEWS.want(key)  # type: ignore[arg-type]
+        return gr.Image(value=None, visible=on), gr.Timer(active=on), gr.Video(visible=True), gr.Image(visible=False)
+
+    def tick(request: gr.Request):
+        key = preview_key(request, api_name)
+        image, ended = PREVIEWS.take(key) if key else (None, True)
+        if ended:
+            return gr.Image(value=None, visible=False), gr.Timer(active=False)
+        return (gr.skip() if image is None else image), gr.skip()
+
+    def end(request: gr.Request) -> None:
+        key = preview_key(request, api_name)
+        if key:
+            PREVIEWS.end(key)
+
+    event(start, [extras.show_preview], [extras.preview, extras.timer, result, extras.gif], **PRIVATE)
+    dependency = connect()
+    extras.timer.tick(tick, None, [extras.preview, extras.timer], **PRIVATE)
+    dependency.then(end, None, None, **PRIVATE)  # type: ignore[attr-defined]
+    if stop is not None:
+        stop.click(end, None, None, **PRIVATE)
+    return dependency

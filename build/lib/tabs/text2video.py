@@ -1,0 +1,306 @@
+"""Text2Video tab: zero-shot text-to-video on a Stable Diffusion base."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import gradio as gr
+
+from model import TINY_ALIASES, Model
+from modes import Text2VideoCall
+from pipelines.text_to_video_zero import suggest_t0_t1
+from tabs.common import (
+    chunking_controls,
+    connect_generation,
+    connect_speed_preset,
+    cross_frame_control,
+    feature_reuse_control,
+    generate_buttons,
+    live_model_search,
+    lora_controls,
+    model_label,
+    output_controls,
+    preset_control,
+    result_controls,
+    scheduler_control,
+    seed_controls,
+    tab_examples,
+)
+from utils.jobs import Job, job_scope
+from utils.validation import InputError, check_ui_model_name
+
+EXAMPLES = [
+    "an astronaut waving the arm on the moon",
+    "a sloth surfing on a wakeboard",
+    "an astronaut walking on a street",
+    "a cute cat walking on grass",
+    "a horse is galloping on a street",
+    "an astronaut is skiing down the hill",
+    "a gorilla walking alone down the street",
+    "a gorilla dancing on times square",
+    "A panda dancing like crazy on Times Square",
+]
+
+
+MAX_UI_STEPS = 100
+
+
+def rescale_timesteps(num_inference_steps: float, t0: float, t1: float):
+    """Keep t0/t1 valid when the step count changes: out of range, they move to the defaults' fraction; -1 (the
+    method's T and T' on any schedule) stays. Their sliders' bounds stay fixed (any t0/t1 of any step count the
+    slider offers): the Model's check decides."""
+    steps = max(2, int(num_inference_steps))
+    if t0 == -1 and t1 == -1:
+        return gr.Slider(), gr.Slider()
+    if not 0 <= t0 < t1 <= steps - 1:
+        t0, t1 = suggest_t0_t1(steps)
+    return gr.Slider(value=t0), gr.Slider(value=t1)
+
+
+# Camera presets: (dx, dy, zoom, rotation) per unit of strength; the paper's diagonal pan (12, 12) is strength 5.
+CAMERA_PRESETS = {
+    "Diagonal pan (the paper's)": (2.4, 2.4, 0.0, 0.0),
+    "Pan right": (2.4, 0.0, 0.0, 0.0),
+    "Pan left": (-2.4, 0.0, 0.0, 0.0),
+    "Pan up": (0.0, -2.4, 0.0, 0.0),
+    "Pan down": (0.0, 2.4, 0.0, 0.0),
+    "Zoom in": (0.0, 0.0, 0.01, 0.0),
+    "Zoom out": (0.0, 0.0, -0.01, 0.0),
+    "Rotate left": (0.0, 0.0, 0.0, 1.0),
+    "Rotate right": (0.0, 0.0, 0.0, -1.0),
+    "Still": (0.0, 0.0, 0.0, 0.0),
+}
+DEFAULT_CAMERA, DEFAULT_STRENGTH = "Diagonal pan (the paper's)", 5.0
+MAX_UI_MOTION = 40
+
+
+def camera_motion(preset: str, strength: float):
+    """The translation, zoom and rotation sliders for a camera preset at a strength (page only: the sliders are
+    what the generation reads, and they can be set by hand)."""
+    dx, dy, zoom, rotation = CAMERA_PRESETS.get(preset, CAMERA_PRESETS[DEFAULT_CAMERA])
+    strength = float(strength or 0)
+    values = (
+        max(-MAX_UI_MOTION, min(MAX_UI_MOTION, round(dx * strength))),
+        max(-MAX_UI_MOTION, min(MAX_UI_MOTION, round(dy * strength))),
+        round(zoom * strength, 3),
+        rotation * strength,
+    )
+    return [gr.update(value=value) for value in values]
+
+
+def own_resolution(model: Model, model_name: str) -> dict:
+    """The resolution slider at the chosen model's own size (1024 for SDXL), when that can be told quickly."""
+    try:
+        name = check_ui_model_name(model_name, model.settings.models_root, TINY_ALIASES)
+    except InputError:
+        return gr.update()  # the generation will say what is wrong with the name
+    with job_scope(Job(from_web=True)):  # read from the models root only, as a generation would
+        size = model.native_resolution(name)
+    return gr.update(value=model.settings.own_resolution(size)) if size else gr.update()
+
+
+def create_demo(model: Model) -> gr.Blocks:
+    settings = model.settings
+    d = settings.text2video_defaults
+    with gr.Blocks() as demo:
+        gr.Markdown(
+            "## Text2Video-Zero: video from a prompt\n"
+            "A Stable Diffusion model turned into a video generator, with no training: frames share the first "
+            "frame's attention and drift along a global motion."
+        )
+        with gr.Row():
+            with gr.Column():
+                prompt = gr.Textbox(label="Prompt", placeholder="a horse galloping on a street", lines=2)
+                model_name = gr.Dropdown(
+                    label=model_label("Model", settings.models_root),
+                    choices=settings.sd_model_choices,
+                    value=settings.default_sd_model,
+                    allow_custom_value=True,
+                )
+                with gr.Accordion("Start from an image (image-to-video, optional)", open=False):
+                    image = gr.Image(label="First frame", type="filepath", sources=["upload"], height=200)
+                    image_strength = gr.Slider(
+                        label="Image strength (0: the first frame stays closest to the image; 1: free)",
+                        minimum=0.0,
+                        maximum=1.0,
+                        value=Text2VideoCall.default("image_strength"),
+                        step=0.05,
+                    )
+                run_button, stop_button = generate_buttons()
+                preset = preset_control()
+                with gr.Accordion("Advanced options", open=False):
+                    scheduler = scheduler_control()
+                    n_prompt = gr.Textbox(label="Negative prompt", value="")
+                    with gr.Row():
+                        video_length = gr.Slider(
+                            label="Video length (frames)",
+                            minimum=1,
+                            maximum=settings.max_frames,
+                            value=d.video_length,
+                            step=1,
+                        )
+                    with gr.Row():
+                        seed, randomize = seed_controls(Text2VideoCall.default("seed"))
+                    with gr.Row():
+                        camera = gr.Dropdown(label="Camera", choices=list(CAMERA_PRESETS), value=DEFAULT_CAMERA)
+                        camera_strength = gr.Slider(
+                            label="Camera strength", minimum=0, maximum=10, value=DEFAULT_STRENGTH, step=0.5
+                        )
+                    with gr.Row():
+                        motion_x, motion_y = (
+                            gr.Slider(
+                                label=f"Global translation δ{axis}",
+                                minimum=-MAX_UI_MOTION,
+                                maximum=MAX_UI_MOTION,
+                                value=Text2VideoCall.default(f"motion_field_strength_{axis}"),
+                                step=1,
+                            )
+                            for axis in "xy"
+                        )
+                    with gr.Row():
+                        zoom = gr.Slider(
+                            label="Zoom per frame (0.02: 2 % closer each frame; negative: away)",
+                            minimum=-0.2,
+                            maximum=0.2,
+                            value=0.0,
+                            step=0.005,
+                        )
+                        rotation = gr.Slider(
+                            label="Rotation per frame (degrees, counter-clockwise)",
+                            minimum=-20,
+                            maximum=20,
+                            value=0.0,
+                            step=0.5,
+                        )
+                    with gr.Row():
+                        use_cf_attn = gr.Checkbox(
+                            label="Cross-frame attention (off: the paper's ablation)", value=True
+                        )
+                        use_motion_field = gr.Checkbox(
+                            label="Motion field (off: the paper's ablation, each frame its own noise)", value=True
+                        )
+                    with gr.Row():
+                        smooth_bg = gr.Checkbox(label="Smooth the background toward the first frame's", value=False)
+                        smooth_bg_strength = gr.Slider(
+                            label="Background smoothing strength", minimum=0.0, maximum=1.0, value=0.4, step=0.05
+                        )
+                        smooth_bg_mask = gr.Radio(
+                            label="Foreground from",
+                            choices=[("the prompt's attention", "attention"), ("person segmentation", "person")],
+                            value="attention",
+                        )
+                    motion_path = gr.Textbox(
+                        label="Camera path (optional: dx,dy per frame in px of a 512-px frame, e.g. 0,0; 8,0; 16,4)",
+                        value="",
+                    )
+                    with gr.Row():
+                        num_steps = gr.Slider(
+                            label="Denoising steps",
+                            minimum=2,
+                            maximum=MAX_UI_STEPS,
+                            value=d.num_inference_steps,
+                            step=1,
+                        )
+                        guidance = gr.Slider(
+                            label="Guidance scale",
+                            minimum=0,
+                            maximum=20,
+                            value=Text2VideoCall.default("guidance_scale"),
+                            step=0.5,
+                        )
+                    with gr.Row():
+                        t0 = gr.Slider(
+                            label="Timestep t0 (step index of T'; -1: auto, T' = 881 on any schedule)",
+                            minimum=-1,
+                            maximum=MAX_UI_STEPS - 1,
+                            value=-1 if d.t0 is None else d.t0,
+                            step=1,
+                        )
+                        t1 = gr.Slider(
+                            label="Timestep t1 (step index of T; -1: auto, T = 941 on any schedule)",
+                            minimum=-1,
+                            maximum=MAX_UI_STEPS - 1,
+                            value=-1 if d.t1 is None else d.t1,
+                            step=1,
+                        )
+                    with gr.Row():
+                        resolution = gr.Slider(
+                            label="Resolution", minimum=64, maximum=settings.max_resolution, value=d.resolution, step=8
+                        )
+                        fps = gr.Slider(label="Frames per second", minimum=1, maximum=30, value=d.fps, step=1)
+                    chunking = chunking_controls(settings.max_frames, d.chunk_size)
+                    feature_reuse = feature_reuse_control()
+                    cross_frame = cross_frame_control()
+                    watermark = gr.Textbox(label="Watermark text (optional)", value="")
+                    lora, lora_weight = lora_controls()
+                    output = output_controls()
+            with gr.Column():
+                result, seed_used = result_controls("Generated video", "text2video-result")
+
+        tab_examples(model, [[e] for e in EXAMPLES], {"prompt": prompt}, model.text2video, [result, seed_used])
+        live_model_search(model_name, settings.sd_model_choices, settings.models_root, settings.profile.hub_search)
+        model_name.change(
+            partial(own_resolution, model), [model_name], [resolution], queue=False, api_visibility="private"
+        )
+        num_steps.change(
+            rescale_timesteps, inputs=[num_steps, t0, t1], outputs=[t0, t1], queue=False, api_visibility="private"
+        )
+
+        controls = {
+            "prompt": prompt,
+            "model_name": model_name,
+            "motion_field_strength_x": motion_x,
+            "motion_field_strength_y": motion_y,
+            "t0": t0,
+            "t1": t1,
+            "n_prompt": n_prompt,
+            "chunk_size": chunking["chunk_size"],  # the endpoint's positional order, as before
+            "video_length": video_length,
+            "merging_ratio": chunking["merging_ratio"],
+            "seed": seed,
+            "resolution": resolution,
+            "fps": fps,
+            "num_inference_steps": num_steps,
+            "guidance_scale": guidance,
+            "watermark": watermark,
+            "lora": lora,
+            "lora_weight": lora_weight,
+            **output,
+            "scheduler": scheduler,  # new parameters go last: the endpoint keeps its positional order
+            "feature_reuse": feature_reuse,
+            "cross_frame": cross_frame,
+            "motion_zoom": zoom,
+            "motion_rotation": rotation,
+            "motion_path": motion_path,
+            "image": image,
+            "image_strength": image_strength,
+            "smooth_bg": smooth_bg,
+            "smooth_bg_strength": smooth_bg_strength,
+            "smooth_bg_mask": smooth_bg_mask,
+            "use_cf_attn": use_cf_attn,
+            "use_motion_field": use_motion_field,
+        }
+        quality = {
+            "scheduler": "default",
+            "num_inference_steps": d.num_inference_steps,
+            "guidance_scale": Text2VideoCall.default("guidance_scale"),
+            "lora": "",
+            "lora_weight": 1.0,
+            "t0": -1 if d.t0 is None else d.t0,
+            "t1": -1 if d.t1 is None else d.t1,
+        }
+        connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)
+        camera_targets = [motion_x, motion_y, zoom, rotation]
+        for trigger in (camera.input, camera_strength.input):
+            trigger(camera_motion, [camera, camera_strength], camera_targets, queue=False, api_visibility="private")
+        connect_generation(
+            run_button.click,
+            model.text2video,
+            controls,
+            [result, seed_used],
+            "text2video",
+            randomize,
+            models_root=settings.models_root,
+            stop=stop_button,
+        )
+    return demo

@@ -1,0 +1,119 @@
+"""Checks of user input that every tab shares. Each failure is an `InputError` whose message names the parameter,
+what was given and what to do instead; the tabs show it as a Gradio error and keep serving."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """A request parameter the user can fix."""
+
+
+def as_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
+    """An integer (floats with no fraction, as sliders send, are accepted) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value != int(value):  # type: ignore[call-overload]
+        raise InputError(f"{name} must be a whole number, got {value!r}.")
+    number = int(value)  # type: ignore[call-overload]
+    _check_range(name, number, low, high)
+    return number
+
+
+def as_float(name: str, value, low: float | None = None, high: float | None = None) -> float:
+    """A finite number within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, got {value!r}.")
+    number = float(value)
+    _check_range(name, number, low, high)
+    return number
+
+
+def _check_range(name: str, number, low, high) -> None:
+    if low is not None and high is not None and not low <= number <= high:
+        raise InputError(f"{name} must be between {low} and {high}, got {number}.")
+    if low is not None and number < low:
+        raise InputError(f"{name} must be at least {low}, got {number}.")
+    if high is not None and number > high:
+        raise InputError(f"{name} must be at most {high}, got {number}.")
+
+
+def as_text(name: str, value, required: bool = True) -> str:
+    """A string; stripped, and non-empty if `required`."""
+    hint = "describe what the video should show" if name in ("Prompt", "Instruction") else "fill it in"
+    if value is None:
+        if required:
+            raise InputError(f"{name} is missing: {hint}.")
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be text, got {type(value).__name__}.")
+    text = value.strip()
+    if required and not text:
+        raise InputError(f"{name} is empty: {hint}.")
+    return text
+
+
+def as_resolution(name: str, value, maximum: int, multiple: int = 8, minimum: int = 64) -> int:
+    """A side length in pixels: a multiple of `multiple` in [minimum, maximum]."""
+    number = as_int(name, value, minimum, maximum)
+    if number % multiple:
+        lower = number // multiple * multiple
+        raise InputError(f"{name} must be a multiple of {multiple}, got {number}: try {max(minimum, lower)}.")
+    return number
+
+
+def as_flag(name: str, value) -> bool:
+    """A yes/no switch: true or false only. Text such as "no" is refused rather than read as true."""
+    if not isinstance(value, bool):
+        raise InputError(f"{name} must be true or false, got {value!r}.")
+    return value
+
+
+def resolve_web_model_name(value, models_root: Path, aliases=(), what: str = "Model") -> str:
+    """Where a model named through the web page or its API loads from: an offline alias as it is, a folder or file
+    inside `models_root` as its absolute path (symlinks resolved, so a link cannot lead out), or a Hugging Face id
+    or hub file address as it is. Anything else on the server's disk is refused, the working directory included
+    (diffusers would load a local folder of a hub id's name): the Python API is not restricted."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    from utils.single_file import hub_file, is_single_file
+
+    name = as_text(what, value)
+    if name in aliases:
+        return name
+    root = Path(models_root).resolve()
+    outside = InputError(
+        f"{what} folders and files must be inside the models folder ({root.name}/): give a Hugging Face id such as "
+        "owner/model, or the name of a folder or .safetensors file inside it."
+    )
+    if name.startswith(("http://", "https://")):
+        if hub_file(name) is None:
+            raise InputError(f"'{name}' is not a Hugging Face file address (https://huggingface.co/owner/repo/...).")
+        return name
+    if "\0" in name or "\\" in name or name.startswith(("/", "~")):
+        raise outside
+    candidate = (root / name).resolve()
+    if candidate.exists() or ".." in Path(name).parts:
+        if candidate == root or not candidate.is_relative_to(root):
+            raise outside
+        return str(candidate)
+    if Path(name).exists():  # a path of the server (relative to its working directory), not a hub id
+        raise outside
+    parts = name.split("/")
+    try:
+        if len(parts) > 2 and not is_single_file(name):
+            raise HFValidationError("a hub id has one slash")
+        validate_repo_id("/".join(parts[:2]))
+    except HFValidationError as error:
+        raise InputError(
+            f"'{name}' is neither a valid Hugging Face id (owner/model) nor a folder or file in the models folder "
+            f"({root.name}/)."
+        ) from error
+    return name
+
+
+def check_ui_model_name(value, models_root: Path, aliases=(), what: str = "Model") -> str:
+    """Check a model name from the web page or its API (see `resolve_web_model_name`); returns it unchanged."""
+    resolve_web_model_name(value, models_root, aliases, what)
+    return as_text(what, value)
