@@ -75,13 +75,13 @@ def finished(job: Job, folder: Path) -> bool:
     return made.mode == job.card.mode and all(made.parameters.get(k) == v for k, v in wanted.items())
 
 
-def run_job(model, job: Job, folder: Path) -> dict:
-    """Make one job's clip; a result row (failures included, with their message)."""
+def run_job(model, job: Job, folder: Path, name: str | None = None) -> dict:
+    """Make one job's clip (in `folder`, named `name` or by the job); a result row (failures with their message)."""
     from model import ModelLoadError, OutOfMemory
     from utils.validation import InputError
     from utils.video import OutputError
 
-    output = job.output(folder)
+    output = folder / name if name else job.output(folder)
     try:
         result = getattr(model, MODES[job.card.mode])(**job.card.parameters, path=str(output))
     except (InputError, ModelLoadError, OutOfMemory, OutputError) as error:
@@ -101,7 +101,7 @@ def run_batch(jobs_file: Path, folder: Path, model) -> Summary:
             results.write(json.dumps(row) + "\n")
         for job in tqdm(sorted(jobs, key=lambda j: (j.group, j.index)), desc="Batch", unit="clips"):
             if finished(job, folder):
-                row = {"job": job.index, "key": job.key, "status": "skipped", "output": str(job.output(folder))}
+                row = skipped_row(job, folder)
                 summary.skipped += 1
             else:
                 row = run_job(model, job, folder)
@@ -110,3 +110,154 @@ def run_batch(jobs_file: Path, folder: Path, model) -> Summary:
             results.write(json.dumps(row) + "\n")
             results.flush()
     return summary
+
+
+# ------------------------------------------------------------------------------------------------------------- Ray
+PASSED_ENVIRONMENT = ("T2VZ_", "HF_")  # what the workers must see as the driver does (offline models, caches)
+
+
+def ray_runtime_env(address: str | None) -> dict:
+    """Workers on this machine import the project from its folder; on a cluster it travels as the working directory
+    (the virtual environment, tests and outputs left out)."""
+    import os
+
+    root = Path(__file__).resolve().parent
+    env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENVIRONMENT)}
+    if address in (None, "", "local"):
+        return {"env_vars": {**env, "PYTHONPATH": str(root)}}
+    excludes = [".venv", ".git", "tests", "*.mp4", "*.gif", "*.webm"]
+    return {"env_vars": env, "working_dir": str(root), "excludes": excludes}
+
+
+def make_worker_class():
+    import ray
+
+    @ray.remote(max_restarts=0)
+    class Worker:
+        """One long-lived worker holding a Model (its loaded models stay between jobs); it returns each clip's bytes
+        and card, and the driver writes them, so workers on other machines need no shared disk."""
+
+        def __init__(self, tiny_models: bool, threads: int):
+            import tempfile
+
+            import torch
+
+            from model import Model
+            from settings import Settings
+
+            if threads:
+                torch.set_num_threads(threads)
+            settings = Settings.from_env()
+            self.model = Model(settings=settings.with_tiny_models() if tiny_models else settings)
+            self.scratch = Path(tempfile.mkdtemp(prefix="t2vz-worker-"))
+
+        def run(self, index: int, card: dict, key: str, name: str) -> tuple[dict, bytes | None, str | None]:
+            job = Job(index, Card.read(card), key)
+            row = run_job(self.model, job, self.scratch, name=name)
+            if row["status"] != "done":
+                return row, None, None
+            video = Path(row["output"])
+            data, text = video.read_bytes(), sidecar(video).read_text()
+            video.unlink()
+            sidecar(video).unlink()
+            return row, data, text
+
+    return Worker
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+def run_batch_on_ray(
+    jobs_file: Path,
+    folder: Path,
+    address: str | None = None,
+    workers: int | None = None,
+    tiny_models: bool = False,
+    on_started=None,
+) -> Summary:
+    """The batch on Ray: one worker per GPU (or, without GPUs, per CPU: `workers`), each job sent to a worker that
+    already holds its models where one is free, the files written here. A worker that dies has its job retried on
+    another. `address`: a cluster's (None or "local": a cluster on this machine, started if need be)."""
+    import ray
+    from tqdm.auto import tqdm
+
+    if not ray.is_initialized():
+        local = address in (None, "", "local")
+        ray.init(address=None if local else address, runtime_env=ray_runtime_env(address), log_to_driver=False)
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    count = workers or gpus or max(1, int(resources.get("CPU", 1)))
+    worker_class = make_worker_class()
+    options = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+    threads = 0 if gpus else max(1, int(resources.get("CPU", 1)) // count)
+    pool = [worker_class.options(**options).remote(tiny_models, threads) for _ in range(count)]
+    if on_started is not None:
+        on_started(pool)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs, bad = read_jobs(jobs_file)
+    summary = Summary(failed=len(bad))
+    pending: list[Job] = []
+    with open(folder / "results.jsonl", "w") as results:
+        for row in bad:
+            results.write(json.dumps(row) + "\n")
+        for job in jobs:
+            if finished(job, folder):
+                summary.skipped += 1
+                results.write(json.dumps(skipped_row(job, folder)) + "\n")
+            else:
+                pending.append(job)
+        held: dict = {}  # worker -> the group of models it holds
+        running: dict = {}  # future -> (worker, job)
+        idle = list(pool)
+        bar = tqdm(total=len(pending), desc="Batch (Ray)", unit="clips")
+        while pending or running:
+            while idle and pending:
+                worker = idle.pop()
+                job = next((j for j in pending if j.group == held.get(worker)), None) or largest_group(pending)
+                pending.remove(job)
+                held[worker] = job.group
+                future = worker.run.remote(job.index, job.card.model_dump(), job.key, job.output(folder).name)
+                running[future] = (worker, job)
+            done, _ = ray.wait(list(running), num_returns=1)
+            worker, job = running.pop(done[0])
+            try:
+                row, data, text = ray.get(done[0])
+            except ray.exceptions.RayActorError:  # the worker died: its job goes to another
+                pending.append(job)
+                held.pop(worker, None)
+                if not idle and not running:
+                    raise RuntimeError("Every Ray worker died; the finished clips are kept.") from None
+                continue
+            if data is not None and text is not None:
+                output = job.output(folder)
+                write_atomically(output, data)
+                write_atomically(sidecar(output), text.encode())
+                row = {**row, "output": str(output)}
+            summary.done += row["status"] == "done"
+            summary.failed += row["status"] == "failed"
+            results.write(json.dumps(row) + "\n")
+            results.flush()
+            bar.update()
+            idle.append(worker)
+        bar.close()
+    for worker in pool:
+        ray.kill(worker)
+    return summary
+
+
+def largest_group(jobs: list[Job]) -> Job:
+    """The first job of the group with the most jobs left: a worker loads a new model for the most work."""
+    counts: dict = {}
+    for job in jobs:
+        counts[job.group] = counts.get(job.group, 0) + 1
+    group = max(counts, key=lambda g: counts[g])
+    return next(job for job in jobs if job.group == group)
+
+
+def skipped_row(job: Job, folder: Path) -> dict:
+    return {"job": job.index, "key": job.key, "status": "skipped", "output": str(job.output(folder))}

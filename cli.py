@@ -2,7 +2,7 @@
 
     python cli.py [--tiny-models] generate MODE --prompt "a cat" [--NAME VALUE ...] [--out clip.mp4]
     python cli.py [--tiny-models] reproduce CARD.json|VIDEO.mp4 [--out clip.mp4]
-    python cli.py [--tiny-models] batch JOBS.jsonl --out DIR
+    python cli.py [--tiny-models] batch JOBS.jsonl --out DIR [--ray [ADDRESS]] [--workers N]
     python cli.py schema                      # the generation card's JSON Schema
 
 Parameters take the Python API's names (`--video_length 16` or `--video-length 16`); values are read as JSON where
@@ -87,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("jobs", type=Path)
     batch.add_argument("--out", type=Path, required=True, help="the folder of the clips, their cards and results")
+    batch.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray: a cluster on this machine (no address), or a cluster's address (pip install -r "
+        "requirements-ray.txt)",
+    )
+    batch.add_argument("--workers", type=int, default=None, help="Ray workers (default: one per GPU, else per CPU)")
     commands.add_parser("schema", help="print the generation card's JSON Schema")
     return parser
 
@@ -157,9 +167,12 @@ def run(args, rest: list[str]) -> int:
         result = make_model(args).run_card(card, path=args.out)
         report(result)
         return 0
-    from batch import run_batch
+    from batch import run_batch, run_batch_on_ray
 
-    summary = run_batch(args.jobs, args.out, make_model(args))
+    if args.ray:
+        summary = run_batch_on_ray(args.jobs, args.out, args.ray, args.workers, args.tiny_models)
+    else:
+        summary = run_batch(args.jobs, args.out, make_model(args))
     results = args.out / "results.jsonl"
     print(f"{summary.done} made, {summary.skipped} already there, {summary.failed} failed: {results}")
     return EXIT_FAILED_JOBS if summary.failed else 0
