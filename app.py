@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from typing import cast
 
 import gradio as gr
 
 from model import Model
+from pool import serving_model
 from settings import EXAMPLES_DIR, Settings
 from tabs import canny, canny_db, depth, modelscope, pix2pix, pose, text2video
 from tabs.common import StudioBlocks
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {error}") from None
     if args.share and not options["auth"]:
         logging.warning("The public link lets anyone run generations on this machine: consider --auth user:password.")
-    demo = build_demo(Model(settings=settings))
+    demo = build_demo(cast(Model, serving_model(settings)))  # a pool of devices stands where a Model does
     demo.launch(**options)
 
 

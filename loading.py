@@ -44,6 +44,7 @@ EXCLUSIVE_SLOTS = {
     "controlnet": ("pix2pix", "modelscope"),
 }
 TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
+LOADING = threading.Lock()  # one checkpoint load at a time in this process (see `ModelLoader._load`)
 # The networks whose weights T2VZ_LAYERWISE_FP8 stores in 8 bits (the bulk of the weights; the VAE and text encoders
 # are small and sensitive).
 DENOISERS = ("UNet2DConditionModel", "UNet3DConditionModel", "ControlNetModel")
@@ -214,7 +215,8 @@ class ModelLoader:
             self._free(*others)
         logger.info("Loading %s: %s", slot, name)
         try:
-            value = load()
+            with LOADING:  # diffusers' and accelerate's loaders patch torch globally while they build: one at a time
+                value = load()
         except (ModelLoadError, InputError):  # already a message for the user
             raise
         except Exception as error:  # any failure to load is reported the same way; the old model stays
@@ -496,7 +498,8 @@ class ModelLoader:
             from diffusers import AutoencoderTiny
 
             try:
-                decoder = AutoencoderTiny.from_pretrained(name, torch_dtype=self.dtype, use_safetensors=True)
+                with LOADING:
+                    decoder = AutoencoderTiny.from_pretrained(name, torch_dtype=self.dtype, use_safetensors=True)
                 decoder = decoder.to(self.device)
             except Exception as error:  # any failure: previews fall back, the generation goes on
                 logger.warning("Could not load the preview decoder %s (%s): previews use latent-to-RGB", name, error)
@@ -525,7 +528,8 @@ class ModelLoader:
             else:
                 repo = self.settings.annotators_repo
                 try:
-                    self.annotators[name] = networks[name].from_pretrained(repo, self.device)
+                    with LOADING:
+                        self.annotators[name] = networks[name].from_pretrained(repo, self.device)
                 except Exception as error:
                     hint = " For pose, T2VZ_POSE_DETECTOR=mediapipe works offline." if name == "openpose" else ""
                     raise ModelLoadError(

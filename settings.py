@@ -17,6 +17,7 @@ T2VZ_OFFLOAD          model: on CUDA, every mode's models sit in CPU memory and 
                       slower); default: everything on the GPU
 T2VZ_LAYERWISE_FP8    1: the UNet's and ControlNet's weights are stored in 8 bits (float8_e4m3) and computed in the
                       model's dtype, layer by layer: about half their memory, a small loss of precision
+T2VZ_DEVICES          devices to serve on at once, one generation each, e.g. cuda:0,cuda:1 (default: one, picked)
 T2VZ_VAE_TILING       auto (default: frames of 1024 px and more decode in tiles), on or off
 T2VZ_MODELS_ROOT      the only folder whose model folders may be named from the web UI/API (default ./models)
 T2VZ_AUTH             user:password (several: comma-separated) to require a login, e.g. for a shared link
@@ -279,6 +280,7 @@ class Settings:
     pix2pix_model: str = DEFAULT_PIX2PIX_MODEL
     modelscope_model: str = DEFAULT_MODELSCOPE_MODEL
     upscale_model: str = DEFAULT_UPSCALE_MODEL
+    devices: tuple[str, ...] = ()  # one Model per device, serving at once; () picks one
     offload: str = ""  # "", "model" or "group"
     layerwise_fp8: bool = False
     vae_tiling: str = "auto"  # "auto" (frames of 1024 px and more), "on" or "off"
@@ -318,6 +320,7 @@ class Settings:
             offload=_choice(env.get("T2VZ_OFFLOAD"), OFFLOAD_MODES, "")
             or ("model" if _flag(env.get("T2VZ_CPU_OFFLOAD")) else ""),
             layerwise_fp8=_flag(env.get("T2VZ_LAYERWISE_FP8")),
+            devices=tuple(d.strip() for d in (env.get("T2VZ_DEVICES") or "").split(",") if d.strip()),
             vae_tiling=_choice(env.get("T2VZ_VAE_TILING"), ("auto", "on", "off"), "auto"),
             auth=(env.get("T2VZ_AUTH") or "").strip(),
             models_root=Path(env.get("T2VZ_MODELS_ROOT") or base.models_root).expanduser().resolve(),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from cards import MODES, Card
 from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
 from modes import LORA_WEIGHTS, MAX_FEATURE_REUSE, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
 from pipelines.base import VP_NAMES
@@ -236,14 +237,16 @@ def connect_generation(
             outputs=outputs,
             api_name=api_name,
             concurrency_id=GENERATION_CONCURRENCY_ID,
-            concurrency_limit=1,
+            concurrency_limit=getattr(generate, "concurrency", 1),  # one generation per device
             show_progress_on=outputs[:1],  # one progress bar, on the video, not on every output
         )
         if stop is not None:
             stop.click(None, cancels=[dependency], queue=False, api_visibility="private")
         return dependency
 
-    return connect_result_extras(outputs[0], event, api_name, stop, connect)
+    dependency = connect_result_extras(outputs[0], event, api_name, stop, connect)
+    connect_card_upload(generate, ordered, api_name)
+    return dependency
 
 
 QUALITY_PRESET, FAST_PRESET = "Quality", "Fast (4-8 steps)"
@@ -327,6 +330,61 @@ def tab_examples(
         cache_examples=True,
         cache_mode="lazy",
     )
+
+
+# The card mode each Model method makes, and the tab parameters that carry a card's parameter under another name.
+CARD_MODES = {method: mode for mode, method in MODES.items() if mode != "modelscope_upscale"}
+CARD_MODES["controlnet_canny_db"] = "canny"
+CARD_RENAMES = {"controlnet_canny_db": {"model_name": "db_path"}}
+
+
+def card_values(card: Card, method: str, names: list[str]) -> dict:
+    """The values a card gives a tab's controls (by their names), as the controls take them."""
+    renames = CARD_RENAMES.get(method, {})
+    values = {}
+    for key, value in card.parameters.items():
+        name = renames.get(key, key)
+        if name not in names:
+            continue
+        if name == "motion_path" and isinstance(value, list):
+            value = "; ".join(f"{dx:g},{dy:g}" for dx, dy in value)
+        if name in ("t0", "t1") and value is None:
+            value = -1
+        if name == "scheduler" and value is None:
+            value = "default"
+        values[name] = value
+    if "randomize_seed" in names:
+        values["randomize_seed"] = False  # the card's own seed
+    return values
+
+
+def connect_card_upload(generate: Callable, controls: dict, api_name: str) -> None:
+    """A card (or a video made here) dropped on the tab fills its controls, for the clip to be made again."""
+    method = getattr(generate, "__name__", "")
+    mode = CARD_MODES.get(method)
+    if mode is None:
+        return
+    names = list(controls)
+    upload = gr.File(
+        label="Make a clip again: drop its generation card (.json) or the video itself here",
+        file_types=[".json", ".mp4", ".webm"],
+        elem_id=f"{api_name}-card",
+    )
+
+    def fill(file):
+        if not file:
+            return [gr.skip()] * len(names)
+        try:
+            card = Card.read(getattr(file, "name", file))
+        except InputError as error:
+            raise gr.Error(str(error)) from None
+        if card.mode != mode:
+            raise gr.Error(f"This card is for the {card.mode} mode; this tab makes {mode} clips.")
+        values = card_values(card, method, names)
+        gr.Info(f"Filled {len(values)} settings from the card (seed {card.parameters.get('seed')}).")
+        return [gr.update(value=values[name]) if name in values else gr.skip() for name in names]
+
+    upload.upload(fill, [upload], list(controls.values()), queue=False, api_visibility="private")
 
 
 def generate_buttons(label: str = "Generate") -> tuple[gr.Button, gr.Button]:

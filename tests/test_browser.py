@@ -345,6 +345,23 @@ def test_the_fast_preset_sets_the_scheduler_steps_and_guidance_and_generates(app
     panel.get_by_text("Advanced options").click()
 
 
+def test_a_card_dropped_on_a_tab_fills_its_controls(app, page, tmp_path):
+    from cards import sidecar
+
+    model, _, _ = app
+    made = model.text2video(
+        "a red kite over the dunes", resolution=64, video_length=3, num_inference_steps=4, seed=1234, motion_zoom=0.05
+    )
+    panel = open_tab(page, "Text2Video")
+    panel.locator("#text2video-card input[type=file]").set_input_files(str(sidecar(made.path)))
+    prompt = panel.get_by_label("Prompt", exact=True)
+    page.wait_for_function("e => e.value === 'a red kite over the dunes'", arg=prompt.element_handle(), timeout=10_000)
+    panel.get_by_text("Advanced options").click()
+    assert panel.get_by_label("Seed", exact=True).input_value() == "1234"
+    assert panel.get_by_label("number input for Zoom per frame", exact=False).input_value() == "0.05"
+    panel.get_by_text("Advanced options").click()
+
+
 def test_a_live_preview_appears_during_a_generation_and_goes_with_the_result(app, page, slow_steps):
     steps, running, delay = slow_steps
     delay[0] = 0.5
