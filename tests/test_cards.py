@@ -166,3 +166,28 @@ def test_the_console_script_and_its_modules_exist():
     assert all((root / name / "__init__.py").is_file() for name in setup["packages"])
     top_level = {p.stem for p in root.glob("*.py")}
     assert top_level <= set(setup["py-modules"]) | {"conftest"}  # no module left out of an install
+
+
+def test_an_interrupted_batch_resumes_where_it_stopped(tiny_models, tmp_path, monkeypatch):
+    """Ctrl-C during the third clip: the two made are kept, the third leaves nothing; the next run makes the rest."""
+    from batch import run_batch
+
+    jobs = [{"mode": "text2video", "parameters": {"prompt": f"take {i}", "video_length": 2, **FAST}} for i in range(4)]
+    (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(job) for job in jobs))
+    model = Model(settings=Settings.from_env().with_tiny_models())
+    original, calls = model.text2video, []
+
+    def interrupted_third(*args, **kwargs):
+        calls.append(kwargs["prompt"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "text2video", interrupted_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(tmp_path / "jobs.jsonl", tmp_path / "out", model)
+    assert len(list((tmp_path / "out").glob("*.mp4"))) == 2
+    monkeypatch.setattr(model, "text2video", original)
+    summary = run_batch(tmp_path / "jobs.jsonl", tmp_path / "out", model)
+    assert (summary.done, summary.skipped, summary.failed) == (2, 2, 0)
+    assert len(list((tmp_path / "out").glob("*.mp4"))) == 4
