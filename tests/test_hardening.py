@@ -321,12 +321,14 @@ def test_an_expired_output_is_no_longer_served(served):
     model, url = served
     stream = call_raw(url, "text2video", TEXT2VIDEO_VALUES)
     video = json.loads(stream.split("event: complete\ndata: ")[1].splitlines()[0])[0]
-    files = list(model.settings.output_dir.iterdir())
-    assert len(files) == 1 and video["path"] == str(files[0])  # served in place, not from a copy in Gradio's cache
+    files = sorted(model.settings.output_dir.iterdir())  # the video and its generation card
+    assert [f.suffix for f in files] == [".json", ".mp4"] and video["path"] == str(files[1])  # served in place
     assert httpx.get(video["url"]).status_code == 200
     old = time.time() - model.settings.output_ttl_hours * 3600 - 60
-    os.utime(files[0], (old, old))
-    assert prune_outputs(model.settings.output_dir, model.settings.output_ttl_hours * 3600) == 1
+    for file in files:
+        os.utime(file, (old, old))
+    assert prune_outputs(model.settings.output_dir, model.settings.output_ttl_hours * 3600) == 2
+    assert not list(model.settings.output_dir.iterdir())
     assert httpx.get(video["url"]).status_code in (403, 404)
     # Gradio's cache (uploads) has the same lifetime, checked at least hourly.
     assert lifetimes(model.settings) == (3600, model.settings.output_ttl_hours * 3600)
