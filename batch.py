@@ -137,18 +137,16 @@ def make_worker_class():
         """One long-lived worker holding a Model (its loaded models stay between jobs); it returns each clip's bytes
         and card, and the driver writes them, so workers on other machines need no shared disk."""
 
-        def __init__(self, tiny_models: bool, threads: int):
+        def __init__(self, settings, threads: int):
             import tempfile
 
             import torch
 
             from model import Model
-            from settings import Settings
 
             if threads:
                 torch.set_num_threads(threads)
-            settings = Settings.from_env()
-            self.model = Model(settings=settings.with_tiny_models() if tiny_models else settings)
+            self.model = Model(settings=settings)
             self.scratch = Path(tempfile.mkdtemp(prefix="t2vz-worker-"))
 
         def run(self, index: int, card: dict, key: str, name: str) -> tuple[dict, bytes | None, str | None]:
@@ -174,14 +172,15 @@ def write_atomically(path: Path, data: bytes) -> None:
 def run_batch_on_ray(
     jobs_file: Path,
     folder: Path,
+    settings,
     address: str | None = None,
     workers: int | None = None,
-    tiny_models: bool = False,
     on_started=None,
 ) -> Summary:
     """The batch on Ray: one worker per GPU (or, without GPUs, per CPU: `workers`), each job sent to a worker that
     already holds its models where one is free, the files written here. A worker that dies has its job retried on
-    another. `address`: a cluster's (None or "local": a cluster on this machine, started if need be)."""
+    another. `settings`: the workers' (`Settings`); `address`: a cluster's (None or "local": a cluster on this
+    machine, started if need be)."""
     import ray
     from tqdm.auto import tqdm
 
@@ -194,7 +193,7 @@ def run_batch_on_ray(
     worker_class = make_worker_class()
     options = {"num_gpus": 1} if gpus else {"num_cpus": 1}
     threads = 0 if gpus else max(1, int(resources.get("CPU", 1)) // count)
-    pool = [worker_class.options(**options).remote(tiny_models, threads) for _ in range(count)]
+    pool = [worker_class.options(**options).remote(settings, threads) for _ in range(count)]
     if on_started is not None:
         on_started(pool)
 

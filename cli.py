@@ -139,18 +139,24 @@ def exit_code(error: Exception) -> tuple[int, str]:
     raise error
 
 
-def make_model(args):
-    from model import Model
+def make_settings(args):
+    """The settings of the environment, with the --tiny-models flag."""
     from settings import Settings
 
     settings = Settings.from_env()
     if args.tiny_models:
         settings = settings.with_tiny_models()
+    return settings
+
+
+def make_model(args):
+    from model import Model
+
     if args.quiet:
         from diffusers.utils import logging as diffusers_logging
 
         diffusers_logging.disable_progress_bar()
-    return Model(settings=settings)
+    return Model(settings=make_settings(args))
 
 
 def run(args, rest: list[str]) -> int:
@@ -170,7 +176,7 @@ def run(args, rest: list[str]) -> int:
     from batch import run_batch, run_batch_on_ray
 
     if args.ray:
-        summary = run_batch_on_ray(args.jobs, args.out, args.ray, args.workers, args.tiny_models)
+        summary = run_batch_on_ray(args.jobs, args.out, make_settings(args), args.ray, args.workers)
     else:
         summary = run_batch(args.jobs, args.out, make_model(args))
     results = args.out / "results.jsonl"

@@ -45,7 +45,9 @@ def main() -> None:
     ray.init(num_cpus=2, runtime_env=ray_runtime_env(None), log_to_driver=False, include_dashboard=False)
     for workers in (1, 2):
         start = time.perf_counter()
-        run_batch_on_ray(jobs, folder / f"ray{workers}", workers=workers, tiny_models=True)
+        run_batch_on_ray(
+            jobs, folder / f"ray{workers}", workers=workers, settings=Settings.from_env().with_tiny_models()
+        )
         rates[f"Ray, {workers} worker{'s' if workers > 1 else ''}"] = args.jobs / (time.perf_counter() - start) * 60
     ray.shutdown()
     print(f"{args.jobs} text-to-video clips, 8 frames, {args.resolution} px, {args.steps} steps, tiny models:")

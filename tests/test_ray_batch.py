@@ -68,16 +68,21 @@ def test_two_ray_workers_make_the_clips_one_process_makes(cluster, tmp_path):
         local = run_batch(tmp_path / "jobs.jsonl", tmp_path / "local", model)
     finally:
         torch.set_num_threads(threads)
-    on_ray = run_batch_on_ray(tmp_path / "jobs.jsonl", tmp_path / "ray", workers=2, tiny_models=True)
+    on_ray = run_batch_on_ray(
+        tmp_path / "jobs.jsonl", tmp_path / "ray", workers=2, settings=Settings.from_env().with_tiny_models()
+    )
     assert (local.done, on_ray.done, on_ray.failed) == (6, 6, 0)
     mine, theirs = clips(tmp_path / "local"), clips(tmp_path / "ray")
     assert mine.keys() == theirs.keys() and all(np.array_equal(mine[k], theirs[k]) for k in mine)
-    again = run_batch_on_ray(tmp_path / "jobs.jsonl", tmp_path / "ray", workers=2, tiny_models=True)
+    again = run_batch_on_ray(
+        tmp_path / "jobs.jsonl", tmp_path / "ray", workers=2, settings=Settings.from_env().with_tiny_models()
+    )
     assert (again.done, again.skipped) == (0, 6)  # the second run does nothing
 
 
 def test_a_killed_worker_s_job_is_done_by_another(cluster, tmp_path, monkeypatch):
     import batch
+    from settings import Settings
 
     write_jobs(tmp_path / "jobs.jsonl", JOBS)
     pool = []
@@ -93,7 +98,11 @@ def test_a_killed_worker_s_job_is_done_by_another(cluster, tmp_path, monkeypatch
 
     monkeypatch.setattr(ray, "get", get_then_kill)
     summary = batch.run_batch_on_ray(
-        tmp_path / "jobs.jsonl", tmp_path / "out", workers=2, tiny_models=True, on_started=pool.extend
+        tmp_path / "jobs.jsonl",
+        tmp_path / "out",
+        workers=2,
+        settings=Settings.from_env().with_tiny_models(),
+        on_started=pool.extend,
     )
     assert killed.is_set() and (summary.done, summary.failed) == (6, 0)
     rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]

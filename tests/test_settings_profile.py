@@ -14,8 +14,9 @@ def test_no_module_but_settings_asks_whether_the_models_are_tiny():
         for line in path.read_text().splitlines():
             if re.search(r"[a-z]\.tiny_models\b(?!_dir)", line) and "import" not in line:
                 askers.append(f"{path.relative_to(ROOT)}: {line.strip()}")
-    # settings.py chooses the profile; app.py reads its --tiny-models flag.
-    assert all(a.startswith(("settings.py", "app.py: if args.tiny_models")) for a in askers), askers
+    # settings.py chooses the profile; the app and the command line read their --tiny-models flags.
+    flags = ("app.py: if args.tiny_models", "cli.py: if args.tiny_models")
+    assert all(a.startswith(("settings.py", *flags)) for a in askers), askers
 
 
 def test_the_offline_profile_s_defaults_finish_in_seconds():
