@@ -157,7 +157,11 @@ def main() -> None:
     print(f"SD 1.5 architecture, random weights, {device} {dtype}, torch threads {torch.get_num_threads()}")
 
     # t0/t1 for a few steps: the anchor alone for 2 steps, then every frame for 2 (ours and the reference alike).
+    # The motion is one whole latent cell per frame: the reference rounds fractional shifts differently (its
+    # grid_sample on coordinates interpolated from 512 px), which would make the outputs differ for that alone.
+    cell = 512 / (size // 8)
     exact = dict(num_inference_steps=steps, t0=0, t1=1, guidance_scale=7.5, height=size, width=size)
+    exact.update(motion_field_strength_x=cell, motion_field_strength_y=cell)
 
     def run_mine(chunk_size: int, **extra):
         generator = torch.Generator().manual_seed(0)
