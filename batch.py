@@ -89,27 +89,52 @@ def run_job(model, job: Job, folder: Path, name: str | None = None) -> dict:
     return {"job": job.index, "key": job.key, "status": "done", "output": result.path, "seed": result.seed}
 
 
+class Results:
+    """A batch's results file (`DIR/results.jsonl`, a row per job, flushed as it comes) and its tally."""
+
+    def __init__(self, folder: Path):
+        self.summary = Summary()
+        self._file = open(folder / "results.jsonl", "w")
+
+    def add(self, row: dict) -> None:
+        status = row["status"]
+        self.summary.done += status == "done"
+        self.summary.skipped += status == "skipped"
+        self.summary.failed += status == "failed"
+        self._file.write(json.dumps(row) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def start_batch(jobs_file: Path, folder: Path) -> tuple[list[Job], Results]:
+    """The jobs still to run, and the results with the bad lines and the jobs already done recorded."""
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs, bad = read_jobs(jobs_file)
+    results = Results(folder)
+    for row in bad:
+        results.add(row)
+    pending = []
+    for job in jobs:
+        if finished(job, folder):
+            results.add(skipped_row(job, folder))
+        else:
+            pending.append(job)
+    return pending, results
+
+
 def run_batch(jobs_file: Path, folder: Path, model) -> Summary:
     """Run every job of `jobs_file` not already done into `folder`, one at a time in this process."""
     from tqdm.auto import tqdm
 
-    folder.mkdir(parents=True, exist_ok=True)
-    jobs, bad = read_jobs(jobs_file)
-    summary = Summary(failed=len(bad))
-    with open(folder / "results.jsonl", "w") as results:
-        for row in bad:
-            results.write(json.dumps(row) + "\n")
-        for job in tqdm(sorted(jobs, key=lambda j: (j.group, j.index)), desc="Batch", unit="clips"):
-            if finished(job, folder):
-                row = skipped_row(job, folder)
-                summary.skipped += 1
-            else:
-                row = run_job(model, job, folder)
-                summary.done += row["status"] == "done"
-                summary.failed += row["status"] == "failed"
-            results.write(json.dumps(row) + "\n")
-            results.flush()
-    return summary
+    pending, results = start_batch(jobs_file, folder)
+    try:
+        for job in tqdm(sorted(pending, key=lambda j: (j.group, j.index)), desc="Batch", unit="clips"):
+            results.add(run_job(model, job, folder))
+    finally:
+        results.close()
+    return results.summary
 
 
 # ------------------------------------------------------------------------------------------------------------- Ray
@@ -197,19 +222,8 @@ def run_batch_on_ray(
     if on_started is not None:
         on_started(pool)
 
-    folder.mkdir(parents=True, exist_ok=True)
-    jobs, bad = read_jobs(jobs_file)
-    summary = Summary(failed=len(bad))
-    pending: list[Job] = []
-    with open(folder / "results.jsonl", "w") as results:
-        for row in bad:
-            results.write(json.dumps(row) + "\n")
-        for job in jobs:
-            if finished(job, folder):
-                summary.skipped += 1
-                results.write(json.dumps(skipped_row(job, folder)) + "\n")
-            else:
-                pending.append(job)
+    pending, results = start_batch(jobs_file, folder)
+    try:
         held: dict = {}  # worker -> the group of models it holds
         running: dict = {}  # future -> (worker, job)
         idle = list(pool)
@@ -237,16 +251,15 @@ def run_batch_on_ray(
                 write_atomically(output, data)
                 write_atomically(sidecar(output), text.encode())
                 row = {**row, "output": str(output)}
-            summary.done += row["status"] == "done"
-            summary.failed += row["status"] == "failed"
-            results.write(json.dumps(row) + "\n")
-            results.flush()
+            results.add(row)
             bar.update()
             idle.append(worker)
         bar.close()
-    for worker in pool:
-        ray.kill(worker)
-    return summary
+    finally:
+        results.close()
+        for worker in pool:
+            ray.kill(worker)
+    return results.summary
 
 
 def largest_group(jobs: list[Job]) -> Job:

@@ -346,15 +346,12 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 leading, moved = [], list(range(video_length))
 
             # 2-3. The anchor's x_T' as the camera sees it in each other frame, then noised back up to T.
-            camera = CameraMotion(
-                motion_field_strength_x,
-                motion_field_strength_y,
-                motion_zoom,
-                motion_rotation,
-                tuple(tuple(offset) for offset in motion_path) if motion_path else None,  # type: ignore[misc]
+            path = tuple(tuple(offset) for offset in motion_path) if motion_path else None
+            camera = (
+                CameraMotion(motion_field_strength_x, motion_field_strength_y, motion_zoom, motion_rotation, path)  # type: ignore[arg-type]
+                if use_motion_field
+                else CameraMotion()  # no motion field: the background smoothing's reference does not move
             )
-            if not use_motion_field:
-                camera = CameraMotion()
             if moved and use_motion_field:
                 warped = warp_anchor_latent(anchor, moved, motion=camera)
                 leading.append(self.forward_noise(warped, timesteps[index_t_prime], timesteps[index_t], generator))
