@@ -2,8 +2,9 @@
 # Builds on any machine (no GPU needed); uses CUDA at run time when the container gets a GPU.
 FROM python:3.11-slim
 
-# Shared libraries that OpenCV and MediaPipe load.
-RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 libegl1 libgles2 \
+# Shared libraries that OpenCV and MediaPipe load; a C/C++ compiler for T2VZ_COMPILE (Triton and inductor build small
+# modules at run time).
+RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 libegl1 libgles2 gcc g++ \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd -m -u 1000 user && mkdir -p /data && chown user /data

@@ -30,6 +30,7 @@ from pipelines import (
 from pipelines.modelscope import ModelScopePipeline
 from settings import Settings
 from utils import single_file
+from utils.compilation import compile_repeated_blocks, use_channels_last
 from utils.jobs import from_web
 from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
 from utils.validation import InputError, as_text, resolve_web_model_name
@@ -45,8 +46,8 @@ EXCLUSIVE_SLOTS = {
 }
 TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
 LOADING = threading.Lock()  # one checkpoint load at a time in this process (see `ModelLoader._load`)
-# The networks whose weights T2VZ_LAYERWISE_FP8 stores in 8 bits (the bulk of the weights; the VAE and text encoders
-# are small and sensitive).
+# The networks that T2VZ_LAYERWISE_FP8 stores in 8 bits (the bulk of the weights; the VAE and text encoders are small
+# and sensitive), and that T2VZ_CHANNELS_LAST and T2VZ_COMPILE speed up (they run every step).
 DENOISERS = ("UNet2DConditionModel", "UNet3DConditionModel", "ControlNetModel")
 
 
@@ -235,14 +236,14 @@ class ModelLoader:
         return value
 
     def on_device(self, module):
-        """A loaded module placed as the memory settings say: fp8 weight storage for the denoising networks
-        (T2VZ_LAYERWISE_FP8, computed in the model's dtype), then on the device; or kept in CPU memory, visiting the
-        device block by block (T2VZ_OFFLOAD=group) or model by model for each call (model, CUDA only)."""
+        """A loaded module placed as the settings say: the denoising networks sped up (`speed_up`), then on the
+        device; or kept in CPU memory, visiting the device block by block (T2VZ_OFFLOAD=group) or model by model for
+        each call (model, CUDA only)."""
         if not isinstance(module, torch.nn.Module):
             return module
         offload = self.settings.offload
-        if self.settings.layerwise_fp8 and type(module).__name__ in DENOISERS:
-            module.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=self.dtype)
+        if type(module).__name__ in DENOISERS:
+            self.speed_up(module)
         if offload == "group":
             from diffusers.hooks import apply_group_offloading
 
@@ -259,6 +260,17 @@ class ModelLoader:
         if offload == "model" and self.device.type == "cuda":
             return module  # `_ready` gives each call's pipeline accelerate's hooks
         return module.to(self.device)
+
+    def speed_up(self, denoiser: torch.nn.Module) -> None:
+        """The settings' options for a denoising network: fp8 weight storage (T2VZ_LAYERWISE_FP8), channels-last
+        layout (T2VZ_CHANNELS_LAST, by default on CUDA) and regional compilation (T2VZ_COMPILE)."""
+        if self.settings.layerwise_fp8:
+            denoiser.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=self.dtype)
+        channels_last = self.settings.channels_last
+        if channels_last == "on" or (channels_last == "auto" and self.device.type == "cuda"):
+            use_channels_last(denoiser)
+        if self.settings.compile:
+            compile_repeated_blocks(denoiser, self.device)
 
     def _free(self, *slots: str) -> None:
         for slot in slots:

@@ -17,6 +17,11 @@ T2VZ_OFFLOAD          model: on CUDA, every mode's models sit in CPU memory and 
                       slower); default: everything on the GPU
 T2VZ_LAYERWISE_FP8    1: the UNet's and ControlNet's weights are stored in 8 bits (float8_e4m3) and computed in the
                       model's dtype, layer by layer: about half their memory, a small loss of precision
+T2VZ_CHANNELS_LAST    auto (default: on CUDA), on or off: the denoising networks' weights in channels-last layout,
+                      which cuDNN's convolutions run faster; the output equals the default layout's up to rounding
+T2VZ_COMPILE          1: torch.compile the blocks the UNet and ControlNet repeat (regional compilation): faster steps
+                      on CUDA, exact up to rounding; the first generation with each model compiles (minutes with real
+                      models). On a CPU it needs a C++ compiler. Default 0
 T2VZ_DEVICES          devices to serve on at once, one generation each, e.g. cuda:0,cuda:1 (default: one, picked)
 T2VZ_VAE_TILING       auto (default: frames of 1024 px and more decode in tiles), on or off
 T2VZ_MODELS_ROOT      the only folder whose model folders may be named from the web UI/API (default ./models)
@@ -283,6 +288,8 @@ class Settings:
     devices: tuple[str, ...] = ()  # one Model per device, serving at once; () picks one
     offload: str = ""  # "", "model" or "group"
     layerwise_fp8: bool = False
+    channels_last: str = "auto"  # "auto" (on CUDA), "on" or "off"
+    compile: bool = False
     vae_tiling: str = "auto"  # "auto" (frames of 1024 px and more), "on" or "off"
     auth: str = ""
     models_root: Path = Path("models").resolve()
@@ -320,6 +327,8 @@ class Settings:
             offload=_choice(env.get("T2VZ_OFFLOAD"), OFFLOAD_MODES, "")
             or ("model" if _flag(env.get("T2VZ_CPU_OFFLOAD")) else ""),
             layerwise_fp8=_flag(env.get("T2VZ_LAYERWISE_FP8")),
+            channels_last=_choice(env.get("T2VZ_CHANNELS_LAST"), ("auto", "on", "off"), "auto"),
+            compile=_flag(env.get("T2VZ_COMPILE")),
             devices=tuple(d.strip() for d in (env.get("T2VZ_DEVICES") or "").split(",") if d.strip()),
             vae_tiling=_choice(env.get("T2VZ_VAE_TILING"), ("auto", "on", "off"), "auto"),
             auth=(env.get("T2VZ_AUTH") or "").strip(),

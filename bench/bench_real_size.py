@@ -11,6 +11,11 @@ Cases, each against a reference measured in the same run (runs interleaved; the 
 3. few steps: ours with the Fast preset's settings (LCM, 6 steps, no guidance; a distillation LoRA would only change
    the weights) / ours with 50-step DDIM and guidance 7.5, per clip (decoding included)
 4. feature reuse k=3: time and output deviation / the exact run at the same seed
+5. exact speed-ups: ours with channels-last weights, then also with regionally compiled blocks (T2VZ_CHANNELS_LAST,
+   T2VZ_COMPILE; on a copy of the UNet) / the reference unchunked, output max |diff| (compile time reported apart)
+6. a table per clip (--table-frames, --table-steps DDIM steps, guidance 7.5): seconds and, on CUDA, peak GPU memory,
+   for chunk 8 and 2, plain and with each option: few steps, feature reuse, channels-last + compile, fp8 weights,
+   model offload (CUDA only), group offload. Each option on fresh components (they change them).
 The CPU is shared and noisy: compare the ratios, not the seconds.
 """
 
@@ -144,7 +149,10 @@ def main() -> None:
     parser.add_argument("--few-step-resolution", type=int, default=None, help="default: 128 on CPU, 512 on CUDA")
     parser.add_argument("--reuse-steps", type=int, default=12, help="steps of the feature-reuse case")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--cases", default="1234", help="which cases to run, e.g. 34")
+    parser.add_argument("--cases", default="12345", help="which cases to run, e.g. 34 (6, the table, is long)")
+    parser.add_argument("--table-frames", default="8,24", help="case 6: clip lengths")
+    parser.add_argument("--table-steps", type=int, default=None, help="case 6: DDIM steps (default 50, CPU 3)")
+    parser.add_argument("--table-resolution", type=int, default=None, help="case 6 (default 512, CPU 128)")
     args = parser.parse_args()
     device = args.device
     cuda = device == "cuda"
@@ -201,6 +209,12 @@ def main() -> None:
         few_steps(components, frames, few_size, device)
     if "4" in args.cases:
         reuse(mine, frames, few_size, args.reuse_steps, args.repeats, device)
+    if "5" in args.cases:
+        exact_speedups(components, mine, run_mine, run_reference, frames, args.repeats, device)
+    if "6" in args.cases:
+        table_frames = [int(n) for n in args.table_frames.split(",")]
+        table_steps = args.table_steps or (50 if cuda else 3)
+        table(device, dtype, table_frames, table_steps, args.table_resolution or (512 if cuda else 128))
     if cuda:
         print(f"peak GPU memory of the whole run: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
@@ -266,6 +280,122 @@ def reuse(mine, frames: int, few_size: int, reuse_steps: int, repeats: int, devi
         f"  4. feature reuse k=3 speed-up: {timings['exact'] / timings['feature reuse 3']:.2f}x   (target >= 1.5x);"
         f" output deviation in [0, 1] pixels: mean {deviation.mean():.3f}, max {deviation.max():.3f}"
     )
+
+
+def exact_speedups(components: dict, mine, run_mine, run_reference, frames: int, repeats: int, device: str) -> None:
+    """5. The exact options on a copy of the UNet, against the reference unchunked (its forward jump made exact, so
+    that the outputs can be compared)."""
+    import copy
+
+    from utils.compilation import compile_repeated_blocks, use_channels_last
+
+    nhwc_unet = use_channels_last(copy.deepcopy(components["unet"]))
+    compiled_unet = use_channels_last(copy.deepcopy(components["unet"]))
+    compile_repeated_blocks(compiled_unet, torch.device(device))
+    variants = {"channels-last": nhwc_unet, "channels-last + compile": compiled_unet}
+
+    def run_with(unet):
+        mine.register_modules(unet=unet)
+        try:
+            return run_mine(frames)
+        finally:
+            mine.register_modules(unet=components["unet"])
+
+    sync(device)
+    start = time.perf_counter()
+    run_with(compiled_unet)  # the first call compiles
+    sync(device)
+    print(f"\n5. compiling the repeated blocks (first call, included): {time.perf_counter() - start:.1f} s")
+    cases = {"reference unchunked": run_reference, "ours unchunked": lambda: run_mine(frames)}
+    cases.update({f"ours {name}": partial_run(run_with, unet) for name, unet in variants.items()})
+    seconds, outputs = fastest(cases, repeats, device)
+    reference = as_tensor(outputs["reference unchunked"])
+    for name, value in seconds.items():
+        difference = (as_tensor(outputs[name]) - reference).abs().max()
+        ratio = seconds["reference unchunked"] / value
+        print(f"  {name:26s} {value:8.2f} s   {ratio:.2f}x the reference   output max |diff| {difference:.1e}")
+    print("  target: exact mode >= 1.2x the reference, output within 1e-3")
+
+
+def partial_run(run_with, unet):
+    return lambda: run_with(unet)
+
+
+TABLE_OPTIONS: dict[str, dict[str, object]] = {
+    "plain": {},
+    "few steps (LCM 6, guidance 1)": {"scheduler": "lcm", "num_inference_steps": 6, "guidance_scale": 1.0},
+    "feature reuse 3": {"feature_reuse": 3},
+    "channels-last + compile": {"setup": "compile"},
+    "fp8 weights": {"setup": "fp8"},
+    "model offload": {"setup": "model-offload"},
+    "group offload": {"setup": "group-offload"},
+}
+
+
+def table_pipeline(device: str, dtype: torch.dtype, setup: str | None) -> TextToVideoZeroPipeline | None:
+    """Fresh SD 1.5 components set up for one option (None where the option needs CUDA and this is a CPU)."""
+    from utils.compilation import compile_repeated_blocks, use_channels_last
+
+    if setup == "model-offload" and device != "cuda":
+        return None
+    offloaded = setup in ("model-offload", "group-offload")
+    components = sd15_components("cpu" if offloaded else device, dtype)
+    unet = components["unet"]
+    if setup == "compile":
+        compile_repeated_blocks(use_channels_last(unet), torch.device(device))
+    if setup == "fp8":
+        unet.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
+    pipe = ours(components)
+    if setup == "model-offload":
+        pipe.enable_model_cpu_offload(device=device)
+    if setup == "group-offload":
+        from diffusers.hooks import apply_group_offloading
+
+        for name in ("unet", "vae", "text_encoder"):
+            apply_group_offloading(
+                components[name],
+                onload_device=torch.device(device),
+                offload_device=torch.device("cpu"),
+                offload_type="block_level",
+                num_blocks_per_group=1,
+                use_stream=device == "cuda",
+            )
+    return pipe
+
+
+def table(device: str, dtype: torch.dtype, lengths: list[int], steps: int, size: int) -> None:
+    """6. Seconds (and peak GPU memory) per clip for every option, chunk 8 and 2, each clip length."""
+    cuda = device == "cuda"
+    print(f"\n6. per clip, {size} px, {steps} DDIM steps, guidance 7.5 unless the option says otherwise:")
+    print(f"  {'option':32s} {'frames':>6s} {'chunk':>5s} {'seconds':>8s} {'peak GPU GiB':>12s}")
+    for option, chosen in TABLE_OPTIONS.items():
+        settings = dict(chosen)
+        setup = settings.pop("setup", None)
+        pipe = table_pipeline(device, dtype, setup if isinstance(setup, str) else None)
+        if pipe is None:
+            print(f"  {option:32s} needs CUDA")
+            continue
+        scheduler = settings.pop("scheduler", None)
+        pipe.set_scheduler(scheduler if isinstance(scheduler, str) else None)
+        call = {"num_inference_steps": steps, "guidance_scale": 7.5, "height": size, "width": size, **settings}
+        if setup == "compile":  # the first call compiles (two batch sizes: dynamic), not counted
+            pipe(PROMPT, video_length=5, chunk_size=3, **{**call, "num_inference_steps": 2})
+        for length in lengths:
+            for chunk in (8, 2):
+                if cuda:
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats()
+                sync(device)
+                start = time.perf_counter()
+                pipe(PROMPT, video_length=length, chunk_size=chunk, generator=torch.Generator().manual_seed(0), **call)
+                sync(device)
+                seconds = time.perf_counter() - start
+                memory = f"{torch.cuda.max_memory_allocated() / 2**30:12.2f}" if cuda else f"{'n/a':>12s}"
+                print(f"  {option:32s} {length:6d} {chunk:5d} {seconds:8.2f} {memory}", flush=True)
+        del pipe
+        if cuda:
+            torch.cuda.empty_cache()
+    print("  target: 8 frames at 512 px under 4 GiB with chunking and offload, no token merging")
 
 
 if __name__ == "__main__":
