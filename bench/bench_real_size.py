@@ -22,6 +22,7 @@ The CPU is shared and noisy: compare the ratios, not the seconds.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from pathlib import Path
@@ -157,12 +158,23 @@ def main() -> None:
     device = args.device
     cuda = device == "cuda"
     dtype = torch.float16 if cuda else torch.float32
+    print(f"SD 1.5 architecture, random weights, {device} {dtype}, torch threads {torch.get_num_threads()}")
+    if set(args.cases) & set("12345"):
+        shared_cases(args, device, dtype)  # its components are freed when it returns: case 6 builds its own
+    if "6" in args.cases:
+        table_frames = [int(n) for n in args.table_frames.split(",")]
+        table_steps = args.table_steps or (50 if cuda else 3)
+        table(device, dtype, table_frames, table_steps, args.table_resolution or (512 if cuda else 128))
+
+
+def shared_cases(args: argparse.Namespace, device: str, dtype: torch.dtype) -> None:
+    """Cases 1-5, on one set of components shared by this project's pipeline and the reference."""
+    cuda = device == "cuda"
     size = args.resolution or (512 if cuda else 256)
     few_size = args.few_step_resolution or (512 if cuda else 128)
     components = sd15_components(device, dtype)
     mine, reference = ours(components), reference_pipeline(components)
     frames, steps = args.frames, args.steps
-    print(f"SD 1.5 architecture, random weights, {device} {dtype}, torch threads {torch.get_num_threads()}")
 
     # t0/t1 for a few steps: the anchor alone for 2 steps, then every frame for 2 (ours and the reference alike).
     # The motion is one whole latent cell per frame: the reference rounds fractional shifts differently (its
@@ -211,12 +223,8 @@ def main() -> None:
         reuse(mine, frames, few_size, args.reuse_steps, args.repeats, device)
     if "5" in args.cases:
         exact_speedups(components, mine, run_mine, run_reference, frames, args.repeats, device)
-    if "6" in args.cases:
-        table_frames = [int(n) for n in args.table_frames.split(",")]
-        table_steps = args.table_steps or (50 if cuda else 3)
-        table(device, dtype, table_frames, table_steps, args.table_resolution or (512 if cuda else 128))
     if cuda:
-        print(f"peak GPU memory of the whole run: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+        print(f"peak GPU memory of cases 1-5: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
 
 def compare(cases: dict, repeats: int, device: str, frames: int, size: int, steps: int) -> None:
@@ -378,8 +386,8 @@ def table(device: str, dtype: torch.dtype, lengths: list[int], steps: int, size:
         scheduler = settings.pop("scheduler", None)
         pipe.set_scheduler(scheduler if isinstance(scheduler, str) else None)
         call = {"num_inference_steps": steps, "guidance_scale": 7.5, "height": size, "width": size, **settings}
-        if setup == "compile":  # the first call compiles (two batch sizes: dynamic), not counted
-            pipe(PROMPT, video_length=5, chunk_size=3, **{**call, "num_inference_steps": 2})
+        # A short first call, not counted: it compiles (two batch sizes: the batch turns dynamic) and warms up.
+        pipe(PROMPT, video_length=5, chunk_size=3, **{**call, "num_inference_steps": 2})
         for length in lengths:
             for chunk in (8, 2):
                 if cuda:
@@ -393,6 +401,7 @@ def table(device: str, dtype: torch.dtype, lengths: list[int], steps: int, size:
                 memory = f"{torch.cuda.max_memory_allocated() / 2**30:12.2f}" if cuda else f"{'n/a':>12s}"
                 print(f"  {option:32s} {length:6d} {chunk:5d} {seconds:8.2f} {memory}", flush=True)
         del pipe
+        gc.collect()
         if cuda:
             torch.cuda.empty_cache()
     print("  target: 8 frames at 512 px under 4 GiB with chunking and offload, no token merging")

@@ -6,7 +6,7 @@ import gradio as gr
 
 from model import Model
 from tabs.canny import threshold_controls
-from tabs.common import model_label
+from tabs.controls import model_label
 from tabs.guided import example, guided_demo
 
 # Per style (by its label): a motion video whose content fits the example's prompt (after the style's trigger).

@@ -1,5 +1,5 @@
-"""What the tabs share: one concurrency id for every generation event, errors the user can read, and generation
-handlers that can be stopped."""
+"""What the tabs share: one concurrency id for every generation event, errors the user can read, generation
+handlers that can be stopped, and examples cached on first use. The shared controls are in `tabs.controls`."""
 
 from __future__ import annotations
 
@@ -12,15 +12,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from cards import MODES, Card
 from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
-from modes import LORA_WEIGHTS, MAX_FEATURE_REUSE, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
-from pipelines.base import VP_NAMES
-from pipelines.cross_frame_attention import CROSS_FRAME_MODES
-from tabs.results import connect_result_extras, preview_sink, result_controls  # noqa: F401 (tabs import it here)
+from tabs.card_upload import connect_card_upload
+from tabs.results import connect_result_extras, preview_sink
 from utils.jobs import Cancelled, Job, job_scope
 from utils.validation import InputError, as_flag, check_ui_model_name
-from utils.video import MAX_SMOOTH_FPS, OutputError
+from utils.video import OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -249,57 +246,6 @@ def connect_generation(
     return dependency
 
 
-QUALITY_PRESET, FAST_PRESET = "Quality", "Fast (4-8 steps)"
-
-
-def preset_control() -> gr.Radio:
-    """The speed preset (page only: it sets other controls, see `connect_speed_preset`)."""
-    return gr.Radio(
-        label="Preset (Fast: the LCM scheduler, few steps, no guidance and, with hub models, the LCM-LoRA)",
-        choices=[QUALITY_PRESET, FAST_PRESET],
-        value=QUALITY_PRESET,
-    )
-
-
-def scheduler_control(choices: tuple[str, ...] = VP_NAMES) -> gr.Dropdown:
-    """The scheduler, named as the Model's parameter; "default": the model's own."""
-    return gr.Dropdown(
-        label="Scheduler (default: the model's own; lcm and tcd need a distillation LoRA such as LCM-LoRA)",
-        choices=["default", *choices],
-        value="default",
-    )
-
-
-def connect_speed_preset(
-    preset: gr.Radio,
-    settings,
-    targets: dict[str, gr.components.Component],
-    quality: dict,
-    model_name: gr.components.Component | None = None,
-) -> None:
-    """Choosing a preset sets `targets` (scheduler, num_inference_steps, guidance_scale, lora, lora_weight, and t0/t1
-    where given): Quality to the tab's `quality` values, Fast to the LCM scheduler, few steps, guidance 1 (off),
-    the method's T/T' on that schedule and the base model's LCM-LoRA (`model_name`'s family; SD 1.x without one)."""
-    names = list(targets)
-
-    def choose(chosen: str, *model):
-        base = model[0] if model else settings.default_sd_model
-        fast = {
-            "scheduler": "lcm",
-            "num_inference_steps": settings.fast_steps,
-            "guidance_scale": 1.0,
-            "lora": settings.fast_lora(base),
-            "lora_weight": 1.0,
-            "t0": -1,
-            "t1": -1,
-        }
-        values = fast if chosen == FAST_PRESET else quality
-        return [gr.update(value=values[name]) if name in values else gr.update() for name in names]
-
-    inputs = [preset] + ([model_name] if model_name is not None else [])
-    preset.input(choose, inputs, list(targets.values()), queue=False, api_visibility="private")
-
-
 def tab_examples(
     model,
     rows: list[list],
@@ -330,187 +276,3 @@ def tab_examples(
         cache_examples=True,
         cache_mode="lazy",
     )
-
-
-# The card mode each Model method makes, and the tab parameters that carry a card's parameter under another name.
-CARD_MODES = {method: mode for mode, method in MODES.items() if mode != "modelscope_upscale"}
-CARD_MODES["controlnet_canny_db"] = "canny"
-CARD_RENAMES = {"controlnet_canny_db": {"model_name": "db_path"}}
-
-
-def card_values(card: Card, method: str, names: list[str]) -> dict:
-    """The values a card gives a tab's controls (by their names), as the controls take them."""
-    renames = CARD_RENAMES.get(method, {})
-    values = {}
-    for key, value in card.parameters.items():
-        name = renames.get(key, key)
-        if name not in names:
-            continue
-        if name == "motion_path" and isinstance(value, list):
-            value = "; ".join(f"{dx:g},{dy:g}" for dx, dy in value)
-        if name in ("t0", "t1") and value is None:
-            value = -1
-        if name == "scheduler" and value is None:
-            value = "default"
-        values[name] = value
-    if "randomize_seed" in names:
-        values["randomize_seed"] = False  # the card's own seed
-    return values
-
-
-def connect_card_upload(generate: Callable, controls: dict, api_name: str) -> None:
-    """A card (or a video made here) dropped on the tab fills its controls, for the clip to be made again."""
-    method = getattr(generate, "__name__", "")
-    mode = CARD_MODES.get(method)
-    if mode is None:
-        return
-    names = list(controls)
-    upload = gr.File(
-        label="Make a clip again: drop its generation card (.json) or the video itself here",
-        file_types=[".json", ".mp4", ".webm"],
-        elem_id=f"{api_name}-card",
-    )
-
-    def fill(file):
-        if not file:
-            return [gr.skip()] * len(names)
-        try:
-            card = Card.read(getattr(file, "name", file))
-        except InputError as error:
-            raise gr.Error(str(error)) from None
-        if card.mode != mode:
-            raise gr.Error(f"This card is for the {card.mode} mode; this tab makes {mode} clips.")
-        values = card_values(card, method, names)
-        gr.Info(f"Filled {len(values)} settings from the card (seed {card.parameters.get('seed')}).")
-        return [gr.update(value=values[name]) if name in values else gr.skip() for name in names]
-
-    upload.upload(fill, [upload], list(controls.values()), queue=False, api_visibility="private")
-
-
-def generate_buttons(label: str = "Generate") -> tuple[gr.Button, gr.Button]:
-    """The run button and, beside it, Stop: it ends the running generation within one denoising step."""
-    with gr.Row():
-        run = gr.Button(label, variant="primary", scale=3)
-        stop = gr.Button("Stop", variant="stop", scale=1)
-    return run, stop
-
-
-def output_controls() -> dict[str, gr.components.Component]:
-    """The file's format and an optional smoothing to a higher frame rate, named as the Model's parameters."""
-    with gr.Row():
-        return {
-            "output_format": gr.Radio(label="Output format", choices=["mp4", "webm", "gif"], value="mp4"),
-            "smooth_fps": gr.Slider(
-                label="Smooth to fps (motion interpolation; 0 = off)",
-                minimum=0,
-                maximum=MAX_SMOOTH_FPS,
-                value=Call.default("smooth_fps"),
-                step=1,
-            ),
-        }
-
-
-def seed_controls(default: int = 0) -> tuple[gr.Number, gr.Checkbox]:
-    seed = gr.Number(label="Seed", value=default, precision=0, minimum=-1)
-    randomize = gr.Checkbox(label="Randomize seed", value=False)
-    return seed, randomize
-
-
-def live_model_search(dropdown: gr.Dropdown, curated: list[str], models_root: Path, online: bool) -> None:
-    """As the user types into a model dropdown, offer matching local folders and Hugging Face models."""
-    from utils.model_list import model_choices
-
-    def search(query: str):
-        return gr.Dropdown(choices=model_choices(curated, models_root, query or "", online))
-
-    dropdown.key_up(
-        search,
-        [dropdown],
-        [dropdown],
-        queue=False,
-        trigger_mode="always_last",
-        api_visibility="private",
-        show_progress="hidden",
-    )
-
-
-def model_label(what: str, models_root: Path) -> str:
-    """The label of a model field: what it takes, naming the models folder the web UI may read."""
-    return f"{what} (a Hugging Face id, or a diffusers folder or .safetensors file in {Path(models_root).name}/)"
-
-
-def size_and_steps_controls(max_resolution: int, resolution: int, steps: int) -> tuple[gr.Slider, gr.Slider]:
-    """The video tabs' row of frame size (long side) and denoising steps."""
-    with gr.Row():
-        size = gr.Slider(label="Resolution (long side)", minimum=64, maximum=max_resolution, value=resolution, step=8)
-        num_steps = gr.Slider(label="Denoising steps", minimum=1, maximum=100, value=steps, step=1)
-    return size, num_steps
-
-
-def lora_controls() -> tuple[gr.Textbox, gr.Slider]:
-    with gr.Row():
-        lora = gr.Textbox(
-            label="LoRA (optional: a Hugging Face id or a .safetensors file in the models folder)", value="", scale=3
-        )
-        low, high = LORA_WEIGHTS
-        default = SDCall.default("lora_weight")
-        weight = gr.Slider(label="LoRA weight", minimum=low, maximum=high, value=default, step=0.05, scale=1)
-    return lora, weight
-
-
-def chunking_controls(max_frames: int, chunk_size: int) -> dict[str, gr.components.Component]:
-    """Chunk size and token merging, named as the Model's parameters."""
-    with gr.Row():
-        return {
-            "chunk_size": gr.Slider(
-                label="Chunk size (frames per pass; lower uses less memory)",
-                minimum=MIN_CHUNK,
-                maximum=max_frames,
-                value=chunk_size,
-                step=1,
-            ),
-            "merging_ratio": gr.Slider(
-                label="Token merging ratio (faster, less detail)",
-                minimum=0.0,
-                maximum=MAX_MERGING_RATIO,
-                value=SDCall.default("merging_ratio"),
-                step=0.1,
-            ),
-        }
-
-
-def cross_frame_control() -> gr.Radio:
-    """What each frame attends to, named as the Model's parameter."""
-    return gr.Radio(
-        label="Cross-frame attention (anchor: the paper's; sparse-causal: the anchor and the previous frame)",
-        choices=list(CROSS_FRAME_MODES),
-        value="anchor",
-    )
-
-
-def feature_reuse_control() -> gr.Slider:
-    """Feature reuse, named as the Model's parameter (an endpoint's new parameters go after its older ones)."""
-    return gr.Slider(
-        label="Feature reuse (the UNet's deep blocks run every k steps, reused between: faster; 1 = exact)",
-        minimum=1,
-        maximum=MAX_FEATURE_REUSE,
-        value=SDCall.default("feature_reuse"),
-        step=1,
-    )
-
-
-def video_range_controls(max_frames: int, default_max: int, rate: tuple[str, str, int, float]):
-    """Which part of the input video to use: start/end seconds, a frame rate (`rate` = (parameter, label,
-    minimum, value)) and the most frames, named as the Model's parameters."""
-    name, label, minimum, value = rate
-    with gr.Row():
-        controls = {
-            "start_t": gr.Number(label="Start (s)", value=0, minimum=0),
-            "end_t": gr.Number(label="End (s, -1 = to the end)", value=-1, minimum=-1),
-        }
-    with gr.Row():
-        controls[name] = gr.Slider(label=label, minimum=minimum, maximum=30, value=value, step=1)
-        controls["max_frames"] = gr.Slider(
-            label="Max frames", minimum=1, maximum=max_frames, value=default_max, step=1
-        )
-    return controls

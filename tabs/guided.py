@@ -10,9 +10,9 @@ import gradio as gr
 from model import GenerationResult, Model
 from modes import GuidedCall
 from settings import EXAMPLES_DIR
-from tabs.common import (
+from tabs.common import connect_generation, tab_examples
+from tabs.controls import (
     chunking_controls,
-    connect_generation,
     connect_speed_preset,
     cross_frame_control,
     feature_reuse_control,
@@ -21,13 +21,12 @@ from tabs.common import (
     model_label,
     output_controls,
     preset_control,
-    result_controls,
     scheduler_control,
     seed_controls,
     size_and_steps_controls,
-    tab_examples,
     video_range_controls,
 )
+from tabs.results import result_controls
 
 
 def example(name: str) -> str:

@@ -8,14 +8,9 @@ from model import Model
 from modes import ModelScopeCall, UpscaleCall
 from pipelines.modelscope import SCHEDULERS
 from settings import MODELSCOPE_SIZES
-from tabs.common import (
-    connect_generation,
-    generate_buttons,
-    output_controls,
-    result_controls,
-    seed_controls,
-    tab_examples,
-)
+from tabs.common import connect_generation, tab_examples
+from tabs.controls import generate_buttons, output_controls, seed_controls
+from tabs.results import result_controls
 
 EXAMPLES = [
     "An astronaut riding a horse on the moon",

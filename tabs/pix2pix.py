@@ -7,23 +7,22 @@ import gradio as gr
 from model import Model
 from modes import Pix2PixCall
 from pipelines.base import SCHEDULERS
-from tabs.common import (
+from tabs.common import connect_generation, tab_examples
+from tabs.controls import (
     chunking_controls,
-    connect_generation,
     cross_frame_control,
     feature_reuse_control,
     generate_buttons,
     lora_controls,
     model_label,
     output_controls,
-    result_controls,
     scheduler_control,
     seed_controls,
     size_and_steps_controls,
-    tab_examples,
     video_range_controls,
 )
 from tabs.guided import example
+from tabs.results import result_controls
 
 EXAMPLES = [
     [example("cat_zoom.mp4"), "make it Van Gogh Starry Night style"],

@@ -9,9 +9,9 @@ import gradio as gr
 from model import TINY_ALIASES, Model
 from modes import Text2VideoCall
 from pipelines.text_to_video_zero import suggest_t0_t1
-from tabs.common import (
+from tabs.common import connect_generation, tab_examples
+from tabs.controls import (
     chunking_controls,
-    connect_generation,
     connect_speed_preset,
     cross_frame_control,
     feature_reuse_control,
@@ -21,11 +21,10 @@ from tabs.common import (
     model_label,
     output_controls,
     preset_control,
-    result_controls,
     scheduler_control,
     seed_controls,
-    tab_examples,
 )
+from tabs.results import result_controls
 from utils.jobs import Job, job_scope
 from utils.validation import InputError, check_ui_model_name
 
