@@ -63,6 +63,11 @@ def test_channels_last_weights_give_the_same_video(tmp_path):
     controlnet = nhwc.controlnet("tiny-controlnet-canny")
     assert all(w.is_contiguous(memory_format=torch.channels_last) for w in four_d_weights(controlnet))
     assert nhwc.controlnet_canny(example("cat_zoom.mp4"), "a cat", resolution=64, max_frames=2).path
+    # ModelScope's 3-D UNet: its 2-D convolutions change layout, its temporal (3-D) ones keep theirs.
+    assert nhwc.modelscope("a cat", num_frames=4, num_inference_steps=2, height=64, width=64).path
+    unet3d = nhwc.modelscope_pipeline("tiny-modelscope").unet
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in four_d_weights(unet3d))
+    assert any(p.ndim == 5 for p in unet3d.parameters())
 
 
 def test_channels_last_is_on_by_default_on_cuda_only(tmp_path):

@@ -36,9 +36,13 @@ def has_compiler(device: torch.device) -> bool:
 
 
 def use_channels_last(module: torch.nn.Module) -> torch.nn.Module:
-    """The module's 4-D weights in channels-last layout (NHWC), which cuDNN's convolutions prefer on CUDA; the
-    results equal the default layout's up to floating-point rounding."""
-    return module.to(memory_format=torch.channels_last)
+    """The module's 2-D convolutions with channels-last (NHWC) weights, which cuDNN's convolutions prefer on CUDA;
+    the results equal the default layout's up to floating-point rounding. Only those: a 3-D UNet's temporal
+    convolutions have 5-D weights, which `module.to(memory_format=torch.channels_last)` would refuse."""
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Conv2d):
+            layer.to(memory_format=torch.channels_last)
+    return module
 
 
 def compile_repeated_blocks(module: torch.nn.Module, device: torch.device, backend: str | None = None) -> int:
