@@ -116,9 +116,9 @@ def video(result) -> np.ndarray:
 
 @pytest.mark.slow
 def test_every_mode_and_option_runs_through_compiled_blocks(tmp_path, monkeypatch, tiny_models):
-    """What the blocks meet in the app: token merging, feature reuse, sparse-causal attention, a LoRA, ControlNet,
-    Instruct-Pix2Pix and ModelScope. Traced by torch.compile and run through AOT autograd (inductor's front end,
-    without generating kernels, to keep this short): the videos equal the uncompiled ones."""
+    """What the blocks meet in the app: token merging, feature reuse, sparse-causal attention, a LoRA, SDXL,
+    ControlNet, Instruct-Pix2Pix and ModelScope. Traced by torch.compile and run through AOT autograd (inductor's
+    front end, without generating kernels, to keep this short): the videos equal the uncompiled ones."""
     monkeypatch.setattr(compilation, "BACKEND", "aot_eager")
     torch._dynamo.reset()
     plain, compiled = model_with(tmp_path), model_with(tmp_path, compile=True)
@@ -135,6 +135,7 @@ def test_every_mode_and_option_runs_through_compiled_blocks(tmp_path, monkeypatc
     clip = example("cat_zoom.mp4")
     modes = (
         lambda model: model.text2video("a cat", **text),
+        lambda model: model.text2video("a cat", **{**text, "model_name": "tiny-sdxl", "lora": ""}),
         lambda model: model.controlnet_canny(clip, "a cat", resolution=64, max_frames=2, num_inference_steps=2),
         lambda model: model.pix2pix(clip, "night", resolution=64, max_frames=2, num_inference_steps=2),
         lambda model: model.modelscope("a cat", num_frames=4, num_inference_steps=2, height=64, width=64),
