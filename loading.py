@@ -269,8 +269,8 @@ class ModelLoader:
         channels_last = self.settings.channels_last
         if channels_last == "on" or (channels_last == "auto" and self.device.type == "cuda"):
             use_channels_last(denoiser)
-        if self.settings.compile:
-            compile_repeated_blocks(denoiser, self.device)
+        if self.settings.compile and compile_repeated_blocks(denoiser, self.device):
+            denoiser.first_compiled_run = True  # said on the progress bar, once (`_ready`)
 
     def _free(self, *slots: str) -> None:
         for slot in slots:
@@ -473,6 +473,13 @@ class ModelLoader:
 
     def _ready(self, pipe, mode: str):
         pipe.set_progress_bar_config(desc=f"Generating ({mode})")
+        networks = [getattr(pipe, name, None) for name in ("unet", "controlnet")]
+        if any(getattr(network, "first_compiled_run", False) for network in networks):
+            # T2VZ_COMPILE: the first steps compile (minutes with real models); the page says why they are slow.
+            pipe.set_progress_bar_config(desc=f"Generating ({mode}; compiling on this first run, slow)")
+            for network in networks:
+                if network is not None:
+                    network.first_compiled_run = False
         if self.settings.offload == "model" and self.device.type == "cuda":
             # Each model visits the GPU while it runs (hooks on the shared modules, set for this pipeline).
             pipe.enable_model_cpu_offload(device=self.device)

@@ -92,6 +92,19 @@ def test_without_a_compiler_the_networks_run_uncompiled_with_a_log_line(tmp_path
     assert model.text2video("a cat", model_name="tiny-sd", resolution=64, video_length=2, num_inference_steps=2).path
 
 
+def test_the_first_run_says_it_compiles(tmp_path, monkeypatch):
+    """The first run of a compiled model is slow (minutes with real models): its progress bar says why, once."""
+    monkeypatch.setattr(compilation, "BACKEND", "eager")
+    model = model_with(tmp_path, compile=True)
+    first = model.text2video_pipeline("tiny-sd")._progress_bar_config["desc"]
+    again = model.text2video_pipeline("tiny-sd")._progress_bar_config["desc"]
+    assert "compiling on this first run" in first and again == "Generating (text2video)"
+    guided = model.controlnet_pipeline("tiny-sd", "tiny-controlnet-canny")._progress_bar_config["desc"]
+    assert "compiling on this first run" in guided  # the ControlNet is new: it compiles
+    plain = model_with(tmp_path).text2video_pipeline("tiny-sd")._progress_bar_config["desc"]
+    assert plain == "Generating (text2video)"
+
+
 @pytest.mark.slow
 def test_compiled_blocks_give_the_same_video_and_new_chunk_sizes_do_not_recompile(tmp_path):
     """The real path: inductor (C++ kernels on a CPU, Triton on CUDA)."""
