@@ -32,6 +32,7 @@ from settings import Settings
 from utils import single_file
 from utils.compilation import compile_repeated_blocks, use_channels_last
 from utils.jobs import from_web
+from utils.memory import offload_by_blocks, store_in_fp8
 from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
 from utils.validation import InputError, as_text, resolve_web_model_name
 
@@ -245,18 +246,7 @@ class ModelLoader:
         if type(module).__name__ in DENOISERS:
             self.speed_up(module)
         if offload == "group":
-            from diffusers.hooks import apply_group_offloading
-
-            cuda = self.device.type == "cuda"
-            apply_group_offloading(
-                module,
-                onload_device=self.device,
-                offload_device=torch.device("cpu"),
-                offload_type="block_level",
-                num_blocks_per_group=1,
-                use_stream=cuda,
-            )
-            return module
+            return offload_by_blocks(module, self.device)
         if offload == "model" and self.device.type == "cuda":
             return module  # `_ready` gives each call's pipeline accelerate's hooks
         return module.to(self.device)
@@ -265,7 +255,7 @@ class ModelLoader:
         """The settings' options for a denoising network: fp8 weight storage (T2VZ_LAYERWISE_FP8), channels-last
         layout (T2VZ_CHANNELS_LAST, by default on CUDA) and regional compilation (T2VZ_COMPILE)."""
         if self.settings.layerwise_fp8:
-            denoiser.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=self.dtype)
+            store_in_fp8(denoiser, self.dtype)
         channels_last = self.settings.channels_last
         if channels_last == "on" or (channels_last == "auto" and self.device.type == "cuda"):
             use_channels_last(denoiser)

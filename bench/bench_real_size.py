@@ -22,6 +22,7 @@ The CPU is shared and noisy: compare the ratios, not the seconds.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import sys
 import time
@@ -316,7 +317,7 @@ def exact_speedups(components: dict, mine, run_mine, run_reference, frames: int,
     sync(device)
     print(f"\n5. compiling the repeated blocks (first call, included): {time.perf_counter() - start:.1f} s")
     cases = {"reference unchunked": run_reference, "ours unchunked": lambda: run_mine(frames)}
-    cases.update({f"ours {name}": partial_run(run_with, unet) for name, unet in variants.items()})
+    cases.update({f"ours {name}": functools.partial(run_with, unet) for name, unet in variants.items()})
     seconds, outputs = fastest(cases, repeats, device)
     reference = as_tensor(outputs["reference unchunked"])
     for name, value in seconds.items():
@@ -324,10 +325,6 @@ def exact_speedups(components: dict, mine, run_mine, run_reference, frames: int,
         ratio = seconds["reference unchunked"] / value
         print(f"  {name:30s} {value:8.2f} s   {ratio:.2f}x the reference   output max |diff| {difference:.1e}")
     print("  target: exact mode >= 1.2x the reference, output within 1e-3")
-
-
-def partial_run(run_with, unet):
-    return lambda: run_with(unet)
 
 
 TABLE_OPTIONS: dict[str, dict[str, object]] = {
@@ -344,6 +341,7 @@ TABLE_OPTIONS: dict[str, dict[str, object]] = {
 def table_pipeline(device: str, dtype: torch.dtype, setup: str | None) -> TextToVideoZeroPipeline | None:
     """Fresh SD 1.5 components set up for one option (None where the option needs CUDA and this is a CPU)."""
     from utils.compilation import compile_repeated_blocks, use_channels_last
+    from utils.memory import offload_by_blocks, store_in_fp8
 
     if setup == "model-offload" and device != "cuda":
         return None
@@ -353,22 +351,13 @@ def table_pipeline(device: str, dtype: torch.dtype, setup: str | None) -> TextTo
     if setup == "compile":
         compile_repeated_blocks(use_channels_last(unet), torch.device(device))
     if setup == "fp8":
-        unet.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
+        store_in_fp8(unet, dtype)
     pipe = ours(components)
     if setup == "model-offload":
         pipe.enable_model_cpu_offload(device=device)
     if setup == "group-offload":
-        from diffusers.hooks import apply_group_offloading
-
         for name in ("unet", "vae", "text_encoder"):
-            apply_group_offloading(
-                components[name],
-                onload_device=torch.device(device),
-                offload_device=torch.device("cpu"),
-                offload_type="block_level",
-                num_blocks_per_group=1,
-                use_stream=device == "cuda",
-            )
+            offload_by_blocks(components[name], torch.device(device))
     return pipe
 
 
