@@ -18,7 +18,7 @@ from pool import serving_model
 from settings import EXAMPLES_DIR, Settings
 from tabs import canny, canny_db, depth, modelscope, pix2pix, pose, text2video
 from tabs.common import StudioBlocks
-from utils.login import ClientAddress, LoginThrottle
+from utils.login import LOOPBACK, ClientAddress, LoginThrottle
 from utils.video import keep_pruning
 
 TITLE = "Text2Video-Zero Studio"
@@ -92,13 +92,16 @@ def launch_options(settings: Settings, args: argparse.Namespace) -> dict:
     from starlette.middleware import Middleware
 
     pairs = settings.auth_pairs
+    # Wrong passwords slow down per client (LoginThrottle), which needs the client's address (ClientAddress):
+    # believed from X-Forwarded-For only behind a proxy the app knows of (the share tunnel it starts, or configured).
+    trusted = (*settings.trusted_proxies, *(LOOPBACK if args.share else ()))
     return {
         "share": args.share,
         "server_name": args.server_name,
         "server_port": args.port,
-        # Wrong passwords slow down per client (LoginThrottle), which needs the client's address (ClientAddress).
         "auth": LoginThrottle(pairs).check if pairs else None,
-        "app_kwargs": {"middleware": [Middleware(ClientAddress)]} if pairs else None,
+        "app_kwargs": {"middleware": [Middleware(ClientAddress, trusted=trusted)]} if pairs else None,
+        "trusted_proxies": trusted,
         "max_file_size": settings.max_upload_mb * 1024 * 1024,
     }
 
@@ -106,12 +109,12 @@ def launch_options(settings: Settings, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
-    if args.tiny_models:
-        settings = settings.with_tiny_models()
-    if args.auth is not None:
-        settings = settings.with_auth(args.auth)
     try:
+        settings = Settings.from_env()
+        if args.tiny_models:
+            settings = settings.with_tiny_models()
+        if args.auth is not None:
+            settings = settings.with_auth(args.auth)
         options = launch_options(settings, args)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from cards import MODES, Card, CardError, sidecar
+from cards import MODES, Card, CardError, decode, file_hash, is_reference, sidecar
+from utils.validation import shorten
+from utils.video import INPUTS_FOLDER
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,8 +35,10 @@ class Job:
         return (self.card.mode, str(p.get("model_name")), str(p.get("controlnet_name")), str(p.get("lora")))
 
     def output(self, folder: Path) -> Path:
-        suffix = self.card.parameters.get("output_format") or "mp4"
-        return folder / f"{self.card.mode}-{self.key}.{suffix}"
+        from utils.video import VIDEO_FORMATS
+
+        suffix = self.card.parameters.get("output_format")
+        return folder / f"{self.card.mode}-{self.key}.{suffix if suffix in VIDEO_FORMATS else 'mp4'}"
 
 
 @dataclass
@@ -48,13 +55,14 @@ def job_key(card: Card) -> str:
 
 
 def read_jobs(path: Path) -> tuple[list[Job], list[dict]]:
-    """The jobs of a JSON-lines file, and a result row for each line that is not a valid card."""
+    """The jobs of a JSON-lines file, and a result row for each line that is not a valid card (a line that is not
+    UTF-8, not JSON or not a card fails alone: the others run)."""
     jobs, bad = [], []
-    for index, line in enumerate(Path(path).read_text().splitlines()):
-        if not line.strip():
+    for index, raw in enumerate(jobs_file(path).read_bytes().splitlines()):
+        if not raw.strip():
             continue
         try:
-            card = Card.read(line)
+            card = Card.read(decode(raw, f"Line {index + 1}"))
         except CardError as error:
             bad.append({"job": index, "status": "failed", "error": str(error)})
             continue
@@ -62,8 +70,18 @@ def read_jobs(path: Path) -> tuple[list[Job], list[dict]]:
     return jobs, bad
 
 
+def jobs_file(path: Path) -> Path:
+    """The jobs file, checked: a missing file or a folder is an input error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not there"
+        raise CardError(f"The jobs file '{path}' is {what}: give a JSON-lines file, one card per line.")
+    return path
+
+
 def finished(job: Job, folder: Path) -> bool:
-    """Whether the job's clip is there with a card that matches the job (a random seed matches any seed)."""
+    """Whether the job's clip is there with a card that matches the job (a random seed matches any seed; an input
+    file matches by its content)."""
     output = job.output(folder)
     if not output.is_file() or not sidecar(output).is_file():
         return False
@@ -72,7 +90,17 @@ def finished(job: Job, folder: Path) -> bool:
     except CardError:
         return False
     wanted = {k: v for k, v in job.card.parameters.items() if not (k == "seed" and v == -1)}
-    return made.mode == job.card.mode and all(made.parameters.get(k) == v for k, v in wanted.items())
+    return made.mode == job.card.mode and all(same_value(made.parameters.get(k), v) for k, v in wanted.items())
+
+
+def same_value(made, wanted) -> bool:
+    """A made clip's parameter against a job's: equal, or the same input file (a path in the job, its content in
+    the card)."""
+    if made == wanted:
+        return True
+    if is_reference(made) and isinstance(wanted, str) and Path(wanted).is_file():
+        return file_hash(Path(wanted)) == made["sha256"]
+    return False
 
 
 def run_job(model, job: Job, folder: Path, name: str | None = None) -> dict:
@@ -86,6 +114,10 @@ def run_job(model, job: Job, folder: Path, name: str | None = None) -> dict:
         result = getattr(model, MODES[job.card.mode])(**job.card.parameters, path=str(output))
     except (InputError, ModelLoadError, OutOfMemory, OutputError) as error:
         return {"job": job.index, "key": job.key, "status": "failed", "error": str(error)}
+    except Exception as error:  # a bug: recorded and logged, and the batch goes on with the other jobs
+        logger.exception("Job %d failed", job.index)
+        error_text = f"Internal error ({type(error).__name__}): {shorten(str(error))}; the log has the details."
+        return {"job": job.index, "key": job.key, "status": "failed", "error": error_text}
     return {"job": job.index, "key": job.key, "status": "done", "output": result.path, "seed": result.seed}
 
 
@@ -174,16 +206,20 @@ def make_worker_class():
             self.model = Model(settings=settings)
             self.scratch = Path(tempfile.mkdtemp(prefix="t2vz-worker-"))
 
-        def run(self, index: int, card: dict, key: str, name: str) -> tuple[dict, bytes | None, str | None]:
+        def run(self, index: int, card: dict, key: str, name: str) -> tuple[dict, dict[str, bytes]]:
+            """The job's result row and its files by their names relative to the output folder: the input files
+            its card names, the card and the video."""
             job = Job(index, Card.read(card), key)
             row = run_job(self.model, job, self.scratch, name=name)
             if row["status"] != "done":
-                return row, None, None
+                return row, {}
             video = Path(row["output"])
-            data, text = video.read_bytes(), sidecar(video).read_text()
-            video.unlink()
-            sidecar(video).unlink()
-            return row, data, text
+            made = {f"{INPUTS_FOLDER}/{path.name}": path for path in sorted((self.scratch / INPUTS_FOLDER).glob("*"))}
+            made.update(card=sidecar(video), video=video)
+            files = {name: path.read_bytes() for name, path in made.items()}
+            for path in made.values():
+                path.unlink()
+            return row, files
 
     return Worker
 
@@ -239,17 +275,20 @@ def run_batch_on_ray(
             done, _ = ray.wait(list(running), num_returns=1)
             worker, job = running.pop(done[0])
             try:
-                row, data, text = ray.get(done[0])
+                row, files = ray.get(done[0])
             except ray.exceptions.RayActorError:  # the worker died: its job goes to another
                 pending.append(job)
                 held.pop(worker, None)
                 if not idle and not running:
                     raise RuntimeError("Every Ray worker died; the finished clips are kept.") from None
                 continue
-            if data is not None and text is not None:
+            if files:
                 output = job.output(folder)
-                write_atomically(output, data)
-                write_atomically(sidecar(output), text.encode())
+                targets = {"card": sidecar(output), "video": output}
+                for name, data in files.items():  # the input files, the card, then the video
+                    target = targets.get(name) or folder / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    write_atomically(target, data)
                 row = {**row, "output": str(output)}
             results.add(row)
             bar.update()

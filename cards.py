@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import shutil
 import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from utils.validation import InputError
+from utils.validation import InputError, quote, shorten
+from utils.video import INPUTS_FOLDER
 
-CARD_VERSION = 1
+CARD_VERSION = 2  # 2: input files named by content ({"file", "sha256"}), never by a path of the machine
 PROJECT_VERSION = "0.1.0"
 # Card modes and the Model method that makes each.
 MODES = {
@@ -39,6 +44,8 @@ MODES = {
 }
 # Parameters that name where the output goes: a card describes the clip, not where it was put.
 OUTPUT_PARAMETERS = ("path", "save_path")
+MAX_CARD_BYTES = 1_000_000  # a card is a few kB; a video's metadata card too
+MAX_DEPTH = 8  # levels of nesting in a card (a camera path is 3)
 
 
 class CardError(InputError):
@@ -66,27 +73,39 @@ class Card(BaseModel):
     output: str | None = None
     created: str | None = None
 
+    @model_validator(mode="after")
+    def _known_parameters(self) -> Card:
+        """Only the parameters of the card's mode (by their own or their other names), and no output path."""
+        known = mode_parameters(self.mode)
+        for name in self.parameters:
+            if name in OUTPUT_PARAMETERS:
+                raise ValueError(
+                    f"'parameters.{name}': a card says how a clip is made, not where it goes: leave '{name}' out "
+                    "(the command line takes --out, the Python API path=)"
+                )
+            if name not in known:
+                raise ValueError(
+                    f"Unknown parameter {shorten(name)} ('parameters.{shorten(name)}'): the {self.mode} mode takes "
+                    f"{', '.join(sorted(known))}"
+                )
+        return self
+
     @classmethod
-    def read(cls, source: dict | str | Path | Card) -> Card:
-        """A card from a dict, a JSON string, a card file, or a video that carries one; `CardError` names what is
-        wrong."""
+    def read(cls, source: dict | str | bytes | Path | Card) -> Card:
+        """A card from a dict, a JSON text, a card file, or a video that carries one; `CardError` names what is
+        wrong (never a Python error: a card is data from anyone)."""
         if isinstance(source, Card):
             return source
-        if isinstance(source, (str, Path)) and not str(source).lstrip().startswith("{"):
-            path = Path(source)
-            if not path.is_file():
-                raise CardError(f"No card at '{source}': give a card (.json) or a video made by this app.")
-            text = path.read_text() if path.suffix.lower() == ".json" else card_text_of_video(path)
-            if text is None:
-                raise CardError(f"'{path.name}' carries no generation card.")
-            source = text
-        if isinstance(source, (str, Path)):
-            try:
-                source = json.loads(str(source))
-            except json.JSONDecodeError as error:
-                raise CardError(f"The card is not valid JSON: {error}.") from None
+        if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith(("{", "["))):
+            source = card_text(Path(source))
+        if isinstance(source, bytes):
+            source = decode(source, "The card")
+        if isinstance(source, str):
+            source = parse_json(source)
         if not isinstance(source, dict):
             raise CardError(f"A card is a JSON object, got {type(source).__name__}.")
+        if (depth := nesting(source)) > MAX_DEPTH:
+            raise CardError(f"The card is nested {depth} levels deep; a card has at most {MAX_DEPTH}.")
         try:
             return cls.model_validate(source)
         except ValidationError as error:
@@ -96,34 +115,205 @@ class Card(BaseModel):
         return self.model_dump_json(indent=2)
 
 
+def mode_parameters(mode: str) -> set[str]:
+    """The parameters a mode's call takes, by their own names and their other names (`modes.ALIASES`), but the
+    output path."""
+    import dataclasses
+
+    from modes import ALIASES, CALLS
+
+    own = {f.name for f in dataclasses.fields(CALLS[mode])} - {"notes", *OUTPUT_PARAMETERS}
+    return own | {alias for alias, names in ALIASES.items() if set(names) & own and alias not in OUTPUT_PARAMETERS}
+
+
+def card_text(path: Path) -> str:
+    """The text of a card file, or of the card a video carries."""
+    name = shorten(path.name)
+    try:
+        if not path.is_file():
+            raise CardError(f"No card at '{shorten(str(path))}': give a card (.json) or a video made by this app.")
+        if path.suffix.lower() != ".json":
+            text = card_text_of_video(path)
+            if text is None:
+                raise CardError(f"'{name}' carries no generation card.")
+            return text
+        if path.stat().st_size > MAX_CARD_BYTES:
+            raise CardError(f"'{name}' is {path.stat().st_size:,} bytes: a card is at most {MAX_CARD_BYTES:,}.")
+        return decode(path.read_bytes(), f"'{name}'")
+    except OSError as error:
+        raise CardError(f"The card '{name}' cannot be read: {error.strerror or 'an error of the system'}.") from None
+
+
+def decode(data: bytes, what: str) -> str:
+    if len(data) > MAX_CARD_BYTES:
+        raise CardError(f"{what} is {len(data):,} bytes: a card is at most {MAX_CARD_BYTES:,}.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CardError(f"{what} is not UTF-8 text: a card is JSON saved as UTF-8.") from None
+
+
+def parse_json(text: str) -> Any:
+    if len(text) > MAX_CARD_BYTES:
+        raise CardError(f"The card is {len(text):,} characters: a card is at most {MAX_CARD_BYTES:,}.")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CardError(
+            f"The card is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+        ) from None
+    except RecursionError:
+        raise CardError(f"The card is nested too deeply; a card has at most {MAX_DEPTH} levels.") from None
+    except ValueError as error:  # an integer of thousands of digits
+        raise CardError(f"The card holds a value JSON cannot carry here: {shorten(str(error))}.") from None
+
+
+def nesting(value: Any) -> int:
+    """How many levels of lists and objects `value` has (without recursion: a hostile card may be deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def describe(error: ValidationError) -> str:
     """pydantic's errors as one message naming each key."""
     parts = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "card"
         if item["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{key}' (a card has {', '.join(Card.model_fields)})")
+            parts.append(f"unknown key '{shorten(key)}' (a card has {', '.join(Card.model_fields)})")
         elif item["type"] == "literal_error" and key == "mode":
-            parts.append(f"unknown mode {item.get('input')!r} (modes: {', '.join(MODES)})")
+            parts.append(f"unknown mode {quote(item.get('input'))} (modes: {', '.join(MODES)})")
         elif item["type"] == "missing":
             parts.append(f"missing key '{key}'")
+        elif item["type"] == "value_error":
+            parts.append(str(item.get("ctx", {}).get("error", item["msg"])))
         else:
-            parts.append(f"'{key}': {item['msg']} (got {item.get('input')!r})")
+            parts.append(f"'{key}': {item['msg']} (got {quote(item.get('input'))})")
     return "Bad card: " + "; ".join(parts) + "."
 
 
-def card_parameters(call) -> dict[str, Any]:
-    """Every parameter of a checked call, as JSON values: the seed used, defaults filled in, no output path; an
-    image by the file it came from."""
+# ------------------------------------------------------------------------------------------------ input files
+@dataclass(frozen=True)
+class InputFile:
+    """An input file of a clip (an input video, a first frame), as a card names it: by its own name and its
+    content's sha256, never by where it lay on the machine that made the clip. `source` is where it is now: a file,
+    or the bytes of a picture given as an array."""
+
+    name: str
+    sha256: str
+    source: Path | bytes
+
+    @property
+    def reference(self) -> dict[str, str]:
+        return {"file": self.name, "sha256": self.sha256}
+
+    def kept_name(self, clip: Path) -> Path:
+        """Where it is kept: in the `inputs` folder beside the clip, named by its content (clips made from the same
+        file share one copy) and its own name."""
+        return clip.parent / INPUTS_FOLDER / kept_file_name(self.sha256, self.name)
+
+
+def kept_file_name(digest: str, name: str) -> str:
+    """`<the first 16 hex digits of the sha256>-<the file's name>` (characters a file system may refuse become _)."""
+    safe = re.sub(r"[^\w.-]", "_", Path(name).name)[-100:] or "input"
+    return f"{digest[:16]}-{safe}"
+
+
+def input_files(call) -> dict[str, InputFile]:
+    """The input files of a checked call, by parameter."""
+    files = {}
+    for parameter, source in call.input_files().items():
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            files[parameter] = InputFile(path.name, file_hash(path), path)
+        else:  # a picture given as an array: kept as a PNG
+            data = png_bytes(source)
+            files[parameter] = InputFile(f"{parameter}.png", hashlib.sha256(data).hexdigest(), data)
+    return files
+
+
+def png_bytes(array) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_reference(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"file", "sha256"}
+
+
+def resolve_inputs(card: Card, folders: list[Path]) -> dict[str, Any]:
+    """The card's parameters with each input file it names by content replaced by the path of a file with that
+    content: kept in the `inputs` folder of one of `folders` (as `InputFile.kept_name`), or under its own name in
+    one of them. A file that cannot be found is an error naming it."""
+    from modes import CALLS
+
+    parameters = dict(card.parameters)
+    for parameter in CALLS[card.mode].FILES:
+        value = parameters.get(parameter)
+        if value is None or isinstance(value, str):
+            continue  # none, or a path a local user wrote (a batch file)
+        if not is_reference(value) or not all(isinstance(v, str) for v in value.values()):
+            raise CardError(
+                f'\'parameters.{parameter}\' names an input file as {{"file": name, "sha256": hash}}, got '
+                f"{quote(value)}."
+            )
+        name, digest = Path(value["file"]).name, value["sha256"].lower()
+        candidates = [folder / INPUTS_FOLDER / kept_file_name(digest, name) for folder in folders]
+        candidates += [folder / name for folder in folders]
+        found = next((c for c in candidates if c.is_file() and file_hash(c) == digest), None)
+        if found is None:
+            raise CardError(
+                f"This card's clip was made from the file '{shorten(name)}' (sha256 {shorten(digest, 16)}) as its "
+                f"{parameter}, which is not beside the card: put that file beside the card (or name its folder: "
+                "--inputs on the command line, inputs= in Python), then try again."
+            )
+        parameters[parameter] = str(found)
+    return parameters
+
+
+def card_with_inputs(source, inputs=None) -> tuple[Card, dict[str, Any]]:
+    """A card (`Card.read`) and its parameters with the input files it names found: beside the card file or video
+    it was read from, or in `inputs` (a folder or a list of folders)."""
+    card = Card.read(source)
+    given = [] if inputs is None else [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    folders = [Path(folder) for folder in given]
+    if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith(("{", "["))):
+        folders.append(Path(source).parent)
+    return card, resolve_inputs(card, folders)
+
+
+def card_parameters(call, files: dict[str, InputFile] | None = None) -> dict[str, Any]:
+    """Every parameter of a checked call, as JSON values: the seed used, defaults filled in, no output path; input
+    files by content (`InputFile`)."""
     import dataclasses
 
+    files = input_files(call) if files is None else files
     values = {}
     for field in dataclasses.fields(call):
         if field.name == "notes" or field.name in OUTPUT_PARAMETERS:
             continue
         value = getattr(call, field.name)
-        if field.name == "image":
-            value = getattr(call, "image_source", None)
+        if field.name in call.FILES:
+            value = files[field.name].reference if field.name in files else None
         elif isinstance(value, tuple):
             value = [list(v) if isinstance(v, tuple) else v for v in value]
         elif isinstance(value, Path):
@@ -174,10 +364,12 @@ def _content_hash(stamp: tuple[tuple[str, int, int], ...]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def make_card(mode: str, call, models: dict[str, str], scheduler: str | None, output: Path) -> Card:
+def make_card(
+    mode: str, call, models: dict[str, str], scheduler: str | None, output: Path, files: dict[str, InputFile]
+) -> Card:
     return Card(
         mode=mode,  # type: ignore[arg-type]
-        parameters=card_parameters(call),
+        parameters=card_parameters(call, files),
         models={role: ModelRef(name=name, revision=model_revision(name)) for role, name in models.items() if name},
         scheduler=scheduler,
         versions=versions(),
@@ -189,6 +381,65 @@ def make_card(mode: str, call, models: dict[str, str], scheduler: str | None, ou
 def sidecar(video: str | Path) -> Path:
     """Where a video's card is written: beside it, with the suffix .json."""
     return Path(video).with_suffix(".json")
+
+
+class ClipFiles:
+    """What goes with a clip: its card (`clip.json`) and the input files it was made from (`InputFile`), staged as
+    hidden partial files before the video is finished (`stage`), put in place once it is (`commit`), or dropped
+    (`discard`). A clip and its card are both whole or neither is there: a full disk at the card removes the clip,
+    and the message says why."""
+
+    def __init__(self, video: Path, card: Card, files: dict[str, InputFile]):
+        self.video = Path(video)
+        self._contents: dict[Path, bytes | Path] = {f.kept_name(self.video): f.source for f in files.values()}
+        self._contents[sidecar(self.video)] = card.to_json().encode()  # the card last: it names the others
+        self.staged: dict[Path, Path] = {}
+
+    def stage(self) -> None:
+        from utils.video import describe_write_error
+
+        try:
+            for target, content in self._contents.items():
+                if target.parent.name == INPUTS_FOLDER and target.is_file():
+                    os.utime(target)  # kept already (named by its content): it lives as long as its newest clip
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = self.staged[target] = partial_name(target)
+                if isinstance(content, bytes):
+                    partial.write_bytes(content)
+                else:
+                    shutil.copyfile(content, partial)  # a copy, not a link: its own age for the pruner
+        except OSError as error:
+            self.discard()
+            raise describe_write_error(self.video.name, error) from None
+
+    def commit(self) -> None:
+        """Put the staged files in place (the video already is); if that fails, the video goes too."""
+        from utils.video import describe_write_error
+
+        done = []
+        try:
+            for target, partial in self.staged.items():
+                partial.replace(target)
+                done.append(target)
+        except OSError as error:
+            for path in [*done, self.video]:
+                path.unlink(missing_ok=True)
+            self.discard()
+            raise describe_write_error(self.video.name, error) from None
+
+    def discard(self) -> None:
+        for partial in self.staged.values():
+            partial.unlink(missing_ok=True)
+
+
+def partial_name(path: Path) -> Path:
+    """The hidden file a file is written to before it gets its name (the pruner removes those a crash leaves)."""
+    import uuid
+
+    from utils.video import PARTIAL
+
+    return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}{PARTIAL}{path.suffix}")
 
 
 def card_text_of_video(path: str | Path) -> str | None:

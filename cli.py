@@ -7,8 +7,13 @@
 
 Parameters take the Python API's names (`--video_length 16` or `--video-length 16`); values are read as JSON where
 they parse (numbers, true/false, lists), else as text. `python cli.py generate MODE --help` lists a mode's
-parameters with their defaults. Exit codes: 0 done, 1 a batch had failed jobs, 2 bad input (the message names it),
-3 a model could not be loaded, 4 out of memory or the output could not be written, 130 interrupted.
+parameters with their defaults. `--out` names a file (an existing one is replaced only with --overwrite) or a
+folder (a new file in it). A card names its input files by content: `reproduce` finds them beside the card, or in
+the folders given with --inputs.
+
+Exit codes: 0 done, 1 a batch had failed jobs (each recorded with its message), 2 bad input (the message names
+it), 3 a model could not be loaded, 4 out of memory or the output could not be written, 70 an internal error (a
+bug: the message and a traceback say where), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,22 +26,17 @@ import sys
 from pathlib import Path
 
 from cards import MODES, Card, CardError
+from utils.validation import shorten
 
-EXIT_FAILED_JOBS, EXIT_INPUT, EXIT_MODEL, EXIT_RESOURCES, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
+EXIT_FAILED_JOBS, EXIT_INPUT, EXIT_MODEL, EXIT_RESOURCES, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 4, 70, 130
+# Names the command line gives itself: a parameter of that name would collide with them.
+OWN_OPTIONS = {"path": "--out", "save_path": "--out", "out": "--out"}
 
 
 def mode_calls() -> dict:
-    from modes import CannyCall, GuidedCall, ModelScopeCall, Pix2PixCall, PoseCall, Text2VideoCall, UpscaleCall
+    from modes import CALLS
 
-    return {
-        "text2video": Text2VideoCall,
-        "pose": PoseCall,
-        "canny": CannyCall,
-        "depth": GuidedCall,
-        "pix2pix": Pix2PixCall,
-        "modelscope": ModelScopeCall,
-        "modelscope_upscale": UpscaleCall,
-    }
+    return CALLS
 
 
 def mode_help(mode: str) -> str:
@@ -45,17 +45,27 @@ def mode_help(mode: str) -> str:
     return f"{mode}: {(call.__doc__ or '').strip()}\n\nparameters:\n" + "\n".join(rows)
 
 
-def parse_parameters(pairs: list[str]) -> dict:
-    """`--name value` pairs (names with - or _) -> {name: value}, values as JSON where they parse."""
+def parse_parameters(pairs: list[str], mode: str) -> dict:
+    """`--name value` pairs (names with - or _) -> {name: value}, values as JSON where they parse; each name must
+    be one of the mode's parameters (`generate MODE --help` lists them)."""
+    from cards import mode_parameters
+
+    known = mode_parameters(mode)
     parameters, index = {}, 0
     while index < len(pairs):
         flag = pairs[index]
         if not flag.startswith("--") or index + 1 >= len(pairs):
-            raise CardError(f"Parameters come as --name value pairs; '{flag}' has no value.")
+            raise CardError(f"Parameters come as --name value pairs; '{shorten(flag)}' has no value.")
         name, text = flag[2:].replace("-", "_"), pairs[index + 1]
+        if name in OWN_OPTIONS:
+            raise CardError(f"--{name}: where the clip goes is given with {OWN_OPTIONS[name]} FILE or FOLDER.")
+        if name not in known:
+            raise CardError(
+                f"Unknown parameter --{shorten(name)} for {mode}: run `generate {mode} --help` for its parameters."
+            )
         try:
             parameters[name] = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError, ValueError):
             parameters[name] = text
         index += 2
     return parameters
@@ -74,10 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make one clip. MODE: " + ", ".join(MODES) + ". Run `generate MODE --help` for its parameters.",
     )
     generate.add_argument("mode", choices=list(MODES))
-    generate.add_argument("--out", default=None, help="the file to write (default: a new file in T2VZ_OUTPUT_DIR)")
+    add_output_options(generate)
     reproduce = commands.add_parser("reproduce", help="a clip again from its card (or a video carrying one)")
     reproduce.add_argument("card")
-    reproduce.add_argument("--out", default=None, help="the file to write (default: a new file in T2VZ_OUTPUT_DIR)")
+    add_output_options(reproduce)
+    reproduce.add_argument(
+        "--inputs",
+        action="append",
+        default=None,
+        metavar="FOLDER",
+        help="a folder holding the input files the card names, when they are not beside it (may be repeated)",
+    )
     batch = commands.add_parser(
         "batch",
         help="many clips from a JSON-lines file of (partial) cards",
@@ -121,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as error:  # the Model's errors, each with its exit code
         code, message = exit_code(error)
+        if code == EXIT_INTERNAL:
+            logging.exception("Internal error")  # the traceback, for a bug report
         print(f"Error: {message}", file=sys.stderr)
         return code
 
@@ -136,7 +155,46 @@ def exit_code(error: Exception) -> tuple[int, str]:
         return EXIT_MODEL, str(error)
     if isinstance(error, (OutOfMemory, OutputError)):
         return EXIT_RESOURCES, str(error)
-    raise error
+    return EXIT_INTERNAL, f"internal error ({type(error).__name__}: {shorten(str(error))}); please report it."
+
+
+def add_output_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--out",
+        default=None,
+        help="the file to write, or a folder for a new file in it (default: a new file in T2VZ_OUTPUT_DIR)",
+    )
+    command.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
+
+
+def output_file(out: str | None, overwrite: bool, output_format) -> str | None:
+    """Where a clip goes: None (a new file in T2VZ_OUTPUT_DIR), a new file inside the folder `out`, or the file
+    `out`, which is replaced only with `overwrite`."""
+    from utils.video import VIDEO_FORMATS, new_output_path
+
+    if out is None:
+        return None
+    path = Path(out).expanduser()
+    if path.is_dir():
+        suffix = output_format if output_format in VIDEO_FORMATS else "mp4"
+        return str(new_output_path(path, f".{suffix}"))
+    if path.exists() and not overwrite:
+        raise CardError(f"--out '{path}' exists: add --overwrite to replace it, or name another file.")
+    return str(path)
+
+
+def output_folder(out: Path) -> Path:
+    """A batch's folder, made if need be; a file there, or a place that cannot be written, is an input error."""
+    if out.exists() and not out.is_dir():
+        raise CardError(f"--out '{out}' is a file: a batch writes into a folder; name one.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".t2vz-write-probe"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise CardError(f"Cannot write to --out '{out}' ({error.strerror or error}): choose another folder.") from None
+    return out
 
 
 def make_settings(args):
@@ -161,20 +219,23 @@ def make_model(args):
 
 def run(args, rest: list[str]) -> int:
     if args.command == "generate":
-        parameters = parse_parameters(rest)
-        model = make_model(args)
-        result = getattr(model, MODES[args.mode])(**parameters, path=args.out)
+        parameters = parse_parameters(rest, args.mode)
+        path = output_file(args.out, args.overwrite, parameters.get("output_format"))
+        result = getattr(make_model(args), MODES[args.mode])(**parameters, path=path)
         report(result)
         return 0
     if rest:
-        raise CardError(f"Unexpected arguments: {' '.join(rest)}.")
+        raise CardError(f"Unexpected arguments: {shorten(' '.join(rest))}.")
     if args.command == "reproduce":
         card = Card.read(args.card)
-        result = make_model(args).run_card(card, path=args.out)
+        path = output_file(args.out, args.overwrite, card.parameters.get("output_format"))
+        result = make_model(args).run_card(args.card, path=path, inputs=args.inputs)  # inputs beside it, or there
         report(result)
         return 0
-    from batch import run_batch, run_batch_on_ray
+    from batch import jobs_file, run_batch, run_batch_on_ray
 
+    jobs_file(args.jobs)
+    output_folder(args.out)
     if args.ray:
         summary = run_batch_on_ray(args.jobs, args.out, make_settings(args), args.ray, args.workers)
     else:

@@ -34,7 +34,7 @@ from utils.compilation import compile_repeated_blocks, use_channels_last
 from utils.jobs import from_web
 from utils.memory import offload_by_blocks, store_in_fp8
 from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
-from utils.validation import InputError, as_text, resolve_web_model_name
+from utils.validation import InputError, as_text, resolve_web_model_name, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,12 @@ def folder_problem(folder: Path, label: str) -> str:
     weights file, or missing parts."""
     from safetensors import safe_open
 
+    if not (folder / "model_index.json").is_file() and not (folder / "config.json").is_file():
+        return (
+            f"Could not load the local model folder '{label}': it is not a complete diffusers folder (it has no "
+            "model_index.json or config.json). Give the folder of a model saved with diffusers' save_pretrained, a "
+            ".safetensors checkpoint or a Hugging Face id."
+        )
     config: object = {}
     for index in (folder / "model_index.json", folder / "config.json"):
         if index.is_file():
@@ -114,7 +120,7 @@ def folder_problem(folder: Path, label: str) -> str:
     config = config if isinstance(config, dict) else {}
     specs = [v for k, v in config.items() if not k.startswith("_") and isinstance(v, list) and len(v) == 2]
     custom = not isinstance(config.get("_class_name", ""), str) or any(lib not in KNOWN_LIBRARIES for lib, _ in specs)
-    if custom or any(folder.rglob("*.py")):
+    if custom or any(folder.glob("*.py")) or any(folder.glob("*/*.py")):  # a pipeline's or a component's code
         return (
             f"'{label}' needs custom Python code (a custom pipeline or component, run only where remote code is "
             "allowed), which this app never runs: use a standard diffusers folder of the model."
@@ -411,6 +417,11 @@ class ModelLoader:
         weight changes: fusing and unfusing in floating point would otherwise drift the base a little each time."""
         unet = pipe.unet
         name = as_text("LoRA", lora, required=False)
+        if "://" in name:  # diffusers loads LoRAs from hub ids and local files only
+            raise InputError(
+                f"LoRA '{shorten(name)}' is a web address: give a Hugging Face id (owner/repo) or a local "
+                ".safetensors file or folder."
+            )
         current = self.loras.get(unet)
         if name and current == (name, weight):
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from cards import MODES, Card, make_card, sidecar
+from cards import MODES, Card, ClipFiles, InputFile, card_with_inputs, input_files, make_card
 from loading import (  # noqa: F401 (the public names of the Model's errors and aliases live here too)
     TINY_ALIASES,
     ModelLoader,
@@ -46,6 +47,9 @@ from utils.video import VideoClip, VideoWriter, load_video, output_path
 logger = logging.getLogger(__name__)
 
 DECODE_CHUNK_SIZE = 2
+# What motion-interpolating one output frame costs, in denoising steps of a frame of the same size (measured by
+# bench/bench_smoothing.py: ffmpeg's minterpolate on the CPU against SD 1.5's UNet step on a GPU), for the work bound.
+SMOOTHING_STEPS = 2
 VAE_TILING_FROM = 1024  # px: frames this large decode in tiles with T2VZ_VAE_TILING=auto
 
 
@@ -83,7 +87,7 @@ class Model(ModelLoader):
     the device, writes the video. The parameters of each mode are the fields of its call in `modes`."""
 
     # ------------------------------------------------------------------------------------------- text-to-video
-    def text2video(self, prompt: str, model_name: str | None = None, **options) -> GenerationResult:
+    def text2video(self, prompt: str | None = None, model_name: str | None = None, **options) -> GenerationResult:
         """Zero-shot text-to-video (parameters: `modes.Text2VideoCall`)."""
         call = Text2VideoCall.checked(self.settings, prompt=prompt, model_name=model_name, **options)
 
@@ -94,7 +98,7 @@ class Model(ModelLoader):
             # The model's own size when none is asked: 512 for SD 1.x, 768 for SD 2.x-v, 1024 for SDXL.
             native = pipe.unet.config.sample_size * pipe.vae_scale_factor
             resolution = call.resolution or self.settings.own_resolution(native)
-            self._check_work(call.video_length, resolution, resolution, call.num_inference_steps)
+            self._check_work(call, call.video_length, resolution, resolution, call.num_inference_steps, call.fps)
             latents = pipe(
                 call.prompt,
                 video_length=call.video_length,
@@ -129,7 +133,7 @@ class Model(ModelLoader):
 
         return self._generate("text-to-video", call, call.path, run)
 
-    def process_text2video(self, prompt: str, model_name: str | None = None, **kwargs) -> str:
+    def process_text2video(self, prompt: str | None = None, model_name: str | None = None, **kwargs) -> str:
         """Generate a video from a prompt and return the path of the written file (see `text2video`)."""
         return self.text2video(prompt, model_name, **kwargs).path
 
@@ -139,7 +143,8 @@ class Model(ModelLoader):
         call.controlnet_name = call.controlnet_name or self.settings.controlnet_model(mode)  # the card records it
         clip = self._video_input(call.video_path, call.resolution, call.start_t, call.end_t, call.input_fps, call)
         frames, height, width = clip.frames.shape[:3]
-        self._check_work(frames, height, width, call.num_inference_steps)
+        shown_width = width * (2 if call.show_condition else 1)  # the condition beside the result, when shown
+        self._check_work(call, frames, height, width, call.num_inference_steps, clip.fps, shown_width)
         chunk_size = chunk_within(call.chunk_size, len(clip.frames), call.notes)
 
         def run():
@@ -168,7 +173,7 @@ class Model(ModelLoader):
 
         return self._generate(f"{mode}-guided generation", call, call.save_path, run)
 
-    def controlnet_pose(self, video_path, prompt: str, **options) -> GenerationResult:
+    def controlnet_pose(self, video_path=None, prompt: str | None = None, **options) -> GenerationResult:
         """Pose-guided video (parameters: `modes.PoseCall`)."""
         call = PoseCall.checked(self.settings, video_path=video_path, prompt=prompt, **options)
 
@@ -185,41 +190,45 @@ class Model(ModelLoader):
 
         return self._guided("pose", call, annotate)
 
-    def controlnet_canny(self, video_path, prompt: str, **options) -> GenerationResult:
+    def controlnet_canny(self, video_path=None, prompt: str | None = None, **options) -> GenerationResult:
         """Edge-guided video, the Canny edges of the input (parameters: `modes.CannyCall`)."""
         from annotators.canny import canny
 
         call = CannyCall.checked(self.settings, video_path=video_path, prompt=prompt, **options)
         return self._guided("canny", call, lambda frames: canny(frames, call.low_threshold, call.high_threshold))
 
-    def controlnet_canny_db(self, db_path: str, video_path, prompt: str, **options) -> GenerationResult:
+    def controlnet_canny_db(
+        self, db_path: str | None = None, video_path=None, prompt: str | None = None, **options
+    ) -> GenerationResult:
         """Edge-guided video on a DreamBooth base (`db_path`: hub id or local folder)."""
         return self.controlnet_canny(video_path, prompt, model_name=as_text("DreamBooth model", db_path), **options)
 
-    def controlnet_depth(self, video_path, prompt: str, **options) -> GenerationResult:
+    def controlnet_depth(self, video_path=None, prompt: str | None = None, **options) -> GenerationResult:
         """Depth-guided video, the MiDaS depth of the input (parameters: `modes.GuidedCall`)."""
         call = GuidedCall.checked(self.settings, video_path=video_path, prompt=prompt, **options)
         return self._guided("depth", call, lambda frames: self.annotator("depth")(frames))
 
-    def process_controlnet_pose(self, video_path, prompt: str, **kwargs) -> str:
+    def process_controlnet_pose(self, video_path=None, prompt: str | None = None, **kwargs) -> str:
         return self.controlnet_pose(video_path, prompt, **kwargs).path
 
-    def process_controlnet_canny(self, video_path, prompt: str, **kwargs) -> str:
+    def process_controlnet_canny(self, video_path=None, prompt: str | None = None, **kwargs) -> str:
         return self.controlnet_canny(video_path, prompt, **kwargs).path
 
-    def process_controlnet_canny_db(self, db_path: str, video_path, prompt: str, **kwargs) -> str:
+    def process_controlnet_canny_db(
+        self, db_path: str | None = None, video_path=None, prompt: str | None = None, **kwargs
+    ) -> str:
         return self.controlnet_canny_db(db_path, video_path, prompt, **kwargs).path
 
-    def process_controlnet_depth(self, video_path, prompt: str, **kwargs) -> str:
+    def process_controlnet_depth(self, video_path=None, prompt: str | None = None, **kwargs) -> str:
         return self.controlnet_depth(video_path, prompt, **kwargs).path
 
     # ------------------------------------------------------------------------------------------------- pix2pix
-    def pix2pix(self, video, prompt: str, **options) -> GenerationResult:
+    def pix2pix(self, video=None, prompt: str | None = None, **options) -> GenerationResult:
         """Edit a video by an instruction ("make it night"); parameters: `modes.Pix2PixCall`."""
         call = Pix2PixCall.checked(self.settings, video=video, prompt=prompt, **options)
         clip = self._video_input(call.video, call.resolution, call.start_t, call.end_t, call.out_fps, call)
         frames, height, width = clip.frames.shape[:3]
-        self._check_work(frames, height, width, call.num_inference_steps)
+        self._check_work(call, frames, height, width, call.num_inference_steps, clip.fps)
         chunk_size = chunk_within(call.chunk_size, len(clip.frames), call.notes)
 
         def run():
@@ -247,19 +256,19 @@ class Model(ModelLoader):
 
         return self._generate("video editing", call, call.save_path, run)
 
-    def process_pix2pix(self, video, prompt: str, **kwargs) -> str:
+    def process_pix2pix(self, video=None, prompt: str | None = None, **kwargs) -> str:
         """Edit a video by an instruction and return the path of the edited video (see `pix2pix`)."""
         return self.pix2pix(video, prompt, **kwargs).path
 
     # ---------------------------------------------------------------------------------------------- modelscope
-    def modelscope(self, prompt: str, **options) -> GenerationResult:
+    def modelscope(self, prompt: str | None = None, **options) -> GenerationResult:
         """ModelScope/Zeroscope text-to-video (parameters: `modes.ModelScopeCall`)."""
         call = ModelScopeCall.checked(self.settings, prompt=prompt, **options)
 
         def sizes(pipe) -> dict:
             native = pipe.unet.config.sample_size * pipe.vae_scale_factor
             height, width = call.height or native, call.width or native
-            self._check_work(call.num_frames, height, width, call.num_inference_steps)
+            self._check_work(call, call.num_frames, height, width, call.num_inference_steps, call.fps)
             return {"num_frames": call.num_frames, "height": height, "width": width}
 
         return self._modelscope("ModelScope generation", call, call.fps, sizes)
@@ -274,7 +283,9 @@ class Model(ModelLoader):
         frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0
         frames = torch.nn.functional.interpolate(frames, size=(call.height, call.width), mode="bicubic").clamp(0, 1)
         call.notes += clip.notes
-        self._check_work(len(frames), call.height, call.width, call.num_inference_steps * call.strength)
+        self._check_work(
+            call, len(frames), call.height, call.width, call.num_inference_steps * call.strength, clip.fps
+        )
         return self._modelscope("upscaling", call, clip.fps, lambda pipe: {"video": frames, "strength": call.strength})
 
     def _modelscope(self, mode: str, call: ThreeDCall, fps: float, inputs) -> GenerationResult:
@@ -298,7 +309,7 @@ class Model(ModelLoader):
 
         return self._generate(mode, call, call.path, run)
 
-    def process_modelscope(self, prompt: str, **kwargs) -> str:
+    def process_modelscope(self, prompt: str | None = None, **kwargs) -> str:
         """ModelScope/Zeroscope text-to-video; returns the path of the written video (see `modelscope`)."""
         return self.modelscope(prompt, **kwargs).path
 
@@ -314,16 +325,23 @@ class Model(ModelLoader):
         path = output_path(path, self.settings.output_dir, self.settings.output_ttl_hours * 3600, call.output_format)
         with self._generating(mode):
             pipe, latents, fps, beside = run()
-            card = self._card(call, pipe, path)
+            inputs = input_files(call)
+            card = self._card(call, pipe, path, inputs)
             metadata = {"comment": card.model_dump_json()}
             writer = VideoWriter(path, fps, getattr(call, "watermark", ""), call.smooth_fps, metadata)
             self._tile_vae(pipe, latents)
-            self._write(pipe, latents, writer, beside)
-            sidecar(path).write_text(card.to_json())
+            companions = ClipFiles(path, card, inputs)  # the card and the inputs: written with the video, or not
+            companions.stage()
+            try:
+                self._write(pipe, latents, writer, beside)
+            except BaseException:
+                companions.discard()
+                raise
+            companions.commit()
         logger.info("Wrote %s (%s, seed %d)", path, mode, call.seed)
         return GenerationResult(path=str(path), seed=call.seed, notes=list(call.notes), card=card)
 
-    def _card(self, call: Call, pipe, path) -> Card:
+    def _card(self, call: Call, pipe, path, inputs: dict[str, InputFile]) -> Card:
         """The call's generation card: its parameters, and the models it used with their revisions."""
         roles = {"model": getattr(call, "model_name", None), "controlnet": getattr(call, "controlnet_name", None)}
         roles["lora"] = getattr(call, "lora", None)
@@ -332,17 +350,18 @@ class Model(ModelLoader):
             if name:
                 with contextlib.suppress(InputError, ModelLoadError):
                     models[role] = self.resolve_model_name(name)
-        card = make_card(call.MODE, call, models, type(pipe.scheduler).__name__, Path(path))
+        card = make_card(call.MODE, call, models, type(pipe.scheduler).__name__, Path(path), inputs)
         for role, name in roles.items():  # the names as given (a hub id, an alias), revisions of what they named
             if role in card.models and name:
                 card.models[role].name = str(name)
         return card
 
-    def run_card(self, source, path=None) -> GenerationResult:
+    def run_card(self, source, path=None, inputs=None) -> GenerationResult:
         """Make a clip again from its generation card: a `Card`, a dict, a card file (.json) or a video made here.
-        `path`: where to write (default: a new file in the output folder)."""
-        card = Card.read(source)
-        return getattr(self, MODES[card.mode])(**card.parameters, path=path)
+        `path`: where to write (default: a new file in the output folder); `inputs`: a folder (or several) holding
+        the input files the card names, when they are not beside the card."""
+        card, parameters = card_with_inputs(source, inputs)
+        return getattr(self, MODES[card.mode])(**parameters, path=path)
 
     def _video_input(self, video, resolution: int, start_t, end_t, fps, call: VideoInputCall) -> VideoClip:
         """Read the frames of an input video (at most the call's `max_frames`); its notes go to the call."""
@@ -380,15 +399,31 @@ class Model(ModelLoader):
 
         return callback
 
-    def _check_work(self, frames: int, height: int, width: int, steps: float) -> None:
-        """Refuse a web request that asks for more than T2VZ_MAX_WORK megapixel-steps (frames x pixels x steps)."""
+    def _check_work(self, call: Call, frames: int, height: int, width: int, steps: float, fps: float, shown_width=0):
+        """Refuse a web request that asks for more than T2VZ_MAX_WORK megapixel-steps: the denoising (frames x
+        pixels x steps) and, where asked, the smoothing to a higher frame rate (its frames x pixels x
+        `SMOOTHING_STEPS`, what interpolating a frame costs in denoising steps); `shown_width`: the written frames'
+        width where it differs (a condition shown beside)."""
         limit = self.settings.work_limit
-        work = frames * height * width * steps / 1e6
-        if from_web() and limit and work > limit:
+        if not (from_web() and limit):
+            return
+        stages = [(f"{frames} frames x {width}x{height} px x {steps:g} steps", frames * height * width * steps / 1e6)]
+        if call.smooth_fps > fps:
+            shown, written = shown_width or width, math.ceil(frames * call.smooth_fps / fps)
+            stages.append(
+                (
+                    f"smoothing to {call.smooth_fps:g} fps: {written} frames x {shown}x{height} px x "
+                    f"{SMOOTHING_STEPS} steps' worth",
+                    written * height * shown * SMOOTHING_STEPS / 1e6,
+                )
+            )
+        work = sum(amount for _, amount in stages)
+        if work > limit:
+            fix = " or less smoothing (smooth_fps)" if len(stages) > 1 else ""
             raise InputError(
-                f"This request is too large for this server: {frames} frames x {width}x{height} px x {steps:g} steps "
-                f"= {work:,.0f} megapixel-steps, above its limit of {limit:,} (T2VZ_MAX_WORK). Use fewer frames, a "
-                "lower resolution or fewer steps."
+                f"This request is too large for this server: {' + '.join(text for text, _ in stages)} = {work:,.0f} "
+                f"megapixel-steps, above its limit of {limit:,} (T2VZ_MAX_WORK). Use fewer frames, a lower resolution "
+                f"or fewer steps{fix}."
             )
 
     def _tile_vae(self, pipe, latents: torch.Tensor) -> None:

@@ -22,7 +22,8 @@ from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
 from pipelines.modelscope import SCHEDULERS
 from pipelines.text_to_video_zero import MAX_ZOOM, suggest_t0_t1
 from settings import MODELSCOPE_SIZES, POSE_DETECTORS, Settings
-from utils.validation import InputError, as_flag, as_float, as_int, as_resolution, as_text
+from utils.images import read_image
+from utils.validation import InputError, as_file, as_flag, as_float, as_int, as_resolution, as_text, quote
 from utils.video import MAX_SMOOTH_FPS, VIDEO_FORMATS
 
 MAX_SEED = 2**63 - 1
@@ -80,6 +81,7 @@ class Call:
     """What every mode's call has: the seed, the notes for the user, and the unknown-parameter check."""
 
     MODE: ClassVar[str] = ""  # the mode's name on a generation card (`cards.MODES`)
+    FILES: ClassVar[tuple[str, ...]] = ()  # the parameters that take an input file (a card names them by content)
 
     seed: Any = 0
     output_format: Any = None  # mp4, webm or gif; None: the path's own suffix, else mp4
@@ -117,10 +119,17 @@ class Call:
                 renamed[own] = renamed.pop(alias)
         return renamed
 
+    def input_files(self) -> dict[str, Any]:
+        """The input files of the checked call, by parameter: the file each came from (a path), or, for a picture
+        given as an array, the array. A card records them by content (`cards`)."""
+        return {name: getattr(self, name) for name in self.FILES if getattr(self, name) is not None}
+
     def check(self, settings: Settings) -> None:
         self.seed = draw_seed(self.seed)
         if self.output_format is not None and self.output_format not in VIDEO_FORMATS:
-            raise InputError(f"Output format must be one of {', '.join(VIDEO_FORMATS)}, got {self.output_format!r}.")
+            raise InputError(
+                f"Output format must be one of {', '.join(VIDEO_FORMATS)}, got {quote(self.output_format)}."
+            )
         self.smooth_fps = as_float("smooth_fps", self.smooth_fps, 0.0, MAX_SMOOTH_FPS)
 
 
@@ -161,7 +170,7 @@ class SDCall(Call):
         self.feature_reuse = as_int("Feature reuse", self.feature_reuse, 1, MAX_FEATURE_REUSE)
         if self.cross_frame not in CROSS_FRAME_MODES:
             raise InputError(
-                f"Cross-frame attention must be one of {', '.join(CROSS_FRAME_MODES)}, got {self.cross_frame!r}."
+                f"Cross-frame attention must be one of {', '.join(CROSS_FRAME_MODES)}, got {quote(self.cross_frame)}."
             )
         if self.scheduler in (None, "", "default"):
             self.scheduler = None
@@ -177,6 +186,7 @@ class Text2VideoCall(SDCall):
 
     MIN_STEPS: ClassVar[int] = 2  # the method needs T' below T
     MODE: ClassVar[str] = "text2video"
+    FILES: ClassVar[tuple[str, ...]] = ("image",)
 
     motion_field_strength_x: Any = 12
     motion_field_strength_y: Any = 12
@@ -217,12 +227,18 @@ class Text2VideoCall(SDCall):
         self.motion_rotation = as_float("Rotation per frame", self.motion_rotation, -MAX_ROTATION, MAX_ROTATION)
         self.motion_path = motion_path(self.motion_path)
         self.image_strength = as_float("Image strength", self.image_strength, 0.0, 1.0)
-        self.image_source = str(self.image) if isinstance(self.image, (str, Path)) and self.image else None
+        source = self.image if isinstance(self.image, (str, Path)) and str(self.image).strip() else None
         self.image = read_image(self.image)
+        self.image_source = None if self.image is None else source or self.image
         self.smooth_bg = as_flag("smooth_bg", self.smooth_bg)
         self.smooth_bg_strength = as_float("Background smoothing strength", self.smooth_bg_strength, 0.0, 1.0)
         if self.smooth_bg_mask not in MASK_SOURCES:
-            raise InputError(f"Background mask must be one of {', '.join(MASK_SOURCES)}, got {self.smooth_bg_mask!r}.")
+            raise InputError(
+                f"Background mask must be one of {', '.join(MASK_SOURCES)}, got {quote(self.smooth_bg_mask)}."
+            )
+
+    def input_files(self) -> dict[str, Any]:
+        return {} if self.image is None else {"image": self.image_source}
 
     def _check_t0_t1(self) -> None:
         """Given t0/t1 are the original's step indices (of T' and T, counted from the end of the schedule)."""
@@ -259,6 +275,7 @@ class GuidedCall(VideoInputCall):
     """A ControlNet-guided video (pose, edges, depth): the condition comes from `video_path`'s frames."""
 
     MODE: ClassVar[str] = "depth"
+    FILES: ClassVar[tuple[str, ...]] = ("video_path",)
 
     video_path: Any = None
     controlnet_name: Any = None
@@ -272,6 +289,7 @@ class GuidedCall(VideoInputCall):
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
+        self.video_path = as_file("Input video", self.video_path, required=False)
         super().check(settings)
         self.controlnet_conditioning_scale = as_float(
             "ControlNet conditioning scale", self.controlnet_conditioning_scale, 0.0, MAX_CONTROLNET_SCALE
@@ -307,7 +325,7 @@ class PoseCall(GuidedCall):
         self.is_skeleton = as_flag("is_skeleton", self.is_skeleton)
         self.pose_detector = self.pose_detector or settings.default_pose_detector
         if self.pose_detector not in POSE_DETECTORS:
-            raise InputError(f"Pose detector must be 'openpose' or 'mediapipe', got {self.pose_detector!r}.")
+            raise InputError(f"Pose detector must be 'openpose' or 'mediapipe', got {quote(self.pose_detector)}.")
         super().check(settings)
 
 
@@ -317,6 +335,7 @@ class Pix2PixCall(VideoInputCall):
 
     PROMPT_LABEL: ClassVar[str] = "Instruction"
     MODE: ClassVar[str] = "pix2pix"
+    FILES: ClassVar[tuple[str, ...]] = ("video",)
     SCHEDULERS: ClassVar[tuple[str, ...]] = tuple(ALL_SCHEDULERS)  # its own default: Euler ancestral
 
     video: Any = None
@@ -326,33 +345,13 @@ class Pix2PixCall(VideoInputCall):
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_pix2pix_model
+        self.video = as_file("Input video", self.video, required=False)
         super().check(settings)
         self.scheduler = self.scheduler or "euler-a"  # the original demo's (the pipeline is kept between calls)
         self.shared_noise = as_flag("shared_noise", self.shared_noise)
         self.image_guidance_scale = as_float(
             "Image guidance scale", self.image_guidance_scale, 0.0, MAX_IMAGE_GUIDANCE
         )
-
-
-def read_image(value):
-    """The image of image-to-video as an RGB array: a file path (what the page sends), an array or a PIL image;
-    None or "" for none."""
-    import numpy as np
-
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(value) as image:
-                return np.asarray(image.convert("RGB"))
-        except (OSError, UnidentifiedImageError, ValueError):
-            raise InputError(f"Could not read the image {str(value)!r}: give a PNG, JPEG or WebP file.") from None
-    array = np.asarray(value.convert("RGB") if hasattr(value, "convert") else value)
-    if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 8:
-        raise InputError(f"The image must be an RGB array (height, width, 3), got shape {array.shape}.")
-    return array[..., :3]
 
 
 def motion_path(value) -> tuple[tuple[float, float], ...] | None:
@@ -362,7 +361,7 @@ def motion_path(value) -> tuple[tuple[float, float], ...] | None:
         return None
     problem = (
         "Camera path must be (dx, dy) pairs of numbers, one per frame in pixels of a 512-px frame, frame 0 first: "
-        f"e.g. '0,0; 8,0; 16,4' or [[0, 0], [8, 0]]; got {value!r}."
+        f"e.g. '0,0; 8,0; 16,4' or [[0, 0], [8, 0]]; got {quote(value)}."
     )
     try:
         pairs = [part.split(",") for part in value.split(";") if part.strip()] if isinstance(value, str) else value
@@ -382,7 +381,7 @@ def _size(name: str, value, default: int | None, settings: Settings) -> int | No
 
 def _scheduler(name, choices: tuple[str, ...] = SCHEDULERS) -> str:
     if name not in choices:
-        raise InputError(f"Scheduler must be one of {', '.join(choices)}, got {name!r}.")
+        raise InputError(f"Scheduler must be one of {', '.join(choices)}, got {quote(name)}.")
     return name
 
 
@@ -434,6 +433,7 @@ class UpscaleCall(ThreeDCall):
     the clip's own rate."""
 
     MODE: ClassVar[str] = "modelscope_upscale"
+    FILES: ClassVar[tuple[str, ...]] = ("video_path",)
 
     video_path: Any = None
     strength: Any = 0.6
@@ -453,3 +453,11 @@ class UpscaleCall(ThreeDCall):
             raise InputError(
                 "No clip to upscale: generate a clip first (it fills the 'Clip to upscale' box) or upload one."
             )
+        self.video_path = as_file("Clip to upscale", self.video_path)
+
+
+# Each mode's call, by the mode's name on a generation card.
+CALLS: dict[str, type[Call]] = {
+    call.MODE: call
+    for call in (Text2VideoCall, PoseCall, CannyCall, GuidedCall, Pix2PixCall, ModelScopeCall, UpscaleCall)
+}

@@ -26,6 +26,9 @@ T2VZ_DEVICES          devices to serve on at once, one generation each, e.g. cud
 T2VZ_VAE_TILING       auto (default: frames of 1024 px and more decode in tiles), on or off
 T2VZ_MODELS_ROOT      the only folder whose model folders may be named from the web UI/API (default ./models)
 T2VZ_AUTH             user:password (several: comma-separated) to require a login, e.g. for a shared link
+T2VZ_TRUSTED_PROXIES  addresses or networks (comma-separated, e.g. 10.0.0.5,172.16.0.0/12) of the reverse proxies in
+                      front of the app, whose X-Forwarded-For it believes for login throttling (default none; the
+                      share tunnel the app starts itself is trusted with --share)
 T2VZ_MAX_UPLOAD_MB    largest upload in MB (default 200)
 T2VZ_OUTPUT_TTL_HOURS outputs (and Gradio's copies of uploads) older than this are deleted (default 24)
 T2VZ_MAX_WORK         most work one web request may ask for, in megapixel-steps: frames x width x height x steps
@@ -129,6 +132,22 @@ DREAMBOOTH_STYLES = (
     DreamBoothStyle("GTA-5", "PAIR/text2video-zero-controlnet-canny-gta5", "gtav style"),
     DreamBoothStyle("Avatar", "PAIR/text2video-zero-controlnet-canny-avatar", "avatar style"),
 )
+
+
+def _networks(value: str | None) -> tuple[str, ...]:
+    """Comma-separated addresses or networks; one that is neither stops the app with its name (a proxy setting
+    that silently trusted nothing, or everything, would be worse)."""
+    import ipaddress
+
+    networks = []
+    for entry in filter(None, (part.strip() for part in (value or "").split(","))):
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"T2VZ_TRUSTED_PROXIES: '{entry}' is not an address or network (e.g. 10.0.0.5)."
+            ) from None
+    return tuple(networks)
 
 
 def _flag(value: str | None) -> bool:
@@ -292,6 +311,7 @@ class Settings:
     compile: bool = False
     vae_tiling: str = "auto"  # "auto" (frames of 1024 px and more), "on" or "off"
     auth: str = ""
+    trusted_proxies: tuple[str, ...] = ()
     models_root: Path = Path("models").resolve()
     max_upload_mb: int = 200
     output_ttl_hours: int = 24
@@ -332,6 +352,7 @@ class Settings:
             devices=tuple(d.strip() for d in (env.get("T2VZ_DEVICES") or "").split(",") if d.strip()),
             vae_tiling=_choice(env.get("T2VZ_VAE_TILING"), ("auto", "on", "off"), "auto"),
             auth=(env.get("T2VZ_AUTH") or "").strip(),
+            trusted_proxies=_networks(env.get("T2VZ_TRUSTED_PROXIES")),
             models_root=Path(env.get("T2VZ_MODELS_ROOT") or base.models_root).expanduser().resolve(),
             max_upload_mb=_int(env.get("T2VZ_MAX_UPLOAD_MB"), base.max_upload_mb, 1, 100_000),
             output_ttl_hours=_int(env.get("T2VZ_OUTPUT_TTL_HOURS"), base.output_ttl_hours, 1, 24 * 365),

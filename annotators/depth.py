@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from utils.jobs import check_cancelled
+
 ANNOTATORS_REPO = "lllyasviel/Annotators"
 
 
@@ -48,6 +50,7 @@ class DepthEstimator:
         resolution = min(self.detect_resolution, max(height, width))
         maps = []
         for frame in frames:
+            check_cancelled()  # a stopped request ends here too: annotating a long video takes a while
             depth = self.detector(frame, detect_resolution=resolution, image_resolution=resolution, output_type="np")
             maps.append(cv2.resize(depth, (width, height), interpolation=cv2.INTER_LINEAR))
         return np.stack(maps)

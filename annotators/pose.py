@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from utils.jobs import check_cancelled
+
 from .depth import ANNOTATORS_REPO
 
 # OpenPose's 18 body points (COCO order) as BlazePose landmarks; the neck is the midpoint of the shoulders.
@@ -63,6 +65,7 @@ class MediaPipePoseEstimator:
         drawings = []
         with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1) as pose:
             for frame in frames:
+                check_cancelled()  # a stopped request ends here too: annotating a long video takes a while
                 result = pose.process(np.ascontiguousarray(frame))
                 keypoints = blazepose_to_openpose(result.pose_landmarks.landmark) if result.pose_landmarks else []
                 drawings.append(draw_skeleton(keypoints or [None] * 18, height, width))
@@ -101,6 +104,7 @@ class OpenPoseEstimator:
         resolution = min(self.detect_resolution, max(height, width))
         drawings = []
         for frame in frames:
+            check_cancelled()  # a stopped request ends here too: annotating a long video takes a while
             drawing = self.detector(
                 frame,
                 detect_resolution=resolution,

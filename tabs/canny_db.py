@@ -6,7 +6,7 @@ import gradio as gr
 
 from model import Model
 from tabs.canny import threshold_controls
-from tabs.controls import model_label
+from tabs.controls import model_label, page_helper
 from tabs.guided import example, guided_demo
 
 # Per style (by its label): a motion video whose content fits the example's prompt (after the style's trigger).
@@ -54,7 +54,7 @@ def create_demo(model: Model) -> gr.Blocks:
             return gr.Dropdown(value=chosen.model), with_trigger(text, chosen.trigger, [s.trigger for s in styles])
 
         # On the user's choice only (`input`): an example sets the style, its model and its prompt together.
-        style.input(pick, [style, prompt], [db_path, prompt], queue=False, api_visibility="private")
+        style.input(page_helper(pick), [style, prompt], [db_path, prompt], queue=False, api_visibility="private")
         return {"style": style, **threshold_controls(), "db_path": db_path}
 
     # Each example sets the style and model its prompt's trigger belongs to, with a video that fits.

@@ -7,26 +7,29 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 
-from model import TINY_ALIASES, GenerationResult, ModelLoadError, OutOfMemory
+from model import GenerationResult, ModelLoadError, OutOfMemory
+from settings import Settings
 from tabs.card_upload import connect_card_upload
 from tabs.results import connect_result_extras, preview_sink
+from tabs.web_rules import check_model_names
 from utils.jobs import Cancelled, Job, job_scope
-from utils.validation import InputError, as_flag, check_ui_model_name
+from utils.validation import InputError, as_flag
 from utils.video import OutputError
 
 logger = logging.getLogger(__name__)
 
 # Every generation event shares one worker: the GPU runs one request at a time, the rest wait in the queue.
 GENERATION_CONCURRENCY_ID = "generation"
-# Parameters that name a model: from the web, only hub ids, offline aliases or folders under the models root.
-MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path", "lora")
 # Parameters the endpoints gained after they were published, in the order they came: they go last.
 ADDED_LATER = (
+    "output_format",
+    "smooth_fps",
     "scheduler",
     "feature_reuse",
     "cross_frame",
@@ -78,8 +81,36 @@ class StudioBlocks(gr.Blocks):
     upstream Gradio app has raised an exception". A request without the parameters added since an endpoint was
     published (ADDED_LATER) gets their defaults. The page runs `PAGE_JS` unless `launch` is given its own."""
 
-    def launch(self, *args, js: str | None = None, **kwargs):
-        return super().launch(*args, js=js or PAGE_JS, **kwargs)
+    def launch(
+        self,
+        *args,
+        js: str | None = None,
+        app_kwargs: dict | None = None,
+        trusted_proxies: tuple[str, ...] = (),
+        **kwargs,
+    ):
+        """Gradio's launch, with the page's script and guards on its routes: a cancel stops exactly the job it names
+        (`ExactCancel`); with a login every route but the login page needs it (`RequireLogin`); and the client's
+        address is taken from X-Forwarded-For only from `trusted_proxies` (the web server, uvicorn, would otherwise
+        believe any process on this machine, the share tunnel's visitors included, about their address)."""
+        from starlette.middleware import Middleware
+
+        from utils.cancel import ExactCancel
+        from utils.login import RequireLogin
+
+        app_kwargs = dict(app_kwargs or {})
+        # The first is the outermost: the login is checked before a cancel is carried out.
+        guards = [*([Middleware(RequireLogin)] if kwargs.get("auth") else []), Middleware(ExactCancel)]
+        app_kwargs["middleware"] = [*guards, *(app_kwargs.get("middleware") or [])]
+        previous = os.environ.get("FORWARDED_ALLOW_IPS")
+        os.environ["FORWARDED_ALLOW_IPS"] = ",".join(trusted_proxies)  # read by uvicorn as the server starts
+        try:
+            return super().launch(*args, js=js or PAGE_JS, app_kwargs=app_kwargs, **kwargs)
+        finally:
+            if previous is None:
+                os.environ.pop("FORWARDED_ALLOW_IPS", None)
+            else:
+                os.environ["FORWARDED_ALLOW_IPS"] = previous
 
     def validate_inputs(self, block_fn, inputs: list) -> None:
         names = list(inspect.signature(block_fn.fn).parameters) if block_fn.fn else []
@@ -95,13 +126,50 @@ class StudioBlocks(gr.Blocks):
                 f"this order: {', '.join(wanted)}."
             )
         for name, block, value in zip(names, block_fn.inputs, inputs, strict=False):
+            if not isinstance(block, FILE_INPUTS) or value is None:
+                continue
+            kind = "picture" if isinstance(block, gr.Image) else "video" if isinstance(block, gr.Video) else "file"
             is_file = isinstance(value, dict) and isinstance(value.get("path"), str)
-            if isinstance(block, FILE_INPUTS) and value is not None and not is_file:
+            if not is_file:
                 raise gr.Error(
-                    f"{name} must be an uploaded video file (with gradio_client: handle_file(path)), got "
+                    f"{name} must be an uploaded {kind} file (with gradio_client: handle_file(path)), got "
                     f"{type(value).__name__}."
                 )
+            if not self.is_upload(value["path"]):
+                raise gr.Error(
+                    f"{name} names a file that was not uploaded to this app: upload the {kind} (with gradio_client: "
+                    "handle_file(path)); files of the server are never read for a request."
+                )
         super().validate_inputs(block_fn, inputs)
+
+    def get_api_info(self, all_endpoints: bool = False, page: str | None = None):
+        """Gradio's API description, without the server's files: an input whose default is a file of the server
+        (a tab's example video) is shown without one; an API client sends its own."""
+        info = super().get_api_info(all_endpoints=all_endpoints, page=page)
+        for endpoint in [*info.get("named_endpoints", {}).values(), *info.get("unnamed_endpoints", {}).values()]:
+            for parameter in endpoint.get("parameters", []):
+                default = parameter.get("parameter_default")
+                if isinstance(default, dict) and "path" in default:
+                    parameter["parameter_has_default"], parameter["parameter_default"] = False, None
+        return info
+
+    def is_upload(self, path: str) -> bool:
+        """Whether a request's file is one this app may read: an upload (Gradio's upload folder) or a file it
+        serves itself (its outputs and examples, sent back as inputs). Gradio refuses the others itself, but its
+        clients then get no message."""
+        from gradio import utils as gradio_utils
+
+        if "\0" in path:
+            return False
+        if gradio_utils.is_static_file(path):
+            return True
+        allowed, _ = gradio_utils.is_allowed_file(
+            gradio_utils.abspath(path),
+            blocked_paths=self.blocked_paths,
+            allowed_paths=[],
+            created_paths=[gradio_utils.get_upload_folder()],
+        )
+        return allowed
 
 
 def run_generation(fn: Callable[..., GenerationResult], *args, **kwargs) -> GenerationResult:
@@ -128,6 +196,17 @@ def _as_sent(payload):
     return payload
 
 
+def _uploaded_picture(payload):
+    """An uploaded picture as the path of the upload, not decoded here: Gradio's own preprocessing would open it
+    with PIL first (a decompression bomb, a text file named .png or a truncated file then fails with no message);
+    the Model reads it, bounded by its pixel count, and names the problem."""
+    if payload is None:
+        return None
+    if not getattr(payload, "path", None):
+        raise gr.Error("The picture must be an uploaded file (with gradio_client: handle_file(path)).")
+    return payload.path
+
+
 def _client_gone() -> Callable[[], bool]:
     """Whether the client of the running request has gone: its tab closed or its result stream dropped. Gradio then
     marks the request's queue event as no longer alive, but offers no public hook for it, so this reads the event
@@ -147,10 +226,7 @@ def _generate_in_job(job: Job, generate: Callable[..., GenerationResult], kwargs
         try:
             if as_flag("randomize_seed", kwargs.pop("randomize_seed", False)):
                 kwargs["seed"] = -1
-            for name in MODEL_PARAMETERS:
-                if kwargs.get(name):
-                    what = "LoRA" if name == "lora" else "Model"
-                    kwargs[name] = check_ui_model_name(kwargs[name], models_root, TINY_ALIASES, what)
+            kwargs = check_model_names(kwargs, models_root)
         except InputError as error:
             raise gr.Error(str(error)) from error
         return run_generation(generate, **kwargs)
@@ -164,7 +240,7 @@ def connect_generation(
     api_name: str,
     randomize: gr.Checkbox | None = None,
     *,
-    models_root: Path,
+    settings: Settings,
     stop: gr.Button | None = None,
 ):
     """Wire `controls` (named as `generate`'s keyword arguments) to `generate` through `event` (e.g. `button.click`).
@@ -172,7 +248,7 @@ def connect_generation(
     The handler gets an explicit signature with those names, so API clients see the Python API's parameter
     names, and a tqdm-tracking progress bar. The outputs are the video and, where there are two, the seed used.
     With `randomize`, a ticked box turns the seed into -1 (drawn and reported). Model names must be hub ids,
-    offline aliases or folders inside `models_root`. Values reach the Model as sent (it checks them).
+    offline aliases or folders inside the settings' models root. Values reach the Model as sent (it checks them).
 
     The Model runs in a worker thread as a web `Job`. Cancelling the event (the `stop` button, an API client's
     cancel) or the client going away (a closed tab) sets the job's stop flag: the denoising loop ends within one
@@ -192,7 +268,7 @@ def connect_generation(
         # The copied context carries Gradio's progress tracker into the worker thread.
         run = contextvars.copy_context().run
         future = asyncio.get_running_loop().run_in_executor(
-            None, run, _generate_in_job, job, generate, kwargs, models_root
+            None, run, _generate_in_job, job, generate, kwargs, settings.models_root
         )
         gone = _client_gone()
         try:
@@ -221,7 +297,9 @@ def connect_generation(
     handler.__signature__ = inspect.Signature([*parameters, request, progress])  # type: ignore[attr-defined]
     handler.__annotations__ = {"request": gr.Request}  # Gradio finds the request by the annotations
     for control in controls.values():
-        if not isinstance(control, FILE_INPUTS):
+        if isinstance(control, gr.Image):
+            control.preprocess = _uploaded_picture
+        elif not isinstance(control, FILE_INPUTS):
             control.preprocess = _as_sent
     if randomize is not None:
         randomize.preprocess = _as_sent
@@ -242,7 +320,7 @@ def connect_generation(
         return dependency
 
     dependency = connect_result_extras(outputs[0], event, api_name, stop, connect)
-    connect_card_upload(generate, ordered, api_name)
+    connect_card_upload(generate, ordered, api_name, settings)
     return dependency
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -12,6 +14,20 @@ from pipelines.cross_frame_attention import CROSS_FRAME_MODES
 from utils.video import MAX_SMOOTH_FPS
 
 QUALITY_PRESET, FAST_PRESET = "Quality", "Fast (4-8 steps)"
+
+
+def page_helper(fn: Callable) -> Callable:
+    """A page-only helper (a control that sets others, a picture shown beside): a value it cannot take, which
+    only a hand-made request sends, gets a message instead of an error Gradio shows as none."""
+
+    @functools.wraps(fn)
+    def helper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (TypeError, ValueError, KeyError, AttributeError, OSError, OverflowError) as error:
+            raise gr.Error(f"This control cannot take that value ({type(error).__name__}): nothing changed.") from None
+
+    return helper
 
 
 def preset_control() -> gr.Radio:
@@ -59,7 +75,7 @@ def connect_speed_preset(
         return [gr.update(value=values[name]) if name in values else gr.update() for name in names]
 
     inputs = [preset] + ([model_name] if model_name is not None else [])
-    preset.input(choose, inputs, list(targets.values()), queue=False, api_visibility="private")
+    preset.input(page_helper(choose), inputs, list(targets.values()), queue=False, api_visibility="private")
 
 
 def generate_buttons(label: str = "Generate") -> tuple[gr.Button, gr.Button]:
@@ -99,7 +115,7 @@ def live_model_search(dropdown: gr.Dropdown, curated: list[str], models_root: Pa
         return gr.Dropdown(choices=model_choices(curated, models_root, query or "", online))
 
     dropdown.key_up(
-        search,
+        page_helper(search),
         [dropdown],
         [dropdown],
         queue=False,

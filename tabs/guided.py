@@ -153,7 +153,7 @@ def guided_demo(
             [result, seed_used],
             api_name,
             randomize,
-            models_root=settings.models_root,
+            settings=settings,
             stop=stop_button,
         )
     return demo

@@ -9,7 +9,7 @@ from modes import ModelScopeCall, UpscaleCall
 from pipelines.modelscope import SCHEDULERS
 from settings import MODELSCOPE_SIZES
 from tabs.common import connect_generation, tab_examples
-from tabs.controls import generate_buttons, output_controls, seed_controls
+from tabs.controls import generate_buttons, output_controls, page_helper, seed_controls
 from tabs.results import result_controls
 
 EXAMPLES = [
@@ -124,10 +124,12 @@ def create_demo(model: Model) -> gr.Blocks:
         tab_examples(model, [[e] for e in EXAMPLES], {"prompt": prompt}, model.modelscope, [result, seed_used])
 
         def native_size(name: str):
-            size = MODELSCOPE_SIZES.get(name)
+            size = MODELSCOPE_SIZES.get(name) if isinstance(name, str) else None
             return (gr.Slider(value=size[0]), gr.Slider(value=size[1])) if size else (gr.Slider(), gr.Slider())
 
-        model_name.change(native_size, [model_name], [width, height], queue=False, api_visibility="private")
+        model_name.change(
+            page_helper(native_size), [model_name], [width, height], queue=False, api_visibility="private"
+        )
         controls = {
             "prompt": prompt,
             "model_name": model_name,
@@ -149,7 +151,7 @@ def create_demo(model: Model) -> gr.Blocks:
             [result, seed_used],
             "modelscope",
             randomize,
-            models_root=settings.models_root,
+            settings=settings,
             stop=stop_button,
         )
         # A new result becomes this session's clip to upscale.
@@ -174,7 +176,7 @@ def create_demo(model: Model) -> gr.Blocks:
             upscale_controls,
             [upscaled],
             "modelscope_upscale",
-            models_root=settings.models_root,
+            settings=settings,
             stop=upscale_stop,
         )
     return demo

@@ -115,7 +115,7 @@ def create_demo(model: Model) -> gr.Blocks:
             [result, seed_used],
             "pix2pix",
             randomize,
-            models_root=settings.models_root,
+            settings=settings,
             stop=stop_button,
         )
     return demo

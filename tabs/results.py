@@ -8,8 +8,8 @@ clients cost no preview decoding.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ from pathlib import Path
 import gradio as gr
 from gradio.data_classes import FileData
 
+from tabs.controls import page_helper
 from utils.validation import as_flag
 
 PREVIEW_POLL_SECONDS = 0.5
@@ -61,20 +62,31 @@ class PreviewBoard:
 
     A page asks for previews when it starts a generation (`want`); the generation posts pictures (`post`) only where
     one was asked for; the page's timer takes each new picture once (`take`) and stops once the generation has ended
-    (`end`). Entries of pages that went away are dropped oldest-first beyond `limit`.
+    (`end`). The session id is the client's to choose, so no caller can push out another's entry: a session holds
+    at most `per_session` entries, the board at most `limit`, and a new entry beyond either is refused (that page
+    shows no preview) rather than evicting one. An entry nobody polls or posts to for `idle_seconds` (a page that
+    went away, or made-up sessions) expires.
     """
 
-    def __init__(self, limit: int = 256):
-        self._entries: OrderedDict[tuple[str, str], dict] = OrderedDict()
+    def __init__(
+        self, limit: int = 256, per_session: int = 8, idle_seconds: float = 30.0, clock=time.monotonic
+    ) -> None:
+        self._entries: dict[tuple[str, str], dict] = {}
         self._lock = threading.Lock()
-        self._limit = limit
+        self._limit, self._per_session, self._idle, self._clock = limit, per_session, idle_seconds, clock
 
-    def want(self, key: tuple[str, str]) -> None:
+    def want(self, key: tuple[str, str]) -> bool:
+        """Start an entry for a page's generation; False where it is refused (see the class)."""
         with self._lock:
-            self._entries[key] = {"image": None, "new": False, "ended": False}
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._limit:
-                self._entries.popitem(last=False)
+            now = self._clock()
+            for stale in [k for k, entry in self._entries.items() if now - entry["touched"] > self._idle]:
+                del self._entries[stale]
+            if key not in self._entries:
+                mine = sum(1 for session, _ in self._entries if session == key[0])
+                if mine >= self._per_session or len(self._entries) >= self._limit:
+                    return False
+            self._entries[key] = {"image": None, "new": False, "ended": False, "touched": now}
+            return True
 
     def wanted(self, key: tuple[str, str]) -> bool:
         with self._lock:
@@ -83,7 +95,7 @@ class PreviewBoard:
     def post(self, key: tuple[str, str], image) -> None:
         with self._lock:
             if key in self._entries:
-                self._entries[key].update(image=image, new=True)
+                self._entries[key].update(image=image, new=True, touched=self._clock())
 
     def end(self, key: tuple[str, str]) -> None:
         with self._lock:
@@ -97,7 +109,7 @@ class PreviewBoard:
             if entry is None:
                 return None, True
             image = entry["image"] if entry["new"] else None
-            entry["new"] = False
+            entry["new"], entry["touched"] = False, self._clock()
             if entry["ended"]:
                 del self._entries[key]
             return image, entry["ended"]
@@ -138,7 +150,7 @@ def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
     gif = gr.Image(label="Result (GIF)", type="filepath", visible=False, interactive=False, elem_id=f"{elem_id}-gif")
     seed_used = gr.Number(label="Seed used (number)", value=None, precision=0, interactive=False, visible=False)
     shown = gr.Textbox(label="Seed used", value="", interactive=False)
-    seed_used.change(lambda seed: "" if seed is None else str(int(seed)), seed_used, shown, **PRIVATE)
+    seed_used.change(page_helper(lambda seed: "" if seed is None else str(int(seed))), seed_used, shown, **PRIVATE)
     preview = gr.Image(
         label="Preview (the first frames, as the denoising goes)",
         visible=False,
@@ -152,7 +164,7 @@ def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
         is_gif = isinstance(path, str) and path.lower().endswith(".gif")
         return gr.Video(visible=not is_gif), gr.Image(value=path if is_gif else None, visible=is_gif)
 
-    result.change(show_gif, [result], [result, gif], **PRIVATE)
+    result.change(page_helper(show_gif), [result], [result, gif], **PRIVATE)
     _EXTRAS[result] = ResultExtras(preview, show_preview, gr.Timer(PREVIEW_POLL_SECONDS, active=False), gif)
     return result, seed_used
 
@@ -169,9 +181,7 @@ def connect_result_extras(result: gr.Video, event: Callable, api_name: str, stop
 
     def start(enabled, request: gr.Request):
         key = preview_key(request, api_name)
-        on = as_flag("preview", enabled) and key is not None
-        if on:
-            PREVIEWS.want(key)  # type: ignore[arg-type]
+        on = as_flag("preview", enabled) and key is not None and PREVIEWS.want(key)  # type: ignore[arg-type]
         return gr.Image(value=None, visible=on), gr.Timer(active=on), gr.Video(visible=True), gr.Image(visible=False)
 
     def tick(request: gr.Request):

@@ -20,6 +20,7 @@ from tabs.controls import (
     lora_controls,
     model_label,
     output_controls,
+    page_helper,
     preset_control,
     scheduler_control,
     seed_controls,
@@ -239,10 +240,18 @@ def create_demo(model: Model) -> gr.Blocks:
         tab_examples(model, [[e] for e in EXAMPLES], {"prompt": prompt}, model.text2video, [result, seed_used])
         live_model_search(model_name, settings.sd_model_choices, settings.models_root, settings.profile.hub_search)
         model_name.change(
-            partial(own_resolution, model), [model_name], [resolution], queue=False, api_visibility="private"
+            page_helper(partial(own_resolution, model)),
+            [model_name],
+            [resolution],
+            queue=False,
+            api_visibility="private",
         )
         num_steps.change(
-            rescale_timesteps, inputs=[num_steps, t0, t1], outputs=[t0, t1], queue=False, api_visibility="private"
+            page_helper(rescale_timesteps),
+            inputs=[num_steps, t0, t1],
+            outputs=[t0, t1],
+            queue=False,
+            api_visibility="private",
         )
 
         controls = {
@@ -291,7 +300,13 @@ def create_demo(model: Model) -> gr.Blocks:
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)
         camera_targets = [motion_x, motion_y, zoom, rotation]
         for trigger in (camera.input, camera_strength.input):
-            trigger(camera_motion, [camera, camera_strength], camera_targets, queue=False, api_visibility="private")
+            trigger(
+                page_helper(camera_motion),
+                [camera, camera_strength],
+                camera_targets,
+                queue=False,
+                api_visibility="private",
+            )
         connect_generation(
             run_button.click,
             model.text2video,
@@ -299,7 +314,7 @@ def create_demo(model: Model) -> gr.Blocks:
             [result, seed_used],
             "text2video",
             randomize,
-            models_root=settings.models_root,
+            settings=settings,
             stop=stop_button,
         )
     return demo

@@ -17,3 +17,54 @@ def serving(model) -> Iterator[str]:
         yield demo.local_url
     finally:
         demo.close()
+
+
+def event_index(demo, elem_id: str, trigger: str) -> int:
+    """The function index of the event `trigger` (e.g. "upload") of the component with `elem_id`: the page's own
+    events are private (no API name), but any HTTP client can still call them by index, as the page does."""
+    ids = [block._id for block in demo.blocks.values() if getattr(block, "elem_id", None) == elem_id]
+    for index, dependency in enumerate(demo.config["dependencies"]):
+        if any(target == [ids[0], trigger] or tuple(target) == (ids[0], trigger) for target in dependency["targets"]):
+            return index
+    raise LookupError(f"No {trigger} event on #{elem_id}")
+
+
+def call_event(url: str, fn_index: int, data: list, session: str = "test-session", timeout: float = 120) -> dict:
+    """Call an event by its index through the queue, as the page does; returns {"success", "output", "log"}: the
+    outputs (or the error) and the messages (gr.Info/gr.Warning) it sent."""
+    import json
+
+    import httpx
+
+    base = url.rstrip("/")
+    joined = httpx.post(
+        f"{base}/gradio_api/queue/join",
+        json={"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None},
+    )
+    joined.raise_for_status()
+    event_id = joined.json()["event_id"]
+    logs: list[str] = []
+    with httpx.stream("GET", f"{base}/gradio_api/queue/data", params={"session_hash": session}, timeout=timeout) as s:
+        for line in s.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            message = json.loads(line[5:])
+            if message.get("event_id") not in (None, event_id):
+                continue
+            if message.get("msg") == "log":
+                logs.append(message.get("log", ""))
+            if message.get("msg") == "process_completed":
+                return {"success": message.get("success"), "output": message.get("output", {}), "log": logs}
+    raise RuntimeError("The event stream ended without a result")
+
+
+def upload(url: str, path) -> dict:
+    """Upload a file as the page does; the file payload a request then sends."""
+    from pathlib import Path
+
+    import httpx
+
+    with open(path, "rb") as handle:
+        answer = httpx.post(f"{url.rstrip('/')}/gradio_api/upload", files={"files": (Path(path).name, handle)})
+    answer.raise_for_status()
+    return {"path": answer.json()[0], "orig_name": Path(path).name, "meta": {"_type": "gradio.FileData"}}

@@ -291,7 +291,8 @@ with VideoWriter({str(tmp_path / "clip.mp4")!r}, 8) as writer:
 
 
 # ------------------------------------------------------------------------------ 6. one lifetime for outputs
-TEXT2VIDEO_VALUES = '["a cat", "tiny-sd", 12, 12, 0, 1, "", 2, 2, 0.0, 0, 64, 4, 3, 7.5, "", "", 1.0, "mp4", 0, false]'
+# The text-to-video endpoint as first published: 19 values, randomize_seed last.
+TEXT2VIDEO_VALUES = '["a cat", "tiny-sd", 12, 12, 0, 1, "", 2, 2, 0.0, 0, 64, 4, 3, 7.5, "", "", 1.0, false]'
 
 
 def call_raw(url: str, endpoint: str, data: str) -> str:
@@ -306,12 +307,13 @@ def call_raw(url: str, endpoint: str, data: str) -> str:
 
 
 def test_clients_of_the_endpoint_as_first_published_are_served_and_new_parameters_go_last(shared_app):
-    """The payload lists the values in the order the endpoint was published; scheduler and feature_reuse came later
-    and go after randomize_seed: without them, their defaults; with them, they count."""
+    """The payload lists the values in the order the endpoint was published; output_format, smooth_fps, scheduler
+    and feature_reuse came later, in that order, and go after randomize_seed: without them, their defaults; with
+    them, they count."""
     assert "event: complete" in call_raw(shared_app, "text2video", TEXT2VIDEO_VALUES)
-    with_new = TEXT2VIDEO_VALUES[:-1] + ', "lcm", 2]'
+    with_new = TEXT2VIDEO_VALUES[:-1] + ', "mp4", 0, "lcm", 2]'
     assert "event: complete" in call_raw(shared_app, "text2video", with_new)
-    wrong = TEXT2VIDEO_VALUES[:-1] + ', "fast", 2]'
+    wrong = TEXT2VIDEO_VALUES[:-1] + ', "mp4", 0, "fast", 2]'
     assert "Scheduler must be one of" in call_raw(shared_app, "text2video", wrong)
 
 

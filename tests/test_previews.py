@@ -152,7 +152,8 @@ def test_the_api_keeps_its_outputs_and_draws_no_preview(tiny_models, tmp_path, m
 def test_the_preview_board_hands_each_picture_once_and_forgets_ended_generations():
     from tabs.results import PreviewBoard
 
-    board = PreviewBoard(limit=2)
+    now = [0.0]
+    board = PreviewBoard(limit=2, idle_seconds=30, clock=lambda: now[0])
     key = ("session", "text2video")
     board.post(key, "ignored: nobody asked")
     assert board.take(key) == (None, True)
@@ -163,9 +164,10 @@ def test_the_preview_board_hands_each_picture_once_and_forgets_ended_generations
     assert board.take(key) == (None, False)
     board.end(key)
     assert board.take(key) == (None, True) and not board.wanted(key)
-    for session in "abc":
-        board.want((session, "x"))
-    assert not board.wanted(("a", "x")) and board.wanted(("c", "x"))  # pages that went away do not pile up
+    assert board.want(("a", "x")) and board.want(("b", "x"))
+    assert not board.want(("c", "x")) and board.wanted(("a", "x"))  # a full board refuses: it evicts no page's entry
+    now[0] += 31
+    assert board.want(("c", "x")) and not board.wanted(("a", "x"))  # pages that went away do not pile up
 
 
 def test_small_previews_are_enlarged_pixel_by_pixel_for_the_page():

@@ -63,14 +63,16 @@ def _file_family(path: str, mtime_ns: int) -> tuple[str, ...]:
 
 def local_models(models_root: Path, families: tuple[str, ...] = SD_FAMILIES) -> list[str]:
     """Diffusers folders and .safetensors checkpoints of `families` directly inside the models root, named
-    relative to it (as the web UI takes them). LoRAs and other files that are not whole models are left out."""
+    relative to it (as the web UI takes them). LoRAs and other files that are not whole models are left out, and so
+    are links that lead out of the root: the web UI would refuse to load them."""
     root = Path(models_root)
     try:
         entries = sorted(root.iterdir()) if root.is_dir() else []
+        inside = [p for p in entries if p.resolve().is_relative_to(root.resolve())]
     except OSError as error:
         logger.warning("Cannot list the models folder %s: %s", root, error)
         return []
-    return [p.name for p in entries if set(_families(p)) & set(families)]
+    return [p.name for p in inside if set(_families(p)) & set(families)]
 
 
 def _offline() -> bool:
@@ -136,8 +138,14 @@ def model_config(name: str, filename: str, timeout: float = 3.0) -> dict | None:
         return None
 
 
+MAX_QUERY = 200  # characters of a search: a hub id is at most 96
+
+
 def model_choices(curated: list[str], models_root: Path, query: str = "", online: bool = True) -> list[str]:
-    """Curated models first, then local folders, then hub results for `query`; no duplicates."""
+    """Curated models first, then local folders, then hub results for `query`; no duplicates. A query that is not
+    short text finds nothing (the page's search sends what is typed; anything else did not come from it)."""
+    if not isinstance(query, str) or len(query) > MAX_QUERY:
+        return list(dict.fromkeys(curated))
     found = search_hub(query) if online else []
     matches = [name for name in (*local_models(models_root), *found) if query.lower() in name.lower()]
     return list(dict.fromkeys([*curated, *matches]))

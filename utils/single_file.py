@@ -27,10 +27,19 @@ def is_single_file(name: str) -> bool:
     return Path(name.split("?")[0]).suffix.lower() in CHECKPOINT_SUFFIXES
 
 
-def hub_file(name: str) -> tuple[str, str, str | None] | None:
-    """(repo id, file path, revision) for a hub address of one file, or None for a local name."""
+def hub_url(name: str) -> tuple[str, str, str | None] | None:
+    """(repo id, file path, revision) for a web address of one file on the hub, or None."""
     if match := _HUB_URL.match(name):
         return match[1], match[3], match[2]
+    return None
+
+
+def hub_file(name: str) -> tuple[str, str, str | None] | None:
+    """(repo id, file path, revision) for a hub address of one file, or None for a local name."""
+    if found := hub_url(name):
+        return found
+    if "://" in name:
+        return None  # another web address
     parts = name.split("/")
     if len(parts) >= 3 and not name.startswith((".", "/", "~")) and not Path(name).expanduser().exists():
         return "/".join(parts[:2]), "/".join(parts[2:]), None

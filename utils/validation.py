@@ -5,17 +5,38 @@ from __future__ import annotations
 
 import math
 from numbers import Real
-from pathlib import Path
+from pathlib import Path, PurePath
 
 
 class InputError(ValueError):
     """A request parameter the user can fix."""
 
 
+MAX_QUOTED = 60  # characters of a user's value quoted back in a message: errors never echo a megabyte back
+
+
+def shorten(text: str, limit: int = MAX_QUOTED) -> str:
+    """Text as a message shows it: a short prefix, with the full length said."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def quote(value, limit: int = MAX_QUOTED) -> str:
+    """A value as a message shows it: its repr, cut to a short prefix with the full length said."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 64:
+        return f"a {len(str(abs(value))) if abs(value).bit_length() < 10_000 else 'many'}-digit number"
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value):,} characters)"
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested too deeply, or an integer too long to print
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def as_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
     """An integer (floats with no fraction, as sliders send, are accepted) within [low, high]."""
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value != int(value):  # type: ignore[call-overload]
-        raise InputError(f"{name} must be a whole number, got {value!r}.")
+        raise InputError(f"{name} must be a whole number, got {quote(value)}.")
     number = int(value)  # type: ignore[call-overload]
     _check_range(name, number, low, high)
     return number
@@ -24,7 +45,7 @@ def as_int(name: str, value, low: int | None = None, high: int | None = None) ->
 def as_float(name: str, value, low: float | None = None, high: float | None = None) -> float:
     """A finite number within [low, high]."""
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise InputError(f"{name} must be a finite number, got {value!r}.")
+        raise InputError(f"{name} must be a finite number, got {quote(value)}.")
     number = float(value)
     _check_range(name, number, low, high)
     return number
@@ -32,11 +53,11 @@ def as_float(name: str, value, low: float | None = None, high: float | None = No
 
 def _check_range(name: str, number, low, high) -> None:
     if low is not None and high is not None and not low <= number <= high:
-        raise InputError(f"{name} must be between {low} and {high}, got {number}.")
+        raise InputError(f"{name} must be between {low} and {high}, got {quote(number)}.")
     if low is not None and number < low:
-        raise InputError(f"{name} must be at least {low}, got {number}.")
+        raise InputError(f"{name} must be at least {low}, got {quote(number)}.")
     if high is not None and number > high:
-        raise InputError(f"{name} must be at most {high}, got {number}.")
+        raise InputError(f"{name} must be at most {high}, got {quote(number)}.")
 
 
 def as_text(name: str, value, required: bool = True) -> str:
@@ -54,6 +75,18 @@ def as_text(name: str, value, required: bool = True) -> str:
     return text
 
 
+def as_file(name: str, value, required: bool = True) -> str | None:
+    """A file named by a path (text or a path object), as a string; None for none where not `required`. Only its
+    type is checked here: the reader of the file says what is wrong with it, naming the file, not its folder."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InputError(f"{name} is missing: give a file.")
+        return None
+    if isinstance(value, (str, PurePath)):
+        return str(value)
+    raise InputError(f"{name} must be a file path (text), got {type(value).__name__}.")
+
+
 def as_resolution(name: str, value, maximum: int, multiple: int = 8, minimum: int = 64) -> int:
     """A side length in pixels: a multiple of `multiple` in [minimum, maximum]."""
     number = as_int(name, value, minimum, maximum)
@@ -66,20 +99,26 @@ def as_resolution(name: str, value, maximum: int, multiple: int = 8, minimum: in
 def as_flag(name: str, value) -> bool:
     """A yes/no switch: true or false only. Text such as "no" is refused rather than read as true."""
     if not isinstance(value, bool):
-        raise InputError(f"{name} must be true or false, got {value!r}.")
+        raise InputError(f"{name} must be true or false, got {quote(value)}.")
     return value
+
+
+MAX_NAME = 512  # characters of a model name: a hub id is at most 96, a path in the models folder a few dozen
 
 
 def resolve_web_model_name(value, models_root: Path, aliases=(), what: str = "Model") -> str:
     """Where a model named through the web page or its API loads from: an offline alias as it is, a folder or file
     inside `models_root` as its absolute path (symlinks resolved, so a link cannot lead out), or a Hugging Face id
-    or hub file address as it is. Anything else on the server's disk is refused, the working directory included
-    (diffusers would load a local folder of a hub id's name): the Python API is not restricted."""
+    or hub file address as it is (a LoRA: a hub id only; diffusers loads no LoRA from a file address). Anything
+    else on the server's disk is refused, the working directory included (diffusers would load a local folder of a
+    hub id's name), and so is any other web address: the Python API is not restricted."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    from utils.single_file import hub_file, is_single_file
+    from utils.single_file import hub_url, is_single_file
 
     name = as_text(what, value)
+    if len(name) > MAX_NAME:
+        raise InputError(f"{what} name is {len(name):,} characters long: a model name is at most {MAX_NAME}.")
     if name in aliases:
         return name
     root = Path(models_root).resolve()
@@ -87,9 +126,14 @@ def resolve_web_model_name(value, models_root: Path, aliases=(), what: str = "Mo
         f"{what} folders and files must be inside the models folder ({root.name}/): give a Hugging Face id such as "
         "owner/model, or the name of a folder or .safetensors file inside it."
     )
-    if name.startswith(("http://", "https://")):
-        if hub_file(name) is None:
-            raise InputError(f"'{name}' is not a Hugging Face file address (https://huggingface.co/owner/repo/...).")
+    if "://" in name or name.lower().startswith(("http:", "https:")):
+        address = hub_url(name) if what != "LoRA" else None
+        if address is None or any(part in ("", ".", "..") for part in address[1].split("/")):
+            accepted = "a Hugging Face id (owner/repo)" if what == "LoRA" else "a Hugging Face file address"
+            raise InputError(
+                f"{what} '{shorten(name)}' is a web address this app does not load from: give {accepted} or a "
+                f"file in the models folder ({root.name}/)."
+            )
         return name
     if "\0" in name or "\\" in name or name.startswith(("/", "~")):
         raise outside
@@ -102,13 +146,13 @@ def resolve_web_model_name(value, models_root: Path, aliases=(), what: str = "Mo
         raise outside
     parts = name.split("/")
     try:
-        if len(parts) > 2 and not is_single_file(name):
+        if len(parts) > 2 and (what == "LoRA" or not is_single_file(name) or "" in parts or "." in parts):
             raise HFValidationError("a hub id has one slash")
         validate_repo_id("/".join(parts[:2]))
     except HFValidationError as error:
         raise InputError(
-            f"'{name}' is neither a valid Hugging Face id (owner/model) nor a folder or file in the models folder "
-            f"({root.name}/)."
+            f"'{shorten(name)}' is neither a valid Hugging Face id (owner/model) nor a folder or file in the models "
+            f"folder ({root.name}/)."
         ) from error
     return name
 

@@ -21,6 +21,7 @@ import numpy as np
 
 VIDEO_FORMATS = ("mp4", "webm", "gif")
 PARTIAL = ".partial"  # infix of the hidden file a video is written to before it gets its final name
+INPUTS_FOLDER = "inputs"  # in the output folder: the input files of the clips' cards (`cards.InputFile`)
 logger = logging.getLogger(__name__)
 # imageio-ffmpeg warns whenever ffmpeg resizes while reading, which load_video always asks it to do.
 logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
@@ -71,13 +72,20 @@ OUTPUT_PATTERNS = ("????????-??????-*", f".????????-??????-*{PARTIAL}.*")  # vid
 
 
 def prune_outputs(output_dir: str | Path, max_age_seconds: float) -> int:
-    """Delete this app's videos (named by `new_output_path`) and their cards, and partial files a crash left behind,
-    older than `max_age_seconds`; returns how many."""
+    """Delete this app's videos (named by `new_output_path`), their cards and kept input files, and partial files a
+    crash left behind, older than `max_age_seconds`; returns how many."""
     folder = Path(output_dir)
     if not folder.is_dir():
         return 0
     cutoff = time.time() - max_age_seconds
     removed = 0
+    inputs = folder / INPUTS_FOLDER  # the input files the cards name, each kept as long as its newest clip
+    kept = (path for path in inputs.iterdir() if path.is_file()) if inputs.is_dir() else ()
+    for path in kept:
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
     for path in (path for pattern in OUTPUT_PATTERNS for path in folder.glob(pattern)):
         try:
             ours = path.suffix.lstrip(".") in (*VIDEO_FORMATS, "json") or PARTIAL in path.name  # videos, their cards
@@ -305,8 +313,14 @@ class VideoWriter:
         """Finish the file and move it to its final name; raises `OutputError` (leaving nothing) if that fails."""
         if self._ffmpeg is not None and (said := self._stop()):
             raise self._fail(said)
-        if self.two_pass and self.encoded.exists() and (said := self._second_pass()):
-            raise self._fail(said)
+        if self.two_pass and self.encoded.exists():
+            try:
+                said = self._second_pass()
+            except BaseException:  # stopped while interpolating: nothing is written
+                self._clean()
+                raise
+            if said:
+                raise self._fail(said)
         try:
             if self.partial.exists():
                 os.replace(self.partial, self.path)
@@ -330,13 +344,25 @@ class VideoWriter:
 
 
 def _run(command: list[str]) -> str:
-    """Run ffmpeg to the end; "" or why it failed."""
-    done = subprocess.run(command, capture_output=True)
-    return (
-        done.stderr.decode(errors="replace") or f"ffmpeg exited with status {done.returncode}"
-        if done.returncode
-        else ""
-    )
+    """Run ffmpeg to the end; "" or why it failed. A stopped request (`utils.jobs`) kills it within a tenth of a
+    second and raises `Cancelled`: interpolating a long clip takes minutes."""
+    from utils.jobs import check_cancelled
+
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            while process.poll() is None:
+                check_cancelled()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=0.1)
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        if not process.returncode:
+            return ""
+        stderr.seek(0)
+        return stderr.read().decode(errors="replace") or f"ffmpeg exited with status {process.returncode}"
 
 
 def ffmpeg() -> str:
