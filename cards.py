@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from utils.validation import InputError, quote, shorten
-from utils.video import INPUTS_FOLDER
+from utils.video import INPUT_DEMUXERS, INPUTS_FOLDER
 
 CARD_VERSION = 2  # 2: input files named by content ({"file", "sha256"}), never by a path of the machine
 PROJECT_VERSION = "0.1.0"
@@ -447,7 +447,7 @@ def card_text_of_video(path: str | Path) -> str | None:
     from imageio_ffmpeg import get_ffmpeg_exe
 
     result = subprocess.run(
-        [get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "ffmetadata", "-"],
+        [get_ffmpeg_exe(), "-v", "error", *INPUT_DEMUXERS, "-i", str(path), "-f", "ffmetadata", "-"],
         capture_output=True,
         text=True,
         check=False,

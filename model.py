@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from modes import (
     ThreeDCall,
     UpscaleCall,
     VideoInputCall,
+    check_work,
     chunk_within,
 )
 from pipelines.preview import preview_image
@@ -47,9 +47,6 @@ from utils.video import VideoClip, VideoWriter, load_video, output_path
 logger = logging.getLogger(__name__)
 
 DECODE_CHUNK_SIZE = 2
-# What motion-interpolating one output frame costs, in denoising steps of a frame of the same size (measured by
-# bench/bench_smoothing.py: ffmpeg's minterpolate on the CPU against SD 1.5's UNet step on a GPU), for the work bound.
-SMOOTHING_STEPS = 2
 VAE_TILING_FROM = 1024  # px: frames this large decode in tiles with T2VZ_VAE_TILING=auto
 
 
@@ -400,31 +397,9 @@ class Model(ModelLoader):
         return callback
 
     def _check_work(self, call: Call, frames: int, height: int, width: int, steps: float, fps: float, shown_width=0):
-        """Refuse a web request that asks for more than T2VZ_MAX_WORK megapixel-steps: the denoising (frames x
-        pixels x steps) and, where asked, the smoothing to a higher frame rate (its frames x pixels x
-        `SMOOTHING_STEPS`, what interpolating a frame costs in denoising steps); `shown_width`: the written frames'
-        width where it differs (a condition shown beside)."""
-        limit = self.settings.work_limit
-        if not (from_web() and limit):
-            return
-        stages = [(f"{frames} frames x {width}x{height} px x {steps:g} steps", frames * height * width * steps / 1e6)]
-        if call.smooth_fps > fps:
-            shown, written = shown_width or width, math.ceil(frames * call.smooth_fps / fps)
-            stages.append(
-                (
-                    f"smoothing to {call.smooth_fps:g} fps: {written} frames x {shown}x{height} px x "
-                    f"{SMOOTHING_STEPS} steps' worth",
-                    written * height * shown * SMOOTHING_STEPS / 1e6,
-                )
-            )
-        work = sum(amount for _, amount in stages)
-        if work > limit:
-            fix = " or less smoothing (smooth_fps)" if len(stages) > 1 else ""
-            raise InputError(
-                f"This request is too large for this server: {' + '.join(text for text, _ in stages)} = {work:,.0f} "
-                f"megapixel-steps, above its limit of {limit:,} (T2VZ_MAX_WORK). Use fewer frames, a lower resolution "
-                f"or fewer steps{fix}."
-            )
+        """Refuse a web request that asks for more than T2VZ_MAX_WORK megapixel-steps (`modes.check_work`)."""
+        if from_web() and self.settings.work_limit:
+            check_work(self.settings.work_limit, call, frames, height, width, steps, fps, shown_width or width)
 
     def _tile_vae(self, pipe, latents: torch.Tensor) -> None:
         """Decode in overlapping tiles where T2VZ_VAE_TILING says so (auto: frames of 1024 px and more, such as

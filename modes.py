@@ -38,6 +38,12 @@ MAX_FEATURE_REUSE = 10
 MAX_ROTATION = 45.0  # degrees per frame
 MAX_PATH = 1024  # frames of a camera path
 MAX_OFFSET = 10_000.0  # px of a 512-px frame
+# What motion-interpolating one output frame (smooth_fps) costs, in denoising steps of a frame of its size, for the
+# work bound: ffmpeg's minterpolate (always on the CPU) took 0.23 s per output megapixel here
+# (bench/bench_smoothing.py); an SD 1.5 step with guidance takes about 0.15 s per megapixel on a data-centre GPU in
+# float16 (an estimate from published throughput, not measured here; the bench measures it with --device cuda). On
+# a CPU a step costs far more, and this over-counts, on the safe side.
+SMOOTHING_STEPS = 2
 
 C = TypeVar("C", bound="Call")
 
@@ -51,6 +57,32 @@ def draw_seed(seed) -> int:
 def watermark_text(watermark) -> str:
     """The watermark to draw; None, "" and "None" (the original demo's choice) mean none."""
     return "" if watermark in (None, "None") else as_text("Watermark", watermark, required=False)
+
+
+def check_work(
+    limit: int, call: Call, frames: int, height: int, width: int, steps: float, fps: float, shown_width: int
+) -> None:
+    """Refuse a request that asks for more than `limit` megapixel-steps (T2VZ_MAX_WORK) in all: the denoising (frames
+    x pixels x steps) and, where asked, the smoothing to a higher frame rate (its frames x the written pixels x
+    `SMOOTHING_STEPS`); the message gives each stage's arithmetic."""
+    stages = [(f"{frames} frames x {width}x{height} px x {steps:g} steps", frames * height * width * steps / 1e6)]
+    if call.smooth_fps > fps:
+        written = math.ceil(frames * call.smooth_fps / fps)
+        stages.append(
+            (
+                f"smoothing to {call.smooth_fps:g} fps: {written} frames x {shown_width}x{height} px x "
+                f"{SMOOTHING_STEPS} steps' worth",
+                written * height * shown_width * SMOOTHING_STEPS / 1e6,
+            )
+        )
+    work = sum(amount for _, amount in stages)
+    if work > limit:
+        fix = " or less smoothing (smooth_fps)" if len(stages) > 1 else ""
+        raise InputError(
+            f"This request is too large for this server: {' + '.join(text for text, _ in stages)} = {work:,.0f} "
+            f"megapixel-steps, above its limit of {limit:,} (T2VZ_MAX_WORK). Use fewer frames, a lower resolution "
+            f"or fewer steps{fix}."
+        )
 
 
 def chunk_within(chunk_size: int, frames: int, notes: list[str]) -> int:

@@ -37,6 +37,7 @@ def create_demo(model: Model) -> gr.Blocks:
                     choices=settings.modelscope_choices,
                     value=settings.default_modelscope_model,
                     allow_custom_value=True,
+                    elem_id="modelscope-model",
                 )
                 run_button, stop_button = generate_buttons()
                 with gr.Accordion("Advanced options", open=False):

@@ -116,6 +116,7 @@ def create_demo(model: Model) -> gr.Blocks:
                     choices=settings.sd_model_choices,
                     value=settings.default_sd_model,
                     allow_custom_value=True,
+                    elem_id="text2video-model",
                 )
                 with gr.Accordion("Start from an image (image-to-video, optional)", open=False):
                     image = gr.Image(label="First frame", type="filepath", sources=["upload"], height=200)

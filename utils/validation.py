@@ -135,7 +135,7 @@ def resolve_web_model_name(value, models_root: Path, aliases=(), what: str = "Mo
                 f"file in the models folder ({root.name}/)."
             )
         return name
-    if "\0" in name or "\\" in name or name.startswith(("/", "~")):
+    if "\0" in name or "\\" in name or name.startswith(("/", "~")) or ".." in name.split("/"):
         raise outside
     candidate = (root / name).resolve()
     if candidate.exists() or ".." in Path(name).parts:
@@ -151,8 +151,8 @@ def resolve_web_model_name(value, models_root: Path, aliases=(), what: str = "Mo
         validate_repo_id("/".join(parts[:2]))
     except HFValidationError as error:
         raise InputError(
-            f"'{shorten(name)}' is neither a valid Hugging Face id (owner/model) nor a folder or file in the models "
-            f"folder ({root.name}/)."
+            f"{what} '{shorten(name)}' is neither a valid Hugging Face id (owner/model) nor a folder or file in the "
+            f"models folder ({root.name}/)."
         ) from error
     return name
 

@@ -395,6 +395,9 @@ def read_video(path: str | Path) -> tuple[np.ndarray, float]:
 
 # ------------------------------------------------------------------------------------------------- video input
 VIDEO_INPUT_TYPES = (".mp4", ".mov", ".webm", ".gif", ".mkv", ".avi", ".m4v")
+# The only containers ffmpeg may open for an input (mp4/mov/m4v, WebM/Matroska, GIF, AVI): a playlist or a concat
+# list disguised as a video would otherwise make it fetch addresses or read other files of the server.
+INPUT_DEMUXERS = ["-format_whitelist", "mov,matroska,gif,avi"]
 
 
 @dataclass
@@ -422,7 +425,7 @@ def probe_video(path: str | Path) -> dict:
 
     name = Path(path).name
     try:
-        reader = imageio_ffmpeg.read_frames(str(path))
+        reader = imageio_ffmpeg.read_frames(str(path), input_params=INPUT_DEMUXERS)
         meta = next(reader)
         reader.close()
     except (OSError, RuntimeError, StopIteration) as error:
@@ -488,7 +491,7 @@ def _read_frames(path, start_t, end_t, rate_filter, width, height, max_frames, n
     if end_t != -1:
         output_params = ["-t", f"{end_t - start_t:g}", *output_params]
     reader = imageio_ffmpeg.read_frames(
-        str(path), pix_fmt="rgb24", input_params=["-ss", f"{start_t:g}"], output_params=output_params
+        str(path), pix_fmt="rgb24", input_params=[*INPUT_DEMUXERS, "-ss", f"{start_t:g}"], output_params=output_params
     )
     frames: list[np.ndarray] = []
     try:
