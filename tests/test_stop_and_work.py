@@ -134,9 +134,9 @@ def test_a_cancel_stops_exactly_the_job_it_names(tiny_models, tiny_settings, mon
                             if len(done) == 2:
                                 return
 
-        listener = threading.Thread(target=listen, daemon=True)
-        listener.start()
         events["running"] = join("the running one")
+        listener = threading.Thread(target=listen, daemon=True)  # the session's stream exists once it has joined
+        listener.start()
         assert running.wait(120)
         events["queued"] = join("the queued one")
         time.sleep(0.5)
