@@ -13,9 +13,10 @@ from typing import cast
 
 import gradio as gr
 
+from catalogue import EXAMPLES_DIR
 from model import Model
 from pool import serving_model
-from settings import EXAMPLES_DIR, Settings
+from settings import Settings
 from tabs import canny, canny_db, depth, modelscope, pix2pix, pose, text2video
 from tabs.common import StudioBlocks
 from utils.login import LOOPBACK, ClientAddress, LoginThrottle
@@ -43,8 +44,8 @@ def build_demo(model: Model) -> gr.Blocks:
     os.environ["GRADIO_EXAMPLES_CACHE"] = str(settings.examples_cache_dir)
     with StudioBlocks(title=TITLE, delete_cache=(every, ttl)) as demo:
         gr.Markdown(f"# {TITLE}\nZero-shot video generation from image diffusion models.")
-        if settings.profile.notice:
-            gr.Markdown(settings.profile.notice)
+        if settings.notice:
+            gr.Markdown(settings.notice)
         with gr.Tabs():
             with gr.Tab("Text2Video"):
                 text2video.create_demo(model)

@@ -15,7 +15,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from cards import MODES, Card, CardError, decode, file_hash, is_reference, sidecar
+from cards import MODES, Card, decode, file_hash, is_reference, sidecar
+from errors import CardError, StudioError
 from utils.validation import shorten
 from utils.video import INPUTS_FOLDER
 
@@ -105,14 +106,10 @@ def same_value(made, wanted) -> bool:
 
 def run_job(model, job: Job, folder: Path, name: str | None = None) -> dict:
     """Make one job's clip (in `folder`, named `name` or by the job); a result row (failures with their message)."""
-    from model import ModelLoadError, OutOfMemory
-    from utils.validation import InputError
-    from utils.video import OutputError
-
     output = folder / name if name else job.output(folder)
     try:
         result = getattr(model, MODES[job.card.mode])(**job.card.parameters, path=str(output))
-    except (InputError, ModelLoadError, OutOfMemory, OutputError) as error:
+    except StudioError as error:
         return {"job": job.index, "key": job.key, "status": "failed", "error": str(error)}
     except Exception as error:  # a bug: recorded and logged, and the batch goes on with the other jobs
         logger.exception("Job %d failed", job.index)

@@ -27,7 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from utils.validation import InputError, quote, shorten
+from errors import CardError
+from utils.validation import quote, shorten
 from utils.video import INPUT_DEMUXERS, INPUTS_FOLDER
 
 CARD_VERSION = 2  # 2: input files named by content ({"file", "sha256"}), never by a path of the machine
@@ -46,10 +47,6 @@ MODES = {
 OUTPUT_PARAMETERS = ("path", "save_path")
 MAX_CARD_BYTES = 1_000_000  # a card is a few kB; a video's metadata card too
 MAX_DEPTH = 8  # levels of nesting in a card (a camera path is 3)
-
-
-class CardError(InputError):
-    """A card that cannot be read: the message names the key and what it takes."""
 
 
 class ModelRef(BaseModel):

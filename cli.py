@@ -25,7 +25,8 @@ import logging
 import sys
 from pathlib import Path
 
-from cards import MODES, Card, CardError
+from cards import MODES, Card
+from errors import CardError
 from utils.validation import shorten
 
 EXIT_FAILED_JOBS, EXIT_INPUT, EXIT_MODEL, EXIT_RESOURCES, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 4, 70, 130
@@ -145,16 +146,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def exit_code(error: Exception) -> tuple[int, str]:
-    from model import ModelLoadError, OutOfMemory
-    from utils.validation import InputError
-    from utils.video import OutputError
+    """The exit code and message of an error: each of the project's errors has its code (`errors`); anything
+    else is a bug."""
+    from errors import StudioError
 
-    if isinstance(error, InputError):
-        return EXIT_INPUT, str(error)
-    if isinstance(error, ModelLoadError):
-        return EXIT_MODEL, str(error)
-    if isinstance(error, (OutOfMemory, OutputError)):
-        return EXIT_RESOURCES, str(error)
+    if isinstance(error, StudioError):
+        return error.exit_code, str(error)
     return EXIT_INTERNAL, f"internal error ({type(error).__name__}: {shorten(str(error))}); please report it."
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from errors import InputError, ModelLoadError, WrongModelError
 from pipelines import (
     ControlNetVideoPipeline,
     InstructPix2PixVideoPipeline,
@@ -33,8 +34,9 @@ from utils import single_file
 from utils.compilation import compile_repeated_blocks, use_channels_last
 from utils.jobs import from_web
 from utils.memory import offload_by_blocks, store_in_fp8
+from utils.model_names import resolve_web_model_name
 from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
-from utils.validation import InputError, as_text, resolve_web_model_name, shorten
+from utils.validation import as_text, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +52,6 @@ LOADING = threading.Lock()  # one checkpoint load at a time in this process (see
 # The networks that T2VZ_LAYERWISE_FP8 stores in 8 bits (the bulk of the weights; the VAE and text encoders are small
 # and sensitive), and that T2VZ_CHANNELS_LAST and T2VZ_COMPILE speed up (they run every step).
 DENOISERS = ("UNet2DConditionModel", "UNet3DConditionModel", "ControlNetModel")
-
-
-class ModelLoadError(RuntimeError):
-    """A checkpoint could not be loaded; the message names it and the ways to fix it."""
-
-
-class WrongModelError(ModelLoadError):
-    """A checkpoint loaded but is not the kind a mode needs (e.g. an SD base where Instruct-Pix2Pix is asked)."""
 
 
 def lora_layers(model) -> list[tuple[str, torch.nn.Module]]:
@@ -543,7 +537,7 @@ class ModelLoader:
                         "the openpose detector."
                     ) from error
                 self.annotators[name] = MediaPipePoseEstimator()
-            elif self.settings.profile.random_annotators:
+            elif self.settings.random_annotators:
                 self.annotators[name] = networks[name].random(self.device)
             else:
                 repo = self.settings.annotators_repo

@@ -17,14 +17,8 @@ from pathlib import Path
 import torch
 
 from cards import MODES, Card, ClipFiles, InputFile, card_with_inputs, input_files, make_card
-from loading import (  # noqa: F401 (the public names of the Model's errors and aliases live here too)
-    TINY_ALIASES,
-    ModelLoader,
-    ModelLoadError,
-    WrongModelError,
-    free_memory,
-    pick_device,
-)
+from errors import InputError, ModelLoadError, OutOfMemory
+from loading import ModelLoader, free_memory
 from modes import (
     Call,
     CannyCall,
@@ -41,17 +35,13 @@ from modes import (
 )
 from pipelines.preview import preview_image
 from utils.jobs import check_cancelled, current_job, from_web, on_step
-from utils.validation import InputError, as_text
+from utils.validation import as_text
 from utils.video import VideoClip, VideoWriter, load_video, output_path
 
 logger = logging.getLogger(__name__)
 
 DECODE_CHUNK_SIZE = 2
 VAE_TILING_FROM = 1024  # px: frames this large decode in tiles with T2VZ_VAE_TILING=auto
-
-
-class OutOfMemory(RuntimeError):
-    """A generation ran out of (GPU or CPU) memory; memory was freed and the message says what to lower."""
 
 
 @dataclass

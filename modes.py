@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from catalogue import MODELSCOPE_SIZES, POSE_DETECTORS
+from errors import InputError
 from pipelines.background import MASK_SOURCES
 from pipelines.base import MAX_MERGING_RATIO, VP_NAMES
 from pipelines.base import SCHEDULERS as ALL_SCHEDULERS
@@ -21,9 +23,9 @@ from pipelines.cross_frame_attention import CROSS_FRAME_MODES
 from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
 from pipelines.modelscope import SCHEDULERS
 from pipelines.text_to_video_zero import MAX_ZOOM, suggest_t0_t1
-from settings import MODELSCOPE_SIZES, POSE_DETECTORS, Settings
+from settings import Settings
 from utils.images import read_image
-from utils.validation import InputError, as_file, as_flag, as_float, as_int, as_resolution, as_text, quote
+from utils.validation import as_file, as_flag, as_float, as_int, as_resolution, as_text, quote
 from utils.video import MAX_SMOOTH_FPS, VIDEO_FORMATS
 
 MAX_SEED = 2**63 - 1

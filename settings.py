@@ -1,4 +1,7 @@
-"""Every environment knob of the app, parsed and clamped once.
+"""Every environment knob of the app, parsed and clamped once, and what they choose, resolved once: where the models
+come from (the Hugging Face Hub as configured, or the offline tiny models with --tiny-models) decides the models,
+limits and page options below (`Settings.__post_init__`); no other module asks which. The models on offer are in
+`catalogue`, what each tab starts with in `tabs.defaults`.
 
 T2VZ_TINY_MODELS      1: every tab uses the offline tiny models (default 0)
 T2VZ_TINY_MODELS_DIR  where the tiny models are built (default ~/.cache/text2video-zero/tiny-models)
@@ -55,83 +58,35 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 
-# The example videos the project made (assets/make_examples.py): the tabs' examples, served by the app.
-EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
-DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-SDXL_BASE_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
-# The DreamBooth-style bases the original Text2Video-Zero demo offered, with SD 1.5 (its new home) first.
-CURATED_SD_MODELS = (
+from catalogue import (
+    CONTROLNETS,
+    CURATED_SD_MODELS,
+    DEFAULT_MODELSCOPE_MODEL,
+    DEFAULT_PIX2PIX_MODEL,
     DEFAULT_SD_MODEL,
-    "dreamlike-art/dreamlike-photoreal-2.0",
-    "dreamlike-art/dreamlike-diffusion-1.0",
-    "prompthero/openjourney",
-    "CompVis/stable-diffusion-v1-4",
+    DEFAULT_UPSCALE_MODEL,
+    DREAMBOOTH_STYLES,
+    FAST_LORAS,
+    FAST_STEPS,
+    POSE_DETECTORS,
     SDXL_BASE_MODEL,
+    SINGLE_FILE_CONFIGS,
+    TINY_DREAMBOOTH_MODEL,
+    TINY_MODELSCOPE_MODELS,
+    TINY_PIX2PIX_MODEL,
+    TINY_SD_MODEL,
+    TINY_SD_MODELS,
+    TINY_SINGLE_FILE_CONFIGS,
+    DreamBoothStyle,
 )
-TINY_SD_MODEL = "tiny-sd"
-TINY_DREAMBOOTH_MODEL = "tiny-sd-dreambooth"
-DEFAULT_PIX2PIX_MODEL = "timbrooks/instruct-pix2pix"
-DEFAULT_MODELSCOPE_MODEL = "ali-vilab/text-to-video-ms-1.7b"
-DEFAULT_UPSCALE_MODEL = "cerspense/zeroscope_v2_XL"
-# Native sizes (width, height) of the text-to-video models the tab offers; others use their UNet's sample size.
-MODELSCOPE_SIZES = {
-    DEFAULT_MODELSCOPE_MODEL: (256, 256),
-    "cerspense/zeroscope_v2_576w": (576, 320),
-    DEFAULT_UPSCALE_MODEL: (1024, 576),
-    "tiny-modelscope": (64, 64),
-    "tiny-modelscope-xl": (128, 72),
-}
-TINY_PIX2PIX_MODEL = "tiny-pix2pix"
-# Where a single-file checkpoint's family finds the diffusers configs (component classes, scheduler, sizes) that a
-# single file lacks; the Instruct-Pix2Pix family uses the editing tab's model.
-SINGLE_FILE_CONFIGS = {
-    "sd1": DEFAULT_SD_MODEL,
-    "sd2": "stabilityai/stable-diffusion-2-1",
-    "sdxl": SDXL_BASE_MODEL,
-}
-TINY_SINGLE_FILE_CONFIGS = {
-    "sd1": TINY_SD_MODEL,
-    "sd2": "tiny-sd2",
-    "sdxl": "tiny-sdxl",
-    "pix2pix": TINY_PIX2PIX_MODEL,
-}
-CONTROLNETS = {
-    "pose": "lllyasviel/sd-controlnet-openpose",
-    "canny": "lllyasviel/sd-controlnet-canny",
-    "depth": "lllyasviel/sd-controlnet-depth",
-}
-POSE_DETECTORS = ("openpose", "mediapipe")
+
 OFFLOAD_MODES = ("", "model", "group")
-# The Fast preset's distillation LoRAs (LCM-LoRA), for 4-8 steps with the LCM scheduler and no guidance.
-FAST_LORAS = {
-    "sd1": "latent-consistency/lcm-lora-sdv1-5",
-    "sdxl": "latent-consistency/lcm-lora-sdxl",
-}
-FAST_STEPS = 6
 # Default bound on one web request's work, in megapixel-steps (frames x width x height x steps / 1e6): 2000 is 128
 # frames at 512x512 with 50 steps (a few minutes on a large GPU); the tiny models run on a CPU, where 16 is a minute.
 MAX_WORK = 2000
 TINY_MAX_WORK = 16
-
-
-@dataclass(frozen=True)
-class DreamBoothStyle:
-    """A DreamBooth base of the original canny tab and the word that triggers its style."""
-
-    label: str
-    model: str
-    trigger: str
-
-
-DREAMBOOTH_STYLES = (
-    DreamBoothStyle("Anime", "PAIR/text2video-zero-controlnet-canny-anime", "1girl"),
-    DreamBoothStyle("Arcane", "PAIR/text2video-zero-controlnet-canny-arcane", "arcane style"),
-    DreamBoothStyle("GTA-5", "PAIR/text2video-zero-controlnet-canny-gta5", "gtav style"),
-    DreamBoothStyle("Avatar", "PAIR/text2video-zero-controlnet-canny-avatar", "avatar style"),
-)
 
 
 def _networks(value: str | None) -> tuple[str, ...]:
@@ -168,128 +123,6 @@ def _choice(value: str | None, choices: tuple[str, ...], default: str) -> str:
 
 
 @dataclass(frozen=True)
-class Text2VideoDefaults:
-    """What the text-to-video tab starts with."""
-
-    resolution: int
-    video_length: int
-    chunk_size: int
-    num_inference_steps: int
-    t0: int | None  # None: the method's T' and T on whatever schedule runs
-    t1: int | None
-    fps: int
-
-
-@dataclass(frozen=True)
-class GuidedDefaults:
-    """What the guided and editing tabs start with."""
-
-    resolution: int
-    num_inference_steps: int
-    chunk_size: int
-    input_fps: float
-    max_frames: int
-    pix2pix_steps: int
-
-
-@dataclass(frozen=True)
-class ModelScopeDefaults:
-    """What the ModelScope tab starts with: frames and steps of a clip, steps of an upscale."""
-
-    num_frames: int
-    num_inference_steps: int
-    upscale_steps: int
-
-
-def call_defaults() -> tuple[Text2VideoDefaults, GuidedDefaults, ModelScopeDefaults]:
-    """The tabs' defaults with the hub's models: the Python API's own (the original demo's values, in `modes`), at
-    512 px and, for input videos, at most 24 frames."""
-    from modes import GuidedCall, ModelScopeCall, Pix2PixCall, Text2VideoCall, UpscaleCall
-
-    t2v, guided = Text2VideoCall.default, GuidedCall.default
-    return (
-        Text2VideoDefaults(
-            resolution=512,
-            **{k: t2v(k) for k in ("video_length", "chunk_size", "num_inference_steps", "t0", "t1", "fps")},
-        ),
-        GuidedDefaults(
-            resolution=guided("resolution"),
-            num_inference_steps=guided("num_inference_steps"),
-            chunk_size=guided("chunk_size"),
-            input_fps=guided("input_fps"),
-            max_frames=24,
-            pix2pix_steps=Pix2PixCall.default("num_inference_steps"),
-        ),
-        ModelScopeDefaults(
-            num_frames=ModelScopeCall.default("num_frames"),
-            num_inference_steps=ModelScopeCall.default("num_inference_steps"),
-            upscale_steps=UpscaleCall.default("num_inference_steps"),
-        ),
-    )
-
-
-@dataclass(frozen=True)
-class Profile:
-    """Everything the app starts with that depends on where its models come from: the Hugging Face Hub (the
-    configured models) or the offline tiny models. `Settings.profile` chooses it once; no other module asks which.
-
-    The offline profile's defaults finish in seconds on 2 CPU cores: small frames and few steps, and a model's own
-    size is used as the default resolution only up to `default_resolution_cap` (the tiny SDXL's own 1024 px would
-    take minutes)."""
-
-    sd_model: str
-    sd_models: tuple[str, ...]  # the model list's curated part; local models are added to it
-    not_sd1: frozenset[str]  # bases of that list that the guided tabs' SD 1.x ControlNets do not fit
-    controlnets: tuple[tuple[str, str], ...]
-    pose_detector: str
-    dreambooth_styles: tuple[DreamBoothStyle, ...]
-    single_file_configs: tuple[tuple[str, str], ...]  # family -> the diffusers configs a single file loads with
-    pix2pix_model: str
-    modelscope_models: tuple[str, ...]  # the first is the default
-    upscale_model: str
-    text2video: Text2VideoDefaults
-    guided: GuidedDefaults
-    modelscope: ModelScopeDefaults
-    max_work: int
-    default_resolution_cap: int
-    random_annotators: bool  # annotator networks with random weights (no hub)
-    hub_search: bool  # the model field searches the Hub as one types
-    notice: str  # shown at the top of the page
-    cache_examples: bool  # an example's video is made on its first click and kept for every later one
-    fast_loras: tuple[tuple[str, str], ...]  # family (sd1, sdxl) -> the distillation LoRA of the Fast preset
-    fast_steps: int  # the Fast preset's step count
-
-
-def offline_profile() -> Profile:
-    """The tiny models for every tab: the whole UI on a CPU in seconds, no downloads."""
-    text2video, guided, modelscope = call_defaults()
-    return Profile(
-        sd_model=TINY_SD_MODEL,
-        sd_models=(TINY_SD_MODEL, "tiny-sd2", "tiny-sdxl"),
-        not_sd1=frozenset({"tiny-sd2", "tiny-sdxl"}),
-        controlnets=tuple((kind, f"tiny-controlnet-{kind}") for kind in CONTROLNETS),
-        # OpenPose's weights come from the hub; MediaPipe's ship with its package.
-        pose_detector="mediapipe",
-        dreambooth_styles=tuple(DreamBoothStyle(s.label, TINY_DREAMBOOTH_MODEL, s.trigger) for s in DREAMBOOTH_STYLES),
-        single_file_configs=tuple(TINY_SINGLE_FILE_CONFIGS.items()),
-        pix2pix_model=TINY_PIX2PIX_MODEL,
-        modelscope_models=("tiny-modelscope", "tiny-modelscope-xl"),
-        upscale_model="tiny-modelscope-xl",
-        text2video=replace(text2video, resolution=128, num_inference_steps=10),
-        guided=replace(guided, resolution=128, num_inference_steps=8, max_frames=8, pix2pix_steps=8),
-        modelscope=replace(modelscope, num_frames=8, num_inference_steps=6, upscale_steps=4),
-        max_work=TINY_MAX_WORK,
-        default_resolution_cap=128,
-        random_annotators=True,
-        hub_search=False,
-        notice="**Offline mode:** small randomly initialised models; the output is noise, not art.",
-        cache_examples=False,
-        fast_loras=(),  # none offline: the preset sets the scheduler and steps only
-        fast_steps=4,
-    )
-
-
-@dataclass(frozen=True)
 class Settings:
     tiny_models: bool = False
     tiny_models_dir: Path = Path("~/.cache/text2video-zero/tiny-models").expanduser()
@@ -322,6 +155,36 @@ class Settings:
     preview_decoder: str = ""
     cache_examples: bool | None = None  # None: the profile's choice (on with the hub models)
     examples_cache_dir: Path = Path(tempfile.gettempdir()) / "text2video-zero" / "examples"
+
+    # Resolved from the above once (`__post_init__`): the hub's configured models, or the offline tiny ones.
+    default_sd_model: str = field(init=False)
+    sd_models: tuple[str, ...] = field(init=False)  # the model list's curated part; local models are added to it
+    not_sd1: frozenset[str] = field(init=False)  # bases of that list the guided tabs' SD 1.x ControlNets do not fit
+    controlnet_models: tuple[tuple[str, str], ...] = field(init=False)  # condition -> ControlNet
+    default_pose_detector: str = field(init=False)
+    dreambooth_styles: tuple[DreamBoothStyle, ...] = field(init=False)
+    single_file_models: tuple[tuple[str, str], ...] = field(init=False)  # family -> the configs a single file takes
+    default_pix2pix_model: str = field(init=False)
+    modelscope_models: tuple[str, ...] = field(init=False)  # the first is the default
+    default_upscale_model: str = field(init=False)
+    work_limit: int = field(init=False)  # most megapixel-steps of one web request (0: no limit)
+    resolution_cap: int = field(init=False)  # a model's own size is the default frame size up to this
+    quick_defaults: bool = field(init=False)  # the tabs start with sizes that finish in seconds on a CPU
+    random_annotators: bool = field(init=False)  # annotator networks with random weights (no hub)
+    hub_search: bool = field(init=False)  # the model field searches the Hub as one types
+    notice: str = field(init=False)  # shown at the top of the page
+    caches_examples: bool = field(init=False)  # an example's video is made on its first click and kept
+    fast_loras: tuple[tuple[str, str], ...] = field(init=False)  # family (sd1, sdxl) -> the Fast preset's LoRA
+    fast_steps: int = field(init=False)  # the Fast preset's step count
+
+    def __post_init__(self) -> None:
+        chosen = offline_choices(self) if self.tiny_models else hub_choices(self)
+        if self.max_work is not None and self.max_work >= 0:
+            chosen["work_limit"] = self.max_work
+        if self.cache_examples is not None:
+            chosen["caches_examples"] = self.cache_examples
+        for name, value in chosen.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -367,74 +230,25 @@ class Settings:
             examples_cache_dir=Path(env.get("T2VZ_EXAMPLES_CACHE_DIR") or base.examples_cache_dir).expanduser(),
         )
 
-    @cached_property
-    def profile(self) -> Profile:
-        """The offline profile with --tiny-models, else the configured hub models' (see `Profile`)."""
-        if self.tiny_models:
-            return offline_profile()
-        text2video, guided, modelscope = call_defaults()
-        return Profile(
-            sd_model=self.sd_model,
-            sd_models=tuple(dict.fromkeys([self.sd_model, *self.curated_sd_models])),
-            not_sd1=frozenset({SDXL_BASE_MODEL}),
-            controlnets=self.controlnets,
-            pose_detector=self.pose_detector,
-            dreambooth_styles=DREAMBOOTH_STYLES,
-            single_file_configs=(*self.single_file_configs, ("pix2pix", self.pix2pix_model)),
-            pix2pix_model=self.pix2pix_model,
-            modelscope_models=tuple(
-                dict.fromkeys([self.modelscope_model, "cerspense/zeroscope_v2_576w", DEFAULT_MODELSCOPE_MODEL])
-            ),
-            upscale_model=self.upscale_model,
-            text2video=text2video,
-            guided=guided,
-            modelscope=modelscope,
-            max_work=MAX_WORK,
-            default_resolution_cap=self.max_resolution,
-            random_annotators=False,
-            hub_search=True,
-            notice="",
-            cache_examples=True,
-            fast_loras=tuple(FAST_LORAS.items()),
-            fast_steps=FAST_STEPS,
-        )
-
-    @property
-    def fast_steps(self) -> int:
-        return self.profile.fast_steps
-
     def fast_lora(self, model_name: str) -> str:
         """The Fast preset's LoRA for a base model (SDXL by its name, else SD 1.x); "" where there is none."""
         family = "sdxl" if "xl" in str(model_name).lower() else "sd1"
-        return dict(self.profile.fast_loras).get(family, "")
-
-    @property
-    def caches_examples(self) -> bool:
-        """Whether the tabs' examples are cached lazily (T2VZ_CACHE_EXAMPLES, else on with the hub models)."""
-        return self.profile.cache_examples if self.cache_examples is None else self.cache_examples
-
-    @property
-    def work_limit(self) -> int:
-        """Most megapixel-steps one web request may ask for (0: no limit)."""
-        if self.max_work is not None and self.max_work >= 0:
-            return self.max_work
-        return self.profile.max_work
+        return dict(self.fast_loras).get(family, "")
 
     @property
     def configured_models(self) -> frozenset[str]:
         """The model names the operator configured (defaults, ControlNets, configs of single files, styles): these
         load as configured even from the web, where other names must be hub ids or inside the models root."""
-        profile = self.profile
         return frozenset(
             {
                 self.sd_model,
-                profile.sd_model,
-                profile.pix2pix_model,
-                *profile.modelscope_models[:1],
-                profile.upscale_model,
-                *dict(profile.controlnets).values(),
-                *dict(profile.single_file_configs).values(),
-                *(style.model for style in profile.dreambooth_styles),
+                self.default_sd_model,
+                self.default_pix2pix_model,
+                self.default_modelscope_model,
+                self.default_upscale_model,
+                *dict(self.controlnet_models).values(),
+                *dict(self.single_file_models).values(),
+                *(style.model for style in self.dreambooth_styles),
             }
         )
 
@@ -455,89 +269,74 @@ class Settings:
             pairs.append((user, password))
         return pairs
 
-    @property
-    def default_sd_model(self) -> str:
-        return self.profile.sd_model
-
-    @property
-    def sd_model_choices(self) -> list[str]:
-        """The curated list and the local models root (no network: the live search runs as the user types)."""
-        from utils.model_list import local_models
-
-        return list(dict.fromkeys([*self.profile.sd_models, *local_models(self.models_root)]))
-
-    @property
-    def guided_model_choices(self) -> list[str]:
-        """The bases the guided tabs' SD 1.x ControlNets fit: the list without the known SD 2.x/SDXL models and
-        checkpoint files (local folders of SD 1.x and 2.x share a pipeline class, so they stay)."""
-        from utils.model_list import local_models
-
-        local = set(local_models(self.models_root)) - set(local_models(self.models_root, ("sd1",)))
-        return [name for name in self.sd_model_choices if name not in self.profile.not_sd1 | local]
-
-    def _within_limits(self, defaults):
-        """Defaults never beyond the configured limits (a lower T2VZ_MAX_FRAMES must not break the tabs)."""
-        frames = {
-            k: min(getattr(defaults, k), self.max_frames)
-            for k in ("video_length", "chunk_size", "max_frames", "num_frames")
-            if hasattr(defaults, k)
-        }
-        sizes = (
-            {"resolution": min(defaults.resolution, self.max_resolution)} if hasattr(defaults, "resolution") else {}
-        )
-        return replace(defaults, **sizes, **frames)
-
-    @property
-    def text2video_defaults(self) -> Text2VideoDefaults:
-        return self._within_limits(self.profile.text2video)
-
-    @property
-    def guided_defaults(self) -> GuidedDefaults:
-        return self._within_limits(self.profile.guided)
-
-    @property
-    def modelscope_defaults(self) -> ModelScopeDefaults:
-        return self._within_limits(self.profile.modelscope)
-
     def own_resolution(self, native: int) -> int:
-        """The default frame size for a model made for `native` px: its own, within the limit and the profile's cap."""
-        return min(native, self.max_resolution, self.profile.default_resolution_cap)
+        """The default frame size for a model made for `native` px: its own, within the limit and the cap."""
+        return min(native, self.max_resolution, self.resolution_cap)
 
     def controlnet_model(self, kind: str) -> str:
         """The ControlNet of a guided mode ("pose", "canny", "depth")."""
-        return dict(self.profile.controlnets)[kind]
-
-    @property
-    def default_pose_detector(self) -> str:
-        return self.profile.pose_detector
-
-    @property
-    def dreambooth_styles(self) -> tuple[DreamBoothStyle, ...]:
-        return self.profile.dreambooth_styles
+        return dict(self.controlnet_models)[kind]
 
     def single_file_config(self, family: str) -> str:
         """The diffusers configs a single-file checkpoint of `family` (sd1, sd2, sdxl, pix2pix) is loaded with."""
-        return dict(self.profile.single_file_configs)[family]
-
-    @property
-    def default_pix2pix_model(self) -> str:
-        return self.profile.pix2pix_model
-
-    @property
-    def pix2pix_model_choices(self) -> list[str]:
-        """The configured Instruct-Pix2Pix model and those in the local models root."""
-        from utils.model_list import local_models
-
-        return list(dict.fromkeys([self.default_pix2pix_model, *local_models(self.models_root, ("pix2pix",))]))
+        return dict(self.single_file_models)[family]
 
     @property
     def default_modelscope_model(self) -> str:
-        return self.profile.modelscope_models[0]
+        return self.modelscope_models[0]
 
-    @property
-    def default_upscale_model(self) -> str:
-        return self.profile.upscale_model
 
-    @property
-    def modelscope_choices(self) -> list[str]:
-        return list(self.profile.modelscope_models)
+def hub_choices(settings: Settings) -> dict:
+    """The configured models from the Hugging Face Hub, at full size."""
+    return {
+        "default_sd_model": settings.sd_model,
+        "sd_models": tuple(dict.fromkeys([settings.sd_model, *settings.curated_sd_models])),
+        "not_sd1": frozenset({SDXL_BASE_MODEL}),
+        "controlnet_models": settings.controlnets,
+        "default_pose_detector": settings.pose_detector,
+        "dreambooth_styles": DREAMBOOTH_STYLES,
+        "single_file_models": (*settings.single_file_configs, ("pix2pix", settings.pix2pix_model)),
+        "default_pix2pix_model": settings.pix2pix_model,
+        "modelscope_models": tuple(
+            dict.fromkeys([settings.modelscope_model, "cerspense/zeroscope_v2_576w", DEFAULT_MODELSCOPE_MODEL])
+        ),
+        "default_upscale_model": settings.upscale_model,
+        "work_limit": MAX_WORK,
+        "resolution_cap": settings.max_resolution,
+        "quick_defaults": False,
+        "random_annotators": False,
+        "hub_search": True,
+        "notice": "",
+        "caches_examples": True,
+        "fast_loras": tuple(FAST_LORAS.items()),
+        "fast_steps": FAST_STEPS,
+    }
+
+
+def offline_choices(settings: Settings) -> dict:
+    """The tiny models for every tab: the whole UI on a CPU in seconds, no downloads. A model's own size is the
+    default frame size only up to 128 px (the tiny SDXL's own 1024 px would take minutes)."""
+    return {
+        "default_sd_model": TINY_SD_MODEL,
+        "sd_models": TINY_SD_MODELS,
+        "not_sd1": frozenset(TINY_SD_MODELS[1:]),
+        "controlnet_models": tuple((kind, f"tiny-controlnet-{kind}") for kind in CONTROLNETS),
+        # OpenPose's weights come from the hub; MediaPipe's ship with its package.
+        "default_pose_detector": "mediapipe",
+        "dreambooth_styles": tuple(
+            DreamBoothStyle(s.label, TINY_DREAMBOOTH_MODEL, s.trigger) for s in DREAMBOOTH_STYLES
+        ),
+        "single_file_models": tuple(TINY_SINGLE_FILE_CONFIGS.items()),
+        "default_pix2pix_model": TINY_PIX2PIX_MODEL,
+        "modelscope_models": TINY_MODELSCOPE_MODELS,
+        "default_upscale_model": TINY_MODELSCOPE_MODELS[-1],
+        "work_limit": TINY_MAX_WORK,
+        "resolution_cap": 128,
+        "quick_defaults": True,
+        "random_annotators": True,
+        "hub_search": False,
+        "notice": "**Offline mode:** small randomly initialised models; the output is noise, not art.",
+        "caches_examples": False,
+        "fast_loras": (),  # none offline: the preset sets the scheduler and steps only
+        "fast_steps": 4,
+    }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from utils.validation import InputError, as_int
+from errors import InputError
+from utils.validation import as_int
 
 
 def check_thresholds(low_threshold, high_threshold) -> tuple[int, int]:

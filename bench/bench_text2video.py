@@ -133,7 +133,8 @@ def measure_peak_memory(frames: int, size: int, chunk_size: int, decode_all: boo
     import psutil
 
     import model as model_module
-    from settings import TINY_SD_MODEL, Settings
+    from catalogue import TINY_SD_MODEL
+    from settings import Settings
 
     if decode_all:
         model_module.DECODE_CHUNK_SIZE = frames

@@ -14,10 +14,11 @@ from typing import Any
 import gradio as gr
 
 from cards import MODES, Card, is_reference
+from errors import InputError
 from modes import CALLS
 from settings import Settings
 from tabs.web_rules import check_model_names
-from utils.validation import InputError, shorten
+from utils.validation import shorten
 
 # The card mode each Model method makes, and the tab parameters that carry a card's parameter under another name.
 CARD_MODES = {method: mode for mode, method in MODES.items() if mode != "modelscope_upscale"}

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from model import GenerationResult, ModelLoadError, OutOfMemory
+from errors import InputError, StudioError
+from model import GenerationResult
 from settings import Settings
 from tabs.card_upload import connect_card_upload
 from tabs.results import connect_result_extras, preview_sink
 from tabs.web_rules import check_model_names
-from utils.jobs import Cancelled, Job, job_scope
-from utils.validation import InputError, as_flag
-from utils.video import OutputError
+from utils.jobs import Job, job_scope
+from utils.validation import as_flag
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ def run_generation(fn: Callable[..., GenerationResult], *args, **kwargs) -> Gene
     """
     try:
         result = fn(*args, **kwargs)
-    except (InputError, ModelLoadError, OutOfMemory, OutputError, Cancelled) as error:
+    except StudioError as error:  # a message the user can act on
         raise gr.Error(str(error)) from error
     except Exception as error:
         logger.exception("Generation failed")

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from catalogue import EXAMPLES_DIR
 from model import GenerationResult, Model
 from modes import GuidedCall
-from settings import EXAMPLES_DIR
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
     chunking_controls,
@@ -26,6 +26,7 @@ from tabs.controls import (
     size_and_steps_controls,
     video_range_controls,
 )
+from tabs.defaults import guided_defaults, guided_model_choices
 from tabs.results import result_controls
 
 
@@ -56,7 +57,7 @@ def guided_demo(
     name the base model, and the shared base-model field is left out. `prompt_value`: what the prompt starts with.
     """
     settings = model.settings
-    d = settings.guided_defaults
+    d = guided_defaults(settings)
     with gr.Blocks() as demo:
         gr.Markdown(f"## {title}\n{description}")
         with gr.Row():
@@ -73,7 +74,7 @@ def guided_demo(
                         {
                             "model_name": gr.Dropdown(
                                 label=model_label("Base model", settings.models_root),
-                                choices=settings.guided_model_choices,
+                                choices=guided_model_choices(settings),
                                 value=settings.default_sd_model,
                                 allow_custom_value=True,
                             )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gradio as gr
 
+from catalogue import MODELSCOPE_SIZES
 from model import Model
 from modes import ModelScopeCall, UpscaleCall
 from pipelines.modelscope import SCHEDULERS
-from settings import MODELSCOPE_SIZES
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import generate_buttons, output_controls, page_helper, seed_controls
+from tabs.defaults import modelscope_defaults
 from tabs.results import result_controls
 
 EXAMPLES = [
@@ -34,7 +35,7 @@ def create_demo(model: Model) -> gr.Blocks:
                 prompt = gr.Textbox(label="Prompt", lines=2)
                 model_name = gr.Dropdown(
                     label="Model (a Hugging Face id or a local diffusers folder)",
-                    choices=settings.modelscope_choices,
+                    choices=list(settings.modelscope_models),
                     value=settings.default_modelscope_model,
                     allow_custom_value=True,
                     elem_id="modelscope-model",
@@ -47,7 +48,7 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Frames",
                             minimum=1,
                             maximum=settings.max_frames,
-                            value=settings.modelscope_defaults.num_frames,
+                            value=modelscope_defaults(settings).num_frames,
                             step=1,
                         )
                         fps = gr.Slider(
@@ -69,7 +70,7 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Denoising steps",
                             minimum=1,
                             maximum=100,
-                            value=settings.modelscope_defaults.num_inference_steps,
+                            value=modelscope_defaults(settings).num_inference_steps,
                             step=1,
                         )
                         guidance = gr.Slider(
@@ -109,7 +110,7 @@ def create_demo(model: Model) -> gr.Blocks:
                             label="Steps",
                             minimum=1,
                             maximum=100,
-                            value=settings.modelscope_defaults.upscale_steps,
+                            value=modelscope_defaults(settings).upscale_steps,
                             step=1,
                         )
                     with gr.Row():

@@ -21,6 +21,7 @@ from tabs.controls import (
     size_and_steps_controls,
     video_range_controls,
 )
+from tabs.defaults import guided_defaults, pix2pix_model_choices
 from tabs.guided import example
 from tabs.results import result_controls
 
@@ -34,7 +35,7 @@ EXAMPLES = [
 
 def create_demo(model: Model) -> gr.Blocks:
     settings = model.settings
-    d = settings.guided_defaults
+    d = guided_defaults(settings)
     with gr.Blocks() as demo:
         gr.Markdown(
             '## Video Instruct-Pix2Pix\nTell the video what to become ("make it night"); every frame is edited the '
@@ -49,7 +50,7 @@ def create_demo(model: Model) -> gr.Blocks:
                     scheduler = scheduler_control(tuple(SCHEDULERS))
                     model_name = gr.Dropdown(
                         label=model_label("Instruct-Pix2Pix model", settings.models_root),
-                        choices=settings.pix2pix_model_choices,
+                        choices=pix2pix_model_choices(settings),
                         value=settings.default_pix2pix_model,
                         allow_custom_value=True,
                     )

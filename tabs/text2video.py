@@ -6,7 +6,9 @@ from functools import partial
 
 import gradio as gr
 
-from model import TINY_ALIASES, Model
+from errors import InputError
+from loading import TINY_ALIASES
+from model import Model
 from modes import Text2VideoCall
 from pipelines.text_to_video_zero import suggest_t0_t1
 from tabs.common import connect_generation, tab_examples
@@ -25,9 +27,10 @@ from tabs.controls import (
     scheduler_control,
     seed_controls,
 )
+from tabs.defaults import sd_model_choices, text2video_defaults
 from tabs.results import result_controls
 from utils.jobs import Job, job_scope
-from utils.validation import InputError, check_ui_model_name
+from utils.model_names import check_ui_model_name
 
 EXAMPLES = [
     "an astronaut waving the arm on the moon",
@@ -101,7 +104,7 @@ def own_resolution(model: Model, model_name: str) -> dict:
 
 def create_demo(model: Model) -> gr.Blocks:
     settings = model.settings
-    d = settings.text2video_defaults
+    d = text2video_defaults(settings)
     with gr.Blocks() as demo:
         gr.Markdown(
             "## Text2Video-Zero: video from a prompt\n"
@@ -113,7 +116,7 @@ def create_demo(model: Model) -> gr.Blocks:
                 prompt = gr.Textbox(label="Prompt", placeholder="a horse galloping on a street", lines=2)
                 model_name = gr.Dropdown(
                     label=model_label("Model", settings.models_root),
-                    choices=settings.sd_model_choices,
+                    choices=sd_model_choices(settings),
                     value=settings.default_sd_model,
                     allow_custom_value=True,
                     elem_id="text2video-model",
@@ -239,7 +242,7 @@ def create_demo(model: Model) -> gr.Blocks:
                 result, seed_used = result_controls("Generated video", "text2video-result")
 
         tab_examples(model, [[e] for e in EXAMPLES], {"prompt": prompt}, model.text2video, [result, seed_used])
-        live_model_search(model_name, settings.sd_model_choices, settings.models_root, settings.profile.hub_search)
+        live_model_search(model_name, sd_model_choices(settings), settings.models_root, settings.hub_search)
         model_name.change(
             page_helper(partial(own_resolution, model)),
             [model_name],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loading import TINY_ALIASES
-from utils.validation import check_ui_model_name
+from utils.model_names import check_ui_model_name
 
 # Parameters that name a model: from the web, only hub ids, offline aliases or folders under the models root.
 MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path", "lora")

@@ -6,7 +6,7 @@ from skimage import data
 
 from annotators import DepthEstimator, MediaPipePoseEstimator, OpenPoseEstimator, canny
 from annotators.pose import OPENPOSE_FROM_BLAZEPOSE, blazepose_to_openpose
-from utils.validation import InputError
+from errors import InputError
 
 
 @pytest.fixture(scope="module")

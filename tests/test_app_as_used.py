@@ -120,7 +120,7 @@ def test_mps_is_picked_on_apple_silicon(monkeypatch):
 
 
 def test_the_no_video_message_lists_every_format_the_reader_takes():
-    from utils.validation import InputError
+    from errors import InputError
     from utils.video import VIDEO_INPUT_TYPES, load_video
 
     with pytest.raises(InputError) as error:
@@ -165,7 +165,7 @@ def test_each_output_format_and_smoothing(tiny_models, tmp_path, output_format):
 
 
 def test_output_options_are_checked_by_name(tiny_models, tmp_path):
-    from utils.validation import InputError
+    from errors import InputError
 
     model = Model(settings=Settings.from_env().with_tiny_models())
     with pytest.raises(InputError, match="Output format must be one of mp4, webm, gif, got 'avi'"):

@@ -7,11 +7,11 @@ import pytest
 import torch
 from skimage import data
 
+from errors import InputError
 from model import Model
 from pipelines.background import normalised_masks, person_masks, smooth_background
 from pipelines.motion import CameraMotion, warp_latent
 from settings import Settings
-from utils.validation import InputError
 
 RUN = dict(prompt="a cat on a sofa", video_length=4, height=64, width=64, num_inference_steps=5, output_type="latent")
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from errors import InputError
 from model import Model
 from modes import motion_path
 from pipelines.motion import (
@@ -18,7 +19,6 @@ from pipelines.motion import (
     warp_latent,
 )
 from settings import Settings
-from utils.validation import InputError
 
 RUN = dict(prompt="a cat", video_length=4, height=64, width=64, num_inference_steps=4, output_type="latent")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cards import Card, CardError, card_text_of_video, sidecar
+from cards import Card, card_text_of_video, sidecar
+from errors import CardError
 from model import Model
 from settings import Settings
 from tabs.guided import example

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from errors import OutputError
 from model import Model
 from settings import Settings
-from utils.video import OutputError
 
 FAST = dict(model_name="tiny-sd", resolution=64, num_inference_steps=2, t0=0, t1=1, video_length=2)
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cards import CardError, sidecar
+from cards import sidecar
 from cli import EXIT_FAILED_JOBS, EXIT_INPUT, EXIT_INTERNAL, EXIT_MODEL, main
+from errors import CardError, InputError
 from model import Model
 from settings import Settings
 from tabs.guided import example
 from tests.test_uploads import png
-from utils.validation import InputError
 
 TINY = ["--tiny-models", "--quiet"]
 FAST = ["--resolution", "64", "--num_inference_steps", "2", "--video_length", "2"]

@@ -5,8 +5,10 @@ import importlib
 import pytest
 import torch
 
-from model import Model, OutOfMemory
-from settings import TINY_SD_MODEL, Settings
+from catalogue import TINY_SD_MODEL
+from errors import OutOfMemory
+from model import Model
+from settings import Settings
 from utils.video import read_video
 
 FAST = dict(model_name=TINY_SD_MODEL, resolution=64, num_inference_steps=4, t0=1, t1=2, video_length=3)

@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
+from errors import InputError
 from model import Model
 from pipelines.feature_reuse import FeatureReuse
 from settings import Settings
 from tabs.guided import example
-from utils.validation import InputError
 
 RUN = dict(prompt="a cat", video_length=5, height=64, width=64, output_type="latent", t0=None, t1=None)
 

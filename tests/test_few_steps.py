@@ -7,11 +7,11 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, LCMScheduler, TCDScheduler
 
+from errors import InputError
 from model import Model
 from pipelines.text_to_video_zero import MOTION_TIMESTEPS, motion_step_indices, step_indices
 from settings import Settings
 from tabs.guided import example
-from utils.validation import InputError
 from utils.video import read_video
 
 SMALL = dict(video_length=3, height=64, width=64, output_type="latent")

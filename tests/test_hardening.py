@@ -25,13 +25,13 @@ import httpx
 import numpy as np
 import pytest
 
-from model import Model, ModelLoadError
+from errors import Cancelled, InputError, ModelLoadError, OutputError
+from model import Model
 from settings import Settings
 from tabs.guided import example
 from tests.helpers import serving
-from utils.jobs import Cancelled, Job, job_scope
-from utils.validation import InputError
-from utils.video import OutputError, VideoWriter, prune_outputs, read_video
+from utils.jobs import Job, job_scope
+from utils.video import VideoWriter, prune_outputs, read_video
 
 pytestmark = pytest.mark.app
 

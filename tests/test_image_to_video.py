@@ -9,10 +9,10 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 from skimage import data
 
+from errors import InputError
 from model import Model
 from pipelines.text_to_video_zero import image_start_index, image_tensor, motion_step_indices
 from settings import Settings
-from utils.validation import InputError
 
 PHOTO = data.astronaut()  # 512 x 512 RGB
 RUN = dict(prompt="an astronaut", video_length=3, height=64, width=64, num_inference_steps=10, output_type="latent")

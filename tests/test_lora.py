@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from model import Model, ModelLoadError
-from settings import TINY_SD_MODEL, Settings
-from utils.validation import InputError
+from catalogue import TINY_SD_MODEL
+from errors import InputError, ModelLoadError
+from model import Model
+from settings import Settings
 from utils.video import read_video
 
 ARGS = dict(model_name=TINY_SD_MODEL, resolution=64, num_inference_steps=6, t0=3, t1=5, video_length=3)

@@ -5,9 +5,11 @@ import re
 import pytest
 import torch
 
-from model import Model, ModelLoadError, pick_device
-from settings import TINY_SD_MODEL, Settings
-from utils.validation import InputError
+from catalogue import TINY_SD_MODEL
+from errors import InputError, ModelLoadError
+from loading import pick_device
+from model import Model
+from settings import Settings
 from utils.video import read_video
 
 FAST = dict(model_name=TINY_SD_MODEL, resolution=64, num_inference_steps=6, t0=3, t1=5, video_length=4)
@@ -146,5 +148,7 @@ def test_settings_parse_and_clamp_the_environment():
     assert settings.default_sd_model == TINY_SD_MODEL
     defaults = Settings.from_env({})
     assert not defaults.tiny_models
-    assert defaults.sd_model_choices[0] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
-    assert "dreamlike-art/dreamlike-photoreal-2.0" in defaults.sd_model_choices
+    from tabs.defaults import sd_model_choices
+
+    assert sd_model_choices(defaults)[0] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert "dreamlike-art/dreamlike-photoreal-2.0" in sd_model_choices(defaults)

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import Model, ModelLoadError
-from settings import TINY_DREAMBOOTH_MODEL, TINY_SD_MODEL
-from utils.validation import InputError
+from catalogue import TINY_DREAMBOOTH_MODEL, TINY_SD_MODEL
+from errors import InputError, ModelLoadError
+from model import Model
 from utils.video import read_video
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"

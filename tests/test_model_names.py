@@ -10,11 +10,12 @@ import shutil
 
 import pytest
 
+from errors import InputError
 from model import Model
 from settings import Settings
 from tests.helpers import call_event, event_index
 from utils.model_list import local_models
-from utils.validation import InputError, check_ui_model_name
+from utils.model_names import check_ui_model_name
 
 pytestmark = pytest.mark.app
 
@@ -80,7 +81,7 @@ def test_the_model_search_lists_no_link_that_leaves_the_models_folder(tiny_model
 
 
 def test_a_folder_that_is_no_model_is_called_that(tiny_models, tmp_path):
-    from model import ModelLoadError
+    from errors import ModelLoadError
 
     odd = tmp_path / "etc"
     (odd / "python3").mkdir(parents=True)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from model import Model, ModelLoadError
+from errors import InputError, ModelLoadError
+from model import Model
 from pipelines.modelscope import SCHEDULERS, ModelScopePipeline
-from utils.validation import InputError
 from utils.video import read_video
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
+from errors import InputError
 from modes import GuidedCall, ModelScopeCall, Pix2PixCall, Text2VideoCall
 from settings import Settings
-from utils.validation import InputError
 
 SETTINGS = Settings.from_env({}).with_tiny_models()
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from skimage import data
 
+from errors import InputError
 from model import Model
 from pipelines import InstructPix2PixVideoPipeline
 from pipelines.cross_frame_attention import CrossFrameAttnProcessor
-from utils.validation import InputError
 from utils.video import read_video
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"

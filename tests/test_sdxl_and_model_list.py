@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from model import Model, WrongModelError
+from errors import WrongModelError
+from model import Model
 from pipelines import TextToVideoZeroSDXLPipeline
 from settings import Settings
 from utils import model_list

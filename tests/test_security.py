@@ -9,9 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model import Model, ModelLoadError
+from errors import InputError, ModelLoadError
+from model import Model
 from settings import Settings
-from utils.validation import InputError, check_ui_model_name
+from utils.model_names import check_ui_model_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,12 +7,13 @@ import shutil
 import pytest
 import torch
 
-from model import Model, ModelLoadError, WrongModelError
+from errors import InputError, ModelLoadError, WrongModelError
+from model import Model
 from pipelines import TextToVideoZeroPipeline
 from settings import Settings
 from tests.ldm_export import save_single_file
 from utils import model_list, single_file
-from utils.validation import InputError, check_ui_model_name
+from utils.model_names import check_ui_model_name
 
 FAMILIES = {"sd1": "sd", "sd2": "sd2", "sdxl": "sdxl", "pix2pix": "pix2pix"}  # family -> tiny folder
 FAST = dict(num_inference_steps=3, t0=1, t1=2, video_length=2, resolution=64)
@@ -207,11 +208,13 @@ def test_the_model_lists_show_checkpoints_but_not_loras(root, bad_files):
     assert not {"pix2pix.safetensors", "style-lora.safetensors", "notes.safetensors", "vae.safetensors"} & set(sd)
     assert model_list.local_models(root[0], ("pix2pix",)) == ["pix2pix.safetensors"]
     settings = dataclasses.replace(Settings.from_env(), models_root=root[0])
-    guided = settings.guided_model_choices
+    from tabs.defaults import guided_model_choices, sd_model_choices
+
+    guided = guided_model_choices(settings)
     assert "sd1.safetensors" in guided and settings.default_sd_model in guided
     assert not {"sd2.safetensors", "sdxl.safetensors", "stabilityai/stable-diffusion-xl-base-1.0"} & set(guided)
-    assert {"sd2.safetensors", "sdxl.safetensors"} <= set(settings.sd_model_choices)
-    assert not {"tiny-sd2", "tiny-sdxl"} & set(settings.with_tiny_models().guided_model_choices)
+    assert {"sd2.safetensors", "sdxl.safetensors"} <= set(sd_model_choices(settings))
+    assert not {"tiny-sd2", "tiny-sdxl"} & set(guided_model_choices(settings.with_tiny_models()))
 
 
 def test_settings_name_the_configs_of_each_family():

@@ -7,11 +7,11 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention
 
+from errors import InputError
 from model import Model
 from pipelines.cross_frame_attention import CrossFrameAttnProcessor, CrossFrameState
 from settings import Settings
 from tabs.guided import example
-from utils.validation import InputError
 
 
 def attend(hidden: torch.Tensor, chunk: int, mode: str = "sparse-causal") -> torch.Tensor:

@@ -14,11 +14,11 @@ import httpx
 import numpy as np
 import pytest
 
+from errors import Cancelled, InputError
 from model import Model
 from settings import Settings
 from tests.helpers import serving
-from utils.jobs import Cancelled, Job, job_scope
-from utils.validation import InputError
+from utils.jobs import Job, job_scope
 from utils.video import VideoWriter
 
 FAST = dict(model_name="tiny-sd", resolution=64, num_inference_steps=3, t0=0, t1=1)

@@ -15,11 +15,11 @@ import httpx
 import numpy as np
 import pytest
 
+from errors import InputError
 from model import Model
 from settings import Settings
 from tests.helpers import serving
 from utils.images import MAX_IMAGE_PIXELS, read_image
-from utils.validation import InputError
 
 pytestmark = pytest.mark.app
 

@@ -6,7 +6,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from utils.validation import InputError
+from errors import InputError
 from utils.video import fit_size, load_video, write_video
 
 

@@ -12,7 +12,8 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from utils.validation import InputError, shorten
+from errors import InputError
+from utils.validation import shorten
 
 MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels: an 8K photograph (7680x4320 = 33 MP) still loads
 IMAGE_TYPES = "PNG, JPEG or WebP"

@@ -16,9 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class Cancelled(Exception):
-    """The request was stopped (Stop button, closed tab, API cancel); its partial work was dropped."""
+from errors import Cancelled
 
 
 @dataclass(eq=False)

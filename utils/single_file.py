@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from utils.validation import InputError
+from errors import InputError
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 CHECKPOINT_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)

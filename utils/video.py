@@ -19,6 +19,8 @@ from typing import IO
 
 import numpy as np
 
+from errors import OutputError
+
 VIDEO_FORMATS = ("mp4", "webm", "gif")
 PARTIAL = ".partial"  # infix of the hidden file a video is written to before it gets its final name
 INPUTS_FOLDER = "inputs"  # in the output folder: the input files of the clips' cards (`cards.InputFile`)
@@ -42,7 +44,8 @@ def output_path(
     """Where a request's video goes, checked before any work: a fresh file of `output_format` (default mp4) in
     `output_dir` (pruning expired ones on the way), or the caller's `path`, which must name a video file (.mp4,
     .webm, .gif; of `output_format` where both are given) in a folder that can be written."""
-    from utils.validation import InputError, as_text
+    from errors import InputError
+    from utils.validation import as_text
 
     if path in (None, ""):
         prune_outputs(output_dir, max_age_seconds)
@@ -149,11 +152,6 @@ def add_watermark(frame: np.ndarray, text: str) -> np.ndarray:
     draw.rectangle((x - margin, y - margin, image.width, image.height), fill=(0, 0, 0, 96))
     draw.text((x - left, y - top), text, font=font, fill=(255, 255, 255, 220))
     return np.asarray(Image.alpha_composite(image, overlay).convert("RGB"))
-
-
-class OutputError(RuntimeError):
-    """A video could not be written (disk full, folder not writable, encoder failure). Nothing was left under the
-    final name, and the message says why in words a user can act on."""
 
 
 def describe_write_error(name: str, reason: str | OSError) -> OutputError:
@@ -421,7 +419,7 @@ def probe_video(path: str | Path) -> dict:
     """ffmpeg's view of a video: size, fps, duration. Raises InputError for anything that is not a video."""
     import imageio_ffmpeg
 
-    from utils.validation import InputError
+    from errors import InputError
 
     name = Path(path).name
     try:
@@ -452,7 +450,8 @@ def load_video(
     alpha inputs come out as RGB.
     """
 
-    from utils.validation import InputError, as_float
+    from errors import InputError
+    from utils.validation import as_float
 
     if path in (None, "") or not Path(path).is_file():
         kinds = ", ".join(kind.lstrip(".") for kind in VIDEO_INPUT_TYPES)
@@ -485,7 +484,7 @@ def _read_frames(path, start_t, end_t, rate_filter, width, height, max_frames, n
     """Decode at most `max_frames + 1` frames through ffmpeg's seek, rate and scale filters."""
     import imageio_ffmpeg
 
-    from utils.validation import InputError
+    from errors import InputError
 
     output_params = ["-vf", f"{rate_filter}scale={width}:{height}:flags=area", "-frames:v", str(max_frames + 1)]
     if end_t != -1:
