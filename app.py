@@ -7,6 +7,7 @@ python app.py --tiny-models   # small offline models: the whole UI runs on a CPU
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 from typing import cast
@@ -16,8 +17,8 @@ import gradio as gr
 from catalogue import EXAMPLES_DIR
 from model import Model
 from pool import serving_model
+from registry import MODES, Mode
 from settings import Settings
-from tabs import canny, canny_db, depth, modelscope, pix2pix, pose, text2video
 from tabs.common import StudioBlocks
 from utils.login import LOOPBACK, ClientAddress, LoginThrottle
 from utils.video import keep_pruning
@@ -30,6 +31,16 @@ def lifetimes(settings: Settings) -> tuple[int, int]:
     Gradio's cache (uploads), checked at least every hour."""
     ttl = settings.output_ttl_hours * 3600
     return min(3600, ttl), ttl
+
+
+def tabs_of_modes() -> dict[str, list[Mode]]:
+    """Each tab's module and its modes (`registry.MODES`), in the registry's order: the tab's own mode first (it
+    names the tab), then any mode that has its endpoint there (the ModelScope tab's upscaling)."""
+    tabs: dict[str, list[Mode]] = {}
+    for mode in MODES:
+        if mode.tab:
+            tabs.setdefault(mode.tab, []).append(mode)
+    return {module: sorted(modes, key=lambda mode: not mode.label) for module, modes in tabs.items()}
 
 
 def build_demo(model: Model) -> gr.Blocks:
@@ -47,20 +58,9 @@ def build_demo(model: Model) -> gr.Blocks:
         if settings.notice:
             gr.Markdown(settings.notice)
         with gr.Tabs():
-            with gr.Tab("Text2Video"):
-                text2video.create_demo(model)
-            with gr.Tab("Pose"):
-                pose.create_demo(model)
-            with gr.Tab("Edge"):
-                canny.create_demo(model)
-            with gr.Tab("Edge + DreamBooth"):
-                canny_db.create_demo(model)
-            with gr.Tab("Depth"):
-                depth.create_demo(model)
-            with gr.Tab("Video Instruct-Pix2Pix"):
-                pix2pix.create_demo(model)
-            with gr.Tab("ModelScope / Zeroscope"):
-                modelscope.create_demo(model)
+            for module, modes in tabs_of_modes().items():
+                with gr.Tab(modes[0].label):
+                    importlib.import_module(module).create_demo(model, *modes)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     return demo
 

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from cards import MODES, Card, decode, file_hash, is_reference, sidecar
+from cards import Card, decode, file_hash, is_reference, resolve_inputs, sidecar
 from errors import CardError, StudioError
 from utils.validation import shorten
 from utils.video import INPUTS_FOLDER
@@ -28,6 +28,7 @@ class Job:
     index: int
     card: Card
     key: str
+    inputs: str = "."  # the folder of the jobs file: the input files its cards name by content are looked up there
 
     @property
     def group(self) -> tuple:
@@ -67,7 +68,7 @@ def read_jobs(path: Path) -> tuple[list[Job], list[dict]]:
         except CardError as error:
             bad.append({"job": index, "status": "failed", "error": str(error)})
             continue
-        jobs.append(Job(index, card, job_key(card)))
+        jobs.append(Job(index, card, job_key(card), str(Path(path).parent)))
     return jobs, bad
 
 
@@ -108,7 +109,7 @@ def run_job(model, job: Job, folder: Path, name: str | None = None) -> dict:
     """Make one job's clip (in `folder`, named `name` or by the job); a result row (failures with their message)."""
     output = folder / name if name else job.output(folder)
     try:
-        result = getattr(model, MODES[job.card.mode])(**job.card.parameters, path=str(output))
+        result = model.generate(job.card.mode, **resolve_inputs(job.card, [Path(job.inputs)]), path=str(output))
     except StudioError as error:
         return {"job": job.index, "key": job.key, "status": "failed", "error": str(error)}
     except Exception as error:  # a bug: recorded and logged, and the batch goes on with the other jobs
@@ -203,10 +204,10 @@ def make_worker_class():
             self.model = Model(settings=settings)
             self.scratch = Path(tempfile.mkdtemp(prefix="t2vz-worker-"))
 
-        def run(self, index: int, card: dict, key: str, name: str) -> tuple[dict, dict[str, bytes]]:
+        def run(self, index: int, card: dict, key: str, name: str, inputs: str) -> tuple[dict, dict[str, bytes]]:
             """The job's result row and its files by their names relative to the output folder: the input files
             its card names, the card and the video."""
-            job = Job(index, Card.read(card), key)
+            job = Job(index, Card.read(card), key, inputs)
             row = run_job(self.model, job, self.scratch, name=name)
             if row["status"] != "done":
                 return row, {}
@@ -267,7 +268,9 @@ def run_batch_on_ray(
                 job = next((j for j in pending if j.group == held.get(worker)), None) or largest_group(pending)
                 pending.remove(job)
                 held[worker] = job.group
-                future = worker.run.remote(job.index, job.card.model_dump(), job.key, job.output(folder).name)
+                future = worker.run.remote(
+                    job.index, job.card.model_dump(), job.key, job.output(folder).name, job.inputs
+                )
                 running[future] = (worker, job)
             done, _ = ray.wait(list(running), num_returns=1)
             worker, job = running.pop(done[0])

@@ -28,21 +28,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from errors import CardError
+from registry import MODES
 from utils.validation import quote, shorten
 from utils.video import INPUT_DEMUXERS, INPUTS_FOLDER
 
 CARD_VERSION = 2  # 2: input files named by content ({"file", "sha256"}), never by a path of the machine
 PROJECT_VERSION = "0.1.0"
-# Card modes and the Model method that makes each.
-MODES = {
-    "text2video": "text2video",
-    "pose": "controlnet_pose",
-    "canny": "controlnet_canny",
-    "depth": "controlnet_depth",
-    "pix2pix": "pix2pix",
-    "modelscope": "modelscope",
-    "modelscope_upscale": "modelscope_upscale",
-}
 # Parameters that name where the output goes: a card describes the clip, not where it was put.
 OUTPUT_PARAMETERS = ("path", "save_path")
 MAX_CARD_BYTES = 1_000_000  # a card is a few kB; a video's metadata card too
@@ -62,7 +53,7 @@ class Card(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     card_version: int = Field(default=CARD_VERSION, ge=1, le=CARD_VERSION)
-    mode: Literal["text2video", "pose", "canny", "depth", "pix2pix", "modelscope", "modelscope_upscale"]
+    mode: Literal[tuple(MODES.card_modes)]  # type: ignore[valid-type]  # the registry's kinds of clip
     parameters: dict[str, Any] = Field(default_factory=dict)
     models: dict[str, ModelRef] = Field(default_factory=dict)
     scheduler: str | None = None
@@ -113,13 +104,11 @@ class Card(BaseModel):
 
 
 def mode_parameters(mode: str) -> set[str]:
-    """The parameters a mode's call takes, by their own names and their other names (`modes.ALIASES`), but the
-    output path."""
-    import dataclasses
+    """The parameters a mode takes (`registry.MODES`: a card's mode, or any mode of the command line), by their
+    own names and their other names (`modes.ALIASES`), but the output path."""
+    from modes import ALIASES
 
-    from modes import ALIASES, CALLS
-
-    own = {f.name for f in dataclasses.fields(CALLS[mode])} - {"notes", *OUTPUT_PARAMETERS}
+    own = MODES[mode].parameter_names() - set(OUTPUT_PARAMETERS)
     return own | {alias for alias, names in ALIASES.items() if set(names) & own and alias not in OUTPUT_PARAMETERS}
 
 
@@ -185,7 +174,7 @@ def describe(error: ValidationError) -> str:
         if item["type"] == "extra_forbidden":
             parts.append(f"unknown key '{shorten(key)}' (a card has {', '.join(Card.model_fields)})")
         elif item["type"] == "literal_error" and key == "mode":
-            parts.append(f"unknown mode {quote(item.get('input'))} (modes: {', '.join(MODES)})")
+            parts.append(f"unknown mode {quote(item.get('input'))} (modes: {', '.join(MODES.card_modes)})")
         elif item["type"] == "missing":
             parts.append(f"missing key '{key}'")
         elif item["type"] == "value_error":
@@ -261,10 +250,8 @@ def resolve_inputs(card: Card, folders: list[Path]) -> dict[str, Any]:
     """The card's parameters with each input file it names by content replaced by the path of a file with that
     content: kept in the `inputs` folder of one of `folders` (as `InputFile.kept_name`), or under its own name in
     one of them. A file that cannot be found is an error naming it."""
-    from modes import CALLS
-
     parameters = dict(card.parameters)
-    for parameter in CALLS[card.mode].FILES:
+    for parameter in MODES[card.mode].call.FILES:
         value = parameters.get(parameter)
         if value is None or isinstance(value, str):
             continue  # none, or a path a local user wrote (a batch file)

@@ -25,8 +25,9 @@ import logging
 import sys
 from pathlib import Path
 
-from cards import MODES, Card
+from cards import Card
 from errors import CardError
+from registry import MODES
 from utils.validation import shorten
 
 EXIT_FAILED_JOBS, EXIT_INPUT, EXIT_MODEL, EXIT_RESOURCES, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 4, 70, 130
@@ -34,16 +35,17 @@ EXIT_FAILED_JOBS, EXIT_INPUT, EXIT_MODEL, EXIT_RESOURCES, EXIT_INTERNAL, EXIT_IN
 OWN_OPTIONS = {"path": "--out", "save_path": "--out", "out": "--out"}
 
 
-def mode_calls() -> dict:
-    from modes import CALLS
-
-    return CALLS
-
-
-def mode_help(mode: str) -> str:
-    call = mode_calls()[mode]
-    rows = [f"  --{f.name} (default {f.default!r})" for f in dataclasses.fields(call) if f.name != "notes"]
-    return f"{mode}: {(call.__doc__ or '').strip()}\n\nparameters:\n" + "\n".join(rows)
+def mode_help(name: str) -> str:
+    """A mode's help: what it makes and each parameter with its default (`registry.MODES`)."""
+    mode = MODES[name]
+    renamed = dict((theirs, own) for own, theirs in mode.renames)
+    rows = [
+        f"  --{renamed.get(f.name, f.name)} (default {f.default!r})"
+        for f in dataclasses.fields(mode.call)
+        if f.name != "notes"
+    ]
+    text = f"{name}: {mode.summary}\n{(mode.call.__doc__ or '').strip()}"
+    return f"{text}\n\nparameters:\n" + "\n".join(rows)
 
 
 def parse_parameters(pairs: list[str], mode: str) -> dict:
@@ -74,7 +76,7 @@ def parse_parameters(pairs: list[str], mode: str) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="t2vz", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python cli.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tiny-models", action="store_true", help="the small offline models (seconds on a CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -82,9 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser(
         "generate",
         help="one clip",
-        description="Make one clip. MODE: " + ", ".join(MODES) + ". Run `generate MODE --help` for its parameters.",
+        description="Make one clip. MODE: " + ", ".join(MODES.names) + ". Run `generate MODE --help` for its "
+        "parameters.",
     )
-    generate.add_argument("mode", choices=list(MODES))
+    generate.add_argument("mode", choices=MODES.names)
     add_output_options(generate)
     reproduce = commands.add_parser("reproduce", help="a clip again from its card (or a video carrying one)")
     reproduce.add_argument("card")
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     if len(argv) >= 2 and "generate" in argv and ("--help" in argv or "-h" in argv):
-        mode = next((a for a in argv[argv.index("generate") + 1 :] if a in MODES), None)
+        mode = next((a for a in argv[argv.index("generate") + 1 :] if a in MODES.names), None)
         if mode:
             print(mode_help(mode))
             return 0
@@ -218,7 +221,7 @@ def run(args, rest: list[str]) -> int:
     if args.command == "generate":
         parameters = parse_parameters(rest, args.mode)
         path = output_file(args.out, args.overwrite, parameters.get("output_format"))
-        result = getattr(make_model(args), MODES[args.mode])(**parameters, path=path)
+        result = make_model(args).generate(args.mode, **parameters, path=path)
         report(result)
         return 0
     if rest:

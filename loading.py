@@ -32,7 +32,7 @@ from pipelines.modelscope import ModelScopePipeline
 from settings import Settings
 from utils import single_file
 from utils.compilation import compile_repeated_blocks, use_channels_last
-from utils.jobs import from_web
+from utils.jobs import TRUSTED, RequestRules
 from utils.memory import offload_by_blocks, store_in_fp8
 from utils.model_names import resolve_web_model_name
 from utils.tiny_models import TINY_FAMILIES, ensure_tiny_models
@@ -167,15 +167,15 @@ class ModelLoader:
         self.fused: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> base weights a LoRA changed
         self._lock = threading.RLock()  # one generation (and one load) at a time on the device
 
-    def resolve_model_name(self, model_name) -> str:
+    def resolve_model_name(self, model_name, rules: RequestRules = TRUSTED) -> str:
         """A hub id, a local diffusers folder or single-file checkpoint (also relative to the models root); the
-        tiny-model aliases become their folders, built on demand. From the web, a name the operator did not
-        configure loads only from the Hub or from inside the models root (`resolve_web_model_name`)."""
+        tiny-model aliases become their folders, built on demand. Under rules with a models root (the web's), a name
+        the operator did not configure loads only from the Hub or from inside it (`resolve_web_model_name`)."""
         name = as_text("model_name", model_name)
         if name in TINY_ALIASES:
             return str(ensure_tiny_models(self.settings.tiny_models_dir)[TINY_ALIASES[name]])
-        if from_web() and name not in self.settings.configured_models:
-            return resolve_web_model_name(name, self.settings.models_root)
+        if rules.models_root is not None and name not in self.settings.configured_models:
+            return resolve_web_model_name(name, rules.models_root)
         in_root = self.settings.models_root / name
         if not Path(name).expanduser().exists() and in_root.exists():
             return str(in_root)
@@ -300,13 +300,13 @@ class ModelLoader:
                 f"with network access, or set {knob} to a local diffusers folder of the checkpoint's kind."
             ) from error
 
-    def base_components(self, model_name: str) -> dict:
+    def base_components(self, model_name: str, rules: RequestRules = TRUSTED) -> dict:
         """UNet, VAE, text encoder(s), tokenizer(s) and scheduler of a Stable Diffusion hub id, local folder or
         single-file checkpoint.
 
         SD 1.x/2.x or SDXL is read from the model itself: a folder's model_index.json (a second text encoder means
         SDXL) or a single file's keys."""
-        name = self.resolve_model_name(model_name)
+        name = self.resolve_model_name(model_name, rules)
 
         def load() -> dict:
             from diffusers import DiffusionPipeline
@@ -324,13 +324,13 @@ class ModelLoader:
 
         return self._load("base", name, load, label=model_name)
 
-    def native_resolution(self, model_name: str) -> int | None:
+    def native_resolution(self, model_name: str, rules: RequestRules = TRUSTED) -> int | None:
         """The frame size an SD base model was made for (512 SD 1.x, 768 SD 2.x-v, 1024 SDXL), from its configs
         alone: no weights load, and the hub is asked only for small config files, briefly. None when unknown."""
         from utils.model_list import model_config
 
         try:
-            name = self.resolve_model_name(model_name)
+            name = self.resolve_model_name(model_name, rules)
             if single_file.is_single_file(name):
                 path = Path(name).expanduser()
                 if not path.is_file():
@@ -348,10 +348,10 @@ class ModelLoader:
             return None
         return min(size, self.settings.max_resolution)
 
-    def controlnet(self, controlnet_name: str):
+    def controlnet(self, controlnet_name: str, rules: RequestRules = TRUSTED):
         from diffusers import ControlNetModel
 
-        name = self.resolve_model_name(controlnet_name)
+        name = self.resolve_model_name(controlnet_name, rules)
         folder_only(name, controlnet_name, "ControlNets")
         return self._load(
             "controlnet",
@@ -360,10 +360,10 @@ class ModelLoader:
             label=controlnet_name,
         )
 
-    def pix2pix_pipeline(self, model_name: str) -> InstructPix2PixVideoPipeline:
+    def pix2pix_pipeline(self, model_name: str, rules: RequestRules = TRUSTED) -> InstructPix2PixVideoPipeline:
         from diffusers import EulerAncestralDiscreteScheduler
 
-        name = self.resolve_model_name(model_name)
+        name = self.resolve_model_name(model_name, rules)
 
         def load():
             if single_file.is_single_file(name):
@@ -383,8 +383,8 @@ class ModelLoader:
 
         return self._ready(self._load("pix2pix", name, load, label=model_name), "pix2pix")
 
-    def modelscope_pipeline(self, model_name: str) -> ModelScopePipeline:
-        name = self.resolve_model_name(model_name)
+    def modelscope_pipeline(self, model_name: str, rules: RequestRules = TRUSTED) -> ModelScopePipeline:
+        name = self.resolve_model_name(model_name, rules)
         folder_only(name, model_name, "ModelScope/Zeroscope models")
 
         def load():
@@ -400,7 +400,7 @@ class ModelLoader:
 
         return self._ready(self._load("modelscope", name, load, label=model_name), "modelscope")
 
-    def apply_lora(self, pipe, lora: str | None, weight: float = 1.0) -> None:
+    def apply_lora(self, pipe, lora: str | None, weight: float = 1.0, rules: RequestRules = TRUSTED) -> None:
         """Load `lora` (hub id, folder or .safetensors file) into the pipeline's UNet and text encoder at `weight`,
         swapping out another; no `lora` removes it. Pipelines are views over shared models, so the LoRA is tracked
         per UNet: it stays with the SD base across tabs, the pix2pix model keeps its own, and a swapped-out base
@@ -427,7 +427,7 @@ class ModelLoader:
         if not name:
             return
         if unet not in self.loras:
-            path = self.resolve_model_name(name)
+            path = self.resolve_model_name(name, rules)
             single_file.refuse_pickle(path, f"LoRA '{name}'")
             try:
                 pipe.load_lora_weights(path, adapter_name="lora")
@@ -480,16 +480,18 @@ class ModelLoader:
             pipe.enable_model_cpu_offload(device=self.device)
         return pipe
 
-    def text2video_pipeline(self, model_name: str) -> TextToVideoZeroPipeline:
-        components = self.base_components(model_name)
+    def text2video_pipeline(self, model_name: str, rules: RequestRules = TRUSTED) -> TextToVideoZeroPipeline:
+        components = self.base_components(model_name, rules)
         sdxl = "text_encoder_2" in components
         pipeline_class = TextToVideoZeroSDXLPipeline if sdxl else TextToVideoZeroPipeline
         return self._ready(pipeline_class(**components), "text2video")
 
-    def controlnet_pipeline(self, model_name: str, controlnet_name: str) -> ControlNetVideoPipeline:
+    def controlnet_pipeline(
+        self, model_name: str, controlnet_name: str, rules: RequestRules = TRUSTED
+    ) -> ControlNetVideoPipeline:
         # The ControlNet first: a base swap then keeps it, and a ControlNet swap keeps the base.
-        controlnet = self.controlnet(controlnet_name)
-        components = self.base_components(model_name)
+        controlnet = self.controlnet(controlnet_name, rules)
+        components = self.base_components(model_name, rules)
         if "text_encoder_2" in components:
             raise WrongModelError(
                 f"'{model_name}' is an SDXL model; the guided modes use SD 1.x ControlNets: choose an SD 1.x base."

@@ -22,7 +22,7 @@ from pipelines.base import SCHEDULERS as ALL_SCHEDULERS
 from pipelines.cross_frame_attention import CROSS_FRAME_MODES
 from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
 from pipelines.modelscope import SCHEDULERS
-from pipelines.text_to_video_zero import MAX_ZOOM, suggest_t0_t1
+from pipelines.options import MAX_ZOOM, ZeroShot, camera_path, check_t0_t1, fit_chunk
 from settings import Settings
 from utils.images import read_image
 from utils.validation import as_file, as_flag, as_float, as_int, as_resolution, as_text, quote
@@ -38,8 +38,6 @@ LORA_WEIGHTS = (-2.0, 2.0)
 MIN_CHUNK = 2  # the anchor and at least one other frame per UNet pass
 MAX_FEATURE_REUSE = 10
 MAX_ROTATION = 45.0  # degrees per frame
-MAX_PATH = 1024  # frames of a camera path
-MAX_OFFSET = 10_000.0  # px of a 512-px frame
 # What motion-interpolating one output frame (smooth_fps) costs, in denoising steps of a frame of its size, for the
 # work bound: ffmpeg's minterpolate (always on the CPU) took 0.23 s per output megapixel here
 # (bench/bench_smoothing.py); an SD 1.5 step with guidance takes about 0.15 s per megapixel on a data-centre GPU in
@@ -87,14 +85,6 @@ def check_work(
         )
 
 
-def chunk_within(chunk_size: int, frames: int, notes: list[str]) -> int:
-    """One clamping policy for every mode: a chunk larger than the clip becomes the clip, with a note."""
-    if chunk_size > frames:
-        notes.append(f"Chunk size {chunk_size} exceeds the video's {frames} frames: using {frames}.")
-        return frames
-    return chunk_size
-
-
 # The other names of the same parameters (diffusers' and the other modes'), accepted by every mode that has the
 # parameter: the Text2Video-Zero names stay the modes' own, as the original API and the app's endpoints have them.
 ALIASES = {
@@ -114,7 +104,6 @@ ALIASES = {
 class Call:
     """What every mode's call has: the seed, the notes for the user, and the unknown-parameter check."""
 
-    MODE: ClassVar[str] = ""  # the mode's name on a generation card (`cards.MODES`)
     FILES: ClassVar[tuple[str, ...]] = ()  # the parameters that take an input file (a card names them by content)
 
     seed: Any = 0
@@ -190,6 +179,10 @@ class SDCall(Call):
     MIN_STEPS: ClassVar[int] = 1
     SCHEDULERS: ClassVar[tuple[str, ...]] = VP_NAMES  # the zero-shot method needs variance-preserving ones
 
+    def zero_shot(self) -> ZeroShot:
+        """The checked call's zero-shot options, as the one value the engine takes (`pipelines.options`)."""
+        return ZeroShot.of(self)
+
     def check(self, settings: Settings) -> None:
         self.prompt = as_text(self.PROMPT_LABEL, self.prompt)
         self.n_prompt = as_text("Negative prompt", self.n_prompt, required=False)
@@ -219,7 +212,6 @@ class Text2VideoCall(SDCall):
     `resolution` None: the model's own size; `path` None: a fresh file in the output folder."""
 
     MIN_STEPS: ClassVar[int] = 2  # the method needs T' below T
-    MODE: ClassVar[str] = "text2video"
     FILES: ClassVar[tuple[str, ...]] = ("image",)
 
     motion_field_strength_x: Any = 12
@@ -244,12 +236,13 @@ class Text2VideoCall(SDCall):
         self.model_name = self.model_name or settings.default_sd_model
         super().check(settings)
         self.video_length = as_int("Video length", self.video_length, 1, settings.max_frames)
-        self.chunk_size = chunk_within(self.chunk_size, self.video_length, self.notes)
+        self.chunk_size = fit_chunk(self.chunk_size, self.video_length, self.notes)
         auto = (None, -1, "")
         if self.t0 in auto and self.t1 in auto:
             self.t0 = self.t1 = None
-        else:
-            self._check_t0_t1()
+        else:  # the original's step indices of T' and T
+            self.t0, self.t1 = as_int("t0", self.t0, 0), as_int("t1", self.t1, 0)
+            check_t0_t1(self.t0, self.t1, self.num_inference_steps)
         motion = (-MAX_MOTION, MAX_MOTION)
         self.motion_field_strength_x = as_float("Motion strength x", self.motion_field_strength_x, *motion)
         self.motion_field_strength_y = as_float("Motion strength y", self.motion_field_strength_y, *motion)
@@ -259,7 +252,7 @@ class Text2VideoCall(SDCall):
         self.use_motion_field = as_flag("use_motion_field", self.use_motion_field)
         self.motion_zoom = as_float("Zoom per frame", self.motion_zoom, -MAX_ZOOM, MAX_ZOOM)
         self.motion_rotation = as_float("Rotation per frame", self.motion_rotation, -MAX_ROTATION, MAX_ROTATION)
-        self.motion_path = motion_path(self.motion_path)
+        self.motion_path = camera_path(self.motion_path)
         self.image_strength = as_float("Image strength", self.image_strength, 0.0, 1.0)
         source = self.image if isinstance(self.image, (str, Path)) and str(self.image).strip() else None
         self.image = read_image(self.image)
@@ -273,18 +266,6 @@ class Text2VideoCall(SDCall):
 
     def input_files(self) -> dict[str, Any]:
         return {} if self.image is None else {"image": self.image_source}
-
-    def _check_t0_t1(self) -> None:
-        """Given t0/t1 are the original's step indices (of T' and T, counted from the end of the schedule)."""
-        self.t0, self.t1 = as_int("t0", self.t0, 0), as_int("t1", self.t1, 0)
-        steps = self.num_inference_steps
-        if not self.t0 < self.t1 <= steps - 1:
-            s0, s1 = suggest_t0_t1(steps)
-            raise InputError(
-                f"t0 ({self.t0}) and t1 ({self.t1}) must satisfy 0 <= t0 < t1 <= steps - 1 = {steps - 1}. "
-                f"For {steps} steps try t0={s0}, t1={s1}, or leave both out (-1): the method's T and T' on any "
-                "schedule."
-            )
 
 
 @dataclass
@@ -308,7 +289,6 @@ class VideoInputCall(SDCall):
 class GuidedCall(VideoInputCall):
     """A ControlNet-guided video (pose, edges, depth): the condition comes from `video_path`'s frames."""
 
-    MODE: ClassVar[str] = "depth"
     FILES: ClassVar[tuple[str, ...]] = ("video_path",)
 
     video_path: Any = None
@@ -334,8 +314,6 @@ class GuidedCall(VideoInputCall):
 
 @dataclass
 class CannyCall(GuidedCall):
-    MODE: ClassVar[str] = "canny"
-
     low_threshold: Any = 100
     high_threshold: Any = 200
 
@@ -349,8 +327,6 @@ class CannyCall(GuidedCall):
 @dataclass
 class PoseCall(GuidedCall):
     """`is_skeleton`: the video already is an OpenPose skeleton drawing; `pose_detector` None: the configured one."""
-
-    MODE: ClassVar[str] = "pose"
 
     is_skeleton: Any = False
     pose_detector: Any = None
@@ -368,7 +344,6 @@ class Pix2PixCall(VideoInputCall):
     """Video Instruct-Pix2Pix: edit `video` by the instruction in `prompt`; `out_fps` -1: the input's rate."""
 
     PROMPT_LABEL: ClassVar[str] = "Instruction"
-    MODE: ClassVar[str] = "pix2pix"
     FILES: ClassVar[tuple[str, ...]] = ("video",)
     SCHEDULERS: ClassVar[tuple[str, ...]] = tuple(ALL_SCHEDULERS)  # its own default: Euler ancestral
 
@@ -386,25 +361,6 @@ class Pix2PixCall(VideoInputCall):
         self.image_guidance_scale = as_float(
             "Image guidance scale", self.image_guidance_scale, 0.0, MAX_IMAGE_GUIDANCE
         )
-
-
-def motion_path(value) -> tuple[tuple[float, float], ...] | None:
-    """A camera path: pairs (dx, dy) per frame in pixels of a 512-px frame, as a list of pairs or as text
-    "dx,dy; dx,dy; ..."; None or "" for none."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    problem = (
-        "Camera path must be (dx, dy) pairs of numbers, one per frame in pixels of a 512-px frame, frame 0 first: "
-        f"e.g. '0,0; 8,0; 16,4' or [[0, 0], [8, 0]]; got {quote(value)}."
-    )
-    try:
-        pairs = [part.split(",") for part in value.split(";") if part.strip()] if isinstance(value, str) else value
-        path = tuple((float(dx), float(dy)) for dx, dy in pairs)
-    except (TypeError, ValueError):
-        raise InputError(problem) from None
-    if not path or len(path) > MAX_PATH or not all(math.isfinite(v) and abs(v) <= MAX_OFFSET for p in path for v in p):
-        raise InputError(problem + f" At most {MAX_PATH} frames, offsets within +-{MAX_OFFSET:g} px.")
-    return path
 
 
 def _size(name: str, value, default: int | None, settings: Settings) -> int | None:
@@ -444,8 +400,6 @@ class ThreeDCall(Call):
 class ModelScopeCall(ThreeDCall):
     """ModelScope/Zeroscope text-to-video; `height`/`width` None: the model's own size."""
 
-    MODE: ClassVar[str] = "modelscope"
-
     num_frames: Any = 16
     height: Any = None
     width: Any = None
@@ -466,7 +420,6 @@ class UpscaleCall(ThreeDCall):
     """Zeroscope XL video-to-video on `video_path` at width x height, keeping `1 - strength` of the clip; `fps` -1:
     the clip's own rate."""
 
-    MODE: ClassVar[str] = "modelscope_upscale"
     FILES: ClassVar[tuple[str, ...]] = ("video_path",)
 
     video_path: Any = None
@@ -488,10 +441,3 @@ class UpscaleCall(ThreeDCall):
                 "No clip to upscale: generate a clip first (it fills the 'Clip to upscale' box) or upload one."
             )
         self.video_path = as_file("Clip to upscale", self.video_path)
-
-
-# Each mode's call, by the mode's name on a generation card.
-CALLS: dict[str, type[Call]] = {
-    call.MODE: call
-    for call in (Text2VideoCall, PoseCall, CannyCall, GuidedCall, Pix2PixCall, ModelScopeCall, UpscaleCall)
-}

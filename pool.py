@@ -11,30 +11,13 @@ import queue
 from collections.abc import Callable
 
 from model import Model
+from registry import MODES
 from settings import Settings
 from utils.jobs import check_cancelled
 
-# The Model methods that generate (and so need a device of their own while they run).
+# The Model methods that generate (and so need a device of their own while they run): each mode's, from the registry.
 GENERATIONS = frozenset(
-    {
-        "text2video",
-        "controlnet_pose",
-        "controlnet_canny",
-        "controlnet_canny_db",
-        "controlnet_depth",
-        "pix2pix",
-        "modelscope",
-        "modelscope_upscale",
-        "run_card",
-        "process_text2video",
-        "process_controlnet_pose",
-        "process_controlnet_canny",
-        "process_controlnet_canny_db",
-        "process_controlnet_depth",
-        "process_pix2pix",
-        "process_modelscope",
-        "process_modelscope_upscale",
-    }
+    {"generate", "run_card", *(method for mode in MODES for method in (mode.method, f"process_{mode.method}"))}
 )
 
 
@@ -70,7 +53,6 @@ class ModelPool:
             finally:
                 self._free.put(model)
 
-        on_a_free_device.__name__ = name  # the tabs tell the mode by it
         on_a_free_device.concurrency = self.concurrency  # type: ignore[attr-defined]  # the queue's, for the app
         return on_a_free_device
 

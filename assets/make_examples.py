@@ -1,6 +1,6 @@
 """Make the example videos in assets/examples from material that ships with pip packages (no third-party media).
 
-    .venv/bin/python assets/make_examples.py
+    .venv/bin/python -m assets.make_examples
 
 Photo clips are pans and zooms over scikit-image's photographs (for edges, depth, pose detection and editing);
 skeleton clips are OpenPose drawings of simple motions (for the pose tab's "already a skeleton" mode).
@@ -9,15 +9,12 @@ skeleton clips are OpenPose drawings of simple motions (for the pose tab's "alre
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from annotators.pose import draw_skeleton  # noqa: E402
-from utils.video import write_video  # noqa: E402
+from annotators.pose import draw_skeleton
+from utils.video import write_video
 
 OUT = Path(__file__).resolve().parent / "examples"
 FPS = 8

@@ -1,6 +1,6 @@
 """Benchmark (not a test): batch throughput, one process vs a local Ray cluster, in clips per minute.
 
-    .venv/bin/python bench/bench_batch.py [--jobs 8] [--steps 10] [--resolution 128]
+    .venv/bin/python -m bench.bench_batch [--jobs 8] [--steps 10] [--resolution 128]
 
 On the offline tiny models (text-to-video, 8 frames): the batch in this process, then on Ray with 1 and 2 workers
 (`ray.init(num_cpus=2)` on this machine). Model loading is counted (each worker loads its models once).
@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:

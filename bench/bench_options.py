@@ -1,6 +1,6 @@
 """Benchmark (not a test): the time each option costs, as a ratio to the same run without it, in one run.
 
-    .venv/bin/python bench/bench_options.py [--frames 8] [--resolution 128] [--steps 20] [--repeats 3]
+    .venv/bin/python -m bench.bench_options [--frames 8] [--resolution 128] [--steps 20] [--repeats 3]
 
 On the offline tiny SD (its UNet is small, so per-frame work such as masks and warps weighs more than it would on a
 real model: these ratios are upper bounds of the relative cost). Runs are interleaved; the fastest of the repeats
@@ -10,18 +10,13 @@ counts. The CPU is shared: only the ratios mean anything.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pipelines import TextToVideoZeroPipeline  # noqa: E402
-from settings import Settings  # noqa: E402
-from utils.tiny_models import ensure_tiny_models  # noqa: E402
+from pipelines import TextToVideoZeroPipeline
+from settings import Settings
+from utils.tiny_models import ensure_tiny_models
 
 OPTIONS = {
     "sparse-causal attention": dict(cross_frame="sparse-causal"),

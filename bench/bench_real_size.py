@@ -2,8 +2,8 @@
 ViT-L text encoder) built from their published configurations with random weights (no download: speed and memory
 do not depend on the weights), shared by this project's pipeline and diffusers' reference TextToVideoZeroPipeline.
 
-    .venv/bin/python bench/bench_real_size.py                 # CPU: float32, the sizes below
-    .venv/bin/python bench/bench_real_size.py --device cuda   # GPU: float16, 512 px, also peak GPU memory
+    .venv/bin/python -m bench.bench_real_size                 # CPU: float32, the sizes below
+    .venv/bin/python -m bench.bench_real_size --device cuda   # GPU: float16, 512 px, also peak GPU memory
 
 Cases, each against a reference measured in the same run (runs interleaved; the fastest of the repeats counts):
 1. exact method, unchunked: ours / diffusers' reference on identical components and settings (output max |diff|)
@@ -24,16 +24,11 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pipelines import TextToVideoZeroPipeline  # noqa: E402
+from pipelines import TextToVideoZeroPipeline
 
 PROMPT = "a horse galloping on a street"
 

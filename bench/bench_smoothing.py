@@ -1,7 +1,7 @@
 """Benchmark (not a test): what smoothing a clip to a higher frame rate costs, in denoising steps, for the work bound.
 
-    .venv/bin/python bench/bench_smoothing.py                  # CPU: the tiny UNet and the SD 1.5 UNet
-    .venv/bin/python bench/bench_smoothing.py --device cuda    # the UNet steps on the GPU (fp16)
+    .venv/bin/python -m bench.bench_smoothing                  # CPU: the tiny UNet and the SD 1.5 UNet
+    .venv/bin/python -m bench.bench_smoothing --device cuda    # the UNet steps on the GPU (fp16)
 
 ffmpeg's motion interpolation (`smooth_fps`) always runs on the CPU; a denoising step runs on the device. The work
 bound (T2VZ_MAX_WORK) counts smoothing as `model.SMOOTHING_STEPS` steps per output frame: this prints, from one run,
@@ -13,7 +13,6 @@ A photograph from scikit-image, panned, is the clip.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,10 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from utils.video import VideoWriter  # noqa: E402
+from utils.video import VideoWriter
 
 
 def panned_clip(frames: int, size: int) -> np.ndarray:

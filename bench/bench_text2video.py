@@ -1,6 +1,6 @@
 """Benchmark (not a test): this project's zero-shot pipeline against diffusers' reference, in one run.
 
-    .venv/bin/python bench/bench_text2video.py            # time ratios, then peak-memory ratio
+    .venv/bin/python -m bench.bench_text2video            # time ratios, then peak-memory ratio
 
 Both pipelines load the same offline tiny SD folder through `from_pretrained` and run the same settings (DDIM,
 50 steps, t0=44, t1=47, guidance 7.5). Reported, with targets from the issue:
@@ -27,11 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pipelines import TextToVideoZeroPipeline  # noqa: E402
-from utils.tiny_models import ensure_tiny_models  # noqa: E402
+from pipelines import TextToVideoZeroPipeline
+from utils.tiny_models import ensure_tiny_models
 
 PROMPT = "a horse galloping on a street"
 COMMON = dict(num_inference_steps=50, t0=44, t1=47, guidance_scale=7.5)

@@ -7,8 +7,8 @@ Parts (`--parts`, comma-separated; all by default):
   6      bench_real_size.py case 6: seconds and peak GPU memory per 8- and 24-frame clip at 512 px, chunk 8 and 2,
          every option (`--table-steps` DDIM steps; about 6 minutes at 20 steps on one H200)
 
-    python bench/gpu_check.py --parts smoke,5        # then, in a second command:
-    python bench/gpu_check.py --parts 6 --table-steps 20
+    python -m bench.gpu_check --parts smoke,5        # then, in a second command:
+    python -m bench.gpu_check --parts 6 --table-steps 20
 
 Each part's output is also written to $OUT/<part>.txt when OUT is set (the device tool brings that folder back).
 The device machine has torch, transformers and Triton but not diffusers: carry its wheel. Here, once:
@@ -35,7 +35,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 PROMPT = "a cat"
 
@@ -109,9 +108,9 @@ def smoke(device: str) -> bool:
 
 
 def bench(device: str, arguments: list[str]) -> bool:
-    command = [sys.executable, str(ROOT / "bench" / "bench_real_size.py"), "--device", device, *arguments]
+    command = [sys.executable, "-m", "bench.bench_real_size", "--device", device, *arguments]
     print("$ " + " ".join(command[1:]), flush=True)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     for line in process.stdout or ():
         print(line, end="", flush=True)  # through `tee`
     return process.wait() == 0

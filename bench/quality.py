@@ -1,7 +1,7 @@
 """Quality evaluation (not a test) of a folder of generated clips: CLIP text alignment (the paper's CLIP score),
 consecutive-frame CLIP consistency and the optical-flow warp error (see `utils/quality.py`).
 
-    .venv/bin/python bench/quality.py CLIPS_FOLDER [--prompts prompts.json] [--clip openai/clip-vit-large-patch14]
+    .venv/bin/python -m bench.quality CLIPS_FOLDER [--prompts prompts.json] [--clip openai/clip-vit-large-patch14]
 
 Each clip's prompt comes from `--prompts` (a JSON object: file name -> prompt), else from a text file beside the
 clip with the same name (`clip.txt`), else from the file name (underscores as spaces). Prints one line per clip and
@@ -17,14 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from utils.quality import DEFAULT_CLIP, ClipScorer, warp_error  # noqa: E402
-from utils.video import read_video  # noqa: E402
+from utils.quality import DEFAULT_CLIP, ClipScorer, warp_error
+from utils.video import read_video
 
 CLIP_SUFFIXES = (".mp4", ".webm", ".gif", ".mov", ".mkv")
 

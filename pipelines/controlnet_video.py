@@ -20,6 +20,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .options import fit_chunk, takes_options
 
 
 def control_frames_shape(frames) -> tuple[int, int, int]:
@@ -76,6 +77,7 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
     model_cpu_offload_seq = "text_encoder->controlnet->unet->vae"
 
     @torch.no_grad()
+    @takes_options
     def __call__(
         self,
         prompt: str,
@@ -120,7 +122,7 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         )
         device = self._execution_device
         control = control_frames_to_tensor(control_frames, height, width, device, self.controlnet.dtype)
-        chunk_size = min(chunk_size or video_length, video_length)
+        chunk_size = fit_chunk(chunk_size, video_length)
         conditioning = self.conditioning(prompt, negative_prompt, guidance_scale, device)
         num_branches = len(conditioning)
 

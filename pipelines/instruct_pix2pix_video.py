@@ -18,6 +18,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from .base import SCHEDULERS, Conditioning, StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
 from .controlnet_video import control_frames_shape, control_frames_to_tensor
+from .options import fit_chunk, takes_options
 
 MAX_IMAGE_GUIDANCE = 10.0
 
@@ -43,6 +44,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
         self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
 
     @torch.no_grad()
+    @takes_options
     def __call__(
         self,
         prompt: str,
@@ -85,7 +87,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
                 f"`image_guidance_scale` must be in [0, {MAX_IMAGE_GUIDANCE}], got {image_guidance_scale}."
             )
         device = self._execution_device
-        chunk_size = min(chunk_size or video_length, video_length)
+        chunk_size = fit_chunk(chunk_size, video_length)
         guided = guidance_scale > 1.0 and image_guidance_scale >= 1.0
 
         positive, negative = self.encode_prompt(prompt, device, guided, negative_prompt)

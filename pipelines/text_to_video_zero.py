@@ -15,7 +15,6 @@ per step.
 
 from __future__ import annotations
 
-import math
 from contextlib import nullcontext
 from functools import partial
 
@@ -27,6 +26,8 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from utils.validation import as_float
+
 from .background import (
     PERSON_MASK_EVERY,
     AttentionMaps,
@@ -37,11 +38,11 @@ from .background import (
 )
 from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline, chain_callbacks
 from .motion import CameraMotion, warp_anchor_latent
+from .options import MAX_ZOOM, camera_path, check_t0_t1, fit_chunk, takes_options
 
 # The method's T and T' as training timesteps: the original t1=47 and t0=44 of 50-step DDIM. Any scheduler and step
 # count keeps them where the method wants them through `motion_step_indices`.
 MOTION_TIMESTEPS = (941, 881)
-MAX_ZOOM = 0.5  # per frame: +-50 %
 
 
 def image_start_index(index_t_prime: int, strength: float) -> int:
@@ -90,14 +91,6 @@ def motion_step_indices(timesteps, motion_timesteps: tuple[int, int] = MOTION_TI
 
     index_t = min(nearest(motion_timesteps[0]), last - 1)
     return index_t, min(last, max(index_t + 1, nearest(motion_timesteps[1])))
-
-
-def suggest_t0_t1(num_inference_steps: int, t0: int = 44, t1: int = 47, reference_steps: int = 50) -> tuple[int, int]:
-    """t0/t1 at the same fraction of the schedule as `t0`/`t1` of `reference_steps`, kept valid (0 <= t0 < t1 < n)."""
-    n = max(2, num_inference_steps)
-    new_t1 = min(n - 1, max(1, round(t1 * (n - 1) / (reference_steps - 1))))
-    new_t0 = min(new_t1 - 1, max(0, round(t0 * (n - 1) / (reference_steps - 1))))
-    return new_t0, new_t1
 
 
 class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMixin):
@@ -149,32 +142,15 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             motion_rotation=motion_rotation,
             image_strength=image_strength,
         )
-        if not -MAX_ZOOM <= motion_zoom <= MAX_ZOOM:
-            raise ValueError(f"`motion_zoom` must be in [-{MAX_ZOOM}, {MAX_ZOOM}] per frame, got {motion_zoom!r}.")
-        if motion_path is not None:
-            try:
-                pairs = [(float(dx), float(dy)) for dx, dy in motion_path]
-            except (TypeError, ValueError):
-                pairs = []
-            if not pairs or not all(math.isfinite(v) for pair in pairs for v in pair):
-                raise ValueError(
-                    "`motion_path` must be a list of (dx, dy) pairs of finite numbers, one per frame, in pixels of "
-                    f"a 512-px frame, frame 0 first; got {motion_path!r}."
-                )
+        as_float("`motion_zoom` (per frame)", motion_zoom, -MAX_ZOOM, MAX_ZOOM)
+        camera_path(motion_path, "`motion_path`")
         if not isinstance(video_length, int) or video_length < 1:
             raise ValueError(f"`video_length` must be a positive integer, got {video_length!r}.")
         if num_inference_steps < 2:
             raise ValueError(f"`num_inference_steps` must be at least 2, got {num_inference_steps!r}.")
         if not 0 <= image_strength <= 1:
             raise ValueError(f"`image_strength` must be in [0, 1], got {image_strength!r}.")
-        if (t0, t1) == (None, None):
-            return  # the method's T and T' on this schedule
-        if not isinstance(t0, int) or not isinstance(t1, int) or not 0 <= t0 < t1 <= num_inference_steps - 1:
-            s0, s1 = suggest_t0_t1(num_inference_steps)
-            raise ValueError(
-                f"`t0`={t0!r} and `t1`={t1!r} must be step indices with 0 <= t0 < t1 <= num_inference_steps - 1 "
-                f"= {num_inference_steps - 1}; for {num_inference_steps} steps try t0={s0}, t1={s1}."
-            )
+        check_t0_t1(t0, t1, num_inference_steps)
 
     # --------------------------------------------------------------------------------------------- latents
     def prepare_latents(self, num_frames, height, width, dtype, device, generator) -> torch.Tensor:
@@ -216,6 +192,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
 
     # ------------------------------------------------------------------------------------------------- call
     @torch.no_grad()
+    @takes_options
     def __call__(
         self,
         prompt: str,
@@ -284,7 +261,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             image_strength,
         )
         device = self._execution_device
-        chunk_size = min(chunk_size or video_length, video_length)
+        chunk_size = fit_chunk(chunk_size, video_length)
         conditioning = self.conditioning(prompt, negative_prompt, guidance_scale, device, height, width)
         num_branches = len(conditioning)
 
@@ -346,7 +323,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 leading, moved = [], list(range(video_length))
 
             # 2-3. The anchor's x_T' as the camera sees it in each other frame, then noised back up to T.
-            path = tuple(tuple(offset) for offset in motion_path) if motion_path else None
+            path = camera_path(motion_path)
             camera = (
                 CameraMotion(motion_field_strength_x, motion_field_strength_y, motion_zoom, motion_rotation, path)  # type: ignore[arg-type]
                 if use_motion_field

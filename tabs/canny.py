@@ -6,6 +6,7 @@ import gradio as gr
 
 from model import Model
 from modes import CannyCall
+from registry import Mode
 from tabs.guided import example, guided_demo
 
 EXAMPLES = [
@@ -24,13 +25,12 @@ def threshold_controls(prompt: gr.Textbox | None = None) -> dict:
     return {"low_threshold": low, "high_threshold": high}
 
 
-def create_demo(model: Model) -> gr.Blocks:
+def create_demo(model: Model, mode: Mode) -> gr.Blocks:
     return guided_demo(
         model,
         title="Edge-guided video",
         description="The edges of your video keep their place; the prompt decides what fills them.",
-        generate=model.controlnet_canny,
-        api_name="canny",
+        mode=mode,
         examples=EXAMPLES,
         extra_controls=threshold_controls,
         default_video=EXAMPLES[0][0],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from model import Model
+from registry import Mode
 from tabs.canny import threshold_controls
 from tabs.controls import model_label, page_helper
 from tabs.guided import example, guided_demo
@@ -29,7 +30,7 @@ def with_trigger(prompt: str, trigger: str, triggers: list[str]) -> str:
     return f"{trigger}, {text}" if text else trigger
 
 
-def create_demo(model: Model) -> gr.Blocks:
+def create_demo(model: Model, mode: Mode) -> gr.Blocks:
     styles = model.settings.dreambooth_styles
     by_label = {s.label: s for s in styles}
 
@@ -69,8 +70,7 @@ def create_demo(model: Model) -> gr.Blocks:
         title="Edge-guided video on a DreamBooth model",
         description="Pick a style (its trigger word goes into the prompt) and a motion; any DreamBooth model of "
         "Stable Diffusion 1.x works too.",
-        generate=model.controlnet_canny_db,
-        api_name="canny_db",
+        mode=mode,
         examples=examples,
         extra_controls=controls,
         default_video=example(EXAMPLE_SUBJECTS.get(styles[0].label, fallback)[0]),

@@ -8,41 +8,34 @@ message says which, so nothing from a card ever becomes a path the server reads 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
-from cards import MODES, Card, is_reference
+from cards import Card, is_reference
 from errors import InputError
-from modes import CALLS
+from registry import Mode
 from settings import Settings
 from tabs.web_rules import check_model_names
 from utils.validation import shorten
 
-# The card mode each Model method makes, and the tab parameters that carry a card's parameter under another name.
-CARD_MODES = {method: mode for mode, method in MODES.items() if mode != "modelscope_upscale"}
-CARD_MODES["controlnet_canny_db"] = "canny"
-CARD_RENAMES = {"controlnet_canny_db": {"model_name": "db_path"}}
 
-
-def checked_card(card: Card, settings: Settings) -> None:
+def checked_card(card: Card, mode: Mode, settings: Settings) -> None:
     """Check a card's values as a web request's are checked (its input files aside: the user uploads them);
     raises `InputError` naming the parameter."""
-    call = CALLS[card.mode]
-    values = {name: value for name, value in card.parameters.items() if name not in call.FILES}
+    values = {name: value for name, value in card.parameters.items() if name not in mode.call.FILES}
     check_model_names(values, settings.models_root)
-    call.checked(settings, **values)
+    mode.call.checked(settings, **values)
 
 
-def card_values(card: Card, method: str, names: list[str]) -> dict:
-    """The values a card gives a tab's controls (by their names), as the controls take them; never a file."""
-    renames = CARD_RENAMES.get(method, {})
-    files = CALLS[card.mode].FILES
+def card_values(card: Card, mode: Mode, names: list[str]) -> dict:
+    """The values a card gives a tab's controls (by their names, the mode's), as the controls take them; never a
+    file."""
+    renames = {theirs: own for own, theirs in mode.renames}
     values = {}
     for key, value in card.parameters.items():
         name = renames.get(key, key)
-        if name not in names or key in files:
+        if name not in names or key in mode.call.FILES:
             continue
         if name == "motion_path" and isinstance(value, list):
             value = "; ".join(f"{dx:g},{dy:g}" for dx, dy in value)
@@ -56,10 +49,10 @@ def card_values(card: Card, method: str, names: list[str]) -> dict:
     return values
 
 
-def files_to_upload(card: Card) -> list[str]:
+def files_to_upload(card: Card, mode: Mode) -> list[str]:
     """What the user must upload for the same clip: the input files the card names, each by its name and hash."""
     needed = []
-    for parameter in CALLS[card.mode].FILES:
+    for parameter in mode.call.FILES:
         value: Any = card.parameters.get(parameter)
         if is_reference(value):
             needed.append(f"'{shorten(str(value['file']))}' (sha256 {shorten(str(value['sha256']), 12)})")
@@ -75,17 +68,14 @@ def fill_message(card: Card, filled: int, needed: list[str]) -> str:
     return message
 
 
-def connect_card_upload(generate: Callable, controls: dict, api_name: str, settings: Settings) -> None:
-    """A card (or a video made here) dropped on the tab fills its controls, for the clip to be made again."""
-    method = getattr(generate, "__name__", "")
-    mode = CARD_MODES.get(method)
-    if mode is None:
-        return
+def connect_card_upload(mode: Mode, controls: dict, settings: Settings) -> None:
+    """A card of the mode's clips (or a video made here) dropped on its tab fills the tab's `controls`, for the clip
+    to be made again."""
     names = list(controls)
     upload = gr.File(
         label="Make a clip again: drop its generation card (.json) or the video itself here",
         file_types=[".json", ".mp4", ".webm"],
-        elem_id=f"{api_name}-card",
+        elem_id=f"{mode.name}-card",
     )
 
     def fill(file):
@@ -93,13 +83,13 @@ def connect_card_upload(generate: Callable, controls: dict, api_name: str, setti
             return [gr.skip()] * len(names)
         try:
             card = Card.read(str(getattr(file, "name", file)))
-            if card.mode != mode:
-                raise InputError(f"This card is for the {card.mode} mode; this tab makes {mode} clips.")
-            checked_card(card, settings)
+            if card.mode != mode.card_mode:
+                raise InputError(f"This card is for the {card.mode} mode; this tab makes {mode.card_mode} clips.")
+            checked_card(card, mode, settings)
         except InputError as error:
             raise gr.Error(str(error)) from None
-        values = card_values(card, method, names)
-        gr.Info(fill_message(card, len(values), files_to_upload(card)))
+        values = card_values(card, mode, names)
+        gr.Info(fill_message(card, len(values), files_to_upload(card, mode)))
         return [gr.update(value=values[name]) if name in values else gr.skip() for name in names]
 
     # Through the queue (its own, not the generations'): only there do the message and the note reach the page.

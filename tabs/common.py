@@ -9,17 +9,17 @@ import inspect
 import logging
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import gradio as gr
 
 from errors import InputError, StudioError
 from model import GenerationResult
+from registry import Mode
 from settings import Settings
 from tabs.card_upload import connect_card_upload
 from tabs.results import connect_result_extras, preview_sink
 from tabs.web_rules import check_model_names
-from utils.jobs import Job, job_scope
+from utils.jobs import Job, RequestRules, job_scope
 from utils.validation import as_flag
 
 logger = logging.getLogger(__name__)
@@ -220,30 +220,31 @@ def _client_gone() -> Callable[[], bool]:
     return lambda: event is not None and not getattr(event, "alive", True)
 
 
-def _generate_in_job(job: Job, generate: Callable[..., GenerationResult], kwargs: dict, models_root: Path):
-    """The worker side of a web request: the web's rules (model names, flags) and the Model call, as `job`."""
+def _generate_in_job(job: Job, generate: Callable[..., GenerationResult], kwargs: dict, settings: Settings):
+    """The worker side of a web request, as `job`: the web's rules (model names, flags, `RequestRules.web`) and the
+    Model call."""
     with job_scope(job):
         try:
             if as_flag("randomize_seed", kwargs.pop("randomize_seed", False)):
                 kwargs["seed"] = -1
-            kwargs = check_model_names(kwargs, models_root)
+            kwargs = check_model_names(kwargs, settings.models_root)
         except InputError as error:
             raise gr.Error(str(error)) from error
-        return run_generation(generate, **kwargs)
+        return run_generation(generate, **kwargs, rules=RequestRules.web(settings))
 
 
 def connect_generation(
     event: Callable,
-    generate: Callable[..., GenerationResult],
+    model,
+    mode: Mode,
     controls: dict[str, gr.components.Component],
     outputs: list[gr.components.Component],
-    api_name: str,
     randomize: gr.Checkbox | None = None,
     *,
-    settings: Settings,
     stop: gr.Button | None = None,
 ):
-    """Wire `controls` (named as `generate`'s keyword arguments) to `generate` through `event` (e.g. `button.click`).
+    """Wire `controls` (named as the mode's parameters) to the `model`'s method of `mode` (`registry.Mode`: the
+    endpoint is named after it) through `event` (e.g. `button.click`).
 
     The handler gets an explicit signature with those names, so API clients see the Python API's parameter
     names, and a tqdm-tracking progress bar. The outputs are the video and, where there are two, the seed used.
@@ -255,6 +256,7 @@ def connect_generation(
     step, nothing is written, and the handler returns only then, so the queue's worker is free for the next request.
     Returns the event's dependency.
     """
+    generate, api_name, settings = getattr(model, mode.method), mode.name, model.settings
     # Parameters added after the endpoints were published go after randomize_seed: positional clients keep theirs.
     first = {name: control for name, control in controls.items() if name not in ADDED_LATER}
     later = {name: control for name, control in controls.items() if name in ADDED_LATER}
@@ -264,11 +266,11 @@ def connect_generation(
     async def handler(*values):
         *values, request, _progress = values
         kwargs = dict(zip(names, values, strict=True))
-        job = Job(from_web=True, preview=preview_sink(request, api_name))
+        job = Job(preview=preview_sink(request, api_name))
         # The copied context carries Gradio's progress tracker into the worker thread.
         run = contextvars.copy_context().run
         future = asyncio.get_running_loop().run_in_executor(
-            None, run, _generate_in_job, job, generate, kwargs, settings.models_root
+            None, run, _generate_in_job, job, generate, kwargs, settings
         )
         gone = _client_gone()
         try:
@@ -320,19 +322,20 @@ def connect_generation(
         return dependency
 
     dependency = connect_result_extras(outputs[0], event, api_name, stop, connect)
-    connect_card_upload(generate, ordered, api_name, settings)
+    if mode.label:  # a tab's own mode: a dropped card fills its controls
+        connect_card_upload(mode, ordered, settings)
     return dependency
 
 
 def tab_examples(
     model,
+    mode: Mode,
     rows: list[list],
     inputs: dict[str, gr.components.Component],
-    generate: Callable[..., GenerationResult],
     outputs: list[gr.components.Component],
     page_only: tuple[str, ...] = (),
 ) -> gr.Examples:
-    """A tab's examples: each row sets `inputs` (named as `generate`'s parameters, but for the `page_only` ones).
+    """A tab's examples: each row sets `inputs` (named as the mode's parameters, but for the `page_only` ones).
 
     Where the settings cache examples (the hub models, T2VZ_CACHE_EXAMPLES), they are cached lazily: the first click
     on an example makes its video with the mode's defaults for everything else, later clicks, from any visitor,
@@ -343,7 +346,7 @@ def tab_examples(
 
     def make(*values):
         kwargs = {name: value for name, value in zip(names, values, strict=True) if name not in page_only}
-        result = run_generation(generate, **kwargs)
+        result = run_generation(getattr(model, mode.method), **kwargs, rules=RequestRules.web(model.settings))
         return result.path, result.seed
 
     return gr.Examples(

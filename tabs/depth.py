@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from model import Model
+from registry import Mode
 from tabs.guided import example, guided_demo
 
 EXAMPLES = [
@@ -14,13 +15,12 @@ EXAMPLES = [
 ]
 
 
-def create_demo(model: Model) -> gr.Blocks:
+def create_demo(model: Model, mode: Mode) -> gr.Blocks:
     return guided_demo(
         model,
         title="Depth-guided video",
         description="The depth of your video (estimated with MiDaS) keeps the scene's shape; the prompt restyles it.",
-        generate=model.controlnet_depth,
-        api_name="depth",
+        mode=mode,
         examples=EXAMPLES,
         default_video=EXAMPLES[0][0],
     )

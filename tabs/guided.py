@@ -8,8 +8,9 @@ from collections.abc import Callable
 import gradio as gr
 
 from catalogue import EXAMPLES_DIR
-from model import GenerationResult, Model
+from model import Model
 from modes import GuidedCall
+from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
     chunking_controls,
@@ -34,12 +35,51 @@ def example(name: str) -> str:
     return str(EXAMPLES_DIR / name)
 
 
+def base_model_control(settings) -> dict[str, gr.components.Component]:
+    """The base model, among those the guided modes' SD 1.x ControlNets fit."""
+    return {
+        "model_name": gr.Dropdown(
+            label=model_label("Base model", settings.models_root),
+            choices=guided_model_choices(settings),
+            value=settings.default_sd_model,
+            allow_custom_value=True,
+        )
+    }
+
+
+def guidance_controls() -> dict[str, gr.components.Component]:
+    """How strongly the prompt and the condition guide the frames."""
+    with gr.Row():
+        return {
+            "guidance_scale": gr.Slider(
+                label="Guidance scale", minimum=0, maximum=20, value=GuidedCall.default("guidance_scale"), step=0.5
+            ),
+            "controlnet_conditioning_scale": gr.Slider(
+                label="ControlNet conditioning scale",
+                minimum=0,
+                maximum=2,
+                value=GuidedCall.default("controlnet_conditioning_scale"),
+                step=0.05,
+            ),
+        }
+
+
+def quality_values(d) -> dict:
+    """What the Quality preset sets the speed controls back to: the tab's own defaults."""
+    return {
+        "scheduler": "default",
+        "num_inference_steps": d.num_inference_steps,
+        "guidance_scale": GuidedCall.default("guidance_scale"),
+        "lora": "",
+        "lora_weight": 1.0,
+    }
+
+
 def guided_demo(
     model: Model,
     title: str,
     description: str,
-    generate: Callable[..., GenerationResult],
-    api_name: str,
+    mode: Mode,
     examples: list[list],
     extra_controls: Callable[[gr.Textbox], dict[str, gr.components.Component]] = lambda prompt: {},
     default_video: str | None = None,
@@ -48,11 +88,11 @@ def guided_demo(
     page_only: tuple[str, ...] = (),
     prompt_value: str = "",
 ) -> gr.Blocks:
-    """A guided tab: video + prompt (+ the tab's own controls) -> `generate(video_path, prompt, ...)`.
+    """A guided tab: video + prompt (+ the tab's own controls) -> the `model`'s method of `mode`.
 
     `examples` rows are [video, prompt, *values of `example_controls`] (an example sets every control it needs);
     `extra_controls(prompt)` builds the tab's own controls inside the main column (and may wire them to the
-    prompt), named as `generate`'s keyword arguments, except the `page_only` ones (e.g. a picker that fills other
+    prompt), named as the mode's parameters, except the `page_only` ones (e.g. a picker that fills other
     controls), which examples may set but the generation never gets. With `base_model=False` the tab's own controls
     name the base model, and the shared base-model field is left out. `prompt_value`: what the prompt starts with.
     """
@@ -70,39 +110,14 @@ def guided_demo(
                 preset = preset_control()
                 with gr.Accordion("Advanced options", open=False):
                     scheduler = scheduler_control()
-                    base = (
-                        {
-                            "model_name": gr.Dropdown(
-                                label=model_label("Base model", settings.models_root),
-                                choices=guided_model_choices(settings),
-                                value=settings.default_sd_model,
-                                allow_custom_value=True,
-                            )
-                        }
-                        if base_model
-                        else {}
-                    )
+                    base = base_model_control(settings) if base_model else {}
                     n_prompt = gr.Textbox(label="Negative prompt", value="")
                     resolution, num_steps = size_and_steps_controls(
                         settings.max_resolution, d.resolution, d.num_inference_steps
                     )
                     with gr.Row():
                         seed, randomize = seed_controls(GuidedCall.default("seed"))
-                    with gr.Row():
-                        guidance = gr.Slider(
-                            label="Guidance scale",
-                            minimum=0,
-                            maximum=20,
-                            value=GuidedCall.default("guidance_scale"),
-                            step=0.5,
-                        )
-                        scale = gr.Slider(
-                            label="ControlNet conditioning scale",
-                            minimum=0,
-                            maximum=2,
-                            value=GuidedCall.default("controlnet_conditioning_scale"),
-                            step=0.05,
-                        )
+                    guidance = guidance_controls()
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
                     feature_reuse = feature_reuse_control()
                     cross_frame = cross_frame_control()
@@ -113,10 +128,10 @@ def guided_demo(
                     lora, lora_weight = lora_controls()
                     output = output_controls()
             with gr.Column():
-                result, seed_used = result_controls("Generated video", f"{api_name}-result")
+                result, seed_used = result_controls("Generated video", f"{mode.name}-result")
 
         example_inputs = {"video_path": video, "prompt": prompt, **{name: extras[name] for name in example_controls}}
-        tab_examples(model, examples, example_inputs, generate, [result, seed_used], page_only)
+        tab_examples(model, mode, examples, example_inputs, [result, seed_used], page_only)
         controls = {
             "video_path": video,
             "prompt": prompt,
@@ -126,8 +141,7 @@ def guided_demo(
             "resolution": resolution,
             "num_inference_steps": num_steps,
             "seed": seed,
-            "guidance_scale": guidance,
-            "controlnet_conditioning_scale": scale,
+            **guidance,
             **chunking,
             **video_range,
             "show_condition": show_condition,
@@ -138,23 +152,8 @@ def guided_demo(
             "feature_reuse": feature_reuse,
             "cross_frame": cross_frame,
         }
-        quality = {
-            "scheduler": "default",
-            "num_inference_steps": d.num_inference_steps,
-            "guidance_scale": GuidedCall.default("guidance_scale"),
-            "lora": "",
-            "lora_weight": 1.0,
-        }
+        quality = quality_values(d)
         base_name = base.get("model_name") or extras.get("db_path")
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, base_name)
-        connect_generation(
-            run_button.click,
-            generate,
-            controls,
-            [result, seed_used],
-            api_name,
-            randomize,
-            settings=settings,
-            stop=stop_button,
-        )
+        connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)
     return demo

@@ -7,6 +7,7 @@ import gradio as gr
 from model import Model
 from modes import Pix2PixCall
 from pipelines.base import SCHEDULERS
+from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
     chunking_controls,
@@ -33,7 +34,7 @@ EXAMPLES = [
 ]
 
 
-def create_demo(model: Model) -> gr.Blocks:
+def create_demo(model: Model, mode: Mode) -> gr.Blocks:
     settings = model.settings
     d = guided_defaults(settings)
     with gr.Blocks() as demo:
@@ -87,9 +88,9 @@ def create_demo(model: Model) -> gr.Blocks:
                     lora, lora_weight = lora_controls()
                     output = output_controls()
             with gr.Column():
-                result, seed_used = result_controls("Edited video", "pix2pix-result")
+                result, seed_used = result_controls("Edited video", f"{mode.name}-result")
 
-        tab_examples(model, EXAMPLES, {"video": video, "prompt": prompt}, model.pix2pix, [result, seed_used])
+        tab_examples(model, mode, EXAMPLES, {"video": video, "prompt": prompt}, [result, seed_used])
         controls = {
             "video": video,
             "prompt": prompt,
@@ -109,14 +110,5 @@ def create_demo(model: Model) -> gr.Blocks:
             "cross_frame": cross_frame,
             "shared_noise": shared_noise,
         }
-        connect_generation(
-            run_button.click,
-            model.pix2pix,
-            controls,
-            [result, seed_used],
-            "pix2pix",
-            randomize,
-            settings=settings,
-            stop=stop_button,
-        )
+        connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)
     return demo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from model import Model
+from registry import Mode
 from tabs.guided import example, guided_demo
 
 # [video, prompt, is the video already a skeleton drawing]: the photo example has its pose detected.
@@ -15,7 +16,7 @@ EXAMPLES = [
 ]
 
 
-def create_demo(model: Model) -> gr.Blocks:
+def create_demo(model: Model, mode: Mode) -> gr.Blocks:
     def controls(prompt: gr.Textbox) -> dict:
         return {
             "is_skeleton": gr.Checkbox(label="The video already is a skeleton drawing (use it as it is)", value=True),
@@ -31,8 +32,7 @@ def create_demo(model: Model) -> gr.Blocks:
         title="Pose-guided video",
         description="A pose video drives the motion: upload people moving (poses are detected) or an OpenPose "
         "skeleton drawing, and describe who should move.",
-        generate=model.controlnet_pose,
-        api_name="pose",
+        mode=mode,
         examples=EXAMPLES,
         extra_controls=controls,
         example_controls=("is_skeleton",),

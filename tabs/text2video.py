@@ -10,7 +10,8 @@ from errors import InputError
 from loading import TINY_ALIASES
 from model import Model
 from modes import Text2VideoCall
-from pipelines.text_to_video_zero import suggest_t0_t1
+from pipelines.options import suggest_t0_t1
+from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
     chunking_controls,
@@ -29,7 +30,7 @@ from tabs.controls import (
 )
 from tabs.defaults import sd_model_choices, text2video_defaults
 from tabs.results import result_controls
-from utils.jobs import Job, job_scope
+from utils.jobs import RequestRules
 from utils.model_names import check_ui_model_name
 
 EXAMPLES = [
@@ -97,12 +98,118 @@ def own_resolution(model: Model, model_name: str) -> dict:
         name = check_ui_model_name(model_name, model.settings.models_root, TINY_ALIASES)
     except InputError:
         return gr.update()  # the generation will say what is wrong with the name
-    with job_scope(Job(from_web=True)):  # read from the models root only, as a generation would
-        size = model.native_resolution(name)
+    size = model.native_resolution(name, RequestRules.web(model.settings))  # the models root only, as a generation
     return gr.update(value=model.settings.own_resolution(size)) if size else gr.update()
 
 
-def create_demo(model: Model) -> gr.Blocks:
+def image_controls() -> dict[str, gr.components.Component]:
+    """Image-to-video: the first frame and how far the model may move from it."""
+    with gr.Accordion("Start from an image (image-to-video, optional)", open=False):
+        return {
+            "image": gr.Image(label="First frame", type="filepath", sources=["upload"], height=200),
+            "image_strength": gr.Slider(
+                label="Image strength (0: the first frame stays closest to the image; 1: free)",
+                minimum=0.0,
+                maximum=1.0,
+                value=Text2VideoCall.default("image_strength"),
+                step=0.05,
+            ),
+        }
+
+
+def camera_controls() -> tuple[gr.Dropdown, gr.Slider, dict[str, gr.components.Component]]:
+    """The camera preset and its strength (page only: they set the numbers), and the numbers the generation reads:
+    translation, zoom and rotation per frame."""
+    with gr.Row():
+        camera = gr.Dropdown(label="Camera", choices=list(CAMERA_PRESETS), value=DEFAULT_CAMERA)
+        strength = gr.Slider(label="Camera strength", minimum=0, maximum=10, value=DEFAULT_STRENGTH, step=0.5)
+    with gr.Row():
+        motion = {
+            f"motion_field_strength_{axis}": gr.Slider(
+                label=f"Global translation δ{axis}",
+                minimum=-MAX_UI_MOTION,
+                maximum=MAX_UI_MOTION,
+                value=Text2VideoCall.default(f"motion_field_strength_{axis}"),
+                step=1,
+            )
+            for axis in "xy"
+        }
+    with gr.Row():
+        motion["motion_zoom"] = gr.Slider(
+            label="Zoom per frame (0.02: 2 % closer each frame; negative: away)",
+            minimum=-0.2,
+            maximum=0.2,
+            value=0.0,
+            step=0.005,
+        )
+        motion["motion_rotation"] = gr.Slider(
+            label="Rotation per frame (degrees, counter-clockwise)", minimum=-20, maximum=20, value=0.0, step=0.5
+        )
+    return camera, strength, motion
+
+
+def ablation_controls() -> dict[str, gr.components.Component]:
+    """The paper's ablations: cross-frame attention and the motion field switched off."""
+    with gr.Row():
+        return {
+            "use_cf_attn": gr.Checkbox(label="Cross-frame attention (off: the paper's ablation)", value=True),
+            "use_motion_field": gr.Checkbox(
+                label="Motion field (off: the paper's ablation, each frame its own noise)", value=True
+            ),
+        }
+
+
+def background_controls() -> dict[str, gr.components.Component]:
+    """Background smoothing toward the first frame's, and where its foreground mask comes from."""
+    with gr.Row():
+        return {
+            "smooth_bg": gr.Checkbox(label="Smooth the background toward the first frame's", value=False),
+            "smooth_bg_strength": gr.Slider(
+                label="Background smoothing strength", minimum=0.0, maximum=1.0, value=0.4, step=0.05
+            ),
+            "smooth_bg_mask": gr.Radio(
+                label="Foreground from",
+                choices=[("the prompt's attention", "attention"), ("person segmentation", "person")],
+                value="attention",
+            ),
+        }
+
+
+def sampling_controls(d) -> dict[str, gr.components.Component]:
+    """Steps and guidance, then T' and T as step indices (-1: the method's timesteps on any schedule)."""
+    with gr.Row():
+        controls = {
+            "num_inference_steps": gr.Slider(
+                label="Denoising steps", minimum=2, maximum=MAX_UI_STEPS, value=d.num_inference_steps, step=1
+            ),
+            "guidance_scale": gr.Slider(
+                label="Guidance scale", minimum=0, maximum=20, value=Text2VideoCall.default("guidance_scale"), step=0.5
+            ),
+        }
+    with gr.Row():
+        for name, what, timestep, value in (("t0", "T'", 881, d.t0), ("t1", "T", 941, d.t1)):
+            controls[name] = gr.Slider(
+                label=f"Timestep {name} (step index of {what}; -1: auto, {what} = {timestep} on any schedule)",
+                minimum=-1,
+                maximum=MAX_UI_STEPS - 1,
+                value=-1 if value is None else value,
+                step=1,
+            )
+    return controls
+
+
+def frame_controls(settings, d) -> dict[str, gr.components.Component]:
+    """The frame size and rate."""
+    with gr.Row():
+        return {
+            "resolution": gr.Slider(
+                label="Resolution", minimum=64, maximum=settings.max_resolution, value=d.resolution, step=8
+            ),
+            "fps": gr.Slider(label="Frames per second", minimum=1, maximum=30, value=d.fps, step=1),
+        }
+
+
+def create_demo(model: Model, mode: Mode) -> gr.Blocks:
     settings = model.settings
     d = text2video_defaults(settings)
     with gr.Blocks() as demo:
@@ -119,17 +226,9 @@ def create_demo(model: Model) -> gr.Blocks:
                     choices=sd_model_choices(settings),
                     value=settings.default_sd_model,
                     allow_custom_value=True,
-                    elem_id="text2video-model",
+                    elem_id=f"{mode.name}-model",
                 )
-                with gr.Accordion("Start from an image (image-to-video, optional)", open=False):
-                    image = gr.Image(label="First frame", type="filepath", sources=["upload"], height=200)
-                    image_strength = gr.Slider(
-                        label="Image strength (0: the first frame stays closest to the image; 1: free)",
-                        minimum=0.0,
-                        maximum=1.0,
-                        value=Text2VideoCall.default("image_strength"),
-                        step=0.05,
-                    )
+                image = image_controls()
                 run_button, stop_button = generate_buttons()
                 preset = preset_control()
                 with gr.Accordion("Advanced options", open=False):
@@ -145,180 +244,73 @@ def create_demo(model: Model) -> gr.Blocks:
                         )
                     with gr.Row():
                         seed, randomize = seed_controls(Text2VideoCall.default("seed"))
-                    with gr.Row():
-                        camera = gr.Dropdown(label="Camera", choices=list(CAMERA_PRESETS), value=DEFAULT_CAMERA)
-                        camera_strength = gr.Slider(
-                            label="Camera strength", minimum=0, maximum=10, value=DEFAULT_STRENGTH, step=0.5
-                        )
-                    with gr.Row():
-                        motion_x, motion_y = (
-                            gr.Slider(
-                                label=f"Global translation δ{axis}",
-                                minimum=-MAX_UI_MOTION,
-                                maximum=MAX_UI_MOTION,
-                                value=Text2VideoCall.default(f"motion_field_strength_{axis}"),
-                                step=1,
-                            )
-                            for axis in "xy"
-                        )
-                    with gr.Row():
-                        zoom = gr.Slider(
-                            label="Zoom per frame (0.02: 2 % closer each frame; negative: away)",
-                            minimum=-0.2,
-                            maximum=0.2,
-                            value=0.0,
-                            step=0.005,
-                        )
-                        rotation = gr.Slider(
-                            label="Rotation per frame (degrees, counter-clockwise)",
-                            minimum=-20,
-                            maximum=20,
-                            value=0.0,
-                            step=0.5,
-                        )
-                    with gr.Row():
-                        use_cf_attn = gr.Checkbox(
-                            label="Cross-frame attention (off: the paper's ablation)", value=True
-                        )
-                        use_motion_field = gr.Checkbox(
-                            label="Motion field (off: the paper's ablation, each frame its own noise)", value=True
-                        )
-                    with gr.Row():
-                        smooth_bg = gr.Checkbox(label="Smooth the background toward the first frame's", value=False)
-                        smooth_bg_strength = gr.Slider(
-                            label="Background smoothing strength", minimum=0.0, maximum=1.0, value=0.4, step=0.05
-                        )
-                        smooth_bg_mask = gr.Radio(
-                            label="Foreground from",
-                            choices=[("the prompt's attention", "attention"), ("person segmentation", "person")],
-                            value="attention",
-                        )
+                    camera, camera_strength, motion = camera_controls()
+                    ablations, background = ablation_controls(), background_controls()
                     motion_path = gr.Textbox(
                         label="Camera path (optional: dx,dy per frame in px of a 512-px frame, e.g. 0,0; 8,0; 16,4)",
                         value="",
                     )
-                    with gr.Row():
-                        num_steps = gr.Slider(
-                            label="Denoising steps",
-                            minimum=2,
-                            maximum=MAX_UI_STEPS,
-                            value=d.num_inference_steps,
-                            step=1,
-                        )
-                        guidance = gr.Slider(
-                            label="Guidance scale",
-                            minimum=0,
-                            maximum=20,
-                            value=Text2VideoCall.default("guidance_scale"),
-                            step=0.5,
-                        )
-                    with gr.Row():
-                        t0 = gr.Slider(
-                            label="Timestep t0 (step index of T'; -1: auto, T' = 881 on any schedule)",
-                            minimum=-1,
-                            maximum=MAX_UI_STEPS - 1,
-                            value=-1 if d.t0 is None else d.t0,
-                            step=1,
-                        )
-                        t1 = gr.Slider(
-                            label="Timestep t1 (step index of T; -1: auto, T = 941 on any schedule)",
-                            minimum=-1,
-                            maximum=MAX_UI_STEPS - 1,
-                            value=-1 if d.t1 is None else d.t1,
-                            step=1,
-                        )
-                    with gr.Row():
-                        resolution = gr.Slider(
-                            label="Resolution", minimum=64, maximum=settings.max_resolution, value=d.resolution, step=8
-                        )
-                        fps = gr.Slider(label="Frames per second", minimum=1, maximum=30, value=d.fps, step=1)
+                    sampling, frames = sampling_controls(d), frame_controls(settings, d)
                     chunking = chunking_controls(settings.max_frames, d.chunk_size)
-                    feature_reuse = feature_reuse_control()
-                    cross_frame = cross_frame_control()
+                    feature_reuse, cross_frame = feature_reuse_control(), cross_frame_control()
                     watermark = gr.Textbox(label="Watermark text (optional)", value="")
                     lora, lora_weight = lora_controls()
                     output = output_controls()
             with gr.Column():
-                result, seed_used = result_controls("Generated video", "text2video-result")
+                result, seed_used = result_controls("Generated video", f"{mode.name}-result")
 
-        tab_examples(model, [[e] for e in EXAMPLES], {"prompt": prompt}, model.text2video, [result, seed_used])
+        tab_examples(model, mode, [[e] for e in EXAMPLES], {"prompt": prompt}, [result, seed_used])
         live_model_search(model_name, sd_model_choices(settings), settings.models_root, settings.hub_search)
-        model_name.change(
-            page_helper(partial(own_resolution, model)),
-            [model_name],
-            [resolution],
-            queue=False,
-            api_visibility="private",
-        )
-        num_steps.change(
-            page_helper(rescale_timesteps),
-            inputs=[num_steps, t0, t1],
-            outputs=[t0, t1],
-            queue=False,
-            api_visibility="private",
-        )
-
+        private = {"queue": False, "api_visibility": "private"}
+        model_name.change(page_helper(partial(own_resolution, model)), [model_name], [frames["resolution"]], **private)
+        steps, t0, t1 = sampling["num_inference_steps"], sampling["t0"], sampling["t1"]
+        steps.change(page_helper(rescale_timesteps), inputs=[steps, t0, t1], outputs=[t0, t1], **private)
+        # The endpoint's positional order, as published (new parameters go last: `tabs.common.ADDED_LATER`).
         controls = {
             "prompt": prompt,
             "model_name": model_name,
-            "motion_field_strength_x": motion_x,
-            "motion_field_strength_y": motion_y,
+            **{name: motion[name] for name in ("motion_field_strength_x", "motion_field_strength_y")},
             "t0": t0,
             "t1": t1,
             "n_prompt": n_prompt,
-            "chunk_size": chunking["chunk_size"],  # the endpoint's positional order, as before
+            "chunk_size": chunking["chunk_size"],
             "video_length": video_length,
             "merging_ratio": chunking["merging_ratio"],
             "seed": seed,
-            "resolution": resolution,
-            "fps": fps,
-            "num_inference_steps": num_steps,
-            "guidance_scale": guidance,
+            "resolution": frames["resolution"],
+            "fps": frames["fps"],
+            "num_inference_steps": steps,
+            "guidance_scale": sampling["guidance_scale"],
             "watermark": watermark,
             "lora": lora,
             "lora_weight": lora_weight,
             **output,
-            "scheduler": scheduler,  # new parameters go last: the endpoint keeps its positional order
+            "scheduler": scheduler,
             "feature_reuse": feature_reuse,
             "cross_frame": cross_frame,
-            "motion_zoom": zoom,
-            "motion_rotation": rotation,
+            "motion_zoom": motion["motion_zoom"],
+            "motion_rotation": motion["motion_rotation"],
             "motion_path": motion_path,
-            "image": image,
-            "image_strength": image_strength,
-            "smooth_bg": smooth_bg,
-            "smooth_bg_strength": smooth_bg_strength,
-            "smooth_bg_mask": smooth_bg_mask,
-            "use_cf_attn": use_cf_attn,
-            "use_motion_field": use_motion_field,
+            **image,
+            **background,
+            **ablations,
         }
-        quality = {
-            "scheduler": "default",
-            "num_inference_steps": d.num_inference_steps,
-            "guidance_scale": Text2VideoCall.default("guidance_scale"),
-            "lora": "",
-            "lora_weight": 1.0,
-            "t0": -1 if d.t0 is None else d.t0,
-            "t1": -1 if d.t1 is None else d.t1,
-        }
+        quality = quality_values(d)
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)
-        camera_targets = [motion_x, motion_y, zoom, rotation]
         for trigger in (camera.input, camera_strength.input):
-            trigger(
-                page_helper(camera_motion),
-                [camera, camera_strength],
-                camera_targets,
-                queue=False,
-                api_visibility="private",
-            )
-        connect_generation(
-            run_button.click,
-            model.text2video,
-            controls,
-            [result, seed_used],
-            "text2video",
-            randomize,
-            settings=settings,
-            stop=stop_button,
-        )
+            trigger(page_helper(camera_motion), [camera, camera_strength], list(motion.values()), **private)
+        connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)
     return demo
+
+
+def quality_values(d) -> dict:
+    """What the Quality preset sets the speed controls back to: the tab's own defaults."""
+    return {
+        "scheduler": "default",
+        "num_inference_steps": d.num_inference_steps,
+        "guidance_scale": Text2VideoCall.default("guidance_scale"),
+        "lora": "",
+        "lora_weight": 1.0,
+        "t0": -1 if d.t0 is None else d.t0,
+        "t1": -1 if d.t1 is None else d.t1,
+    }

@@ -9,7 +9,6 @@ import torch
 
 from errors import InputError
 from model import Model
-from modes import motion_path
 from pipelines.motion import (
     CameraMotion,
     motion_shift,
@@ -18,6 +17,7 @@ from pipelines.motion import (
     warp_anchor_latent,
     warp_latent,
 )
+from pipelines.options import camera_path as motion_path
 from settings import Settings
 
 RUN = dict(prompt="a cat", video_length=4, height=64, width=64, num_inference_steps=4, output_type="latent")

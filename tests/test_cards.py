@@ -153,22 +153,6 @@ def test_a_batch_runs_resumes_and_records_failures(tiny_models, tmp_path):
     assert lost.is_file() and np.array_equal(frames(lost), made[lost.name])
 
 
-def test_the_console_script_and_its_modules_exist():
-    import importlib
-    import tomllib
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    project = tomllib.loads((root / "pyproject.toml").read_text())
-    module, function = project["project"]["scripts"]["t2vz"].split(":")
-    assert callable(getattr(importlib.import_module(module), function))
-    setup = project["tool"]["setuptools"]
-    assert all((root / f"{name}.py").is_file() for name in setup["py-modules"])
-    assert all((root / name / "__init__.py").is_file() for name in setup["packages"])
-    top_level = {p.stem for p in root.glob("*.py")}
-    assert top_level <= set(setup["py-modules"]) | {"conftest"}  # no module left out of an install
-
-
 def test_an_interrupted_batch_resumes_where_it_stopped(tiny_models, tmp_path, monkeypatch):
     """Ctrl-C during the third clip: the two made are kept, the third leaves nothing; the next run makes the rest."""
     from batch import run_batch

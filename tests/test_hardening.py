@@ -30,7 +30,7 @@ from model import Model
 from settings import Settings
 from tabs.guided import example
 from tests.helpers import serving
-from utils.jobs import Job, job_scope
+from utils.jobs import Job, RequestRules, job_scope
 from utils.video import VideoWriter, prune_outputs, read_video
 
 pytestmark = pytest.mark.app
@@ -41,8 +41,8 @@ FAST = dict(model_name="tiny-sd", resolution=64, num_inference_steps=3, t0=0, t1
 
 def web(model: Model, method: str, *args, **kwargs):
     """Call a Model method as a web request does (the web's rules apply)."""
-    with job_scope(Job(from_web=True)):
-        return getattr(model, method)(*args, **kwargs)
+    with job_scope(Job()):
+        return getattr(model, method)(*args, rules=RequestRules.web(model.settings), **kwargs)
 
 
 @pytest.fixture
@@ -375,7 +375,7 @@ def test_cancelling_through_the_api_stops_within_a_step_and_frees_the_worker(ser
 
 def test_a_stopped_job_ends_at_the_next_step_and_a_waiting_one_never_starts(tiny_settings, tiny_models):
     model = Model(settings=tiny_settings)
-    job = Job(from_web=True)
+    job = Job()
     calls = []
 
     def stop_after_two(pipe, step, timestep, tensors):
@@ -397,7 +397,7 @@ def test_a_stopped_job_ends_at_the_next_step_and_a_waiting_one_never_starts(tiny
         model_module.on_step = original
     assert len(calls) == 2 and list(tiny_settings.output_dir.glob("*")) == []
 
-    waiting = Job(from_web=True)
+    waiting = Job()
     waiting.stop.set()
     with model._lock, job_scope(waiting), pytest.raises(Cancelled):
         model.text2video("a cat", **FAST)  # stopped while waiting for the device: never runs

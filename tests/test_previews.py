@@ -97,7 +97,7 @@ def test_no_preview_is_drawn_without_a_page_asking(model, monkeypatch):
         raise AssertionError("a preview was drawn")
 
     monkeypatch.setattr(model_module, "preview_image", fail)
-    with job_scope(Job(from_web=False)):
+    with job_scope(Job()):
         model.text2video("a cat", **T2V)
     model.text2video("a cat", **T2V)  # and from Python, without any job
 

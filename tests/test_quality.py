@@ -73,11 +73,7 @@ def test_the_warp_error_is_low_for_motion_and_high_for_flicker():
 
 
 def test_the_script_scores_a_folder_of_clips(tiny_clip, tmp_path):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    import quality
+    from bench import quality
 
     clips = tmp_path / "clips"
     clips.mkdir()

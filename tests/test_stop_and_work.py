@@ -18,7 +18,7 @@ from errors import Cancelled, InputError
 from model import Model
 from settings import Settings
 from tests.helpers import serving
-from utils.jobs import Job, job_scope
+from utils.jobs import Job, RequestRules, job_scope
 from utils.video import VideoWriter
 
 FAST = dict(model_name="tiny-sd", resolution=64, num_inference_steps=3, t0=0, t1=1)
@@ -32,8 +32,8 @@ def tiny_settings(tmp_path) -> Settings:
 
 
 def web(model: Model, method: str, *args, job: Job | None = None, **kwargs):
-    with job_scope(job or Job(from_web=True)):
-        return getattr(model, method)(*args, **kwargs)
+    with job_scope(job or Job()):
+        return getattr(model, method)(*args, rules=RequestRules.web(model.settings), **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------ the work bound

@@ -7,7 +7,8 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
 from pipelines import TextToVideoZeroPipeline
 from pipelines.cross_frame_attention import CrossFrameAttnProcessor
-from pipelines.text_to_video_zero import step_indices, suggest_t0_t1
+from pipelines.options import suggest_t0_t1
+from pipelines.text_to_video_zero import step_indices
 
 FAST = dict(height=64, width=64, num_inference_steps=8, t0=5, t1=7)
 

@@ -1,10 +1,12 @@
-"""What one request carries through the Model besides its parameters: where it came from (the web page and its API,
-or Python) and a flag that stops it.
+"""What one request carries through the Model besides its parameters: the rules it obeys and a flag that stops it.
 
-The job lives in a context variable, so concurrent requests never see each other's. The web handler opens a job for
-every generation (`job_scope`); the Model reads it to apply the web's rules (model names only from the models root,
-a bound on the work) and checks its stop flag once per denoising step (`on_step`), while waiting for the GPU and
-between decoded slices. Python callers run without a job: no web rules, nothing to stop but Ctrl-C.
+The rules (`RequestRules`) are passed to the Model explicitly: a web request's (`RequestRules.web`) limit model names
+to the Hub, the offline aliases and the models root, and its work to T2VZ_MAX_WORK; a Python or command-line caller
+is trusted (`TRUSTED`). The stop flag and the preview sink (`Job`) live in a context variable, so concurrent
+requests never see each other's and the deepest loops can check it: the web handler opens a job for every
+generation (`job_scope`), and the Model checks its stop flag once per denoising step (`on_step`), per annotated
+frame, per decoded slice, while interpolating and while waiting for the device. Python callers run without a job:
+nothing to stop but Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,17 +16,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from errors import Cancelled
 
 
+@dataclass(frozen=True)
+class RequestRules:
+    """What a request may ask of the Model (see the module): `models_root` None takes any model name, 0 for
+    `work_limit` any amount of work."""
+
+    models_root: Path | None = None
+    work_limit: int = 0
+
+    @classmethod
+    def web(cls, settings) -> RequestRules:
+        """The web's rules under `settings` (a `settings.Settings`)."""
+        return cls(models_root=settings.models_root, work_limit=settings.work_limit)
+
+
+TRUSTED = RequestRules()
+
+
 @dataclass(eq=False)
 class Job:
-    """One request: `from_web` applies the web's rules; `stop` asks it to end at its next step; `preview`, where
-    set, receives a picture (uint8 array) of the first frames every few denoising steps."""
+    """One request's stop flag (`stop` asks it to end at its next step) and, where set, where its previews go
+    (`preview` receives a picture, a uint8 array, of the first frames every few denoising steps)."""
 
-    from_web: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     preview: Callable[[Any], None] | None = None
 
@@ -34,18 +53,12 @@ _current: ContextVar[Job | None] = ContextVar("text2video_zero_job", default=Non
 
 @contextmanager
 def job_scope(job: Job) -> Iterator[Job]:
-    """Run the enclosed code as `job`: the Model applies its rules and honours its stop flag."""
+    """Run the enclosed code as `job`: the Model honours its stop flag and sends it previews."""
     token = _current.set(job)
     try:
         yield job
     finally:
         _current.reset(token)
-
-
-def from_web() -> bool:
-    """Whether the running request came through the web page or its API (and so gets the web's rules)."""
-    job = _current.get()
-    return job is not None and job.from_web
 
 
 def current_job() -> Job | None:

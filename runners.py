@@ -1,0 +1,188 @@
+"""How each mode runs: from its checked call (`modes`) to the latents of its clip, on the Model's loaded pipelines.
+
+Each `run_*` takes the Model, the call and the request's rules (`utils.jobs.RequestRules`: what a web request may
+ask) and returns the written clip through `Model.write_clip`, the one ending of every mode (the device held, the
+video decoded and written with its card). The registry (`registry`) names the runner of each mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import torch
+
+from modes import CannyCall, GuidedCall, ModelScopeCall, Pix2PixCall, PoseCall, Text2VideoCall, ThreeDCall, UpscaleCall
+from pipelines.options import fit_chunk
+from utils.jobs import RequestRules
+from utils.video import load_video
+
+if TYPE_CHECKING:
+    from model import GenerationResult, Model
+    from registry import Mode
+
+
+def generator(call) -> torch.Generator:
+    """The call's seed as the pipelines take it (on the CPU: the same noise on every device)."""
+    return torch.Generator("cpu").manual_seed(call.seed)
+
+
+def run_text2video(model: Model, mode: Mode, call: Text2VideoCall, rules: RequestRules) -> GenerationResult:
+    """Zero-shot text-to-video (image-to-video with `image`)."""
+
+    def run():
+        pipe = model.text2video_pipeline(call.model_name, rules)
+        pipe.set_scheduler(call.scheduler)
+        model.apply_lora(pipe, call.lora, call.lora_weight, rules)
+        # The model's own size when none is asked: 512 for SD 1.x, 768 for SD 2.x-v, 1024 for SDXL.
+        resolution = call.resolution or model.settings.own_resolution(
+            pipe.unet.config.sample_size * pipe.vae_scale_factor
+        )
+        model.check_work(call, rules, call.video_length, resolution, resolution, call.num_inference_steps, call.fps)
+        latents = pipe(
+            call.prompt,
+            video_length=call.video_length,
+            height=resolution,
+            width=resolution,
+            num_inference_steps=call.num_inference_steps,
+            guidance_scale=call.guidance_scale,
+            negative_prompt=call.n_prompt,
+            generator=generator(call),
+            image=call.image,
+            options=call.zero_shot(),
+            output_type="latent",
+            callback_on_step_end=model.step_callback(),
+        ).frames
+        return pipe, latents, call.fps, None
+
+    return model.write_clip(mode, "text-to-video", call, call.path, run, rules)
+
+
+def run_guided(model: Model, mode: Mode, call: GuidedCall, rules: RequestRules) -> GenerationResult:
+    """Video in -> condition frames (the mode's condition, `annotate`) -> guided zero-shot video."""
+    call.controlnet_name = call.controlnet_name or model.settings.controlnet_model(mode.condition)  # on the card
+    clip = model.read_input_video(call.video_path, call.input_fps, call)
+    frames, height, width = clip.frames.shape[:3]
+    shown_width = width * (2 if call.show_condition else 1)  # the condition beside the result, when shown
+    model.check_work(call, rules, frames, height, width, call.num_inference_steps, clip.fps, shown_width)
+    options = dataclasses.replace(call.zero_shot(), chunk_size=fit_chunk(call.chunk_size, frames, call.notes))
+
+    def run():
+        condition = annotate(model, mode.condition, call, clip.frames)
+        pipe = model.controlnet_pipeline(call.model_name, call.controlnet_name, rules)
+        pipe.set_scheduler(call.scheduler)
+        model.apply_lora(pipe, call.lora, call.lora_weight, rules)
+        latents = pipe(
+            call.prompt,
+            condition,
+            num_inference_steps=call.num_inference_steps,
+            guidance_scale=call.guidance_scale,
+            negative_prompt=call.n_prompt,
+            eta=call.eta,
+            generator=generator(call),
+            controlnet_conditioning_scale=call.controlnet_conditioning_scale,
+            options=options,
+            output_type="latent",
+            callback_on_step_end=model.step_callback(),
+        ).frames
+        return pipe, latents, clip.fps, condition if call.show_condition else None
+
+    return model.write_clip(mode, f"{mode.condition}-guided generation", call, call.save_path, run, rules)
+
+
+def annotate(model: Model, condition: str, call: GuidedCall, frames):
+    """The condition frames of a guided call: Canny edges (its thresholds), depth or a skeleton drawing (the
+    video's own, if it already is one)."""
+    from annotators.canny import canny
+
+    if isinstance(call, CannyCall):
+        return canny(frames, call.low_threshold, call.high_threshold)
+    if not isinstance(call, PoseCall):
+        return model.annotator(condition)(frames)
+    if call.is_skeleton:
+        return frames
+    skeletons = model.annotator(call.pose_detector)(frames)
+    if not skeletons.any():  # all black: a silent, empty condition would guide nothing
+        call.notes.append(
+            f"No person was found in any frame by the {call.pose_detector} detector: the pose condition is "
+            "empty. Try a video with a person in full view, or tick 'already a skeleton drawing' for one."
+        )
+    return skeletons
+
+
+def run_pix2pix(model: Model, mode: Mode, call: Pix2PixCall, rules: RequestRules) -> GenerationResult:
+    """Video Instruct-Pix2Pix: the video edited by the instruction."""
+    clip = model.read_input_video(call.video, call.out_fps, call)
+    frames, height, width = clip.frames.shape[:3]
+    model.check_work(call, rules, frames, height, width, call.num_inference_steps, clip.fps)
+    options = dataclasses.replace(call.zero_shot(), chunk_size=fit_chunk(call.chunk_size, frames, call.notes))
+
+    def run():
+        pipe = model.pix2pix_pipeline(call.model_name, rules)
+        pipe.set_scheduler(call.scheduler)
+        model.apply_lora(pipe, call.lora, call.lora_weight, rules)
+        latents = pipe(
+            call.prompt,
+            clip.frames,
+            num_inference_steps=call.num_inference_steps,
+            guidance_scale=call.guidance_scale,
+            image_guidance_scale=call.image_guidance_scale,
+            shared_noise=call.shared_noise,
+            negative_prompt=call.n_prompt,
+            generator=generator(call),
+            options=options,
+            output_type="latent",
+            callback_on_step_end=model.step_callback(),
+        ).frames
+        return pipe, latents, clip.fps, None
+
+    return model.write_clip(mode, "video editing", call, call.save_path, run, rules)
+
+
+def run_modelscope(model: Model, mode: Mode, call: ModelScopeCall, rules: RequestRules) -> GenerationResult:
+    """ModelScope/Zeroscope text-to-video, at the model's own size unless the call names one."""
+
+    def sizes(pipe) -> dict:
+        native = pipe.unet.config.sample_size * pipe.vae_scale_factor
+        height, width = call.height or native, call.width or native
+        model.check_work(call, rules, call.num_frames, height, width, call.num_inference_steps, call.fps)
+        return {"num_frames": call.num_frames, "height": height, "width": width}
+
+    return run_three_d(model, mode, "ModelScope generation", call, call.fps, sizes, rules)
+
+
+def run_upscale(model: Model, mode: Mode, call: UpscaleCall, rules: RequestRules) -> GenerationResult:
+    """Zeroscope XL video-to-video on a clip (a ModelScope result, or any): the Model remembers no clip between
+    requests, so one visitor's clip never reaches another."""
+    clip = load_video(
+        call.video_path, max(call.width, call.height), fps=call.fps, max_frames=model.settings.max_frames
+    )
+    frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0
+    frames = torch.nn.functional.interpolate(frames, size=(call.height, call.width), mode="bicubic").clamp(0, 1)
+    call.notes += clip.notes
+    steps = call.num_inference_steps * call.strength
+    model.check_work(call, rules, len(frames), call.height, call.width, steps, clip.fps)
+    inputs = {"video": frames, "strength": call.strength}
+    return run_three_d(model, mode, "upscaling", call, clip.fps, lambda pipe: inputs, rules)
+
+
+def run_three_d(model: Model, mode: Mode, label: str, call: ThreeDCall, fps: float, inputs, rules: RequestRules):
+    """Load the ModelScope/Zeroscope model, set the call's scheduler and run it on `inputs(pipe)` (the sizes of a
+    new clip, or a clip to upscale)."""
+
+    def run():
+        pipe = model.modelscope_pipeline(call.model_name, rules)
+        pipe.set_scheduler(call.scheduler)
+        latents = pipe(
+            call.prompt,
+            num_inference_steps=call.num_inference_steps,
+            guidance_scale=call.guidance_scale,
+            negative_prompt=call.negative_prompt,
+            generator=generator(call),
+            output_type="latent",
+            callback_on_step_end=model.step_callback(),
+            **inputs(pipe),
+        ).frames
+        return pipe, latents, fps, None
+
+    return model.write_clip(mode, label, call, call.path, run, rules)
