@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cards import Card, decode, file_hash, is_reference, resolve_inputs, sidecar
 from errors import CardError, StudioError
+from registry import MODES
 from utils.validation import shorten
 from utils.video import INPUTS_FOLDER
 
@@ -109,7 +110,8 @@ def run_job(model, job: Job, folder: Path, name: str | None = None) -> dict:
     """Make one job's clip (in `folder`, named `name` or by the job); a result row (failures with their message)."""
     output = folder / name if name else job.output(folder)
     try:
-        result = model.generate(job.card.mode, **resolve_inputs(job.card, [Path(job.inputs)]), path=str(output))
+        make = getattr(model, MODES.for_card(job.card.mode).method)  # the mode's public method
+        result = make(**resolve_inputs(job.card, [Path(job.inputs)]), path=str(output))
     except StudioError as error:
         return {"job": job.index, "key": job.key, "status": "failed", "error": str(error)}
     except Exception as error:  # a bug: recorded and logged, and the batch goes on with the other jobs

@@ -221,7 +221,7 @@ def run(args, rest: list[str]) -> int:
     if args.command == "generate":
         parameters = parse_parameters(rest, args.mode)
         path = output_file(args.out, args.overwrite, parameters.get("output_format"))
-        result = make_model(args).generate(args.mode, **parameters, path=path)
+        result = getattr(make_model(args), MODES[args.mode].method)(**parameters, path=path)
         report(result)
         return 0
     if rest:

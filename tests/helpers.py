@@ -68,3 +68,38 @@ def upload(url: str, path) -> dict:
         answer = httpx.post(f"{url.rstrip('/')}/gradio_api/upload", files={"files": (Path(path).name, handle)})
     answer.raise_for_status()
     return {"path": answer.json()[0], "orig_name": Path(path).name, "meta": {"_type": "gradio.FileData"}}
+
+
+# The text-to-video endpoint as first published: 19 values, randomize_seed last.
+TEXT2VIDEO_VALUES = '["a cat", "tiny-sd", 12, 12, 0, 1, "", 2, 2, 0.0, 0, 64, 4, 3, 7.5, "", "", 1.0, false]'
+
+
+def web(model, method: str, *args, job=None, **kwargs):
+    """Call a Model method as a web request does: the web's rules apply (and `job`, if given, is the request's)."""
+    from utils.jobs import Job, RequestRules, job_scope
+
+    with job_scope(job or Job()):
+        return getattr(model, method)(*args, rules=RequestRules.web(model.settings), **kwargs)
+
+
+def video_of(result) -> str:
+    """The video of an endpoint's answer (the video alone, or (video, seed))."""
+    result = result[0] if isinstance(result, tuple | list) else result
+    return result["video"] if isinstance(result, dict) else result
+
+
+def call_raw(url: str, endpoint: str, data) -> str:
+    """A request as any HTTP client sends it (Gradio's two-step call API) with `data` (a JSON text, or values to
+    encode); returns the event stream's text."""
+    import json
+
+    import httpx
+
+    base = url.rstrip("/")
+    content = data if isinstance(data, str) else json.dumps(data)
+    event = httpx.post(
+        f"{base}/gradio_api/call/{endpoint}",
+        content=f'{{"data": {content}}}',
+        headers={"content-type": "application/json"},
+    ).json()["event_id"]
+    return httpx.get(f"{base}/gradio_api/call/{endpoint}/{event}", timeout=120).text

@@ -36,9 +36,7 @@ which the app keeps serving. Values reach the Model as sent: its checks decide, 
 """
 
 import dataclasses
-import subprocess
 
-import imageio_ffmpeg
 import pytest
 
 from settings import Settings
@@ -190,63 +188,6 @@ ROWS = [
     ("/modelscope_upscale", UPSCALE, dict(strength=0), "Strength must be above 0"),
     ("/modelscope_upscale", UPSCALE, dict(strength=1.5), "Strength must be between 0.0 and 1.0"),
 ]
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bad")
-    text = folder / "notes.mp4"
-    text.write_text("not a video at all")
-    truncated = folder / "truncated.mp4"
-    truncated.write_bytes(open(example("coffee_pan.mp4"), "rb").read()[:1500])
-    corrupt = folder / "clip.mov"
-    corrupt.write_bytes(b"\x00" * 4096)
-    image = folder / "still.png"
-    from PIL import Image
-
-    Image.new("RGB", (96, 64), (200, 100, 50)).save(image)
-    huge = folder / "4k.mp4"
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=3840x2160:rate=4",
-            "-t",
-            "1",
-            "-pix_fmt",
-            "yuv420p",
-            str(huge),
-        ],
-        check=True,
-    )
-    return {"TEXT_FILE": text, "TRUNCATED": truncated, "CORRUPT_NAME": corrupt, "IMAGE": image, "HUGE": huge}
-
-
-@pytest.fixture(scope="module")
-def models_root(tiny_models, tmp_path_factory):
-    """Single-file checkpoints of the tiny models, and files that are not checkpoints."""
-    import torch
-    from diffusers import DiffusionPipeline
-    from safetensors.torch import save_file
-
-    from tests.ldm_export import save_single_file
-
-    root = tmp_path_factory.mktemp("models")
-    for name, family in [("sd-file", "sd"), ("sdxl-file", "sdxl"), ("pix2pix-file", "pix2pix")]:
-        save_single_file(
-            DiffusionPipeline.from_pretrained(tiny_models[family]).components, root / f"{name}.safetensors"
-        )
-    (root / "notes.safetensors").write_text("not a checkpoint")
-    torch.save({"weights": torch.zeros(1)}, root / "x.ckpt")
-    save_file(
-        {"lora_unet_down_blocks_0_attn.lora_down.weight": torch.zeros(4, 32)}, str(root / "style-lora.safetensors")
-    )
-    return root
 
 
 @pytest.fixture(scope="module")

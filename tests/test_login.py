@@ -175,3 +175,58 @@ def test_a_stranger_s_cancel_never_reaches_a_logged_in_user_s_job(login_app, mon
         assert httpx.post(f"{url}/gradio_api/cancel", json=body).status_code == 401
     video, _ = job.result(timeout=300)
     assert len(steps) >= 40 and video
+
+
+# ------------------------------------------------------------------------------------ 12. password guessing
+def test_repeated_wrong_passwords_slow_down_the_client_only():
+    from utils.login import LoginThrottle, _client
+
+    now = [1000.0]
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    throttle = LoginThrottle([("ann", "secret")], free_tries=3, clock=lambda: now[0], sleep=sleep)
+
+    def attempt(client: str, password: str) -> bool:
+        _client.set(client)
+        return asyncio.run(throttle.check("ann", password))
+
+    assert [attempt("1.2.3.4", "guess") for _ in range(3)] == [False] * 3 and waited == []
+    assert not attempt("1.2.3.4", "guess") and waited == [2.0]
+    assert not attempt("1.2.3.4", "secret")  # locked out: even the right password is not checked
+    now[0] += 2.5
+    assert not attempt("1.2.3.4", "guess") and waited == [2.0, 4.0]  # each lockout twice the last
+    assert attempt("5.6.7.8", "secret")  # other clients are not slowed
+    now[0] += 4.5
+    assert attempt("1.2.3.4", "secret")  # after the lockout, the right password works and resets the count
+    assert not attempt("1.2.3.4", "guess") and waited == [2.0, 4.0]
+
+
+@pytest.mark.slow
+def test_the_login_page_slows_repeated_failures(tiny_models, tiny_settings):
+    from app import build_demo, launch_options, parse_args
+
+    settings = tiny_settings.with_auth("ann:secret")
+    options = launch_options(settings, parse_args([]))
+    throttle = options["auth"].__self__
+    now = [0.0]
+    throttle.clock = lambda: now[0]
+    demo = build_demo(Model(settings=settings))
+    demo.launch(
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        quiet=True,
+        auth=options["auth"],
+        app_kwargs=options["app_kwargs"],
+    )
+    try:
+        login = f"{demo.local_url.rstrip('/')}/login"
+        wrong = [httpx.post(login, data={"username": "ann", "password": f"guess{i}"}).status_code for i in range(6)]
+        assert wrong == [400] * 6 and "127.0.0.1" in throttle.locked_until
+        assert httpx.post(login, data={"username": "ann", "password": "secret"}).status_code == 400  # locked out
+        now[0] += 3600
+        assert httpx.post(login, data={"username": "ann", "password": "secret"}).status_code == 200
+    finally:
+        demo.close()

@@ -349,9 +349,10 @@ def test_the_model_s_own_size_is_read_from_configs(model, root, tiny_models, tmp
 
 
 def test_the_text2video_tab_wires_the_model_field_to_the_resolution(model):
+    from registry import MODES
     from tabs.text2video import create_demo
 
-    config = create_demo(model).get_config_file()
+    config = create_demo(model, MODES["text2video"]).get_config_file()
     labels = {c["id"]: c["props"].get("label") or "" for c in config["components"]}
     wired = [
         (labels[target[0]], [labels[output] for output in dep["outputs"]])

@@ -17,23 +17,12 @@ import pytest
 from errors import Cancelled, InputError
 from model import Model
 from settings import Settings
-from tests.helpers import serving
-from utils.jobs import Job, RequestRules, job_scope
-from utils.video import VideoWriter
+from tabs.guided import example
+from tests.helpers import serving, video_of, web
+from utils.jobs import Job, job_scope
+from utils.video import VideoWriter, read_video
 
-FAST = dict(model_name="tiny-sd", resolution=64, num_inference_steps=3, t0=0, t1=1)
-
-
-@pytest.fixture
-def tiny_settings(tmp_path) -> Settings:
-    return dataclasses.replace(
-        Settings.from_env().with_tiny_models(), output_dir=tmp_path / "outputs", models_root=tmp_path / "models"
-    )
-
-
-def web(model: Model, method: str, *args, job: Job | None = None, **kwargs):
-    with job_scope(job or Job()):
-        return getattr(model, method)(*args, rules=RequestRules.web(model.settings), **kwargs)
+FAST = dict(model_name="tiny-sd", resolution=64, num_inference_steps=3, t0=0, t1=1, video_length=2)
 
 
 # ------------------------------------------------------------------------------------------------ the work bound
@@ -76,7 +65,7 @@ def test_a_job_stopped_while_smoothing_writes_neither_clip_nor_card(tiny_models,
 
     monkeypatch.setattr(VideoWriter, "_second_pass", stopped_on_the_way)
     with pytest.raises(Cancelled):
-        web(model, "text2video", "a cat", job=job, video_length=2, smooth_fps=30, **FAST)
+        web(model, "text2video", "a cat", job=job, smooth_fps=30, **FAST)
     assert [p for p in tiny_settings.output_dir.rglob("*") if p.is_file()] == []
 
 
@@ -160,7 +149,7 @@ def test_a_cancel_stops_exactly_the_job_it_names(tiny_models, tiny_settings, mon
 def test_messages_quote_a_short_prefix_of_what_was_sent(tiny_models, tiny_settings, parameter, value):
     model = Model(settings=tiny_settings)
     with pytest.raises(InputError) as refused:
-        model.text2video("a cat", video_length=2, **{**FAST, parameter: value})
+        model.text2video("a cat", **{**FAST, parameter: value})
     assert len(str(refused.value)) < 600, str(refused.value)[:300]
 
 
@@ -189,3 +178,108 @@ def test_made_up_sessions_never_push_out_a_real_page_s_preview():
     now[0] += 20
     assert board.take(page) == ("picture", False)
     assert sum(board.want(("one session", f"endpoint {i}")) for i in range(20)) <= 8  # a session holds few entries
+
+
+# ------------------------------------------------------------------------------- 7. stopping a generation
+def test_cancelling_through_the_api_stops_within_a_step_and_frees_the_worker(served, monkeypatch):
+    from gradio_client import Client
+
+    import model as model_module
+    from utils.jobs import on_step
+
+    model, url = served
+    steps: list[int] = []
+    running = threading.Event()
+
+    def slow_step(pipe, step, timestep, tensors):
+        steps.append(step)
+        running.set()
+        time.sleep(0.05)
+        return on_step(pipe, step, timestep, tensors)
+
+    monkeypatch.setattr(model_module, "on_step", slow_step)
+    client = Client(url, verbose=False)
+    job = client.submit(
+        prompt="a cat", **{**FAST, "num_inference_steps": 400, "t0": 0, "t1": 1}, api_name="/text2video"
+    )
+    assert running.wait(120)
+    before = len(steps)
+    job.cancel()  # through the app's Stop button event
+    assert model._lock.acquire(timeout=60)  # the worker let go of the device
+    model._lock.release()
+    stopped_at = len(steps)
+    assert stopped_at - before <= 2 and stopped_at < 400  # within one step of the cancel
+    time.sleep(0.3)
+    assert len(steps) == stopped_at  # and it stays stopped
+    assert list(model.settings.output_dir.iterdir()) == []  # partial work dropped, nothing written
+    steps.clear()
+    assert read_video(video_of(client.predict(prompt="a cat", **FAST, api_name="/text2video")))[0].shape[0] == 2
+
+
+def test_a_stopped_job_ends_at_the_next_step_and_a_waiting_one_never_starts(tiny_settings, tiny_models):
+    model = Model(settings=tiny_settings)
+    job = Job()
+    calls = []
+
+    def stop_after_two(pipe, step, timestep, tensors):
+        calls.append(step)
+        if len(calls) == 2:
+            job.stop.set()
+        from utils.jobs import on_step
+
+        return on_step(pipe, step, timestep, tensors)
+
+    import model as model_module
+
+    original = model_module.on_step
+    model_module.on_step = stop_after_two
+    try:
+        with job_scope(job), pytest.raises(Cancelled):
+            model.text2video("a cat", **{**FAST, "num_inference_steps": 20, "t0": 0, "t1": 1})
+    finally:
+        model_module.on_step = original
+    assert len(calls) == 2 and list(tiny_settings.output_dir.glob("*")) == []
+
+    waiting = Job()
+    waiting.stop.set()
+    with model._lock, job_scope(waiting), pytest.raises(Cancelled):
+        model.text2video("a cat", **FAST)  # stopped while waiting for the device: never runs
+
+
+def test_only_the_result_stream_going_away_stops_a_job(shared_app):
+    """A closed tab is seen by its result stream closing (test_browser closes one), never by Gradio's heartbeat and
+    `unload`, which drop on a busy server while an API client still waits for its result."""
+    config = httpx.get(f"{shared_app.rstrip('/')}/config").json()
+    assert not any(target[1] == "unload" for d in config["dependencies"] for target in d.get("targets", []))
+
+
+def test_every_tab_has_a_stop_button_that_cancels_its_generation(shared_app):
+    url = shared_app
+    config = httpx.get(f"{url.rstrip('/')}/config").json()
+    dependencies = config["dependencies"]
+    generations = {
+        i
+        for i, d in enumerate(dependencies)
+        if d.get("api_name")
+        in ("text2video", "pose", "canny", "canny_db", "depth", "pix2pix", "modelscope", "modelscope_upscale")
+    }
+    assert len(generations) == 8
+    cancelled = {i for d in dependencies for i in d.get("cancels") or []}
+    assert generations <= cancelled
+    stops = [c for c in config["components"] if c.get("type") == "button" and c["props"].get("value") == "Stop"]
+    assert len(stops) == 8
+
+
+# -------------------------------------------------------------------------------------- 8. bounded work
+def test_web_requests_above_the_work_bound_are_refused_with_the_knob(tiny_settings, tiny_models):
+    model = Model(settings=dataclasses.replace(tiny_settings, max_work=1))
+    big = {**FAST, "resolution": 128, "video_length": 8, "num_inference_steps": 10, "t0": 8, "t1": 9}
+    with pytest.raises(InputError, match=r"8 frames x 128x128 px x 10 steps = 1 megapixel-steps.*T2VZ_MAX_WORK"):
+        web(model, "text2video", "a cat", **big)
+    with pytest.raises(InputError, match="T2VZ_MAX_WORK"):
+        web(model, "controlnet_canny", example("coffee_pan.mp4"), "a cup", resolution=256, max_frames=8)
+    with pytest.raises(InputError, match="T2VZ_MAX_WORK"):
+        web(model, "modelscope", "a panda", num_frames=64, num_inference_steps=50)
+    assert Path(web(model, "text2video", "a cat", **FAST).path).exists()  # small ones still run
+    assert Path(model.text2video("a cat", **big).path).exists()  # the Python API is not bounded
+    assert Settings.from_env({"T2VZ_MAX_WORK": "7"}).work_limit == 7

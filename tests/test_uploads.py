@@ -18,7 +18,7 @@ import pytest
 from errors import InputError
 from model import Model
 from settings import Settings
-from tests.helpers import serving
+from tests.helpers import call_raw, serving
 from utils.images import MAX_IMAGE_PIXELS, read_image
 
 pytestmark = pytest.mark.app
@@ -120,12 +120,6 @@ def test_bad_pictures_uploaded_for_image_to_video_get_a_message_without_a_server
     message = str(refused.value)
     assert words in message and path.name in message, message
     assert tempfile.gettempdir() not in message and "/gradio/" not in message, message
-
-
-def call_raw(url: str, endpoint: str, data: list) -> str:
-    base = url.rstrip("/")
-    event = httpx.post(f"{base}/gradio_api/call/{endpoint}", json={"data": data}).json()["event_id"]
-    return httpx.get(f"{base}/gradio_api/call/{endpoint}/{event}", timeout=120).text
 
 
 @pytest.mark.parametrize("endpoint", ["canny", "pix2pix", "modelscope_upscale", "text2video"])

@@ -393,9 +393,10 @@ def read_video(path: str | Path) -> tuple[np.ndarray, float]:
 
 # ------------------------------------------------------------------------------------------------- video input
 VIDEO_INPUT_TYPES = (".mp4", ".mov", ".webm", ".gif", ".mkv", ".avi", ".m4v")
-# The only containers ffmpeg may open for an input (mp4/mov/m4v, WebM/Matroska, GIF, AVI): a playlist or a concat
-# list disguised as a video would otherwise make it fetch addresses or read other files of the server.
-INPUT_DEMUXERS = ["-format_whitelist", "mov,matroska,gif,avi"]
+# The only containers ffmpeg may open for an input (mp4/mov/m4v, WebM/Matroska, GIF, AVI, and a still PNG, JPEG or
+# WebP as a one-frame clip): a playlist or a concat list disguised as a video would otherwise make it fetch addresses
+# or read other files of the server. (Single-picture readers only: image2 would read a numbered sequence of files.)
+INPUT_DEMUXERS = ["-format_whitelist", "mov,matroska,gif,avi,png_pipe,jpeg_pipe,webp_pipe"]
 
 
 @dataclass

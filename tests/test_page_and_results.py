@@ -1,4 +1,5 @@
-"""The app as people use it (issue: progress, previews, traps): what a new user ran into, each fixed and tested."""
+"""The app as people use it: progress reaches API clients, results and the seed, examples, output formats and
+smoothing, the messages a new user meets."""
 
 from __future__ import annotations
 
