@@ -14,7 +14,9 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="t2vz-tests-"))
 os.environ.setdefault("T2VZ_TINY_MODELS_DIR", str(_SESSION_DIR / "tiny-models"))
 os.environ.setdefault("T2VZ_OUTPUT_DIR", str(_SESSION_DIR / "outputs"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Two cores for torch; with pytest-xdist (`-n 2`), the cores shared out among the workers.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // _WORKERS))
 
 
 @pytest.fixture(scope="session")
@@ -133,19 +135,29 @@ def served(tiny_models, tiny_settings):
         yield model, url
 
 
-@pytest.fixture(scope="module")
-def shared_app(tiny_models, tmp_path_factory):
-    """One app per test module for the tests that only send requests and read answers (no assertion on the output
-    folder)."""
+@pytest.fixture(scope="session")
+def shared_demo(tiny_models, tmp_path_factory):
+    """One app for the whole run, for the tests that only send requests and read answers (no assertion on the output
+    folder, no change to its Model): the Blocks and its URL."""
     import dataclasses
 
+    from app import build_demo
     from model import Model
     from settings import Settings
-    from tests.helpers import serving
 
     folder = tmp_path_factory.mktemp("shared")
     settings = dataclasses.replace(
         Settings.from_env().with_tiny_models(), output_dir=folder / "outputs", models_root=folder / "models"
     )
-    with serving(Model(settings=settings)) as url:
-        yield url
+    demo = build_demo(Model(settings=settings))
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        yield demo, demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def shared_app(shared_demo):
+    """The shared app's URL (see `shared_demo`)."""
+    return shared_demo[1]

@@ -28,19 +28,10 @@ ARGS = dict(
 
 
 @pytest.fixture(scope="module")
-def client(tiny_models):
+def client(shared_app):
     from gradio_client import Client
 
-    from app import build_demo
-    from model import Model
-    from settings import Settings
-
-    demo = build_demo(Model(settings=Settings.from_env().with_tiny_models()))
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    return Client(shared_app, verbose=False)
 
 
 def test_text2video_through_the_api(client):
@@ -85,10 +76,10 @@ GUIDED = dict(resolution=128, num_inference_steps=3, max_frames=4, input_fps=4, 
     "api_name, video, extra",
     [
         ("/canny", "coffee_pan.mp4", dict(low_threshold=50, high_threshold=150)),
-        ("/depth", "cat_zoom.mp4", {}),
-        ("/pose", "skeleton_walk.mp4", dict(is_skeleton=True)),
+        pytest.param("/depth", "cat_zoom.mp4", {}, marks=pytest.mark.slow),
+        pytest.param("/pose", "skeleton_walk.mp4", dict(is_skeleton=True), marks=pytest.mark.slow),
         ("/pose", "astronaut_pan.mp4", dict(is_skeleton=False, pose_detector="mediapipe")),
-        ("/canny_db", "rocket_zoom.mp4", dict(db_path="tiny-sd-dreambooth")),
+        pytest.param("/canny_db", "rocket_zoom.mp4", dict(db_path="tiny-sd-dreambooth"), marks=pytest.mark.slow),
     ],
 )
 def test_guided_tabs_with_an_uploaded_video(client, api_name, video, extra):

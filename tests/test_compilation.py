@@ -52,6 +52,7 @@ def test_settings_read_the_speed_knobs():
     assert Settings.from_env({"T2VZ_CHANNELS_LAST": "sideways"}).channels_last == "auto"  # unknown: the default
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_channels_last_weights_give_the_same_video(tmp_path):
     plain, nhwc = model_with(tmp_path), model_with(tmp_path, channels_last="on")
     unet = nhwc.base_components("tiny-sd")["unet"]

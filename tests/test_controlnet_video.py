@@ -49,7 +49,7 @@ def test_condition_and_seed_matter_and_same_seed_repeats(pipe, edges):
     assert np.abs(base - generate(pipe, edges, controlnet_conditioning_scale=0.0)).max() > 0.02
 
 
-@pytest.mark.parametrize("guidance_scale", [9.0, 1.0])
+@pytest.mark.parametrize("guidance_scale", [9.0, pytest.param(1.0, marks=pytest.mark.slow)])
 def test_chunked_output_equals_unchunked(pipe, edges, guidance_scale):
     whole = generate(pipe, edges, guidance_scale=guidance_scale, num_inference_steps=20)
     for chunk_size in (2, 3):

@@ -86,6 +86,7 @@ def test_modelscope_reuses_its_deep_blocks(tiny_models):
     assert len(calls) == 2 and torch.isfinite(latents).all()
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_every_mode_takes_feature_reuse_and_bad_values_are_refused(tiny_models):
     model = Model(settings=Settings.from_env().with_tiny_models())
     result = model.text2video("a cat", resolution=64, video_length=2, num_inference_steps=4, feature_reuse=2)

@@ -72,6 +72,7 @@ def test_few_step_text2video_runs_each_frame_once_per_step_and_chunks_change_not
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_the_default_t0_t1_give_the_original_output(t2v_pipe):
     pipe = type(t2v_pipe)(**t2v_pipe.components)
     run = dict(prompt="a cat", num_inference_steps=50, **{**SMALL, "video_length": 2})
@@ -80,7 +81,10 @@ def test_the_default_t0_t1_give_the_original_output(t2v_pipe):
     assert torch.equal(auto, original)
 
 
-@pytest.mark.parametrize("scheduler", ["lcm", "tcd", "dpm++", "unipc"])
+# One scheduler states it; the others run in the full suite.
+@pytest.mark.parametrize(
+    "scheduler", ["lcm", *(pytest.param(s, marks=pytest.mark.slow) for s in ("tcd", "dpm++", "unipc"))]
+)
 def test_every_sd_mode_takes_the_schedulers(model, scheduler):
     fast = dict(num_inference_steps=4, guidance_scale=1.0, scheduler=scheduler)
     assert read_video(model.text2video("a cat", resolution=64, video_length=2, **fast).path)[0].shape[0] == 2

@@ -36,6 +36,7 @@ def test_at_strength_zero_the_anchor_at_t_prime_is_the_noised_encoding(pipe, mon
     assert torch.equal(seen[0][0], expected[0])  # frame 0 of the moved frames: the anchor itself
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_the_first_frame_stays_closer_to_the_image_as_strength_falls(pipe):
     encoded = pipe.encode_video(image_tensor(PHOTO, 64, 64, "cpu", torch.float32))[0]
     # T and T' late in the schedule (t0=2, t1=3 of 10 steps), so that the image shows through.

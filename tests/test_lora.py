@@ -48,6 +48,7 @@ def frames(model, **kwargs):
     return read_video(model.process_text2video("a cat", **ARGS, **kwargs))[0].astype(int)
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_a_lora_changes_the_video_by_its_weight_and_leaves_cleanly(model, loras):
     plain = frames(model)
     with_a = frames(model, lora=str(loras["a"]))
@@ -59,6 +60,7 @@ def test_a_lora_changes_the_video_by_its_weight_and_leaves_cleanly(model, loras)
     assert np.array_equal(frames(model), plain)  # removed
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_a_lora_in_a_guided_mode(model, loras):
     from tabs.guided import example
 

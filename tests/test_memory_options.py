@@ -35,6 +35,7 @@ def test_settings_read_the_memory_knobs():
     assert Settings.from_env({}).vae_tiling == "auto"
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_fp8_storage_halves_the_denoisers_weights_and_still_generates(tmp_path):
     exact, fp8 = model_with(tmp_path), model_with(tmp_path, layerwise_fp8=True)
     plain = frames(exact)
@@ -49,6 +50,7 @@ def test_fp8_storage_halves_the_denoisers_weights_and_still_generates(tmp_path):
     assert guided.path and any(p.dtype == torch.float8_e4m3fn for p in controlnet.parameters())
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_group_offloading_gives_the_same_video(tmp_path):
     """On a CPU the blocks visit the same device: the hooks run, and the output must not change."""
     plain = frames(model_with(tmp_path))
@@ -60,6 +62,7 @@ def test_group_offloading_gives_the_same_video(tmp_path):
     assert edited.path
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_model_offloading_is_set_on_every_pipeline_on_cuda(tmp_path, monkeypatch):
     """accelerate's hooks need a GPU: on one, each call's pipeline gets them and the modules stay in CPU memory."""
     from pipelines.base import VideoPipelineBase
@@ -82,6 +85,7 @@ def test_model_offloading_is_set_on_every_pipeline_on_cuda(tmp_path, monkeypatch
     ]
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 @pytest.mark.parametrize("tiling, expected", [("on", True), ("off", False), ("auto", False)])
 def test_vae_tiling_follows_the_setting_and_the_frame_size(tmp_path, monkeypatch, tiling, expected):
     import model as model_module

@@ -21,6 +21,7 @@ def model(tiny_models):
     return Model(settings=Settings.from_env().with_tiny_models())
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_each_guided_mode_writes_a_video(model):
     coffee = EXAMPLES / "coffee_pan.mp4"  # 384x288, 2 s
     for path in (

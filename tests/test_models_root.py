@@ -5,7 +5,6 @@ app; the page's helpers answer any value; a folder that is no model is called th
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -184,20 +183,9 @@ def test_a_folder_that_is_no_model_is_called_that(tiny_models, tmp_path):
     assert "custom Python code" not in str(refused.value)
 
 
-@pytest.fixture(scope="module")
-def helpers_app(tiny_models, tmp_path_factory):
-    from app import build_demo
-
-    folder = tmp_path_factory.mktemp("helpers")
-    settings = dataclasses.replace(
-        Settings.from_env().with_tiny_models(), output_dir=folder / "outputs", models_root=folder / "models"
-    )
-    demo = build_demo(Model(settings=settings))
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    try:
-        yield demo, demo.local_url
-    finally:
-        demo.close()
+@pytest.fixture
+def helpers_app(shared_demo):
+    return shared_demo
 
 
 @pytest.mark.parametrize("value", ["m" * 100_000, {"a": 1}, ["x"], 12])

@@ -14,6 +14,7 @@ from tests.helpers import serving
 pytestmark = pytest.mark.app
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_the_endpoints_take_every_new_option(tiny_models, tmp_path, monkeypatch):
     from gradio_client import Client, handle_file
 

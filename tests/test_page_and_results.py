@@ -143,7 +143,7 @@ def test_t0_t1_follow_a_typed_step_count_before_generating(app):
     assert ("Denoising steps", "change") in triggers  # typing a count moves t0/t1 at once, not on release only
 
 
-@pytest.mark.parametrize("output_format", ["mp4", "webm", "gif"])
+@pytest.mark.parametrize("output_format", ["gif", *(pytest.param(f, marks=pytest.mark.slow) for f in ("mp4", "webm"))])
 def test_each_output_format_and_smoothing(tiny_models, tmp_path, output_format):
     from PIL import Image
 

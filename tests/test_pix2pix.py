@@ -69,7 +69,9 @@ def test_frames_are_edited_per_frame_and_seeds_repeat(pipe, frames):
     assert np.abs(edited - edit(pipe, frames, image_guidance_scale=2.0)).max() > 1e-3
 
 
-@pytest.mark.parametrize("kwargs", [dict(image_guidance_scale=1.5), dict(guidance_scale=1.0)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(image_guidance_scale=1.5), pytest.param(dict(guidance_scale=1.0), marks=pytest.mark.slow)]
+)
 def test_chunked_output_equals_unchunked(pipe, frames, kwargs):
     whole = edit(pipe, frames, num_inference_steps=20, **kwargs)
     chunked = edit(pipe, frames, num_inference_steps=20, chunk_size=2, **kwargs)

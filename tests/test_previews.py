@@ -67,6 +67,7 @@ def test_text2video_previews_the_anchor_then_the_frames(model):
     assert len({p.tobytes() for p in previews}) == len(previews)  # each step's estimate, not one picture resent
 
 
+@pytest.mark.slow  # text-to-video's own test states it; every other mode in the full suite
 @pytest.mark.parametrize(
     "method, args, kwargs",
     [

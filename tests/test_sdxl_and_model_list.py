@@ -72,6 +72,7 @@ def model(tiny_models):
     return Model(settings=Settings.from_env().with_tiny_models())
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_the_family_comes_from_the_checkpoint_not_the_name(model, tiny_models, tmp_path):
     disguised = tmp_path / "stable-diffusion-v1-5"
     shutil.copytree(tiny_models["sdxl"], disguised)
@@ -83,6 +84,7 @@ def test_the_family_comes_from_the_checkpoint_not_the_name(model, tiny_models, t
     assert read_video(sd.path)[0].shape == (2, 128, 128, 3)
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_an_sdxl_base_in_a_guided_mode_says_why_not(model):
     from tabs.guided import example
 

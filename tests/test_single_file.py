@@ -68,7 +68,7 @@ def assert_same_weights(loaded: dict, source: dict):
         assert all(torch.equal(a[key], b[key]) for key in a), name
 
 
-@pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl"])
+@pytest.mark.parametrize("family", ["sd1", *(pytest.param(f, marks=pytest.mark.slow) for f in ("sd2", "sdxl"))])
 def test_a_single_file_loads_with_every_weight_from_the_file(model, root, tiny_models, family):
     components = model.base_components(f"{family}.safetensors")
     assert_same_weights(components, root[1][family].components)
@@ -84,6 +84,7 @@ def test_an_instruct_pix2pix_single_file(model, root):
     assert pipe.unet.config.in_channels == 8
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_the_family_comes_from_the_keys_not_the_name(model, root):
     folder, _ = root
     shutil.copy(folder / "sdxl.safetensors", folder / "v1-5-pruned-emaonly.safetensors")
@@ -99,6 +100,7 @@ def test_the_family_comes_from_the_keys_not_the_name(model, root):
     assert sd1["scheduler"].config.prediction_type == "epsilon"
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_a_single_file_makes_the_same_video_as_its_folder(model, tiny_models):
     def latents(pipe):
         pipe.set_progress_bar_config(disable=True)

@@ -60,6 +60,7 @@ def test_the_pipeline_in_float64_does_not_depend_on_the_chunk_size(tiny_models):
     assert (whole - frames(None, "anchor")).abs().max() > 1e-6  # not the paper's attention
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_every_mode_takes_it_and_other_names_are_refused(tiny_models):
     model = Model(settings=Settings.from_env().with_tiny_models())
     small = dict(resolution=64, num_inference_steps=2, cross_frame="sparse-causal")

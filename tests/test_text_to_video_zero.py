@@ -83,6 +83,7 @@ def test_chunked_output_equals_unchunked(t2v_pipe, guidance_scale):
         assert np.abs(chunked - whole).max() <= 1e-3, chunk_size
 
 
+@pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_chunked_output_equals_unchunked_with_the_default_schedule(t2v_pipe):
     """50 steps, t0=44, t1=47, guidance 7.5: the settings users run."""
     default = dict(height=128, width=128, num_inference_steps=50, t0=44, t1=47)

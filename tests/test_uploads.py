@@ -4,7 +4,6 @@ instead of an upload gets a message; the API description shows no server path.""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import struct
 import tempfile
@@ -16,9 +15,7 @@ import numpy as np
 import pytest
 
 from errors import InputError
-from model import Model
-from settings import Settings
-from tests.helpers import call_raw, serving
+from tests.helpers import call_raw
 from utils.images import MAX_IMAGE_PIXELS, read_image
 
 pytestmark = pytest.mark.app
@@ -96,14 +93,9 @@ def test_a_bomb_is_refused_before_it_is_decoded(bad_pictures):
         read_image(np.zeros((1, 1, 3), np.uint8).repeat(MAX_IMAGE_PIXELS // 1000 + 1, 0).repeat(1001, 1))
 
 
-@pytest.fixture(scope="module")
-def upload_app(tiny_models, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("uploads-app")
-    settings = dataclasses.replace(
-        Settings.from_env().with_tiny_models(), output_dir=folder / "outputs", models_root=folder / "models"
-    )
-    with serving(Model(settings=settings)) as url:
-        yield url
+@pytest.fixture
+def upload_app(shared_app):
+    return shared_app
 
 
 @pytest.mark.parametrize(
