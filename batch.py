@@ -92,8 +92,10 @@ def finished(job: Job, folder: Path) -> bool:
         made = Card.read(sidecar(output))
     except CardError:
         return False
-    wanted = {k: v for k, v in job.card.parameters.items() if not (k == "seed" and v == -1)}
-    return made.mode == job.card.mode and all(same_value(made.parameters.get(k), v) for k, v in wanted.items())
+    call = MODES.for_card(job.card.mode).call
+    wanted = {k: v for k, v in call.own_parameters(job.card.parameters).items() if not (k == "seed" and v == -1)}
+    done = call.own_parameters(made.parameters)
+    return made.mode == job.card.mode and all(same_value(done.get(k), v) for k, v in wanted.items())
 
 
 def same_value(made, wanted) -> bool:

@@ -109,7 +109,9 @@ def mode_parameters(mode: str) -> set[str]:
     from modes import ALIASES
 
     own = MODES[mode].parameter_names() - set(OUTPUT_PARAMETERS)
-    return own | {alias for alias, names in ALIASES.items() if set(names) & own and alias not in OUTPUT_PARAMETERS}
+    return own | {
+        alias for alias, names in ALIASES.items() if set(names) & own and alias not in (*own, *OUTPUT_PARAMETERS)
+    }
 
 
 def card_text(path: Path) -> str:
@@ -250,7 +252,7 @@ def resolve_inputs(card: Card, folders: list[Path]) -> dict[str, Any]:
     """The card's parameters with each input file it names by content replaced by the path of a file with that
     content: kept in the `inputs` folder of one of `folders` (as `InputFile.kept_name`), or under its own name in
     one of them. A file that cannot be found is an error naming it."""
-    parameters = dict(card.parameters)
+    parameters = MODES[card.mode].call.own_parameters(card.parameters)
     for parameter in MODES[card.mode].call.FILES:
         value = parameters.get(parameter)
         if value is None or isinstance(value, str):

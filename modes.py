@@ -85,18 +85,18 @@ def check_work(
         )
 
 
-# The other names of the same parameters (diffusers' and the other modes'), accepted by every mode that has the
-# parameter: the Text2Video-Zero names stay the modes' own, as the original API and the app's endpoints have them.
+# One name per concept in every call (the Text2Video-Zero names): n_prompt, video_length (frames of a new clip),
+# video_path (the input video), path (where the clip goes), input_fps (the rate an input video is read at, which the
+# clip keeps). The other names, diffusers' and those some endpoints were published with, are accepted at the edge,
+# here only: each is taken as the mode's own name where the mode has no parameter of its own by that name (`fps`
+# is text-to-video's and ModelScope's own frame rate, and an input's rate elsewhere).
 ALIASES = {
     "negative_prompt": ("n_prompt",),
-    "n_prompt": ("negative_prompt",),
     "num_frames": ("video_length",),
-    "video_length": ("num_frames",),
     "video": ("video_path",),
-    "video_path": ("video",),
     "save_path": ("path",),
-    "path": ("save_path",),
-    "fps": ("input_fps", "out_fps"),
+    "out_fps": ("input_fps",),
+    "fps": ("input_fps",),
 }
 
 
@@ -129,6 +129,11 @@ class Call:
     def default(cls, name: str) -> Any:
         """The default of a parameter: the tabs and the settings' profiles start from it (one place for each)."""
         return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+    @classmethod
+    def own_parameters(cls, given: dict) -> dict:
+        """`given` with the other names of its parameters (`ALIASES`) taken as this call's own."""
+        return cls._own_names(given, {f.name for f in dataclasses.fields(cls)} - {"notes"})
 
     @staticmethod
     def _own_names(given: dict, known: set[str]) -> dict:
@@ -276,9 +281,13 @@ class VideoInputCall(SDCall):
     start_t: Any = 0.0
     end_t: Any = -1
     max_frames: Any = None
-    save_path: Any = None
+    video_path: Any = None
+    path: Any = None
+
+    FILES: ClassVar[tuple[str, ...]] = ("video_path",)
 
     def check(self, settings: Settings) -> None:
+        self.video_path = as_file("Input video", self.video_path, required=False)
         super().check(settings)
         self.resolution = as_resolution("Resolution", self.resolution, settings.max_resolution)
         limit = settings.max_frames
@@ -289,9 +298,6 @@ class VideoInputCall(SDCall):
 class GuidedCall(VideoInputCall):
     """A ControlNet-guided video (pose, edges, depth): the condition comes from `video_path`'s frames."""
 
-    FILES: ClassVar[tuple[str, ...]] = ("video_path",)
-
-    video_path: Any = None
     controlnet_name: Any = None
     num_inference_steps: Any = 20
     guidance_scale: Any = 9.0
@@ -303,7 +309,6 @@ class GuidedCall(VideoInputCall):
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
-        self.video_path = as_file("Input video", self.video_path, required=False)
         super().check(settings)
         self.controlnet_conditioning_scale = as_float(
             "ControlNet conditioning scale", self.controlnet_conditioning_scale, 0.0, MAX_CONTROLNET_SCALE
@@ -341,20 +346,17 @@ class PoseCall(GuidedCall):
 
 @dataclass
 class Pix2PixCall(VideoInputCall):
-    """Video Instruct-Pix2Pix: edit `video` by the instruction in `prompt`; `out_fps` -1: the input's rate."""
+    """Video Instruct-Pix2Pix: edit `video_path` by the instruction in `prompt`; `input_fps` -1: the input's rate."""
 
     PROMPT_LABEL: ClassVar[str] = "Instruction"
-    FILES: ClassVar[tuple[str, ...]] = ("video",)
     SCHEDULERS: ClassVar[tuple[str, ...]] = tuple(ALL_SCHEDULERS)  # its own default: Euler ancestral
 
-    video: Any = None
     image_guidance_scale: Any = 1.0
-    out_fps: Any = -1
+    input_fps: Any = -1
     shared_noise: Any = True  # one starting noise for every frame (steadier); False: per frame, as the original
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_pix2pix_model
-        self.video = as_file("Input video", self.video, required=False)
         super().check(settings)
         self.scheduler = self.scheduler or "euler-a"  # the original demo's (the pipeline is kept between calls)
         self.shared_noise = as_flag("shared_noise", self.shared_noise)
@@ -381,7 +383,7 @@ class ThreeDCall(Call):
 
     prompt: Any = None
     model_name: Any = None
-    negative_prompt: Any = ""
+    n_prompt: Any = ""
     num_inference_steps: Any = 25
     guidance_scale: Any = 9.0
     scheduler: Any = "dpm++"
@@ -389,7 +391,7 @@ class ThreeDCall(Call):
 
     def check(self, settings: Settings) -> None:
         self.prompt = as_text("Prompt", self.prompt)
-        self.negative_prompt = as_text("Negative prompt", self.negative_prompt, required=False)
+        self.n_prompt = as_text("Negative prompt", self.n_prompt, required=False)
         self.num_inference_steps = as_int("Steps", self.num_inference_steps, 1, MAX_STEPS)
         self.guidance_scale = as_float("Guidance scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
         self.scheduler = _scheduler(self.scheduler)
@@ -400,7 +402,7 @@ class ThreeDCall(Call):
 class ModelScopeCall(ThreeDCall):
     """ModelScope/Zeroscope text-to-video; `height`/`width` None: the model's own size."""
 
-    num_frames: Any = 16
+    video_length: Any = 16
     height: Any = None
     width: Any = None
     fps: Any = 8
@@ -408,7 +410,7 @@ class ModelScopeCall(ThreeDCall):
     def check(self, settings: Settings) -> None:
         super().check(settings)
         self.model_name = as_text("Model", self.model_name or settings.default_modelscope_model)
-        self.num_frames = as_int("Frames", self.num_frames, 1, settings.max_frames)
+        self.video_length = as_int("Frames", self.video_length, 1, settings.max_frames)
         native = MODELSCOPE_SIZES.get(self.model_name)
         self.width = _size("Width", self.width, native[0] if native else None, settings)
         self.height = _size("Height", self.height, native[1] if native else None, settings)
@@ -417,8 +419,8 @@ class ModelScopeCall(ThreeDCall):
 
 @dataclass
 class UpscaleCall(ThreeDCall):
-    """Zeroscope XL video-to-video on `video_path` at width x height, keeping `1 - strength` of the clip; `fps` -1:
-    the clip's own rate."""
+    """Zeroscope XL video-to-video on `video_path` at width x height, keeping `1 - strength` of the clip;
+    `input_fps` -1: the clip's own rate."""
 
     FILES: ClassVar[tuple[str, ...]] = ("video_path",)
 
@@ -426,7 +428,7 @@ class UpscaleCall(ThreeDCall):
     strength: Any = 0.6
     width: Any = 1024
     height: Any = 576
-    fps: Any = -1
+    input_fps: Any = -1
 
     def check(self, settings: Settings) -> None:
         super().check(settings)

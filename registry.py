@@ -159,7 +159,7 @@ MODES = Registry(
             Pix2PixCall,
             run_pix2pix,
             "pix2pix",
-            ("video", "prompt"),
+            ("video_path", "prompt"),
             "Video Instruct-Pix2Pix: a video edited by an instruction.",
             tab="tabs.pix2pix",
             label="Video Instruct-Pix2Pix",

@@ -87,7 +87,7 @@ def run_guided(model: Model, mode: Mode, call: GuidedCall, rules: RequestRules) 
         ).frames
         return pipe, latents, clip.fps, condition if call.show_condition else None
 
-    return model.write_clip(mode, f"{mode.condition}-guided generation", call, call.save_path, run, rules)
+    return model.write_clip(mode, f"{mode.condition}-guided generation", call, call.path, run, rules)
 
 
 def annotate(model: Model, condition: str, call: GuidedCall, frames):
@@ -112,7 +112,7 @@ def annotate(model: Model, condition: str, call: GuidedCall, frames):
 
 def run_pix2pix(model: Model, mode: Mode, call: Pix2PixCall, rules: RequestRules) -> GenerationResult:
     """Video Instruct-Pix2Pix: the video edited by the instruction."""
-    clip = model.read_input_video(call.video, call.out_fps, call)
+    clip = model.read_input_video(call.video_path, call.input_fps, call)
     frames, height, width = clip.frames.shape[:3]
     model.check_work(call, rules, frames, height, width, call.num_inference_steps, clip.fps)
     options = dataclasses.replace(call.zero_shot(), chunk_size=fit_chunk(call.chunk_size, frames, call.notes))
@@ -136,7 +136,7 @@ def run_pix2pix(model: Model, mode: Mode, call: Pix2PixCall, rules: RequestRules
         ).frames
         return pipe, latents, clip.fps, None
 
-    return model.write_clip(mode, "video editing", call, call.save_path, run, rules)
+    return model.write_clip(mode, "video editing", call, call.path, run, rules)
 
 
 def run_modelscope(model: Model, mode: Mode, call: ModelScopeCall, rules: RequestRules) -> GenerationResult:
@@ -145,8 +145,8 @@ def run_modelscope(model: Model, mode: Mode, call: ModelScopeCall, rules: Reques
     def sizes(pipe) -> dict:
         native = pipe.unet.config.sample_size * pipe.vae_scale_factor
         height, width = call.height or native, call.width or native
-        model.check_work(call, rules, call.num_frames, height, width, call.num_inference_steps, call.fps)
-        return {"num_frames": call.num_frames, "height": height, "width": width}
+        model.check_work(call, rules, call.video_length, height, width, call.num_inference_steps, call.fps)
+        return {"num_frames": call.video_length, "height": height, "width": width}
 
     return run_three_d(model, mode, "ModelScope generation", call, call.fps, sizes, rules)
 
@@ -155,7 +155,7 @@ def run_upscale(model: Model, mode: Mode, call: UpscaleCall, rules: RequestRules
     """Zeroscope XL video-to-video on a clip (a ModelScope result, or any): the Model remembers no clip between
     requests, so one visitor's clip never reaches another."""
     clip = load_video(
-        call.video_path, max(call.width, call.height), fps=call.fps, max_frames=model.settings.max_frames
+        call.video_path, max(call.width, call.height), fps=call.input_fps, max_frames=model.settings.max_frames
     )
     frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0
     frames = torch.nn.functional.interpolate(frames, size=(call.height, call.width), mode="bicubic").clamp(0, 1)
@@ -177,7 +177,7 @@ def run_three_d(model: Model, mode: Mode, label: str, call: ThreeDCall, fps: flo
             call.prompt,
             num_inference_steps=call.num_inference_steps,
             guidance_scale=call.guidance_scale,
-            negative_prompt=call.negative_prompt,
+            negative_prompt=call.n_prompt,
             generator=generator(call),
             output_type="latent",
             callback_on_step_end=model.step_callback(),

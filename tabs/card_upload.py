@@ -23,25 +23,28 @@ from utils.validation import shorten
 def checked_card(card: Card, mode: Mode, settings: Settings) -> None:
     """Check a card's values as a web request's are checked (its input files aside: the user uploads them);
     raises `InputError` naming the parameter."""
-    values = {name: value for name, value in card.parameters.items() if name not in mode.call.FILES}
+    parameters = mode.call.own_parameters(card.parameters)
+    values = {name: value for name, value in parameters.items() if name not in mode.call.FILES}
     check_model_names(values, settings.models_root)
     mode.call.checked(settings, **values)
 
 
 def card_values(card: Card, mode: Mode, names: list[str]) -> dict:
-    """The values a card gives a tab's controls (by their names, the mode's), as the controls take them; never a
-    file."""
-    renames = {theirs: own for own, theirs in mode.renames}
+    """The values a card gives a tab's controls (named as the mode's endpoint names them; the card's parameters
+    by any of their names), as the controls take them; never a file."""
+    parameters = mode.call.own_parameters(card.parameters)
+    renames = dict(mode.renames)
     values = {}
-    for key, value in card.parameters.items():
-        name = renames.get(key, key)
-        if name not in names or key in mode.call.FILES:
+    for name in names:
+        own = next(iter(mode.call.own_parameters({renames.get(name, name): None})))
+        if own in mode.call.FILES or own not in parameters:
             continue
-        if name == "motion_path" and isinstance(value, list):
+        value = parameters[own]
+        if own == "motion_path" and isinstance(value, list):
             value = "; ".join(f"{dx:g},{dy:g}" for dx, dy in value)
-        if name in ("t0", "t1") and value is None:
+        if own in ("t0", "t1") and value is None:
             value = -1
-        if name == "scheduler" and value is None:
+        if own == "scheduler" and value is None:
             value = "default"
         values[name] = value
     if "randomize_seed" in names:
@@ -51,9 +54,10 @@ def card_values(card: Card, mode: Mode, names: list[str]) -> dict:
 
 def files_to_upload(card: Card, mode: Mode) -> list[str]:
     """What the user must upload for the same clip: the input files the card names, each by its name and hash."""
+    parameters = mode.call.own_parameters(card.parameters)
     needed = []
     for parameter in mode.call.FILES:
-        value: Any = card.parameters.get(parameter)
+        value: Any = parameters.get(parameter)
         if is_reference(value):
             needed.append(f"'{shorten(str(value['file']))}' (sha256 {shorten(str(value['sha256']), 12)})")
         elif value:

@@ -40,7 +40,7 @@ class GuidedDefaults:
 class ModelScopeDefaults:
     """What the ModelScope tab starts with: frames and steps of a clip, steps of an upscale."""
 
-    num_frames: int
+    num_frames: int  # the tab's control, named as its endpoint was published (the call's video_length)
     num_inference_steps: int
     upscale_steps: int
 
@@ -88,7 +88,7 @@ def guided_defaults(settings: Settings) -> GuidedDefaults:
 def modelscope_defaults(settings: Settings) -> ModelScopeDefaults:
     """The Python API's defaults; quick: 8 frames, 6 steps, 4 steps to upscale."""
     defaults = ModelScopeDefaults(
-        num_frames=ModelScopeCall.default("num_frames"),
+        num_frames=ModelScopeCall.default("video_length"),
         num_inference_steps=ModelScopeCall.default("num_inference_steps"),
         upscale_steps=UpscaleCall.default("num_inference_steps"),
     )

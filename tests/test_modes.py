@@ -1,6 +1,8 @@
 """One checked call per mode: parameter names (the original ones, diffusers' as aliases), unknown names, every
 limit of every call (the bad-input matrix's refusals, from Python), and every mode of the registry making a clip."""
 
+import dataclasses
+
 import pytest
 
 from errors import InputError
@@ -14,15 +16,20 @@ REFUSALS = [row for row in ROWS if row[3] != "ok"]
 SETTINGS = Settings.from_env({}).with_tiny_models()
 
 
-def test_diffusers_names_are_aliases_of_the_original_ones():
+def test_one_name_per_concept_and_the_others_are_aliases():
+    """n_prompt, video_length, video_path, path and input_fps in every call; diffusers' names and those some
+    endpoints were published with are accepted for them."""
     call = Text2VideoCall.checked(SETTINGS, prompt="a", negative_prompt="blurry", num_frames=3, save_path="x.mp4")
     assert (call.n_prompt, call.video_length, call.path) == ("blurry", 3, "x.mp4")
     call = GuidedCall.checked(SETTINGS, prompt="a", video="in.mp4", fps=8, path="y.mp4", negative_prompt="dark")
-    assert (call.video_path, call.input_fps, call.save_path, call.n_prompt) == ("in.mp4", 8, "y.mp4", "dark")
-    call = Pix2PixCall.checked(SETTINGS, prompt="a", video_path="in.mp4", fps=8)
-    assert (call.video, call.out_fps) == ("in.mp4", 8)
-    call = ModelScopeCall.checked(SETTINGS, prompt="a", n_prompt="dark", video_length=3)
-    assert (call.negative_prompt, call.num_frames) == ("dark", 3)
+    assert (call.video_path, call.input_fps, call.path, call.n_prompt) == ("in.mp4", 8, "y.mp4", "dark")
+    call = Pix2PixCall.checked(SETTINGS, prompt="a", video="in.mp4", out_fps=8)
+    assert (call.video_path, call.input_fps) == ("in.mp4", 8)
+    call = ModelScopeCall.checked(SETTINGS, prompt="a", negative_prompt="dark", num_frames=3)
+    assert (call.n_prompt, call.video_length) == ("dark", 3)
+    for call_class in (Text2VideoCall, GuidedCall, Pix2PixCall, ModelScopeCall):
+        names = {f.name for f in dataclasses.fields(call_class)}
+        assert not names & {"negative_prompt", "num_frames", "video", "save_path", "out_fps"}, call_class
 
 
 def test_two_names_of_one_parameter_or_an_unknown_name_are_refused_by_name():
