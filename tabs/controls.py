@@ -39,6 +39,15 @@ def preset_control() -> gr.Radio:
     )
 
 
+def quality_values(steps: int, guidance: float, *timesteps: int | None) -> dict:
+    """What the Quality preset sets the speed controls back to: the tab's own steps and guidance, no scheduler of
+    its own, no LoRA, and (text-to-video) its t0/t1 (-1 for the method's own)."""
+    values = {"scheduler": "default", "num_inference_steps": steps, "guidance_scale": guidance, "lora": ""}
+    values["lora_weight"] = 1.0
+    values.update({name: -1 if t is None else t for name, t in zip(("t0", "t1"), timesteps, strict=False)})
+    return values
+
+
 def scheduler_control(choices: tuple[str, ...] = VP_NAMES) -> gr.Dropdown:
     """The scheduler, named as the Model's parameter; "default": the model's own."""
     return gr.Dropdown(

@@ -22,6 +22,7 @@ from tabs.controls import (
     model_label,
     output_controls,
     preset_control,
+    quality_values,
     scheduler_control,
     seed_controls,
     size_and_steps_controls,
@@ -62,17 +63,6 @@ def guidance_controls() -> dict[str, gr.components.Component]:
                 step=0.05,
             ),
         }
-
-
-def quality_values(d) -> dict:
-    """What the Quality preset sets the speed controls back to: the tab's own defaults."""
-    return {
-        "scheduler": "default",
-        "num_inference_steps": d.num_inference_steps,
-        "guidance_scale": GuidedCall.default("guidance_scale"),
-        "lora": "",
-        "lora_weight": 1.0,
-    }
 
 
 def guided_demo(
@@ -152,7 +142,7 @@ def guided_demo(
             "feature_reuse": feature_reuse,
             "cross_frame": cross_frame,
         }
-        quality = quality_values(d)
+        quality = quality_values(d.num_inference_steps, GuidedCall.default("guidance_scale"))
         base_name = base.get("model_name") or extras.get("db_path")
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, base_name)
         connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)

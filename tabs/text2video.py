@@ -25,6 +25,7 @@ from tabs.controls import (
     output_controls,
     page_helper,
     preset_control,
+    quality_values,
     scheduler_control,
     seed_controls,
 )
@@ -295,22 +296,9 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             **background,
             **ablations,
         }
-        quality = quality_values(d)
+        quality = quality_values(d.num_inference_steps, Text2VideoCall.default("guidance_scale"), d.t0, d.t1)
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)
         for trigger in (camera.input, camera_strength.input):
             trigger(page_helper(camera_motion), [camera, camera_strength], list(motion.values()), **private)
         connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)
     return demo
-
-
-def quality_values(d) -> dict:
-    """What the Quality preset sets the speed controls back to: the tab's own defaults."""
-    return {
-        "scheduler": "default",
-        "num_inference_steps": d.num_inference_steps,
-        "guidance_scale": Text2VideoCall.default("guidance_scale"),
-        "lora": "",
-        "lora_weight": 1.0,
-        "t0": -1 if d.t0 is None else d.t0,
-        "t1": -1 if d.t1 is None else d.t1,
-    }

@@ -103,3 +103,26 @@ def call_raw(url: str, endpoint: str, data) -> str:
         headers={"content-type": "application/json"},
     ).json()["event_id"]
     return httpx.get(f"{base}/gradio_api/call/{endpoint}/{event}", timeout=120).text
+
+
+@contextmanager
+def serving_with_login(settings, args: list[str] | None = None) -> Iterator[tuple[str, object]]:
+    """The app of `settings` (which name a login) launched as `python app.py [args]` launches it; yields its URL
+    (without the trailing slash) and its login throttle (`utils.login.LoginThrottle`)."""
+    from app import build_demo, launch_options, parse_args
+    from model import Model
+
+    options = launch_options(settings, parse_args(args or []))
+    demo = build_demo(Model(settings=settings))
+    demo.launch(
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        quiet=True,
+        auth=options["auth"],
+        app_kwargs=options["app_kwargs"],
+        trusted_proxies=options["trusted_proxies"],
+    )
+    try:
+        yield demo.local_url.rstrip("/"), options["auth"].__self__
+    finally:
+        demo.close()

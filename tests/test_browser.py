@@ -442,29 +442,24 @@ def test_screenshots_of_every_tab_during_and_after_a_generation(app, page, slow_
 def test_behind_a_login_the_login_page_loads_and_the_app_follows(app, tmp_path):
     """Every route but the login page needs the login: the login page itself still loads all it needs, and once
     logged in, the page works."""
-    from app import build_demo, launch_options, parse_args
-    from model import Model
     from settings import Settings
+    from tests.helpers import serving_with_login
 
     _, _, browser = app
     settings = dataclasses.replace(
         Settings.from_env().with_tiny_models().with_auth("ann:secret"), output_dir=tmp_path / "outputs"
     )
-    options = launch_options(settings, parse_args([]))
-    demo = build_demo(Model(settings=settings))
-    demo.launch(
-        prevent_thread_lock=True,
-        server_name="127.0.0.1",
-        quiet=True,
-        auth=options["auth"],
-        app_kwargs=options["app_kwargs"],
-        trusted_proxies=options["trusted_proxies"],
-    )
+    with serving_with_login(settings) as (url, _):
+        open_behind_the_login(browser, url)
+
+
+def open_behind_the_login(browser, url: str) -> None:
+    """The login page loads without a refusal, and after the login, the tabs."""
     refused: list[str] = []
     page = browser.new_page()
     try:
         page.on("response", lambda response: refused.append(response.url) if response.status == 401 else None)
-        page.goto(demo.local_url)
+        page.goto(url)
         page.locator("input[type=password]").wait_for(timeout=30_000)
         assert refused == []  # the login page loaded nothing it was refused
         page.locator("input[type=text]").first.fill("ann")
@@ -474,4 +469,3 @@ def test_behind_a_login_the_login_page_loads_and_the_app_follows(app, tmp_path):
         assert page.get_by_role("tab").count() == len(TABS) and refused == []
     finally:
         page.close()
-        demo.close()

@@ -11,9 +11,8 @@ import time
 import httpx
 import pytest
 
-from app import build_demo, launch_options, parse_args
-from model import Model
 from settings import Settings
+from tests.helpers import serving_with_login
 from utils.login import LOOPBACK, LoginThrottle, _client, _networks, client_address
 
 pytestmark = pytest.mark.app
@@ -89,22 +88,9 @@ def login_app(tiny_models, tmp_path):
         output_dir=tmp_path / "outputs",
         models_root=tmp_path / "models",
     )
-    options = launch_options(settings, parse_args([]))
-    throttle = options["auth"].__self__
-    throttle.sleep = lambda seconds: asyncio.sleep(0)  # count lockouts, do not wait them out
-    demo = build_demo(Model(settings=settings))
-    demo.launch(
-        prevent_thread_lock=True,
-        server_name="127.0.0.1",
-        quiet=True,
-        auth=options["auth"],
-        app_kwargs=options["app_kwargs"],
-        trusted_proxies=options["trusted_proxies"],
-    )
-    try:
-        yield demo.local_url.rstrip("/"), throttle
-    finally:
-        demo.close()
+    with serving_with_login(settings) as (url, throttle):
+        throttle.sleep = lambda seconds: asyncio.sleep(0)  # count lockouts, do not wait them out
+        yield url, throttle
 
 
 def test_a_spoofed_forwarded_header_gains_no_guesses_and_locks_out_nobody_else(login_app):
@@ -206,27 +192,12 @@ def test_repeated_wrong_passwords_slow_down_the_client_only():
 
 @pytest.mark.slow
 def test_the_login_page_slows_repeated_failures(tiny_models, tiny_settings):
-    from app import build_demo, launch_options, parse_args
-
-    settings = tiny_settings.with_auth("ann:secret")
-    options = launch_options(settings, parse_args([]))
-    throttle = options["auth"].__self__
     now = [0.0]
-    throttle.clock = lambda: now[0]
-    demo = build_demo(Model(settings=settings))
-    demo.launch(
-        prevent_thread_lock=True,
-        server_name="127.0.0.1",
-        quiet=True,
-        auth=options["auth"],
-        app_kwargs=options["app_kwargs"],
-    )
-    try:
-        login = f"{demo.local_url.rstrip('/')}/login"
+    with serving_with_login(tiny_settings.with_auth("ann:secret")) as (url, throttle):
+        throttle.clock = lambda: now[0]
+        login = f"{url}/login"
         wrong = [httpx.post(login, data={"username": "ann", "password": f"guess{i}"}).status_code for i in range(6)]
         assert wrong == [400] * 6 and "127.0.0.1" in throttle.locked_until
         assert httpx.post(login, data={"username": "ann", "password": "secret"}).status_code == 400  # locked out
         now[0] += 3600
         assert httpx.post(login, data={"username": "ann", "password": "secret"}).status_code == 200
-    finally:
-        demo.close()
