@@ -15,7 +15,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from cards import Card, decode, file_hash, is_reference, resolve_inputs, sidecar
+from cards import Card, decode
+from clip_files import file_hash, is_reference, resolve_inputs, sidecar
 from errors import CardError, StudioError
 from registry import MODES
 from utils.validation import shorten

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from cards import Card, ClipFiles, InputFile, card_with_inputs, input_files, make_card
+from cards import Card, card_with_inputs, make_card
+from clip_files import ClipFiles, InputFile, input_files
 from errors import InputError, ModelLoadError, OutOfMemory
 from loading import ModelLoader, free_memory
 from modes import Call, VideoInputCall, check_work

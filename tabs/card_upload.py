@@ -12,7 +12,8 @@ from typing import Any
 
 import gradio as gr
 
-from cards import Card, is_reference
+from cards import Card
+from clip_files import is_reference
 from errors import InputError
 from registry import Mode
 from settings import Settings

@@ -347,7 +347,7 @@ def test_the_fast_preset_sets_the_scheduler_steps_and_guidance_and_generates(app
 
 
 def test_a_card_dropped_on_a_tab_fills_its_controls(app, page, tmp_path):
-    from cards import sidecar
+    from clip_files import sidecar
 
     model, _, _ = app
     made = model.text2video(

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cards import Card, card_text_of_video, sidecar
+from cards import Card, card_text_of_video
+from clip_files import sidecar
 from errors import CardError
 from model import Model
 from settings import Settings
@@ -155,7 +156,7 @@ def test_a_video_without_a_card_says_so_on_the_page(card_app):
 
 
 def test_a_good_card_fills_the_tab_and_says_which_input_to_upload(card_app, tmp_path):
-    from cards import InputFile
+    from clip_files import InputFile
 
     reference = InputFile("dance.mp4", "ab" * 32, b"").reference
     card = {"mode": "pose", "parameters": {"prompt": "a robot", "video_path": reference, "seed": 5, **FAST}}

@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from cards import Card, card_text_of_video, sidecar
+from cards import Card, card_text_of_video
+from clip_files import sidecar
 from errors import CardError
 from model import Model
 from settings import Settings

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cards import sidecar
 from cli import EXIT_FAILED_JOBS, EXIT_INPUT, EXIT_INTERNAL, EXIT_MODEL, main
+from clip_files import sidecar
 from errors import CardError, InputError
 from model import Model
 from settings import Settings

@@ -65,7 +65,7 @@ def matrix_model(tiny_models, models_root, tmp_path_factory):
 @pytest.mark.parametrize("mode", [mode.name for mode in MODES])
 def test_every_mode_makes_a_clip_with_its_card(matrix_model, mode):
     """Each mode of the registry, through `Model.generate`, on its smallest settings."""
-    from cards import sidecar
+    from clip_files import sidecar
     from utils.video import read_video
 
     base = {row[0][1:]: row[1] for row in ROWS}
