@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from errors import InputError
 from modes import Call, CannyCall, GuidedCall, ModelScopeCall, Pix2PixCall, PoseCall, Text2VideoCall, UpscaleCall
 from runners import run_guided, run_modelscope, run_pix2pix, run_text2video, run_upscale
+from utils.validation import quote
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Registry:
     def __getitem__(self, name: str) -> Mode:
         found = next((mode for mode in self.modes if mode.name == name), None)
         if found is None:
-            raise InputError(f"Unknown mode {name!r}: the modes are {', '.join(self.names)}.")
+            raise InputError(f"Unknown mode {quote(name)}: the modes are {', '.join(self.names)}.")
         return found
 
     @property
