@@ -26,6 +26,8 @@ from diffusers import (
 )
 from diffusers.utils import BaseOutput
 
+from utils.jobs import count_steps
+
 from .cross_frame_attention import CrossFrameState, cross_frame_attention
 from .feature_reuse import FeatureReuse
 from .preview import predicted_original
@@ -198,6 +200,23 @@ class VideoPipelineBase(DiffusionPipeline):
             scheduler.set_begin_index(begin_index)
         return scheduler
 
+    @contextmanager
+    def steps_bar(self, total: int) -> Iterator[object]:
+        """The progress bar of the steps the user asked for (the page and the command line show it; a running job
+        reads where it stands, for the note a Stop leaves)."""
+        with self.progress_bar(total=total) as bar:
+            yield count_steps(bar, total)
+
+    @contextmanager
+    def extra_steps_bar(self, total: int, what: str) -> Iterator[object]:
+        """A bar of its own for steps the method runs beyond the user's (the anchor frame's way on to T'), so the
+        user's count stays theirs."""
+        from tqdm.auto import tqdm
+
+        config = {**getattr(self, "_progress_bar_config", {}), "desc": what}
+        with tqdm(total=total, **config) as bar:
+            yield bar
+
     @staticmethod
     def step_kwargs(scheduler, generator: torch.Generator | None, eta: float) -> dict:
         import inspect
@@ -231,10 +250,11 @@ class VideoPipelineBase(DiffusionPipeline):
         chunk first, see `lockstep`), step the scheduler once over every frame, run the step callback (numbered from
         `callback_offset`) and advance the shared `progress` bar.
 
-        The text-to-video method runs it three times on one progress bar (anchor to T, anchor to T', all frames from
-        T); the guided, editing and ModelScope pipelines once over the whole schedule. `chunk_size` None: all frames
-        at once; `attention`: the cross-frame state, told which call holds the anchor. `reuse_interval` k > 1: the
-        UNet's deep blocks run every k steps and are reused between (`FeatureReuse`; 1: exact, every block runs).
+        The text-to-video method runs it three times (anchor to T, anchor on to T', all frames from T), the second on
+        a bar of its own (`extra_steps_bar`): the user's bar counts the steps they asked for. The guided, editing and
+        ModelScope pipelines run it once over the whole schedule. `chunk_size` None: all frames at once;
+        `attention`: the cross-frame state, told which call holds the anchor. `reuse_interval` k > 1: the UNet's deep
+        blocks run every k steps and are reused between (`FeatureReuse`; 1: exact, every block runs).
         """
         reuse = FeatureReuse(self.unet, reuse_interval)
         self.reuse = reuse if reuse_interval > 1 else None  # for `predict`: values it may keep (a ControlNet's)
@@ -380,10 +400,10 @@ class ZeroShotVideoPipeline(VideoPipelineBase):
         use_cf_attn: bool,
         cross_frame: str = "anchor",
     ) -> Iterator[tuple[object, CrossFrameState]]:
-        """What one zero-shot call's denoising runs inside: a progress bar over `total_steps`, token merging, and
-        cross-frame attention in `networks`; yields (progress bar, cross-frame state) for `denoise`."""
+        """What one zero-shot call's denoising runs inside: the user's steps bar over `total_steps`, token merging,
+        and cross-frame attention in `networks`; yields (progress bar, cross-frame state) for `denoise`."""
         with (
-            self.progress_bar(total=total_steps) as progress,
+            self.steps_bar(total_steps) as progress,
             self.token_merging(merging_ratio),
             cross_frame_attention(
                 *networks, num_branches=num_branches, enabled=use_cf_attn, mode=cross_frame

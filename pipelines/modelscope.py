@@ -104,7 +104,7 @@ class ModelScopePipeline(VideoPipelineBase):
             return self.guide(prediction, num_branches, guidance_scale)
 
         steps = range(len(scheduler.timesteps) - len(timesteps), len(scheduler.timesteps))
-        with self.progress_bar(total=len(steps)) as progress:
+        with self.steps_bar(len(steps)) as progress:
             latents = self.denoise(
                 latents,
                 scheduler,

@@ -282,8 +282,11 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
 
         dtype = conditioning.embeds[0].dtype
         start = image_start_index(index_t_prime, image_strength) if image is not None else 0
-        total_steps = index_t_prime - start + (num_inference_steps - index_t)
-        sampling = self.sampling(total_steps, (self.unet,), num_branches, merging_ratio, use_cf_attn, cross_frame)
+        # The user's steps: the schedule from where the clip starts (an image may enter late) to the end; the anchor
+        # frame's way on from T to T' is the method's, counted on a bar of its own.
+        user_steps = num_inference_steps - min(start, index_t)
+        extra = partial(self.extra_steps_bar, what="Anchor frame on to T' (the method's extra steps)")
+        sampling = self.sampling(user_steps, (self.unet,), num_branches, merging_ratio, use_cf_attn, cross_frame)
         with sampling as (progress, attn):
             denoise = partial(
                 self.denoise,
@@ -299,13 +302,15 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 anchor_step = self.step_kwargs(anchor_scheduler, generator, eta)
                 start_noise = anchor * anchor_scheduler.init_noise_sigma
                 anchor_at_t = denoise(start_noise, anchor_scheduler, range(index_t), step_kwargs=anchor_step)
-                anchor = denoise(
-                    anchor_at_t,
-                    anchor_scheduler,
-                    range(index_t, index_t_prime),
-                    step_kwargs=anchor_step,
-                    callback_offset=index_t,
-                )
+                with extra(index_t_prime - index_t) as extra_progress:
+                    anchor = denoise(
+                        anchor_at_t,
+                        anchor_scheduler,
+                        range(index_t, index_t_prime),
+                        step_kwargs=anchor_step,
+                        callback_offset=index_t,
+                        progress=extra_progress,
+                    )
                 leading, moved = [anchor_at_t], list(range(1, video_length))
             else:
                 # 1'. Image-to-video: the image's encoding noised to step `start`, denoised alone to T' (none of it
@@ -314,12 +319,18 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 encoded = self.encode_video(image_tensor(image, height, width, device, self.vae.dtype)).to(dtype)
                 noise = randn_tensor(encoded.shape, generator=generator, device=device, dtype=dtype)
                 anchor = image_scheduler.add_noise(encoded, noise, timesteps[start : start + 1])
-                anchor = denoise(
-                    anchor,
-                    image_scheduler,
-                    range(start, index_t_prime),
-                    step_kwargs=self.step_kwargs(image_scheduler, generator, eta),
-                )
+                image_step = self.step_kwargs(image_scheduler, generator, eta)
+                shared = range(start, max(start, index_t))  # on the user's bar: every frame starts from them
+                anchor = denoise(anchor, image_scheduler, shared, step_kwargs=image_step)
+                with extra(index_t_prime - max(start, index_t)) as extra_progress:
+                    anchor = denoise(
+                        anchor,
+                        image_scheduler,
+                        range(max(start, index_t), index_t_prime),
+                        step_kwargs=image_step,
+                        callback_offset=len(shared),
+                        progress=extra_progress,
+                    )
                 leading, moved = [], list(range(video_length))
 
             # 2-3. The anchor's x_T' as the camera sees it in each other frame, then noised back up to T.

@@ -1,5 +1,7 @@
 """The zero-shot pipeline on the offline tiny SD model (loaded with from_pretrained like a hub checkpoint)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -208,12 +210,36 @@ def test_a_failed_call_leaves_the_unet_as_it_was(t2v_pipe):
     assert not any(type(m).__name__ == "ToMeBlock" for m in t2v_pipe.unet.modules())
 
 
-def test_progress_bar_counts_all_denoising_steps(t2v_pipe, capsys):
+def test_the_progress_bar_counts_the_steps_asked_for_and_the_anchor_s_extra_steps_apart(t2v_pipe, capsys):
     t2v_pipe.set_progress_bar_config(disable=False)
     try:
         generate(t2v_pipe, video_length=2)
+        text_run = capsys.readouterr().err
+        generate(t2v_pipe, video_length=2, image=np.full((64, 64, 3), 128, np.uint8), image_strength=1.0)
+        image_run = capsys.readouterr().err
     finally:
         t2v_pipe.set_progress_bar_config(disable=True)
-    index_t, index_t_prime = step_indices(FAST["num_inference_steps"], FAST["t0"], FAST["t1"])
-    total = index_t_prime + FAST["num_inference_steps"] - index_t
-    assert f"{total}/{total}" in capsys.readouterr().err
+    steps = FAST["num_inference_steps"]
+    index_t, index_t_prime = step_indices(steps, FAST["t0"], FAST["t1"])
+    for err in (text_run, image_run):
+        assert f"{steps}/{steps}" in err  # the user's steps, on their own bar
+        extra = index_t_prime - index_t
+        assert re.search(rf"Anchor frame on to T'[^\n\r]*{extra}/{extra}", err)
+        assert f"/{steps + extra}" not in err  # never one bar over both
+
+
+def test_a_running_job_knows_how_many_of_the_user_s_steps_ran(t2v_pipe):
+    from utils.jobs import Job, job_scope
+
+    seen = []
+    job = Job()
+
+    def note(pipe, step, timestep, tensors):
+        seen.append(job.steps_done())
+        return tensors
+
+    with job_scope(job):
+        generate(t2v_pipe, video_length=2, callback_on_step_end=note)
+    steps = FAST["num_inference_steps"]
+    assert job.steps_done() == (steps, steps)
+    assert seen[0] == (0, steps) and all(done <= total == steps for done, total in seen)

@@ -46,6 +46,12 @@ class Job:
 
     stop: threading.Event = field(default_factory=threading.Event)
     preview: Callable[[Any], None] | None = None
+    steps: StepCount | None = None  # the running call's count of the user's steps: where a Stop left it
+    finished: threading.Event = field(default_factory=threading.Event)  # set by whoever runs the job, at its end
+
+    def steps_done(self) -> tuple[int, int] | None:
+        """(steps run, steps asked for) of the last denoising this job ran, or None before any."""
+        return None if self.steps is None else (self.steps.n, self.steps.total)
 
 
 _current: ContextVar[Job | None] = ContextVar("text2video_zero_job", default=None)
@@ -63,6 +69,26 @@ def job_scope(job: Job) -> Iterator[Job]:
 
 def current_job() -> Job | None:
     return _current.get()
+
+
+class StepCount:
+    """A progress bar's updates, counted here too (a disabled tqdm bar counts nothing)."""
+
+    def __init__(self, bar, total: int) -> None:
+        self.bar, self.n, self.total = bar, 0, total
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self.bar.update(n)
+
+
+def count_steps(bar, total: int) -> StepCount:
+    """`bar` (the user's steps, `total` of them), counted where the running job can read it (`Job.steps_done`)."""
+    count = StepCount(bar, total)
+    job = _current.get()
+    if job is not None:
+        job.steps = count
+    return count
 
 
 def check_cancelled() -> None:
