@@ -79,3 +79,8 @@ DREAMBOOTH_STYLES = (
     DreamBoothStyle("GTA-5", "PAIR/text2video-zero-controlnet-canny-gta5", "gtav style"),
     DreamBoothStyle("Avatar", "PAIR/text2video-zero-controlnet-canny-avatar", "avatar style"),
 )
+
+
+def upscale_long_side(model_name: str) -> int:
+    """The long side an upscale model makes by default: its own (Zeroscope XL: 1024), 1024 for models not listed."""
+    return max(MODELSCOPE_SIZES.get(model_name, MODELSCOPE_SIZES[DEFAULT_UPSCALE_MODEL]))

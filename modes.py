@@ -420,14 +420,15 @@ class ModelScopeCall(ThreeDCall):
 @dataclass
 class UpscaleCall(ThreeDCall):
     """Zeroscope XL video-to-video on `video_path` at width x height, keeping `1 - strength` of the clip;
-    `input_fps` -1: the clip's own rate."""
+    `input_fps` -1: the clip's own rate. A size left out follows the clip's shape: both out, the long side is the
+    upscale model's own (`catalogue.upscale_long_side`)."""
 
     FILES: ClassVar[tuple[str, ...]] = ("video_path",)
 
     video_path: Any = None
     strength: Any = 0.6
-    width: Any = 1024
-    height: Any = 576
+    width: Any = None
+    height: Any = None
     input_fps: Any = -1
 
     def check(self, settings: Settings) -> None:
@@ -436,8 +437,8 @@ class UpscaleCall(ThreeDCall):
         self.strength = as_float("Strength", self.strength, 0.0, 1.0)
         if self.strength == 0:
             raise InputError("Strength must be above 0 (and at most 1): 0 would return the clip unchanged.")
-        self.width = _size("Width", self.width, self.default("width"), settings)
-        self.height = _size("Height", self.height, self.default("height"), settings)
+        self.width = _size("Width", self.width, None, settings)
+        self.height = _size("Height", self.height, None, settings)
         if self.video_path in (None, ""):
             raise InputError(
                 "No clip to upscale: generate a clip first (it fills the 'Clip to upscale' box) or upload one."

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from catalogue import upscale_long_side
 from modes import CannyCall, GuidedCall, ModelScopeCall, Pix2PixCall, PoseCall, Text2VideoCall, ThreeDCall, UpscaleCall
 from pipelines.options import fit_chunk
 from utils.jobs import RequestRules
-from utils.video import load_video
+from utils.video import load_video, shape_size
 
 if TYPE_CHECKING:
     from model import GenerationResult, Model
@@ -154,9 +155,15 @@ def run_modelscope(model: Model, mode: Mode, call: ModelScopeCall, rules: Reques
 def run_upscale(model: Model, mode: Mode, call: UpscaleCall, rules: RequestRules) -> GenerationResult:
     """Zeroscope XL video-to-video on a clip (a ModelScope result, or any): the Model remembers no clip between
     requests, so one visitor's clip never reaches another."""
+    long_side = min(upscale_long_side(call.model_name), model.settings.max_resolution)
     clip = load_video(
-        call.video_path, max(call.width, call.height), fps=call.input_fps, max_frames=model.settings.max_frames
+        call.video_path,
+        max(call.width or 0, call.height or 0) or long_side,
+        fps=call.input_fps,
+        max_frames=model.settings.max_frames,
     )
+    _, clip_height, clip_width, _ = clip.frames.shape
+    call.width, call.height = shape_size(clip_width, clip_height, call.width, call.height, long_side)
     frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0
     frames = torch.nn.functional.interpolate(frames, size=(call.height, call.width), mode="bicubic").clamp(0, 1)
     call.notes += clip.notes

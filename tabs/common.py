@@ -17,7 +17,7 @@ from model import GenerationResult
 from registry import Mode
 from settings import Settings
 from tabs.card_upload import connect_card_upload
-from tabs.results import connect_result_extras, preview_sink
+from tabs.results import LATEST, RUNNING, connect_result_extras, preview_key, preview_sink
 from tabs.web_rules import check_model_names
 from utils.jobs import Job, RequestRules, job_scope
 from utils.validation import as_flag
@@ -266,7 +266,9 @@ def connect_generation(
     async def handler(*values):
         *values, request, _progress = values
         kwargs = dict(zip(names, values, strict=True))
-        job = Job(preview=preview_sink(request, api_name))
+        job, key = Job(preview=preview_sink(request, api_name)), preview_key(request, api_name)
+        if key:
+            RUNNING.put(key, job)  # for the Stop's note
         # The copied context carries Gradio's progress tracker into the worker thread.
         run = contextvars.copy_context().run
         future = asyncio.get_running_loop().run_in_executor(
@@ -284,6 +286,10 @@ def connect_generation(
             await asyncio.wait([future])  # within one denoising step
             future.exception()  # retrieved: the worker's Cancelled is expected, not an error to log
             raise
+        finally:
+            job.finished.set()
+        if key:
+            LATEST.put(key, result)  # for the page's follow-up: the card, the history
         return (result.path, result.seed) if len(outputs) == 2 else result.path
 
     # Gradio finds its progress tracker among the positional parameters only (a keyword-only one is never fed, and

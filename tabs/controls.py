@@ -88,10 +88,11 @@ def connect_speed_preset(
 
 
 def generate_buttons(label: str = "Generate") -> tuple[gr.Button, gr.Button]:
-    """The run button and, beside it, Stop: it ends the running generation within one denoising step."""
+    """The run button and, beside it, Stop: it ends the running generation within one denoising step (active only
+    while one runs)."""
     with gr.Row():
         run = gr.Button(label, variant="primary", scale=3)
-        stop = gr.Button("Stop", variant="stop", scale=1)
+        stop = gr.Button("Stop", variant="stop", scale=1, interactive=False)
     return run, stop
 
 
@@ -108,6 +109,31 @@ def output_controls() -> dict[str, gr.components.Component]:
                 step=1,
             ),
         }
+
+
+def video_input(label: str, elem_id: str, value: str | None = None) -> gr.Video:
+    """A video to upload and, below it, a button that takes a GIF (the video box takes only video/* files, and the
+    app's own GIF results must go back in as inputs): the GIF is put in the box as a playable mp4 of its frames."""
+    # No `format`: Gradio would convert uploads with a system ffmpeg; load_video reads any format itself.
+    video = gr.Video(label=label, sources=["upload"], value=value, elem_id=elem_id)
+    gif = gr.UploadButton("Use a GIF", file_types=[".gif"], size="sm", elem_id=f"{elem_id}-gif")
+    gif.upload(as_playable, gif, video, queue=False, api_visibility="private", show_progress="minimal")
+    return video
+
+
+def as_playable(path) -> str | None:
+    """An uploaded GIF as an mp4 for a video box (`utils.video.playable_copy`), or a message naming the problem."""
+    import tempfile
+
+    from errors import InputError
+    from utils.video import playable_copy
+
+    if not isinstance(path, str) or not path:
+        raise gr.Error("Upload a .gif file.")
+    try:
+        return str(playable_copy(path, tempfile.mkdtemp(prefix="t2vz-gif-")))
+    except InputError as error:
+        raise gr.Error(str(error)) from None
 
 
 def seed_controls(default: int = 0) -> tuple[gr.Number, gr.Checkbox]:

@@ -26,6 +26,7 @@ from tabs.controls import (
     scheduler_control,
     seed_controls,
     size_and_steps_controls,
+    video_input,
     video_range_controls,
 )
 from tabs.defaults import guided_defaults, guided_model_choices
@@ -92,8 +93,7 @@ def guided_demo(
         gr.Markdown(f"## {title}\n{description}")
         with gr.Row():
             with gr.Column():
-                # No `format`: Gradio would convert uploads with a system ffmpeg; load_video reads any format itself.
-                video = gr.Video(label="Input video", sources=["upload"], value=default_video)
+                video = video_input("Input video", f"{mode.name}-video", default_video)
                 prompt = gr.Textbox(label="Prompt", lines=2, value=prompt_value)
                 extras = extra_controls(prompt)
                 run_button, stop_button = generate_buttons()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import gradio as gr
 
-from catalogue import MODELSCOPE_SIZES
+from catalogue import MODELSCOPE_SIZES, upscale_long_side
 from model import Model
 from modes import ModelScopeCall, UpscaleCall
 from pipelines.modelscope import SCHEDULERS
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
-from tabs.controls import generate_buttons, output_controls, page_helper, seed_controls
+from tabs.controls import as_playable, generate_buttons, output_controls, page_helper, seed_controls, video_input
 from tabs.defaults import modelscope_defaults
 from tabs.results import result_controls
+from utils.video import probe_video, shape_size
 
 EXAMPLES = [
     "An astronaut riding a horse on the moon",
@@ -60,10 +63,9 @@ def clip_controls(settings) -> dict[str, gr.components.Component]:
 
 def upscale_controls(settings, mode: Mode) -> dict[str, gr.components.Component]:
     """The clip to upscale (this browser session's last result, or an upload) and the upscale's options."""
-    width, height = MODELSCOPE_SIZES.get(settings.default_upscale_model, (1024, 576))
     gr.Markdown("**Upscale** a clip with Zeroscope XL: your last result, or a clip you upload.")
     # This browser session's own clip: filled from its last result (never another visitor's).
-    controls = {"video_path": gr.Video(label="Clip to upscale", sources=["upload"], elem_id=f"{mode.name}-clip")}
+    controls = {"video_path": video_input("Clip to upscale", f"{mode.name}-clip")}
     controls["model_name"] = gr.Dropdown(
         label="Upscale model",
         choices=[settings.default_upscale_model],
@@ -81,12 +83,29 @@ def upscale_controls(settings, mode: Mode) -> dict[str, gr.components.Component]
         controls["num_inference_steps"] = gr.Slider(
             label="Steps", minimum=1, maximum=100, value=modelscope_defaults(settings).upscale_steps, step=1
         )
-    with gr.Row():
+    with gr.Row():  # 0: from the clip's shape (a clip in the box sets them to that)
         controls["width"], controls["height"] = (
-            size_slider("Width", settings, width),
-            size_slider("Height", settings, height),
+            gr.Slider(label="Upscale width", minimum=0, maximum=settings.max_resolution, value=0, step=8),
+            gr.Slider(label="Upscale height", minimum=0, maximum=settings.max_resolution, value=0, step=8),
         )
     return controls
+
+
+def clip_shape(path, model_name, settings):
+    """The upscale's size sliders at the clip's shape, its long side the upscale model's own (nothing: no clip)."""
+    if not isinstance(path, str) or not path:
+        return gr.Slider(), gr.Slider()
+    width, height = probe_video(path)["size"]
+    long_side = min(upscale_long_side(model_name if isinstance(model_name, str) else ""), settings.max_resolution)
+    fitted = shape_size(width, height, None, None, long_side)
+    return gr.Slider(value=fitted[0]), gr.Slider(value=fitted[1])
+
+
+def clip_of_result(path):
+    """A new result becomes the clip to upscale; a GIF as a playable mp4 of its frames (the box plays only videos)."""
+    if isinstance(path, str) and path.lower().endswith(".gif"):
+        return as_playable(path)
+    return path
 
 
 def native_size(name: str):
@@ -138,8 +157,12 @@ def create_demo(model: Model, mode: Mode, upscale: Mode) -> gr.Blocks:
             **output,
         }
         connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)
-        # A new result becomes this session's clip to upscale.
-        result.change(lambda path: path, [result], [upscaling["video_path"]], queue=False, api_visibility="private")
+        # A new result becomes this session's clip to upscale; a clip sets the upscale's size to its shape.
+        private = {"queue": False, "api_visibility": "private"}
+        result.change(page_helper(clip_of_result), [result], [upscaling["video_path"]], **private)
+        clip, sizes = upscaling["video_path"], [upscaling["width"], upscaling["height"]]
+        fit = page_helper(partial(clip_shape, settings=settings))
+        clip.change(fit, [clip, upscaling["model_name"]], sizes, **private)
         shared = {name: controls[name] for name in ("guidance_scale", "negative_prompt", "seed", "scheduler")}
         upscale_inputs = {"video_path": upscaling["video_path"], "prompt": prompt, **upscaling, **shared}
         connect_generation(upscale_button.click, model, upscale, upscale_inputs, [upscaled], stop=upscale_stop)

@@ -20,6 +20,7 @@ from tabs.controls import (
     scheduler_control,
     seed_controls,
     size_and_steps_controls,
+    video_input,
     video_range_controls,
 )
 from tabs.defaults import guided_defaults, pix2pix_model_choices
@@ -44,7 +45,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
         )
         with gr.Row():
             with gr.Column():
-                video = gr.Video(label="Input video", sources=["upload"], value=EXAMPLES[0][0])
+                video = video_input("Input video", f"{mode.name}-video", EXAMPLES[0][0])
                 prompt = gr.Textbox(label="Instruction", lines=2, placeholder="make it Van Gogh Starry Night style")
                 run_button, stop_button = generate_buttons("Edit")
                 with gr.Accordion("Advanced options", open=False):

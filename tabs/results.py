@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import gradio as gr
 from gradio.data_classes import FileData
 
+from clip_files import sidecar
 from tabs.controls import page_helper
 from utils.validation import as_flag
 
@@ -41,12 +43,16 @@ def passing_gifs(postprocess: Callable) -> Callable:
 @dataclass
 class ResultExtras:
     """What the page adds to a result: the live preview (picture, on/off, the timer that fetches it while this
-    page's generation runs) and the picture that shows a GIF result."""
+    page's generation runs), the picture that shows a GIF result, the seed as text, the clip's card to download,
+    and the note a Stop leaves in place of the result."""
 
     preview: gr.Image
     show_preview: gr.Checkbox
     timer: gr.Timer
     gif: gr.Image
+    seed_text: gr.Textbox
+    card: gr.File
+    status: gr.Markdown
 
 
 # The extras of each result video, found by `connect_generation` from the video it fills.
@@ -118,6 +124,36 @@ class PreviewBoard:
 PREVIEWS = PreviewBoard()
 
 
+class PageStore:
+    """A value per page (browser session and endpoint) handed from a generation (an endpoint: its outputs stay video
+    and seed) to the page's own follow-ups. Pages take theirs at once; entries nobody takes (API clients'
+    generations) are dropped oldest first beyond `limit`."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._entries: OrderedDict[tuple[str, str], object] = OrderedDict()
+        self._lock, self._limit = threading.Lock(), limit
+
+    def put(self, key: tuple[str, str], value) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = value
+            while len(self._entries) > self._limit:
+                self._entries.popitem(last=False)
+
+    def get(self, key: tuple[str, str]):
+        with self._lock:
+            return self._entries.get(key)
+
+    def take(self, key: tuple[str, str]):
+        with self._lock:
+            return self._entries.pop(key, None)
+
+
+LATEST = PageStore()  # each page's latest result (`GenerationResult`): its card, its place in the history
+RUNNING = PageStore()  # each page's latest job (`utils.jobs.Job`): what a Stop reports on
+STOP_WAIT_SECONDS = 30  # how long the Stop's note waits for the generation to end (within one step, normally)
+
+
 def preview_key(request: gr.Request | None, api_name: str) -> tuple[str, str] | None:
     session = getattr(request, "session_hash", None)
     return (session, api_name) if session else None
@@ -151,6 +187,13 @@ def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
     seed_used = gr.Number(label="Seed used (number)", value=None, precision=0, interactive=False, visible=False)
     shown = gr.Textbox(label="Seed used", value="", interactive=False)
     seed_used.change(page_helper(lambda seed: "" if seed is None else str(int(seed))), seed_used, shown, **PRIVATE)
+    status = gr.Markdown(visible=False, elem_id=f"{elem_id}-status")
+    card = gr.File(
+        label="Card (how this clip was made: drop it on a tab to make it again)",
+        visible=False,
+        interactive=False,
+        elem_id=f"{elem_id}-card",
+    )
     preview = gr.Image(
         label="Preview (the first frames, as the denoising goes)",
         visible=False,
@@ -165,24 +208,42 @@ def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
         return gr.Video(visible=not is_gif), gr.Image(value=path if is_gif else None, visible=is_gif)
 
     result.change(page_helper(show_gif), [result], [result, gif], **PRIVATE)
-    _EXTRAS[result] = ResultExtras(preview, show_preview, gr.Timer(PREVIEW_POLL_SECONDS, active=False), gif)
+    timer = gr.Timer(PREVIEW_POLL_SECONDS, active=False)
+    _EXTRAS[result] = ResultExtras(preview, show_preview, timer, gif, shown, card, status)
     return result, seed_used
+
+
+def stopped_note(steps: tuple[int, int] | None) -> str:
+    if steps is None:
+        return "**Stopped** before the denoising began; nothing was written."
+    done, total = steps
+    return f"**Stopped** at step {done} of {total}; nothing was written."
 
 
 def connect_result_extras(result: gr.Video, event: Callable, api_name: str, stop, connect: Callable[[], object]):
     """The page's side of a generation that fills `result`: `connect()` wires the generation itself to `event` (e.g.
-    a button's click) and returns its dependency. Before it, on the same click, the video player shows again and,
-    with previews on, the preview clears and its timer starts (registered first: the page runs a click's listeners
-    one after another); each tick shows a new picture; the generation's end, success or not (or Stop), stops the
-    timer and hides the preview. Returns the generation's dependency."""
+    a button's click) and returns its dependency. Before it, on the same click (registered first: the page runs a
+    click's listeners one after another), Stop becomes active, the video player shows again and, with previews on,
+    the preview clears and its timer starts; each tick shows a new picture; the generation's end, success or not,
+    stops the timer, hides the preview and makes Stop inactive again; a success offers the clip's card. A Stop
+    shows, in place of the result, at which of the user's steps it stopped. Returns the generation's dependency."""
     extras = result_extras(result)
     if extras is None:
-        return connect()
+        return _connect_stop_button(event, stop, connect)
 
     def start(enabled, request: gr.Request):
         key = preview_key(request, api_name)
         on = as_flag("preview", enabled) and key is not None and PREVIEWS.want(key)  # type: ignore[arg-type]
-        return gr.Image(value=None, visible=on), gr.Timer(active=on), gr.Video(visible=True), gr.Image(visible=False)
+        hidden = {"visible": False}
+        return (
+            gr.Image(value=None, visible=on),
+            gr.Timer(active=on),
+            gr.Video(visible=True),
+            gr.Image(**hidden),
+            gr.Markdown(**hidden),
+            gr.File(**hidden),
+            gr.Button(interactive=True),
+        )
 
     def tick(request: gr.Request):
         key = preview_key(request, api_name)
@@ -191,15 +252,51 @@ def connect_result_extras(result: gr.Video, event: Callable, api_name: str, stop
             return gr.Image(value=None, visible=False), gr.Timer(active=False)
         return (gr.skip() if image is None else image), gr.skip()
 
-    def end(request: gr.Request) -> None:
+    def end(request: gr.Request):
         key = preview_key(request, api_name)
         if key:
             PREVIEWS.end(key)
+        return gr.Image(value=None, visible=False), gr.Timer(active=False), gr.Button(interactive=False)
 
-    event(start, [extras.show_preview], [extras.preview, extras.timer, result, extras.gif], **PRIVATE)
+    def offer_card(request: gr.Request):
+        key = preview_key(request, api_name)
+        latest = LATEST.take(key) if key else None
+        card = sidecar(latest.path) if latest is not None else None
+        return gr.File(value=str(card), visible=True) if card is not None and card.is_file() else gr.File()
+
+    def stopped(request: gr.Request):
+        """The note in place of the result once the stopped generation has ended (within one step)."""
+        key = preview_key(request, api_name)
+        if key:
+            PREVIEWS.end(key)
+        job = RUNNING.get(key) if key else None
+        inactive = gr.Button(interactive=False)
+        if job is None or not job.finished.wait(STOP_WAIT_SECONDS) or not job.stop.is_set():
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), inactive  # nothing ran, or it finished
+        note = gr.Markdown(value=stopped_note(job.steps_done()), visible=True)
+        return gr.Video(visible=False), gr.Image(visible=False), "", gr.File(visible=False), note, inactive
+
+    start_outputs = [extras.preview, extras.timer, result, extras.gif, extras.status, extras.card]
+    event(start, [extras.show_preview], [*start_outputs, *([stop] if stop is not None else [])], **PRIVATE)
     dependency = connect()
     extras.timer.tick(tick, None, [extras.preview, extras.timer], **PRIVATE)
-    dependency.then(end, None, None, **PRIVATE)  # type: ignore[attr-defined]
+    end_outputs = [extras.preview, extras.timer, *([stop] if stop is not None else [])]
+    # The page runs a `then` listener only after an event that completed; an error needs its own (`failure`).
+    dependency.then(end, None, end_outputs, **PRIVATE)  # type: ignore[attr-defined]
+    dependency.failure(end, None, end_outputs, **PRIVATE)  # type: ignore[attr-defined]
+    dependency.success(offer_card, None, [extras.card], **PRIVATE)  # type: ignore[attr-defined]
     if stop is not None:
-        stop.click(end, None, None, **PRIVATE)
+        outputs = [result, extras.gif, extras.seed_text, extras.card, extras.status, stop]
+        stop.click(stopped, None, outputs, **PRIVATE)
+    return dependency
+
+
+def _connect_stop_button(event: Callable, stop, connect: Callable[[], object]):
+    """A result without the page's extras: Stop is active only while its generation runs."""
+    if stop is None:
+        return connect()
+    event(lambda: gr.Button(interactive=True), None, [stop], **PRIVATE)
+    dependency = connect()
+    for after in (dependency.then, dependency.failure):  # type: ignore[attr-defined]
+        after(lambda: gr.Button(interactive=False), None, [stop], **PRIVATE)
     return dependency

@@ -151,6 +151,13 @@ def test_stop_ends_a_running_generation_and_the_next_one_runs(app, page, slow_st
     panel.get_by_role("button", name="Stop").click()
     assert wait_until_stopped(model, steps) < 10  # the tiny profile's 10 steps were not all run
     assert set(model.settings.output_dir.iterdir()) == outputs  # nothing written
+    # In place of the result: where it stopped, counted in the steps the user asked for; no old video or seed.
+    note = page.locator("#text2video-result-status")
+    note.wait_for(state="visible", timeout=30_000)
+    assert re.fullmatch(r"Stopped at step \d+ of 10; nothing was written\.", note.inner_text().strip())
+    assert not page.locator("#text2video-result video").is_visible()
+    assert panel.get_by_label("Seed used").input_value() == ""
+    assert panel.get_by_role("button", name="Stop").is_disabled()
     steps.clear()
     panel.get_by_role("button", name="Generate").click()  # the worker is free for the next request
     page.wait_for_function(
@@ -160,6 +167,54 @@ def test_stop_ends_a_running_generation_and_the_next_one_runs(app, page, slow_st
     )
     new = set(model.settings.output_dir.iterdir()) - outputs
     assert len(steps) >= 10 and sorted(path.suffix for path in new) == [".json", ".mp4"]  # the video and its card
+    assert not page.locator("#text2video-result-status").is_visible()
+
+
+def test_stop_is_active_only_while_a_generation_runs(app, page, slow_steps):
+    _, running, _ = slow_steps
+    panel = open_tab(page, "Text2Video")
+    stop = panel.get_by_role("button", name="Stop")
+    assert stop.is_disabled()
+    panel.get_by_label("Prompt", exact=True).fill("a paper boat on a river")
+    panel.get_by_role("button", name="Generate").click()
+    assert running.wait(60)
+    page.wait_for_function("e => !e.disabled", arg=stop.element_handle(), timeout=10_000)
+    page.wait_for_function("e => e.disabled", arg=stop.element_handle(), timeout=120_000)  # after the result
+
+
+def test_every_result_offers_its_card_and_the_card_makes_the_clip_again(app, page, tmp_path):
+    import json
+
+    model, _, _ = app
+    panel = open_tab(page, "Text2Video")
+    panel.get_by_label("Prompt", exact=True).fill("a card for a cormorant")
+    panel.get_by_role("button", name="Generate").click()
+    link = page.locator("#text2video-result-card a").first
+    link.wait_for(state="visible", timeout=120_000)
+    with page.expect_download() as download:
+        link.click()
+    saved = tmp_path / "card.json"
+    download.value.save_as(saved)
+    card = json.loads(saved.read_text())
+    assert card["mode"] == "text2video" and card["parameters"]["prompt"] == "a card for a cormorant"
+    # The downloaded card, dropped back, fills the controls.
+    panel.get_by_label("Prompt", exact=True).fill("something else")
+    panel.locator("#text2video-card input[type=file]").set_input_files(str(saved))
+    prompt = panel.get_by_label("Prompt", exact=True)
+    page.wait_for_function("e => e.value === 'a card for a cormorant'", arg=prompt.element_handle(), timeout=10_000)
+    panel.locator("#text2video-card").get_by_label("Clear").click()  # the box takes the next card
+
+
+def test_an_error_leaves_no_empty_preview_and_stop_inactive(app, page):
+    panel = open_tab(page, "Text2Video")
+    panel.get_by_label("Prompt", exact=True).fill("")  # refused: a prompt is needed
+    panel.get_by_role("button", name="Generate").click()
+    page.get_by_text("prompt", exact=False).filter(has_text="Error").or_(page.locator(".toast-body")).first.wait_for(
+        timeout=30_000
+    )
+    page.wait_for_timeout(1500)  # past the preview timer's ticks
+    assert not page.locator("#text2video-result-preview").is_visible()
+    assert panel.get_by_role("button", name="Stop").is_disabled()
 
 
 def test_closing_the_tab_stops_its_generation(app, slow_steps, monkeypatch):
@@ -208,6 +263,10 @@ def test_progress_advances_through_the_steps_then_the_writing(app, page, slow_st
         page.wait_for_timeout(100)
     steps = {m for t in texts if "Generating" in t for m in re.findall(r"(\d+)/\d+ steps", t)}
     assert len(steps) >= 3, texts  # the step count advances on the page
+    # Counted in the steps the user set (the tiny profile's 10); the anchor's extra steps on a bar of their own.
+    totals = {int(total) for t in texts for total in re.findall(r"\d+/(\d+) steps", t)}
+    assert 10 in totals and all(total <= 10 for total in totals), texts
+    assert any("Anchor frame" in t for t in texts), texts
     assert any("Writing the video" in t for t in texts), texts  # then the second phase
 
 
@@ -469,3 +528,67 @@ def open_behind_the_login(browser, url: str) -> None:
         assert page.get_by_role("tab").count() == len(TABS) and refused == []
     finally:
         page.close()
+
+
+def video_shown(page, elem_id: str) -> str:
+    """The source of the playable video in a box (a <video> whose media loaded), or ""."""
+    return page.evaluate(
+        """id => { const v = document.querySelector(`#${id} video`);
+                   return v && v.readyState >= 1 && !v.error ? v.src : ""; }""",
+        elem_id,
+    )
+
+
+def test_a_gif_goes_in_wherever_a_video_does(app, page, tmp_path):
+    """The app's own GIF results are inputs too: the video box takes video/* only, its "Use a GIF" button the GIF."""
+    import numpy as np
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((48, 64, 3), 40 * i, np.uint8)) for i in range(4)]
+    gif = tmp_path / "walk.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=125, loop=0)
+    panel = open_tab(page, "Edge")
+    panel.get_by_label("Clear").first.click()
+    with page.expect_file_chooser() as chooser:
+        panel.get_by_role("button", name="Use a GIF").click()
+    chooser.value.set_files(str(gif))
+    page.wait_for_function(
+        "id => { const v = document.querySelector(`#${id} video`); return !!v && v.readyState >= 1 && !v.error; }",
+        arg="canny-video",
+        timeout=30_000,
+    )
+    panel.get_by_label("Prompt", exact=True).fill("a tiger")
+    panel.get_by_role("button", name="Generate").click()
+    page.wait_for_function(RESULT_LOADED, arg="canny-result", timeout=120_000)
+    assert not page.locator(".toast-body").filter(has_text="Error").count()
+
+
+def test_a_gif_result_becomes_the_clip_to_upscale_and_the_upscale_keeps_its_shape(app, page):
+    panel = open_tab(page, "ModelScope / Zeroscope")
+    panel.get_by_label("Prompt", exact=True).fill("a square fox")
+    panel.get_by_text("Advanced options").click()
+    panel.get_by_label("gif").check()
+    panel.get_by_role("button", name="Generate").click()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#modelscope-result-gif img'); return !!i && i.naturalWidth > 0; }",
+        timeout=120_000,
+    )
+    # The clip box plays the GIF's frames (no "Video not playable"), and the size follows the square clip.
+    page.wait_for_function(
+        "id => { const v = document.querySelector(`#${id} video`); return !!v && v.readyState >= 1 && !v.error; }",
+        arg="modelscope_upscale-clip",
+        timeout=30_000,
+    )
+    assert not page.get_by_text("not playable", exact=False).count()
+    width = panel.get_by_label("number input for Upscale width")
+    page.wait_for_function("e => e.value === '128'", arg=width.element_handle(), timeout=10_000)
+    assert panel.get_by_label("number input for Upscale height").input_value() == "128"  # 64x64 -> 128x128
+    panel.get_by_role("button", name="Upscale").click()
+    page.wait_for_function(
+        """() => { const v = [...document.querySelectorAll('video')].find(v => v.closest('[id]') &&
+                   v.closest('.block')?.innerText.includes('Upscaled video') && v.readyState >= 1);
+                   return !!v && v.videoWidth === 128 && v.videoHeight === 128; }""",
+        timeout=180_000,
+    )
+    panel.get_by_label("mp4").check()
+    panel.get_by_text("Advanced options").click()

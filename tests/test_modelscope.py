@@ -90,6 +90,27 @@ def test_upscale_a_given_clip(model):
     assert read_video(again)[0].shape == (4, 64, 64, 3)
 
 
+def test_an_upscale_keeps_the_clip_s_shape_unless_a_size_is_chosen(model):
+    from cards import Card
+    from clip_files import sidecar
+
+    square = model.process_modelscope("a panda", num_frames=2, num_inference_steps=2)  # 64 x 64
+    wide = model.process_modelscope("a panda", num_frames=2, num_inference_steps=2, width=96, height=48)
+    fast = {"num_inference_steps": 2}
+    # Neither size: the clip's shape at the upscale model's long side (the tiny XL model's 128).
+    assert read_video(model.process_modelscope_upscale(square, "a panda", **fast))[0].shape[1:3] == (128, 128)
+    upscaled = model.process_modelscope_upscale(wide, "a panda", **fast)
+    assert read_video(upscaled)[0].shape[1:3] == (64, 128)
+    # One size: the other follows the clip's aspect ratio; both: as chosen.
+    assert read_video(model.process_modelscope_upscale(wide, "a panda", width=64, **fast))[0].shape[1:3] == (32, 64)
+    assert read_video(model.process_modelscope_upscale(square, "a panda", height=72, **fast))[0].shape[1:3] == (72, 72)
+    chosen = model.process_modelscope_upscale(square, "a panda", width=128, height=72, **fast)
+    assert read_video(chosen)[0].shape[1:3] == (72, 128)
+    # The card records the size made, so the clip is made again at it.
+    card = Card.read(sidecar(upscaled))
+    assert (card.parameters["width"], card.parameters["height"]) == (128, 64)
+
+
 def test_upscaling_with_no_clip_says_so_even_after_another_clip(model):
     # The Model keeps no "last clip": one caller's clip is never upscaled for another.
     model.process_modelscope("a panda", num_frames=2, num_inference_steps=2)

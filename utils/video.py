@@ -363,6 +363,31 @@ def _run(command: list[str]) -> str:
         return stderr.read().decode(errors="replace") or f"ffmpeg exited with status {process.returncode}"
 
 
+MAX_PLAYABLE_SIDE = 4096  # px: a GIF larger than this is not made playable (its frames would be huge)
+
+
+def playable_copy(path: str | Path, folder: str | Path) -> Path:
+    """A GIF as an mp4 in `folder` that a browser's video player plays (same frames and rate; sides made even, as
+    H.264 needs), for the page's video boxes, which take only video/* files. Raises InputError for a file that is
+    not a GIF that can be read."""
+    from errors import InputError
+
+    name = Path(path).name
+    if Path(path).suffix.lower() != ".gif":
+        raise InputError(f"'{name}' is not a GIF: upload a .gif file here, or a video in the video box.")
+    width, height = probe_video(path)["size"]
+    if max(width, height) > MAX_PLAYABLE_SIDE:
+        raise InputError(f"'{name}' is {width}x{height}: a GIF may be at most {MAX_PLAYABLE_SIDE} px on a side.")
+    target = Path(folder) / f"{Path(path).stem}.mp4"
+    even = "scale=trunc(iw/2)*2:trunc(ih/2)*2:flags=neighbor,format=yuv420p"
+    command = [ffmpeg(), "-y", "-loglevel", "error", *INPUT_DEMUXERS, "-f", "gif", "-i", str(path)]
+    command += ["-vf", even, "-c:v", "libx264", "-crf", "12", "-movflags", "+faststart", str(target)]
+    failure = _run(command)
+    if failure:
+        raise InputError(f"'{name}' could not be read as a GIF: upload another file.")
+    return target
+
+
 def ffmpeg() -> str:
     """The ffmpeg that imageio-ffmpeg ships (no system ffmpeg is needed)."""
     import imageio_ffmpeg
@@ -414,6 +439,21 @@ def fit_size(width: int, height: int, resolution: int, multiple: int = 8) -> tup
     scale = resolution / max(width, height)
     fit = lambda side: max(multiple, round(side * scale / multiple) * multiple)  # noqa: E731
     return fit(width), fit(height)
+
+
+def shape_size(
+    width: int, height: int, want_width: int | None, want_height: int | None, long_side: int, multiple: int = 8
+) -> tuple[int, int]:
+    """The size to give a clip of `width` x `height`: `want_width` x `want_height` where both are given; one of them
+    given, the other follows the clip's aspect ratio; neither, the clip's shape at `long_side` (`fit_size`)."""
+    if want_width and want_height:
+        return want_width, want_height
+    fit = lambda side: max(multiple, round(side / multiple) * multiple)  # noqa: E731
+    if want_width:
+        return want_width, fit(want_width * height / width)
+    if want_height:
+        return fit(want_height * width / height), want_height
+    return fit_size(width, height, long_side, multiple)
 
 
 def probe_video(path: str | Path) -> dict:
