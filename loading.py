@@ -14,6 +14,7 @@ import gc
 import inspect
 import json
 import logging
+import os
 import threading
 import weakref
 from pathlib import Path
@@ -150,6 +151,79 @@ def folder_only(name: str, label: str, what: str) -> None:
         )
 
 
+HUB_PROBE_SECONDS = 3.0  # how long to wait for the Hub to answer before a model not in the cache is said missing
+_hub_answers: dict[str, tuple[float, bool]] = {}  # endpoint -> (when asked, whether it answered), for a minute
+
+
+def hub_reachable() -> bool:
+    """Whether the Hugging Face Hub answers from here (HF_HUB_OFFLINE: never asked); the answer is kept a minute."""
+    import time
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # through a proxy: only the loaders can tell
+    endpoint = constants.ENDPOINT
+    asked = _hub_answers.get(endpoint)
+    if asked and time.monotonic() - asked[0] < 60:
+        return asked[1]
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(endpoint)
+    try:
+        port = address.port or (443 if address.scheme == "https" else 80)
+        socket.create_connection((address.hostname, port), timeout=HUB_PROBE_SECONDS).close()
+        answered = True
+    except (OSError, ValueError):
+        answered = False
+    _hub_answers[endpoint] = (time.monotonic(), answered)
+    return answered
+
+
+def is_repo_id(name: str) -> bool:
+    """Whether a name is a hub repository id, owner/name (not a file in one, not a local name)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if name.count("/") != 1 or Path(name).suffix.lower() in (".safetensors", ".ckpt", ".bin", ".pt", ".pth"):
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
+def in_hub_cache(name: str) -> bool:
+    """Whether a hub id has anything in this machine's Hugging Face cache."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        return any(repo.repo_id == name for repo in scan_cache_dir().repos)
+    except (CacheNotFound, OSError, ValueError):
+        return False
+
+
+def unreachable_repo(name: str) -> bool:
+    """A hub id that is neither in the cache nor downloadable now (the Hub does not answer): no use trying."""
+    return is_repo_id(name) and not Path(name).expanduser().exists() and not in_hub_cache(name) and not hub_reachable()
+
+
+def missing_model_message(label: str, other_models_hint: str) -> str:
+    """What to do about a model that is neither here nor downloadable (`Settings.other_models_hint`: what applies
+    under these settings, e.g. --tiny-models only where it is off)."""
+    return (
+        f"Could not load the model '{label}': it is not on this machine and cannot be downloaded from here "
+        "(or does not exist on the Hugging Face Hub). Fixes: check the id; download it once with network access "
+        "(then set HF_HUB_OFFLINE=1 to use the cache); give a local diffusers folder instead; or "
+        f"{other_models_hint}."
+    )
+
+
 class ModelLoader:
     """The loaded checkpoints of one device: slots, LoRAs and annotators (see the module's docstring)."""
 
@@ -194,12 +268,7 @@ class ModelLoader:
                 f"'{label}' is a single file; this model loads from a diffusers folder (model_index.json or "
                 "config.json with its weights) or a Hugging Face id."
             )
-        return ModelLoadError(
-            f"Could not load the model '{label}': it does not exist on the Hugging Face Hub or cannot be "
-            "downloaded from here. Fixes: check the id; download it once with network access (then set "
-            "HF_HUB_OFFLINE=1 to use the cache); give a local diffusers folder instead; or run the app with "
-            "--tiny-models to try the interface with small offline models."
-        )
+        return ModelLoadError(missing_model_message(label, self.settings.other_models_hint))
 
     def loaded_name(self, slot: str) -> str | None:
         """The resolved name of what a slot holds ("base", "controlnet"), or None."""
@@ -216,6 +285,9 @@ class ModelLoader:
             logger.info("Freeing %s to make room for %s", ", ".join(others), slot)
             self._free(*others)
         logger.info("Loading %s: %s", slot, name)
+        if unreachable_repo(name):
+            # Not here and the Hub cannot be asked: say so now (the loaders would retry for half a minute).
+            raise ModelLoadError(missing_model_message(label or name, self.settings.other_models_hint))
         try:
             with LOADING:  # diffusers' and accelerate's loaders patch torch globally while they build: one at a time
                 value = load()

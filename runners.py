@@ -40,6 +40,8 @@ def run_text2video(model: Model, mode: Mode, call: Text2VideoCall, rules: Reques
             pipe.unet.config.sample_size * pipe.vae_scale_factor
         )
         model.check_work(call, rules, call.video_length, resolution, resolution, call.num_inference_steps, call.fps)
+        if call.image is not None:
+            note_image_strength(pipe, call)
         latents = pipe(
             call.prompt,
             video_length=call.video_length,
@@ -57,6 +59,17 @@ def run_text2video(model: Model, mode: Mode, call: Text2VideoCall, rules: Reques
         return pipe, latents, call.fps, None
 
     return model.write_clip(mode, "text-to-video", call, call.path, run, rules)
+
+
+def note_image_strength(pipe, call: Text2VideoCall) -> None:
+    """Say so where the image strength asked for takes effect as another (the image enters at a schedule step)."""
+    options = call.zero_shot()
+    used = pipe.image_strength_used(call.num_inference_steps, options.t0, options.t1, call.image_strength)
+    if abs(used - call.image_strength) > 1e-6:
+        call.notes.append(
+            f"Image strength {call.image_strength:g} takes effect as {used:.2f}: the image enters at a step of the "
+            f"schedule, so at {call.num_inference_steps} steps strengths between those steps give the same clip."
+        )
 
 
 def run_guided(model: Model, mode: Mode, call: GuidedCall, rules: RequestRules) -> GenerationResult:

@@ -176,6 +176,7 @@ class Settings:
     caches_examples: bool = field(init=False)  # an example's video is made on its first click and kept
     fast_loras: tuple[tuple[str, str], ...] = field(init=False)  # family (sd1, sdxl) -> the Fast preset's LoRA
     fast_steps: int = field(init=False)  # the Fast preset's step count
+    other_models_hint: str = field(init=False)  # where to turn when a model can be neither found nor downloaded
 
     def __post_init__(self) -> None:
         chosen = offline_choices(self) if self.tiny_models else hub_choices(self)
@@ -310,6 +311,7 @@ def hub_choices(settings: Settings) -> dict:
         "caches_examples": True,
         "fast_loras": tuple(FAST_LORAS.items()),
         "fast_steps": FAST_STEPS,
+        "other_models_hint": "run the app with --tiny-models to try the interface with small offline models",
     }
 
 
@@ -339,4 +341,5 @@ def offline_choices(settings: Settings) -> dict:
         "caches_examples": False,
         "fast_loras": (),  # none offline: the preset sets the scheduler and steps only
         "fast_steps": 4,
+        "other_models_hint": f"choose one of the offline tiny models in the list ({TINY_SD_MODEL}, ...)",
     }

@@ -191,6 +191,22 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         return ratio.sqrt() * latents + (1 - ratio).sqrt() * noise
 
     # ------------------------------------------------------------------------------------------------- call
+    @staticmethod
+    def motion_steps(timesteps, t0: int | None, t1: int | None) -> tuple[int, int]:
+        """The step indices of T and T' in `timesteps`: from t1 and t0, or the method's own (both None)."""
+        if (t0, t1) == (None, None):
+            return motion_step_indices(timesteps)
+        return step_indices(len(timesteps), t0, t1)  # type: ignore[arg-type]
+
+    def image_strength_used(self, num_inference_steps: int, t0: int | None, t1: int | None, strength: float) -> float:
+        """The image strength a call takes effect at: the image enters at a step of the schedule, so strength moves
+        in steps of 1/(the steps before T'), the nearest one taken (`image_start_index`)."""
+        scheduler = self.fresh_scheduler(num_inference_steps, torch.device("cpu"))
+        _, index_t_prime = self.motion_steps(scheduler.timesteps, t0, t1)
+        if index_t_prime == 0:
+            return 0.0
+        return (index_t_prime - image_start_index(index_t_prime, strength)) / index_t_prime
+
     @torch.no_grad()
     @takes_options
     def __call__(
@@ -267,10 +283,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
 
         anchor_scheduler = self.fresh_scheduler(num_inference_steps, device)
         timesteps = anchor_scheduler.timesteps
-        if (t0, t1) == (None, None):
-            index_t, index_t_prime = motion_step_indices(timesteps)
-        else:
-            index_t, index_t_prime = step_indices(num_inference_steps, t0, t1)  # type: ignore[arg-type]
+        index_t, index_t_prime = self.motion_steps(timesteps, t0, t1)
         video_scheduler = self.fresh_scheduler(num_inference_steps, device, begin_index=index_t)
 
         def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:

@@ -83,9 +83,13 @@ def connect_card_upload(mode: Mode, controls: dict, settings: Settings) -> None:
         elem_id=f"{mode.name}-card",
     )
 
-    def fill(file):
+    # The checked card's values, on their way to the controls: a card that fails marks only this (hidden) box with
+    # the failure, not every control, and the message says why.
+    held = gr.JSON(visible=False)
+
+    def check(file) -> dict:
         if not file:
-            return [gr.skip()] * len(names)
+            return {}
         try:
             card = Card.read(str(getattr(file, "name", file)))
             if card.mode != mode.card_mode:
@@ -95,7 +99,12 @@ def connect_card_upload(mode: Mode, controls: dict, settings: Settings) -> None:
             raise gr.Error(str(error)) from None
         values = card_values(card, mode, names)
         gr.Info(fill_message(card, len(values), files_to_upload(card, mode)))
+        return values
+
+    def fill(values):
+        values = values if isinstance(values, dict) else {}
         return [gr.update(value=values[name]) if name in values else gr.skip() for name in names]
 
     # Through the queue (its own, not the generations'): only there do the message and the note reach the page.
-    upload.upload(fill, [upload], list(controls.values()), concurrency_limit=4, api_visibility="private")
+    checking = upload.upload(check, [upload], [held], concurrency_limit=4, api_visibility="private")
+    checking.success(fill, [held], list(controls.values()), queue=False, api_visibility="private")

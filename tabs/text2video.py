@@ -109,7 +109,9 @@ def image_controls() -> dict[str, gr.components.Component]:
         return {
             "image": gr.Image(label="First frame", type="filepath", sources=["upload"], height=200),
             "image_strength": gr.Slider(
-                label="Image strength (0: the first frame stays closest to the image; 1: free)",
+                label="Image strength",
+                info="0: the first frame stays closest to the image; 1: free. It moves in steps of the schedule "
+                "(the steps before T'): a note says when the value set takes effect as its nearest.",
                 minimum=0.0,
                 maximum=1.0,
                 value=Text2VideoCall.default("image_strength"),

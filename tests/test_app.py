@@ -56,7 +56,7 @@ def test_randomized_seed_is_reported(client):
         (dict(video_length=100_000), "Video length must be between 1 and 128, got 100000"),
         (dict(merging_ratio=2.0), "Merging ratio must be between 0.0 and 0.9, got 2.0"),
         (dict(seed=-5), "seed must be between -1 and"),
-        (dict(model_name="nobody/no-such-model-xyz"), "--tiny-models"),
+        (dict(model_name="nobody/no-such-model-xyz"), "offline tiny models in the list"),
     ],
 )
 def test_bad_input_gets_a_message_and_the_app_keeps_serving(client, bad, words):

@@ -592,3 +592,37 @@ def test_a_gif_result_becomes_the_clip_to_upscale_and_the_upscale_keeps_its_shap
     )
     panel.get_by_label("mp4").check()
     panel.get_by_text("Advanced options").click()
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("pose.json", '{"mode": "pose", "parameters": {"prompt": "x"}}', "This card is for the pose mode"),
+        ("broken.json", '{"mode": "text2video", "parameters": ', "not valid JSON"),
+        ("unknown.json", '{"mode": "text2video", "parameters": {"prompt": "x", "sparkle": 1}}', "sparkle"),
+        ("plain.mp4", None, "card"),
+    ],
+)
+def test_a_card_that_fails_says_why_and_changes_nothing(app, page, tmp_path, name, content, message):
+    from tabs.guided import example
+
+    panel = open_tab(page, "Text2Video")
+    prompt = panel.get_by_label("Prompt", exact=True)
+    prompt.fill("kept as it was")
+    path = tmp_path / name
+    if content is None:
+        shutil.copy(example("cat_zoom.mp4"), path)  # a video made elsewhere: no card inside
+    else:
+        path.write_text(content)
+    box = panel.locator("#text2video-card")
+    if box.get_by_label("Clear").count():  # a card left by an earlier test
+        box.get_by_label("Clear").click()
+    box.locator("input[type=file]").set_input_files(str(path))
+    toast = page.locator(".toast-body").filter(has_text=message)
+    toast.first.wait_for(timeout=30_000)
+    assert prompt.input_value() == "kept as it was"
+    badges = panel.locator("[data-testid=status-tracker]").filter(has_text=re.compile(r"^\s*Error\s*$"))
+    assert not badges.count(), [badge.evaluate("e => e.closest('.block')?.innerText") for badge in badges.all()]
+    for close in page.locator(".toast-close").all():
+        close.click()
+    box.get_by_label("Clear").click()

@@ -162,7 +162,7 @@ def test_a_good_card_fills_the_tab_and_says_which_input_to_upload(card_app, tmp_
     card = {"mode": "pose", "parameters": {"prompt": "a robot", "video_path": reference, "seed": 5, **FAST}}
     answer = drop(card_app, "pose", card_file(tmp_path, card))
     assert answer["success"], answer
-    assert {"value": "a robot", "__type__": "update"} in answer["output"]["data"]
+    assert answer["output"]["data"][0]["prompt"] == "a robot"  # the checked values, which then fill the tab
     assert served_files(answer["output"]) == []
     assert any("Upload 'dance.mp4' (sha256 abababababab" in log for log in answer["log"]), answer["log"]
 

@@ -97,3 +97,15 @@ def test_the_text2video_endpoint_takes_a_first_frame(tiny_models, tmp_path):
             prompt="an astronaut", **fast, image=handle_file(str(path)), image_strength=0.1, api_name="/text2video"
         )
     assert str(video["video"] if isinstance(video, dict) else video).endswith(".mp4")
+
+
+def test_a_strength_between_schedule_steps_is_said_to_take_effect_at_the_nearest(tiny_models):
+    model = Model(settings=Settings.from_env().with_tiny_models())
+    fast = dict(resolution=64, video_length=2, num_inference_steps=12, t0=8, t1=10)  # T' 3 steps in: thirds
+    pipe = model.text2video_pipeline("tiny-sd")
+    used = {s: pipe.image_strength_used(12, 8, 10, s) for s in (0.0, 0.2, 1 / 3, 0.5, 1.0)}
+    assert used == pytest.approx({0.0: 0.0, 0.2: 1 / 3, 1 / 3: 1 / 3, 0.5: 2 / 3, 1.0: 1.0})
+    exact = model.text2video("a dune", image=PHOTO, image_strength=1 / 3, **fast)
+    assert not [note for note in exact.notes if "Image strength" in note]
+    moved = model.text2video("a dune", image=PHOTO, image_strength=0.2, **fast)
+    assert any("Image strength 0.2 takes effect as 0.33" in note for note in moved.notes), moved.notes

@@ -51,3 +51,49 @@ def test_messages_say_what_is_actually_wrong(tiny_models, tiny_settings, tmp_pat
             max_frames=1,
             num_inference_steps=1,
         )
+
+
+def test_a_model_neither_here_nor_reachable_fails_at_once_with_the_fixes_that_apply(tiny_models, monkeypatch):
+    import loading
+    from settings import Settings
+
+    asked: list[str] = []
+    monkeypatch.setattr(loading, "hub_reachable", lambda: asked.append("hub") or False)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the loaders were not to be tried")
+
+    monkeypatch.setattr(loading.ModelLoader, "_load_error", no_download)
+    offline = Model(settings=Settings.from_env().with_tiny_models())
+    with pytest.raises(ModelLoadError, match="not on this machine and cannot be downloaded") as tiny_error:
+        offline.text2video("a cat", **{**FAST, "model_name": "nobody/no-such-model"})
+    assert "--tiny-models" not in str(tiny_error.value) and "offline tiny models in the list" in str(tiny_error.value)
+    hub = Model(settings=Settings.from_env())
+    with pytest.raises(ModelLoadError) as hub_error:
+        hub.modelscope_pipeline("nobody/no-such-model")
+    assert "--tiny-models" in str(hub_error.value) and asked  # the Hub was asked, once per load, and said no
+
+
+def test_the_hub_is_asked_briefly_and_its_answer_kept(monkeypatch):
+    import socket
+
+    import loading
+
+    calls = []
+
+    def refuse(address, timeout):
+        calls.append(timeout)
+        raise OSError("unreachable")
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the suite runs offline; here the Hub is asked
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(loading, "_hub_answers", {})
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert loading.hub_reachable() is False and loading.hub_reachable() is False
+    assert calls == [loading.HUB_PROBE_SECONDS]  # asked once, briefly; the answer kept
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    monkeypatch.setattr(loading, "_hub_answers", {})
+    assert loading.hub_reachable() is True and len(calls) == 1  # behind a proxy only the loaders can tell
