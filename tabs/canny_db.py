@@ -7,7 +7,7 @@ import gradio as gr
 from model import Model
 from registry import Mode
 from tabs.canny import threshold_controls
-from tabs.controls import model_label, page_helper
+from tabs.controls import model_info, page_helper
 from tabs.guided import example, guided_demo
 
 # Per style (by its label): a motion video whose content fits the example's prompt (after the style's trigger).
@@ -37,14 +37,14 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
     def controls(prompt: gr.Textbox) -> dict:
         """The style picker (page only), the DreamBooth model it chooses, and the edge thresholds."""
         style = gr.Radio(
-            label="Style (sets the DreamBooth model below and the trigger word the prompt starts with)",
+            label="Style",
+            info="Sets the DreamBooth model below and the trigger word the prompt starts with.",
             choices=list(by_label),
             value=styles[0].label,
         )
         db_path = gr.Dropdown(
-            label=model_label(
-                "DreamBooth model (chosen by the style above, or any SD 1.x model)", model.settings.models_root
-            ),
+            label="DreamBooth model",
+            info=f"Chosen by the style above, or any SD 1.x model. {model_info(model.settings.models_root)}",
             choices=list(dict.fromkeys(s.model for s in styles)),
             value=styles[0].model,
             allow_custom_value=True,

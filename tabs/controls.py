@@ -33,7 +33,8 @@ def page_helper(fn: Callable) -> Callable:
 def preset_control() -> gr.Radio:
     """The speed preset (page only: it sets other controls, see `connect_speed_preset`)."""
     return gr.Radio(
-        label="Preset (Fast: the LCM scheduler, few steps, no guidance and, with hub models, the LCM-LoRA)",
+        label="Preset",
+        info="Fast: the LCM scheduler, few steps, no guidance and, with hub models, the LCM-LoRA.",
         choices=[QUALITY_PRESET, FAST_PRESET],
         value=QUALITY_PRESET,
     )
@@ -51,7 +52,8 @@ def quality_values(steps: int, guidance: float, *timesteps: int | None) -> dict:
 def scheduler_control(choices: tuple[str, ...] = VP_NAMES) -> gr.Dropdown:
     """The scheduler, named as the Model's parameter; "default": the model's own."""
     return gr.Dropdown(
-        label="Scheduler (default: the model's own; lcm and tcd need a distillation LoRA such as LCM-LoRA)",
+        label="Scheduler",
+        info="default: the model's own; lcm and tcd need a distillation LoRA such as LCM-LoRA.",
         choices=["default", *choices],
         value="default",
     )
@@ -102,7 +104,8 @@ def output_controls() -> dict[str, gr.components.Component]:
         return {
             "output_format": gr.Radio(label="Output format", choices=["mp4", "webm", "gif"], value="mp4"),
             "smooth_fps": gr.Slider(
-                label="Smooth to fps (motion interpolation; 0 = off)",
+                label="Smooth to fps",
+                info="Motion interpolation to a higher frame rate; 0: off.",
                 minimum=0,
                 maximum=MAX_SMOOTH_FPS,
                 value=Call.default("smooth_fps"),
@@ -160,23 +163,15 @@ def live_model_search(dropdown: gr.Dropdown, curated: list[str], models_root: Pa
     )
 
 
-def model_label(what: str, models_root: Path) -> str:
-    """The label of a model field: what it takes, naming the models folder the web UI may read."""
-    return f"{what} (a Hugging Face id, or a diffusers folder or .safetensors file in {Path(models_root).name}/)"
-
-
-def size_and_steps_controls(max_resolution: int, resolution: int, steps: int) -> tuple[gr.Slider, gr.Slider]:
-    """The video tabs' row of frame size (long side) and denoising steps."""
-    with gr.Row():
-        size = gr.Slider(label="Resolution (long side)", minimum=64, maximum=max_resolution, value=resolution, step=8)
-        num_steps = gr.Slider(label="Denoising steps", minimum=1, maximum=100, value=steps, step=1)
-    return size, num_steps
+def model_info(models_root: Path) -> str:
+    """The info line of a model field: what it takes, naming the models folder the web UI may read."""
+    return f"A Hugging Face id, or a diffusers folder or .safetensors file in {Path(models_root).name}/."
 
 
 def lora_controls() -> tuple[gr.Textbox, gr.Slider]:
     with gr.Row():
         lora = gr.Textbox(
-            label="LoRA (optional: a Hugging Face id or a .safetensors file in the models folder)", value="", scale=3
+            label="LoRA", info="Optional: a Hugging Face id or a .safetensors file in the models folder.", scale=3
         )
         low, high = LORA_WEIGHTS
         default = SDCall.default("lora_weight")
@@ -189,14 +184,16 @@ def chunking_controls(max_frames: int, chunk_size: int) -> dict[str, gr.componen
     with gr.Row():
         return {
             "chunk_size": gr.Slider(
-                label="Chunk size (frames per pass; lower uses less memory)",
+                label="Chunk size",
+                info="Frames per pass: lower uses less memory, same clip.",
                 minimum=MIN_CHUNK,
                 maximum=max_frames,
                 value=chunk_size,
                 step=1,
             ),
             "merging_ratio": gr.Slider(
-                label="Token merging ratio (faster, less detail)",
+                label="Token merging ratio",
+                info="Faster, less detail.",
                 minimum=0.0,
                 maximum=MAX_MERGING_RATIO,
                 value=SDCall.default("merging_ratio"),
@@ -208,7 +205,9 @@ def chunking_controls(max_frames: int, chunk_size: int) -> dict[str, gr.componen
 def cross_frame_control() -> gr.Radio:
     """What each frame attends to, named as the Model's parameter."""
     return gr.Radio(
-        label="Cross-frame attention (anchor: the paper's; sparse-causal: the anchor and the previous frame)",
+        label="Cross-frame attention mode",
+        info="What each frame attends to: anchor, the paper's (the first frame); sparse-causal, the first and the "
+        "previous frame.",
         choices=list(CROSS_FRAME_MODES),
         value="anchor",
     )
@@ -217,7 +216,8 @@ def cross_frame_control() -> gr.Radio:
 def feature_reuse_control() -> gr.Slider:
     """Feature reuse, named as the Model's parameter (an endpoint's new parameters go after its older ones)."""
     return gr.Slider(
-        label="Feature reuse (the UNet's deep blocks run every k steps, reused between: faster; 1 = exact)",
+        label="Feature reuse",
+        info="The UNet's deep blocks run every k steps and are reused between: faster; 1: exact.",
         minimum=1,
         maximum=MAX_FEATURE_REUSE,
         value=SDCall.default("feature_reuse"),
@@ -225,18 +225,58 @@ def feature_reuse_control() -> gr.Slider:
     )
 
 
-def video_range_controls(max_frames: int, default_max: int, rate: tuple[str, str, int, float]):
-    """Which part of the input video to use: start/end seconds, a frame rate (`rate` = (parameter, label,
-    minimum, value)) and the most frames, named as the Model's parameters."""
-    name, label, minimum, value = rate
+def video_sampling_controls(max_frames: int, default_max: int, rate: tuple, size=None) -> dict:
+    """How many frames of the input video, at what rate (`rate` = (parameter, label, minimum, value, info)), and,
+    with `size` = (max_resolution, value), the frames' long side, named as the Model's parameters."""
+    name, label, minimum, value, info = rate
     with gr.Row():
         controls = {
-            "start_t": gr.Number(label="Start (s)", value=0, minimum=0),
-            "end_t": gr.Number(label="End (s, -1 = to the end)", value=-1, minimum=-1),
+            "max_frames": gr.Slider(label="Max frames", minimum=1, maximum=max_frames, value=default_max, step=1),
+            name: gr.Slider(label=label, info=info, minimum=minimum, maximum=30, value=value, step=1),
         }
-    with gr.Row():
-        controls[name] = gr.Slider(label=label, minimum=minimum, maximum=30, value=value, step=1)
-        controls["max_frames"] = gr.Slider(
-            label="Max frames", minimum=1, maximum=max_frames, value=default_max, step=1
-        )
+        if size is not None:
+            controls["resolution"] = gr.Slider(
+                label="Resolution (long side)", minimum=64, maximum=size[0], value=size[1], step=8
+            )
+    return controls
+
+
+def video_part_section() -> dict[str, gr.components.Component]:
+    """The closed section of which part of the input video to use: start and end seconds."""
+    with gr.Accordion("Part of the input video", open=False), gr.Row():
+        return {
+            "start_t": gr.Number(label="Start (s)", value=0, minimum=0),
+            "end_t": gr.Number(label="End (s)", info="-1: to the end.", value=-1, minimum=-1),
+        }
+
+
+def prompt_detail_section(
+    scheduler_choices: tuple[str, ...] = VP_NAMES, negative: bool = True
+) -> dict[str, gr.components.Component]:
+    """The closed section of what a clip rarely needs about its prompt and sampler: negative prompt (where the mode
+    takes one), scheduler, LoRA."""
+    title = "Negative prompt, scheduler and LoRA" if negative else "Scheduler and LoRA"
+    with gr.Accordion(title, open=False):
+        controls = {"n_prompt": gr.Textbox(label="Negative prompt", value="")} if negative else {}
+        controls["scheduler"] = scheduler_control(scheduler_choices)
+        controls["lora"], controls["lora_weight"] = lora_controls()
+    return controls
+
+
+def consistency_section(max_frames: int, chunk_size: int, more: Callable[[], dict] | None = None) -> dict:
+    """The closed section of how frames agree and what the memory holds: cross-frame mode, the tab's `more`
+    (e.g. background smoothing), token merging, feature reuse, chunk size."""
+    with gr.Accordion("Consistency and memory", open=False):
+        controls = {"cross_frame": cross_frame_control()}
+        controls.update(more() if more else {})
+        controls.update(chunking_controls(max_frames, chunk_size))
+        controls["feature_reuse"] = feature_reuse_control()
+    return controls
+
+
+def output_section(more: Callable[[], dict] | None = None) -> dict:
+    """The closed section of the file written: format, smoothing to a higher rate, and the tab's `more`."""
+    with gr.Accordion("Output", open=False):
+        controls = output_controls()
+        controls.update(more() if more else {})
     return controls

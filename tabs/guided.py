@@ -13,21 +13,18 @@ from modes import GuidedCall
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
-    chunking_controls,
     connect_speed_preset,
-    cross_frame_control,
-    feature_reuse_control,
+    consistency_section,
     generate_buttons,
-    lora_controls,
-    model_label,
-    output_controls,
+    model_info,
+    output_section,
     preset_control,
+    prompt_detail_section,
     quality_values,
-    scheduler_control,
     seed_controls,
-    size_and_steps_controls,
     video_input,
-    video_range_controls,
+    video_part_section,
+    video_sampling_controls,
 )
 from tabs.defaults import guided_defaults, guided_model_choices
 from tabs.results import result_controls
@@ -41,7 +38,8 @@ def base_model_control(settings) -> dict[str, gr.components.Component]:
     """The base model, among those the guided modes' SD 1.x ControlNets fit."""
     return {
         "model_name": gr.Dropdown(
-            label=model_label("Base model", settings.models_root),
+            label="Base model",
+            info=model_info(settings.models_root),
             choices=guided_model_choices(settings),
             value=settings.default_sd_model,
             allow_custom_value=True,
@@ -49,10 +47,11 @@ def base_model_control(settings) -> dict[str, gr.components.Component]:
     }
 
 
-def guidance_controls() -> dict[str, gr.components.Component]:
-    """How strongly the prompt and the condition guide the frames."""
+def guidance_controls(steps: int) -> dict[str, gr.components.Component]:
+    """The denoising steps, and how strongly the prompt and the condition guide the frames."""
     with gr.Row():
         return {
+            "num_inference_steps": gr.Slider(label="Denoising steps", minimum=1, maximum=100, value=steps, step=1),
             "guidance_scale": gr.Slider(
                 label="Guidance scale", minimum=0, maximum=20, value=GuidedCall.default("guidance_scale"), step=0.5
             ),
@@ -93,54 +92,59 @@ def guided_demo(
         gr.Markdown(f"## {title}\n{description}")
         with gr.Row():
             with gr.Column():
+                # In view: what a person sets for every clip. Below, closed: the rest, by what it is for.
                 video = video_input("Input video", f"{mode.name}-video", default_video)
                 prompt = gr.Textbox(label="Prompt", lines=2, value=prompt_value)
                 extras = extra_controls(prompt)
-                run_button, stop_button = generate_buttons()
+                base = base_model_control(settings) if base_model else {}
                 preset = preset_control()
-                with gr.Accordion("Advanced options", open=False):
-                    scheduler = scheduler_control()
-                    base = base_model_control(settings) if base_model else {}
-                    n_prompt = gr.Textbox(label="Negative prompt", value="")
-                    resolution, num_steps = size_and_steps_controls(
-                        settings.max_resolution, d.resolution, d.num_inference_steps
-                    )
-                    with gr.Row():
-                        seed, randomize = seed_controls(GuidedCall.default("seed"))
-                    guidance = guidance_controls()
-                    chunking = chunking_controls(settings.max_frames, d.chunk_size)
-                    feature_reuse = feature_reuse_control()
-                    cross_frame = cross_frame_control()
-                    video_range = video_range_controls(
-                        settings.max_frames, d.max_frames, ("input_fps", "Frames per second to sample", 1, d.input_fps)
-                    )
-                    show_condition = gr.Checkbox(label="Show the condition video beside the result", value=True)
-                    lora, lora_weight = lora_controls()
-                    output = output_controls()
+                rate = ("input_fps", "Frames per second to sample", 1, d.input_fps, None)
+                sampling = video_sampling_controls(
+                    settings.max_frames, d.max_frames, rate, (settings.max_resolution, d.resolution)
+                )
+                with gr.Row():
+                    seed, randomize = seed_controls(GuidedCall.default("seed"))
+                guidance = guidance_controls(d.num_inference_steps)
+                run_button, stop_button = generate_buttons()
+                part = video_part_section()
+                detail = prompt_detail_section()
+                consistency = consistency_section(settings.max_frames, d.chunk_size)
+                output = output_section(
+                    lambda: {
+                        "show_condition": gr.Checkbox(label="Show the condition video beside the result", value=True)
+                    }
+                )
             with gr.Column():
                 result, seed_used = result_controls("Generated video", f"{mode.name}-result")
 
         example_inputs = {"video_path": video, "prompt": prompt, **{name: extras[name] for name in example_controls}}
         tab_examples(model, mode, examples, example_inputs, [result, seed_used], page_only)
+        # The endpoint's positional order, as published (new parameters go last: `tabs.common.ADDED_LATER`).
         controls = {
             "video_path": video,
             "prompt": prompt,
             **{name: control for name, control in extras.items() if name not in page_only},
             **base,
-            "n_prompt": n_prompt,
-            "resolution": resolution,
-            "num_inference_steps": num_steps,
+            "n_prompt": detail["n_prompt"],
+            "resolution": sampling["resolution"],
+            "num_inference_steps": guidance["num_inference_steps"],
             "seed": seed,
-            **guidance,
-            **chunking,
-            **video_range,
-            "show_condition": show_condition,
-            "lora": lora,
-            "lora_weight": lora_weight,
-            **output,
-            "scheduler": scheduler,
-            "feature_reuse": feature_reuse,
-            "cross_frame": cross_frame,
+            "guidance_scale": guidance["guidance_scale"],
+            "controlnet_conditioning_scale": guidance["controlnet_conditioning_scale"],
+            "chunk_size": consistency["chunk_size"],
+            "merging_ratio": consistency["merging_ratio"],
+            "start_t": part["start_t"],
+            "end_t": part["end_t"],
+            "input_fps": sampling["input_fps"],
+            "max_frames": sampling["max_frames"],
+            "show_condition": output["show_condition"],
+            "lora": detail["lora"],
+            "lora_weight": detail["lora_weight"],
+            "output_format": output["output_format"],
+            "smooth_fps": output["smooth_fps"],
+            "scheduler": detail["scheduler"],
+            "feature_reuse": consistency["feature_reuse"],
+            "cross_frame": consistency["cross_frame"],
         }
         quality = quality_values(d.num_inference_steps, GuidedCall.default("guidance_scale"))
         base_name = base.get("model_name") or extras.get("db_path")

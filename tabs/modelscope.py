@@ -12,7 +12,7 @@ from modes import ModelScopeCall, UpscaleCall
 from pipelines.modelscope import SCHEDULERS
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
-from tabs.controls import as_playable, generate_buttons, output_controls, page_helper, seed_controls, video_input
+from tabs.controls import as_playable, generate_buttons, output_section, page_helper, seed_controls, video_input
 from tabs.defaults import modelscope_defaults
 from tabs.results import result_controls
 from utils.video import probe_video, shape_size
@@ -30,10 +30,11 @@ def size_slider(label: str, settings, value: int) -> gr.Slider:
 
 
 def clip_controls(settings) -> dict[str, gr.components.Component]:
-    """A new clip's options: negative prompt, frames and rate, size, steps and guidance, seed and scheduler."""
+    """A new clip's options in view (frames and rate, size, steps and guidance, seed); the negative prompt and the
+    scheduler in a closed section."""
     defaults = modelscope_defaults(settings)
     width, height = MODELSCOPE_SIZES.get(settings.default_modelscope_model, (256, 256))
-    controls = {"negative_prompt": gr.Textbox(label="Negative prompt", value="")}
+    controls = {}
     with gr.Row():
         controls["num_frames"] = gr.Slider(
             label="Frames", minimum=1, maximum=settings.max_frames, value=defaults.num_frames, step=1
@@ -47,18 +48,25 @@ def clip_controls(settings) -> dict[str, gr.components.Component]:
             size_slider("Height", settings, height),
         )
     with gr.Row():
+        controls["seed"], controls["randomize_seed"] = seed_controls(ModelScopeCall.default("seed"))
+    with gr.Row():
         controls["num_inference_steps"] = gr.Slider(
             label="Denoising steps", minimum=1, maximum=100, value=defaults.num_inference_steps, step=1
         )
         controls["guidance_scale"] = gr.Slider(
             label="Guidance scale", minimum=0, maximum=20, value=ModelScopeCall.default("guidance_scale"), step=0.5
         )
-    with gr.Row():
-        controls["seed"], controls["randomize_seed"] = seed_controls(ModelScopeCall.default("seed"))
-        controls["scheduler"] = gr.Dropdown(
-            label="Scheduler", choices=list(SCHEDULERS), value=ModelScopeCall.default("scheduler")
-        )
     return controls
+
+
+def clip_detail_section() -> dict[str, gr.components.Component]:
+    with gr.Accordion("Negative prompt and scheduler", open=False):
+        return {
+            "negative_prompt": gr.Textbox(label="Negative prompt", value=""),
+            "scheduler": gr.Dropdown(
+                label="Scheduler", choices=list(SCHEDULERS), value=ModelScopeCall.default("scheduler")
+            ),
+        }
 
 
 def upscale_controls(settings, mode: Mode) -> dict[str, gr.components.Component]:
@@ -74,21 +82,27 @@ def upscale_controls(settings, mode: Mode) -> dict[str, gr.components.Component]
     )
     with gr.Row():
         controls["strength"] = gr.Slider(
-            label="Strength (how much to change the clip)",
+            label="Upscale strength",
+            info="How much to change the clip.",
             minimum=0.05,
             maximum=1.0,
             value=UpscaleCall.default("strength"),
             step=0.05,
         )
         controls["num_inference_steps"] = gr.Slider(
-            label="Steps", minimum=1, maximum=100, value=modelscope_defaults(settings).upscale_steps, step=1
+            label="Upscale steps", minimum=1, maximum=100, value=modelscope_defaults(settings).upscale_steps, step=1
         )
     with gr.Row():  # 0: from the clip's shape (a clip in the box sets them to that)
         controls["width"], controls["height"] = (
-            gr.Slider(label="Upscale width", minimum=0, maximum=settings.max_resolution, value=0, step=8),
-            gr.Slider(label="Upscale height", minimum=0, maximum=settings.max_resolution, value=0, step=8),
+            gr.Slider(
+                label=f"Upscale {side}", info=SHAPE_INFO, minimum=0, maximum=settings.max_resolution, value=0, step=8
+            )
+            for side in ("width", "height")
         )
     return controls
+
+
+SHAPE_INFO = "0: from the clip's shape (a clip in the box sets it so)."
 
 
 def clip_shape(path, model_name, settings):
@@ -125,16 +139,17 @@ def create_demo(model: Model, mode: Mode, upscale: Mode) -> gr.Blocks:
             with gr.Column():
                 prompt = gr.Textbox(label="Prompt", lines=2)
                 model_name = gr.Dropdown(
-                    label="Model (a Hugging Face id or a local diffusers folder)",
+                    label="Model",
+                    info="A Hugging Face id or a local diffusers folder.",
                     choices=list(settings.modelscope_models),
                     value=settings.default_modelscope_model,
                     allow_custom_value=True,
                     elem_id=f"{mode.name}-model",
                 )
+                options = clip_controls(settings)
                 run_button, stop_button = generate_buttons()
-                with gr.Accordion("Advanced options", open=False):
-                    options = clip_controls(settings)
-                    output = output_controls()
+                options.update(clip_detail_section())
+                output = output_section()
             with gr.Column():
                 result, seed_used = result_controls("Generated video", f"{mode.name}-result")
                 with gr.Group():

@@ -14,19 +14,16 @@ from pipelines.options import suggest_t0_t1
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
-    chunking_controls,
     connect_speed_preset,
-    cross_frame_control,
-    feature_reuse_control,
+    consistency_section,
     generate_buttons,
     live_model_search,
-    lora_controls,
-    model_label,
-    output_controls,
+    model_info,
+    output_section,
     page_helper,
     preset_control,
+    prompt_detail_section,
     quality_values,
-    scheduler_control,
     seed_controls,
 )
 from tabs.defaults import sd_model_choices, text2video_defaults
@@ -79,18 +76,35 @@ DEFAULT_CAMERA, DEFAULT_STRENGTH = "Diagonal pan (the paper's)", 5.0
 MAX_UI_MOTION = 40
 
 
+CUSTOM_CAMERA = "Custom"  # the numbers were set by hand (or by a card): no preset's
+
+
 def camera_motion(preset: str, strength: float):
     """The translation, zoom and rotation sliders for a camera preset at a strength (page only: the sliders are
-    what the generation reads, and they can be set by hand)."""
-    dx, dy, zoom, rotation = CAMERA_PRESETS.get(preset, CAMERA_PRESETS[DEFAULT_CAMERA])
+    what the generation reads, and they can be set by hand). "Custom" leaves them as they are."""
+    if preset not in CAMERA_PRESETS:
+        return [gr.skip()] * 4
+    return [gr.update(value=value) for value in preset_motion(preset, strength)]
+
+
+def preset_motion(preset: str, strength: float) -> tuple[float, float, float, float]:
+    dx, dy, zoom, rotation = CAMERA_PRESETS[preset]
     strength = float(strength or 0)
-    values = (
+    return (
         max(-MAX_UI_MOTION, min(MAX_UI_MOTION, round(dx * strength))),
         max(-MAX_UI_MOTION, min(MAX_UI_MOTION, round(dy * strength))),
         round(zoom * strength, 3),
         rotation * strength,
     )
-    return [gr.update(value=value) for value in values]
+
+
+def camera_shown(preset: str, strength: float, *numbers: float):
+    """The camera preset as the numbers say: "Custom" once they differ from the preset's at its strength."""
+    if preset not in CAMERA_PRESETS:
+        return gr.skip()
+    wanted = preset_motion(preset, strength)
+    same = all(abs(float(a or 0) - float(b)) < 1e-6 for a, b in zip(numbers, wanted, strict=True))
+    return gr.skip() if same else gr.update(value=CUSTOM_CAMERA)
 
 
 def own_resolution(model: Model, model_name: str) -> dict:
@@ -105,7 +119,7 @@ def own_resolution(model: Model, model_name: str) -> dict:
 
 def image_controls() -> dict[str, gr.components.Component]:
     """Image-to-video: the first frame and how far the model may move from it."""
-    with gr.Accordion("Start from an image (image-to-video, optional)", open=False):
+    with gr.Accordion("Start from an image (image-to-video)", open=False):
         return {
             "image": gr.Image(label="First frame", type="filepath", sources=["upload"], height=200),
             "image_strength": gr.Slider(
@@ -120,46 +134,79 @@ def image_controls() -> dict[str, gr.components.Component]:
         }
 
 
-def camera_controls() -> tuple[gr.Dropdown, gr.Slider, dict[str, gr.components.Component]]:
-    """The camera preset and its strength (page only: they set the numbers), and the numbers the generation reads:
-    translation, zoom and rotation per frame."""
+def camera_controls() -> tuple[gr.Dropdown, gr.Slider]:
+    """The camera preset and its strength (page only: they set the numbers of `camera_detail`)."""
     with gr.Row():
-        camera = gr.Dropdown(label="Camera", choices=list(CAMERA_PRESETS), value=DEFAULT_CAMERA)
+        camera = gr.Dropdown(
+            label="Camera", choices=[*CAMERA_PRESETS, CUSTOM_CAMERA], value=DEFAULT_CAMERA, elem_id="camera-preset"
+        )
         strength = gr.Slider(label="Camera strength", minimum=0, maximum=10, value=DEFAULT_STRENGTH, step=0.5)
-    with gr.Row():
-        motion = {
-            f"motion_field_strength_{axis}": gr.Slider(
-                label=f"Global translation δ{axis}",
-                minimum=-MAX_UI_MOTION,
-                maximum=MAX_UI_MOTION,
-                value=Text2VideoCall.default(f"motion_field_strength_{axis}"),
-                step=1,
+    return camera, strength
+
+
+def camera_detail() -> dict[str, gr.components.Component]:
+    """The numbers the generation reads: translation, zoom and rotation per frame, and a path of its own."""
+    with gr.Accordion("Camera detail", open=False):
+        with gr.Row():
+            motion = {
+                f"motion_field_strength_{axis}": gr.Slider(
+                    label=f"Global translation δ{axis}",
+                    info="Pixels per frame, of a 512-px frame.",
+                    minimum=-MAX_UI_MOTION,
+                    maximum=MAX_UI_MOTION,
+                    value=Text2VideoCall.default(f"motion_field_strength_{axis}"),
+                    step=1,
+                )
+                for axis in "xy"
+            }
+        with gr.Row():
+            motion["motion_zoom"] = gr.Slider(
+                label="Zoom per frame",
+                info="0.02: 2 % closer each frame; negative: away.",
+                minimum=-0.2,
+                maximum=0.2,
+                value=0.0,
+                step=0.005,
             )
-            for axis in "xy"
-        }
-    with gr.Row():
-        motion["motion_zoom"] = gr.Slider(
-            label="Zoom per frame (0.02: 2 % closer each frame; negative: away)",
-            minimum=-0.2,
-            maximum=0.2,
-            value=0.0,
-            step=0.005,
+            motion["motion_rotation"] = gr.Slider(
+                label="Rotation per frame",
+                info="Degrees, counter-clockwise.",
+                minimum=-20,
+                maximum=20,
+                value=0.0,
+                step=0.5,
+            )
+        motion["motion_path"] = gr.Textbox(
+            label="Camera path",
+            info="Optional, in place of the translation: dx,dy per frame in px of a 512-px frame (0,0; 8,0; 16,4).",
+            value="",
         )
-        motion["motion_rotation"] = gr.Slider(
-            label="Rotation per frame (degrees, counter-clockwise)", minimum=-20, maximum=20, value=0.0, step=0.5
-        )
-    return camera, strength, motion
+    return motion
 
 
-def ablation_controls() -> dict[str, gr.components.Component]:
-    """The paper's ablations: cross-frame attention and the motion field switched off."""
-    with gr.Row():
-        return {
-            "use_cf_attn": gr.Checkbox(label="Cross-frame attention (off: the paper's ablation)", value=True),
-            "use_motion_field": gr.Checkbox(
-                label="Motion field (off: the paper's ablation, each frame its own noise)", value=True
-            ),
-        }
+def paper_section(d) -> dict[str, gr.components.Component]:
+    """The paper's knobs: T' and T as step indices (-1: the method's timesteps on any schedule) and its
+    ablations (cross-frame attention and the motion field switched off)."""
+    with gr.Accordion("Paper ablations and timesteps", open=False):
+        controls = {}
+        with gr.Row():
+            for name, what, timestep, value in (("t0", "T'", 881, d.t0), ("t1", "T", 941, d.t1)):
+                controls[name] = gr.Slider(
+                    label=f"Timestep {name}",
+                    info=f"The step index of {what}; -1: auto ({what} = {timestep} on any schedule).",
+                    minimum=-1,
+                    maximum=MAX_UI_STEPS - 1,
+                    value=-1 if value is None else value,
+                    step=1,
+                )
+        with gr.Row():
+            controls["use_cf_attn"] = gr.Checkbox(
+                label="Use cross-frame attention", info="Off: the paper's ablation.", value=True
+            )
+            controls["use_motion_field"] = gr.Checkbox(
+                label="Use the motion field", info="Off: the paper's ablation, each frame its own noise.", value=True
+            )
+    return controls
 
 
 def background_controls() -> dict[str, gr.components.Component]:
@@ -178,37 +225,30 @@ def background_controls() -> dict[str, gr.components.Component]:
         }
 
 
-def sampling_controls(d) -> dict[str, gr.components.Component]:
-    """Steps and guidance, then T' and T as step indices (-1: the method's timesteps on any schedule)."""
+def clip_controls(settings, d) -> dict[str, gr.components.Component]:
+    """What every clip sets: its length, rate and size."""
     with gr.Row():
-        controls = {
+        return {
+            "video_length": gr.Slider(
+                label="Video length (frames)", minimum=1, maximum=settings.max_frames, value=d.video_length, step=1
+            ),
+            "fps": gr.Slider(label="Frames per second", minimum=1, maximum=30, value=d.fps, step=1),
+            "resolution": gr.Slider(
+                label="Resolution", minimum=64, maximum=settings.max_resolution, value=d.resolution, step=8
+            ),
+        }
+
+
+def sampling_controls(d) -> dict[str, gr.components.Component]:
+    """Steps and guidance."""
+    with gr.Row():
+        return {
             "num_inference_steps": gr.Slider(
                 label="Denoising steps", minimum=2, maximum=MAX_UI_STEPS, value=d.num_inference_steps, step=1
             ),
             "guidance_scale": gr.Slider(
                 label="Guidance scale", minimum=0, maximum=20, value=Text2VideoCall.default("guidance_scale"), step=0.5
             ),
-        }
-    with gr.Row():
-        for name, what, timestep, value in (("t0", "T'", 881, d.t0), ("t1", "T", 941, d.t1)):
-            controls[name] = gr.Slider(
-                label=f"Timestep {name} (step index of {what}; -1: auto, {what} = {timestep} on any schedule)",
-                minimum=-1,
-                maximum=MAX_UI_STEPS - 1,
-                value=-1 if value is None else value,
-                step=1,
-            )
-    return controls
-
-
-def frame_controls(settings, d) -> dict[str, gr.components.Component]:
-    """The frame size and rate."""
-    with gr.Row():
-        return {
-            "resolution": gr.Slider(
-                label="Resolution", minimum=64, maximum=settings.max_resolution, value=d.resolution, step=8
-            ),
-            "fps": gr.Slider(label="Frames per second", minimum=1, maximum=30, value=d.fps, step=1),
         }
 
 
@@ -223,50 +263,38 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
         )
         with gr.Row():
             with gr.Column():
+                # In view: what a person sets for every clip. Below, closed: the rest, by what it is for.
                 prompt = gr.Textbox(label="Prompt", placeholder="a horse galloping on a street", lines=2)
                 model_name = gr.Dropdown(
-                    label=model_label("Model", settings.models_root),
+                    label="Model",
+                    info=model_info(settings.models_root),
                     choices=sd_model_choices(settings),
                     value=settings.default_sd_model,
                     allow_custom_value=True,
                     elem_id=f"{mode.name}-model",
                 )
-                image = image_controls()
-                run_button, stop_button = generate_buttons()
                 preset = preset_control()
-                with gr.Accordion("Advanced options", open=False):
-                    scheduler = scheduler_control()
-                    n_prompt = gr.Textbox(label="Negative prompt", value="")
-                    with gr.Row():
-                        video_length = gr.Slider(
-                            label="Video length (frames)",
-                            minimum=1,
-                            maximum=settings.max_frames,
-                            value=d.video_length,
-                            step=1,
-                        )
-                    with gr.Row():
-                        seed, randomize = seed_controls(Text2VideoCall.default("seed"))
-                    camera, camera_strength, motion = camera_controls()
-                    ablations, background = ablation_controls(), background_controls()
-                    motion_path = gr.Textbox(
-                        label="Camera path (optional: dx,dy per frame in px of a 512-px frame, e.g. 0,0; 8,0; 16,4)",
-                        value="",
-                    )
-                    sampling, frames = sampling_controls(d), frame_controls(settings, d)
-                    chunking = chunking_controls(settings.max_frames, d.chunk_size)
-                    feature_reuse, cross_frame = feature_reuse_control(), cross_frame_control()
-                    watermark = gr.Textbox(label="Watermark text (optional)", value="")
-                    lora, lora_weight = lora_controls()
-                    output = output_controls()
+                clip = clip_controls(settings, d)
+                with gr.Row():
+                    seed, randomize = seed_controls(Text2VideoCall.default("seed"))
+                camera, camera_strength = camera_controls()
+                sampling = sampling_controls(d)
+                run_button, stop_button = generate_buttons()
+                image = image_controls()
+                motion = camera_detail()
+                detail = prompt_detail_section()
+                consistency = consistency_section(settings.max_frames, d.chunk_size, background_controls)
+                output = output_section(lambda: {"watermark": gr.Textbox(label="Watermark text", value="")})
+                paper = paper_section(d)
             with gr.Column():
                 result, seed_used = result_controls("Generated video", f"{mode.name}-result")
 
         tab_examples(model, mode, [[e] for e in EXAMPLES], {"prompt": prompt}, [result, seed_used])
         live_model_search(model_name, sd_model_choices(settings), settings.models_root, settings.hub_search)
         private = {"queue": False, "api_visibility": "private"}
-        model_name.change(page_helper(partial(own_resolution, model)), [model_name], [frames["resolution"]], **private)
-        steps, t0, t1 = sampling["num_inference_steps"], sampling["t0"], sampling["t1"]
+        resolution = clip["resolution"]
+        model_name.change(page_helper(partial(own_resolution, model)), [model_name], [resolution], **private)
+        steps, t0, t1 = sampling["num_inference_steps"], paper["t0"], paper["t1"]
         steps.change(page_helper(rescale_timesteps), inputs=[steps, t0, t1], outputs=[t0, t1], **private)
         # The endpoint's positional order, as published (new parameters go last: `tabs.common.ADDED_LATER`).
         controls = {
@@ -275,32 +303,47 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             **{name: motion[name] for name in ("motion_field_strength_x", "motion_field_strength_y")},
             "t0": t0,
             "t1": t1,
-            "n_prompt": n_prompt,
-            "chunk_size": chunking["chunk_size"],
-            "video_length": video_length,
-            "merging_ratio": chunking["merging_ratio"],
+            "n_prompt": detail["n_prompt"],
+            "chunk_size": consistency["chunk_size"],
+            "video_length": clip["video_length"],
+            "merging_ratio": consistency["merging_ratio"],
             "seed": seed,
-            "resolution": frames["resolution"],
-            "fps": frames["fps"],
+            "resolution": resolution,
+            "fps": clip["fps"],
             "num_inference_steps": steps,
             "guidance_scale": sampling["guidance_scale"],
-            "watermark": watermark,
-            "lora": lora,
-            "lora_weight": lora_weight,
-            **output,
-            "scheduler": scheduler,
-            "feature_reuse": feature_reuse,
-            "cross_frame": cross_frame,
+            "watermark": output["watermark"],
+            "lora": detail["lora"],
+            "lora_weight": detail["lora_weight"],
+            "output_format": output["output_format"],
+            "smooth_fps": output["smooth_fps"],
+            "scheduler": detail["scheduler"],
+            "feature_reuse": consistency["feature_reuse"],
+            "cross_frame": consistency["cross_frame"],
             "motion_zoom": motion["motion_zoom"],
             "motion_rotation": motion["motion_rotation"],
-            "motion_path": motion_path,
+            "motion_path": motion["motion_path"],
             **image,
-            **background,
-            **ablations,
+            **{name: consistency[name] for name in ("smooth_bg", "smooth_bg_strength", "smooth_bg_mask")},
+            "use_cf_attn": paper["use_cf_attn"],
+            "use_motion_field": paper["use_motion_field"],
         }
         quality = quality_values(d.num_inference_steps, Text2VideoCall.default("guidance_scale"), d.t0, d.t1)
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)
-        for trigger in (camera.input, camera_strength.input):
-            trigger(page_helper(camera_motion), [camera, camera_strength], list(motion.values()), **private)
+        connect_camera(camera, camera_strength, motion)
         connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)
     return demo
+
+
+def connect_camera(camera: gr.Dropdown, strength: gr.Slider, motion: dict) -> None:
+    """The preset and its strength set the numbers; numbers that differ from the preset's (set by hand, or by a
+    card) show the preset as "Custom", whose strength then changes nothing."""
+    private = {"queue": False, "api_visibility": "private"}
+    numbers = [motion[name] for name in CAMERA_NUMBERS]
+    for trigger in (camera.input, strength.input):
+        trigger(page_helper(camera_motion), [camera, strength], numbers, **private)
+    for number in numbers:
+        number.change(page_helper(camera_shown), [camera, strength, *numbers], [camera], **private)
+
+
+CAMERA_NUMBERS = ("motion_field_strength_x", "motion_field_strength_y", "motion_zoom", "motion_rotation")

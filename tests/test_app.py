@@ -145,3 +145,26 @@ def test_modelscope_tab_and_upscale(client):
         api_name="/modelscope_upscale",
     )
     assert read_video(upscaled["video"] if isinstance(upscaled, dict) else upscaled)[0].shape == (4, 72, 128, 3)
+
+
+def test_no_two_controls_of_a_tab_share_a_label_and_help_is_not_in_labels(shared_demo):
+    import gradio as gr
+
+    demo, _ = shared_demo
+
+    def controls(block):
+        for child in getattr(block, "children", None) or []:
+            if isinstance(child, gr.components.Component) and getattr(child, "label", None):
+                yield child
+            yield from controls(child)
+
+    tabs = [block for block in demo.blocks.values() if isinstance(block, gr.Tab)]
+    assert len(tabs) >= 7
+    for tab in tabs:
+        labels = [control.label for control in controls(tab) if control.visible is not False]
+        assert len(labels) == len(set(labels)), (
+            tab.label,
+            sorted(label for label in labels if labels.count(label) > 1),
+        )
+        long = [label for label in labels if len(label) > 60]
+        assert long == ["Make a clip again: drop its generation card (.json) or the video itself here"], long

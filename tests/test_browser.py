@@ -82,6 +82,12 @@ def open_tab(page, name: str):
     return panel
 
 
+def open_section(panel, title: str) -> None:
+    """Open (or close) a tab's closed section by its title."""
+    title_only = re.compile(rf"^\s*{re.escape(title)}\s*▼?\s*$")  # the header shows the title and an arrow
+    panel.locator("button.label-wrap").filter(has_text=title_only).first.click()
+
+
 def test_every_tab_opens(page):
     for name in TABS:
         panel = open_tab(page, name)
@@ -274,7 +280,7 @@ def test_a_webm_result_plays_in_the_page(app, page):
     panel = open_tab(page, "Text2Video")
     before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
     panel.get_by_label("Prompt", exact=True).fill("a boat at sea")
-    panel.get_by_text("Advanced options").click()
+    open_section(panel, "Output")
     panel.get_by_label("webm").check()
     panel.get_by_role("button", name="Generate").click()
     page.wait_for_function(
@@ -284,7 +290,7 @@ def test_a_webm_result_plays_in_the_page(app, page):
     )
     assert page.evaluate("() => document.querySelector('#text2video-result video').src").endswith(".webm")
     panel.get_by_label("mp4").check()
-    panel.get_by_text("Advanced options").click()
+    open_section(panel, "Output")
 
 
 def test_the_pose_photo_example_runs_with_its_pose_detected(app, page):
@@ -339,7 +345,6 @@ def test_generate_right_after_an_example_click_uses_the_example(app):
 
 def test_a_typed_value_beyond_a_slider_is_set_to_its_bound_with_a_note(page):
     panel = open_tab(page, "Text2Video")
-    panel.get_by_text("Advanced options").click()
     box = panel.get_by_label("number input for Video length (frames)")
     box.fill("9999")
     panel.get_by_label("Prompt", exact=True).first.click()  # leaving the box sets it
@@ -347,7 +352,6 @@ def test_a_typed_value_beyond_a_slider_is_set_to_its_bound_with_a_note(page):
     note = panel.locator(".t2vz-clamp-note")
     assert note.inner_text() == "Video length (frames): 9999 is above its maximum, 128; it is set to 128."
     box.fill("8")
-    panel.get_by_text("Advanced options").click()
 
 
 def test_examples_cached_lazily_are_made_on_the_first_click_only(app, tmp_path):
@@ -390,7 +394,6 @@ def test_the_fast_preset_sets_the_scheduler_steps_and_guidance_and_generates(app
     before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
     panel.get_by_label("Prompt", exact=True).fill("a paper boat on a river")
     panel.get_by_label("Fast (4-8 steps)").check()
-    panel.get_by_text("Advanced options").click()
     steps = panel.get_by_label("number input for Denoising steps")
     page.wait_for_function("e => e.value === '4'", arg=steps.element_handle(), timeout=10_000)
     assert panel.get_by_label("number input for Guidance scale").input_value() == "1"
@@ -402,7 +405,6 @@ def test_the_fast_preset_sets_the_scheduler_steps_and_guidance_and_generates(app
     )
     panel.get_by_label("Quality").check()  # back to the tab's defaults for the other tests
     page.wait_for_function("e => e.value === '10'", arg=steps.element_handle(), timeout=10_000)
-    panel.get_by_text("Advanced options").click()
 
 
 def test_a_card_dropped_on_a_tab_fills_its_controls(app, page, tmp_path):
@@ -416,10 +418,10 @@ def test_a_card_dropped_on_a_tab_fills_its_controls(app, page, tmp_path):
     panel.locator("#text2video-card input[type=file]").set_input_files(str(sidecar(made.path)))
     prompt = panel.get_by_label("Prompt", exact=True)
     page.wait_for_function("e => e.value === 'a red kite over the dunes'", arg=prompt.element_handle(), timeout=10_000)
-    panel.get_by_text("Advanced options").click()
+    open_section(panel, "Camera detail")
     assert panel.get_by_label("Seed", exact=True).input_value() == "1234"
     assert panel.get_by_label("number input for Zoom per frame", exact=False).input_value() == "0.05"
-    panel.get_by_text("Advanced options").click()
+    open_section(panel, "Camera detail")
 
 
 def test_a_live_preview_appears_during_a_generation_and_goes_with_the_result(app, page, slow_steps):
@@ -447,7 +449,7 @@ def test_a_live_preview_appears_during_a_generation_and_goes_with_the_result(app
 def test_a_gif_result_shows_in_the_page(app, page):
     panel = open_tab(page, "Text2Video")
     panel.get_by_label("Prompt", exact=True).fill("a kite in the wind")
-    panel.get_by_text("Advanced options").click()
+    open_section(panel, "Output")
     panel.get_by_label("gif").check()
     panel.get_by_role("button", name="Generate").click()
     page.wait_for_function(
@@ -456,7 +458,7 @@ def test_a_gif_result_shows_in_the_page(app, page):
         timeout=120_000,
     )
     panel.get_by_label("mp4").check()
-    panel.get_by_text("Advanced options").click()
+    open_section(panel, "Output")
 
 
 @pytest.mark.parametrize(
@@ -566,7 +568,7 @@ def test_a_gif_goes_in_wherever_a_video_does(app, page, tmp_path):
 def test_a_gif_result_becomes_the_clip_to_upscale_and_the_upscale_keeps_its_shape(app, page):
     panel = open_tab(page, "ModelScope / Zeroscope")
     panel.get_by_label("Prompt", exact=True).fill("a square fox")
-    panel.get_by_text("Advanced options").click()
+    open_section(panel, "Output")
     panel.get_by_label("gif").check()
     panel.get_by_role("button", name="Generate").click()
     page.wait_for_function(
@@ -591,7 +593,7 @@ def test_a_gif_result_becomes_the_clip_to_upscale_and_the_upscale_keeps_its_shap
         timeout=180_000,
     )
     panel.get_by_label("mp4").check()
-    panel.get_by_text("Advanced options").click()
+    open_section(panel, "Output")
 
 
 @pytest.mark.parametrize(
@@ -626,3 +628,89 @@ def test_a_card_that_fails_says_why_and_changes_nothing(app, page, tmp_path, nam
     for close in page.locator(".toast-close").all():
         close.click()
     box.get_by_label("Clear").click()
+
+
+# What each tab shows by default: what a person sets for every clip (and the result side); the rest sits in the
+# closed sections, the same on every tab.
+GUIDED_VIEW = [
+    "Input video", "Prompt", "Base model", "Preset", "Max frames", "Frames per second to sample",
+    "Resolution (long side)", "Seed", "Denoising steps", "Guidance scale", "ControlNet conditioning scale",
+]  # fmt: skip
+GUIDED_SECTIONS = [
+    "Part of the input video",
+    "Negative prompt, scheduler and LoRA",
+    "Consistency and memory",
+    "Output",
+]
+IN_VIEW = {
+    "Text2Video": (
+        ["Prompt", "Model", "Preset", "Video length (frames)", "Frames per second", "Resolution", "Seed", "Camera",
+         "Camera strength", "Denoising steps", "Guidance scale"],
+        ["Start from an image (image-to-video)", "Camera detail", "Negative prompt, scheduler and LoRA",
+         "Consistency and memory", "Output", "Paper ablations and timesteps"],
+    ),
+    "Pose": (GUIDED_VIEW[:2] + ["Pose detector for videos of people"] + GUIDED_VIEW[2:], GUIDED_SECTIONS),
+    "Edge": (GUIDED_VIEW[:2] + ["Canny low threshold", "Canny high threshold"] + GUIDED_VIEW[2:], GUIDED_SECTIONS),
+    "Edge + DreamBooth": (
+        GUIDED_VIEW[:2] + ["Style", "DreamBooth model", "Canny low threshold", "Canny high threshold"]
+        + GUIDED_VIEW[3:],
+        GUIDED_SECTIONS,
+    ),
+    "Depth": (GUIDED_VIEW, GUIDED_SECTIONS),
+    "Video Instruct-Pix2Pix": (
+        ["Input video", "Instruction", "Instruct-Pix2Pix model", "Max frames", "Output frame rate",
+         "Resolution (long side)", "Seed", "Denoising steps", "Image guidance", "Instruction guidance"],
+        ["Part of the input video", "Scheduler and LoRA", "Consistency and memory", "Output"],
+    ),
+    "ModelScope / Zeroscope": (
+        ["Prompt", "Model", "Frames", "Frames per second", "Width", "Height", "Seed", "Denoising steps",
+         "Guidance scale"],
+        ["Negative prompt and scheduler", "Output"],
+    ),
+}  # fmt: skip
+RESULT_SIDE = {
+    "Seed used",
+    "Generated video",
+    "Edited video",
+    "Make a clip again: drop its generation card (.json) or the video itself here",
+}  # and, on the ModelScope tab, the upscale's own controls
+SHOWN_LABELS = """p => [...p.querySelectorAll('[data-testid=block-info], [data-testid=block-label]')]
+                         .filter(e => e.offsetParent !== null).map(e => e.innerText.trim())"""
+SECTIONS = "p => [...p.querySelectorAll('button.label-wrap')].map(e => e.innerText.replace('▼', '').trim())"
+
+
+@pytest.mark.parametrize("tab", list(IN_VIEW))
+def test_each_tab_shows_what_every_clip_sets_and_closes_the_rest_in_named_sections(page, tab):
+    panel = open_tab(page, tab)
+    view, sections = IN_VIEW[tab]
+    shown = [label for label in panel.evaluate(SHOWN_LABELS) if label not in RESULT_SIDE]
+    if tab == "ModelScope / Zeroscope":
+        shown = shown[: shown.index("Clip to upscale")] if "Clip to upscale" in shown else shown
+    assert shown == view, shown
+    assert panel.evaluate(SECTIONS) == sections
+    assert all(stop.is_disabled() for stop in panel.get_by_role("button", name="Stop").all())  # nothing runs
+
+
+def test_the_camera_preset_shows_custom_once_its_numbers_are_changed_and_then_sets_nothing(page):
+    panel = open_tab(page, "Text2Video")
+    camera = panel.locator("#camera-preset input")
+    open_section(panel, "Camera detail")
+    zoom = panel.get_by_label("number input for Zoom per frame", exact=False)
+    zoom.fill("0.05")
+    zoom.press("Enter")
+    page.wait_for_function("e => e.value === 'Custom'", arg=camera.element_handle(), timeout=10_000)
+    strength = panel.get_by_label("number input for Camera strength")
+    strength.fill("8")
+    strength.press("Enter")
+    page.wait_for_timeout(1000)
+    assert zoom.input_value() == "0.05"  # a custom camera's strength changes none of its numbers
+    camera.click()
+    page.get_by_role("option", name="Zoom in").click()
+    page.wait_for_function("e => e.value === '0.08'", arg=zoom.element_handle(), timeout=10_000)  # 0.01 x 8
+    assert camera.input_value() == "Zoom in"
+    camera.click()
+    page.get_by_role("option", name="Diagonal pan (the paper's)").click()
+    strength.fill("5")
+    strength.press("Enter")
+    page.wait_for_function("e => e.value === '0'", arg=zoom.element_handle(), timeout=10_000)
+    open_section(panel, "Camera detail")
