@@ -17,6 +17,7 @@ from clip_files import is_reference
 from errors import InputError
 from registry import Mode
 from settings import Settings
+from tabs.history import History
 from tabs.web_rules import check_model_names
 from utils.validation import shorten
 
@@ -73,9 +74,9 @@ def fill_message(card: Card, filled: int, needed: list[str]) -> str:
     return message
 
 
-def connect_card_upload(mode: Mode, controls: dict, settings: Settings) -> None:
+def connect_card_upload(mode: Mode, controls: dict, settings: Settings, history: History | None = None) -> None:
     """A card of the mode's clips (or a video made here) dropped on its tab fills the tab's `controls`, for the clip
-    to be made again."""
+    to be made again; so does "Use these settings" with a clip of the tab's `history`."""
     names = list(controls)
     upload = gr.File(
         label="Make a clip again: drop its generation card (.json) or the video itself here",
@@ -88,10 +89,12 @@ def connect_card_upload(mode: Mode, controls: dict, settings: Settings) -> None:
     held = gr.JSON(visible=False)
 
     def check(file) -> dict:
-        if not file:
-            return {}
+        return checked_values(str(getattr(file, "name", file))) if file else {}
+
+    def checked_values(path: str) -> dict:
+        """A card file's values for the tab's controls, checked, with a note of what was filled."""
         try:
-            card = Card.read(str(getattr(file, "name", file)))
+            card = Card.read(path)
             if card.mode != mode.card_mode:
                 raise InputError(f"This card is for the {card.mode} mode; this tab makes {mode.card_mode} clips.")
             checked_card(card, mode, settings)
@@ -105,6 +108,18 @@ def connect_card_upload(mode: Mode, controls: dict, settings: Settings) -> None:
         values = values if isinstance(values, dict) else {}
         return [gr.update(value=values[name]) if name in values else gr.skip() for name in names]
 
+    def from_history(chosen) -> dict:
+        """The settings of a clip of this page's history (its card, beside the clip in the outputs folder)."""
+        card = chosen.get("card") if isinstance(chosen, dict) else None
+        if not card:
+            raise gr.Error("Click a clip of the history first.")
+        return checked_values(card)
+
     # Through the queue (its own, not the generations'): only there do the message and the note reach the page.
     checking = upload.upload(check, [upload], [held], concurrency_limit=4, api_visibility="private")
     checking.success(fill, [held], list(controls.values()), queue=False, api_visibility="private")
+    if history is not None:
+        again = history.use.click(
+            from_history, [history.chosen], [held], concurrency_limit=4, api_visibility="private"
+        )
+        again.success(fill, [held], list(controls.values()), queue=False, api_visibility="private")

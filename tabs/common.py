@@ -17,7 +17,7 @@ from model import GenerationResult
 from registry import Mode
 from settings import Settings
 from tabs.card_upload import connect_card_upload
-from tabs.results import LATEST, RUNNING, connect_result_extras, preview_key, preview_sink
+from tabs.results import LATEST, RUNNING, connect_result_extras, preview_key, preview_sink, result_extras
 from tabs.web_rules import check_model_names
 from utils.jobs import Job, RequestRules, job_scope
 from utils.validation import as_flag
@@ -328,8 +328,9 @@ def connect_generation(
         return dependency
 
     dependency = connect_result_extras(outputs[0], event, api_name, stop, connect)
-    if mode.label:  # a tab's own mode: a dropped card fills its controls
-        connect_card_upload(mode, ordered, settings)
+    if mode.label:  # a tab's own mode: a dropped card (or a clip of its history) fills its controls
+        extras = result_extras(outputs[0])
+        connect_card_upload(mode, ordered, settings, extras.history if extras is not None else None)
     return dependency
 
 

@@ -20,6 +20,7 @@ from gradio.data_classes import FileData
 
 from clip_files import sidecar
 from tabs.controls import page_helper
+from tabs.history import History, chosen_entry, history_controls, with_result
 from utils.validation import as_flag
 
 PREVIEW_POLL_SECONDS = 0.5
@@ -53,6 +54,7 @@ class ResultExtras:
     seed_text: gr.Textbox
     card: gr.File
     status: gr.Markdown
+    history: History
 
 
 # The extras of each result video, found by `connect_generation` from the video it fills.
@@ -189,7 +191,7 @@ def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
     seed_used.change(page_helper(lambda seed: "" if seed is None else str(int(seed))), seed_used, shown, **PRIVATE)
     status = gr.Markdown(visible=False, elem_id=f"{elem_id}-status")
     card = gr.File(
-        label="Card (how this clip was made: drop it on a tab to make it again)",
+        label="Card of this clip (drop it on a tab to make it again)",
         visible=False,
         interactive=False,
         elem_id=f"{elem_id}-card",
@@ -201,6 +203,7 @@ def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
         elem_id=f"{elem_id}-preview",
     )
     show_preview = gr.Checkbox(label="Show a live preview while generating", value=True)
+    history = history_controls(elem_id)
 
     def show_gif(path):
         """A GIF result shows as a picture, in place of the video player."""
@@ -209,7 +212,7 @@ def result_controls(label: str, elem_id: str) -> tuple[gr.Video, gr.Number]:
 
     result.change(page_helper(show_gif), [result], [result, gif], **PRIVATE)
     timer = gr.Timer(PREVIEW_POLL_SECONDS, active=False)
-    _EXTRAS[result] = ResultExtras(preview, show_preview, timer, gif, shown, card, status)
+    _EXTRAS[result] = ResultExtras(preview, show_preview, timer, gif, shown, card, status, history)
     return result, seed_used
 
 
@@ -258,11 +261,32 @@ def connect_result_extras(result: gr.Video, event: Callable, api_name: str, stop
             PREVIEWS.end(key)
         return gr.Image(value=None, visible=False), gr.Timer(active=False), gr.Button(interactive=False)
 
-    def offer_card(request: gr.Request):
+    def keep_result(entries, request: gr.Request):
+        """The new result's card to download, and the result first in the history."""
         key = preview_key(request, api_name)
         latest = LATEST.take(key) if key else None
-        card = sidecar(latest.path) if latest is not None else None
-        return gr.File(value=str(card), visible=True) if card is not None and card.is_file() else gr.File()
+        if latest is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        card = sidecar(latest.path)
+        entries, pictures = with_result(entries, latest)
+        offered = gr.File(value=str(card), visible=True) if card.is_file() else gr.File(visible=False)
+        return offered, entries, pictures
+
+    def show_entry(entries, selected: gr.SelectData):
+        """A clip of the history, shown again as the result, with its seed and card."""
+        chosen = chosen_entry(entries, selected.index)
+        if chosen is None:
+            gr.Warning("That clip is no longer kept (the outputs folder keeps clips for a while): make it again.")
+            return [gr.skip()] * 6
+        card = chosen.get("card")
+        return (
+            gr.Video(value=chosen["video"], visible=True),
+            str(chosen["seed"]),
+            gr.File(value=card, visible=bool(card)),
+            gr.Markdown(visible=False),
+            chosen,
+            gr.Button(interactive=bool(card)),
+        )
 
     def stopped(request: gr.Request):
         """The note in place of the result once the stopped generation has ended (within one step)."""
@@ -284,7 +308,11 @@ def connect_result_extras(result: gr.Video, event: Callable, api_name: str, stop
     # The page runs a `then` listener only after an event that completed; an error needs its own (`failure`).
     dependency.then(end, None, end_outputs, **PRIVATE)  # type: ignore[attr-defined]
     dependency.failure(end, None, end_outputs, **PRIVATE)  # type: ignore[attr-defined]
-    dependency.success(offer_card, None, [extras.card], **PRIVATE)  # type: ignore[attr-defined]
+    history = extras.history
+    kept = [extras.card, history.entries, history.gallery]
+    dependency.success(keep_result, [history.entries], kept, **PRIVATE)  # type: ignore[attr-defined]
+    shown = [result, extras.seed_text, extras.card, extras.status, history.chosen, history.use]
+    history.gallery.select(show_entry, [history.entries], shown, **PRIVATE)
     if stop is not None:
         outputs = [result, extras.gif, extras.seed_text, extras.card, extras.status, stop]
         stop.click(stopped, None, outputs, **PRIVATE)

@@ -474,13 +474,15 @@ def test_a_gif_result_shows_in_the_page(app, page):
     ],
 )
 def test_screenshots_of_every_tab_during_and_after_a_generation(app, page, slow_steps, tmp_path, tab, button, result):
-    """What a person sees: the progress during a generation, then the result (the folder: T2VZ_SCREENSHOTS)."""
+    """What a person sees: the tab before, the progress during a generation, then the result (the folder:
+    T2VZ_SCREENSHOTS)."""
     steps, running, delay = slow_steps
     delay[0] = 0.4
     folder = Path(SCREENS) if SCREENS else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"\W+", "-", tab.lower()).strip("-")
     panel = open_tab(page, tab)
+    page.screenshot(path=str(folder / f"{name}-before.png"), full_page=True)
     before = page.evaluate(f"() => document.querySelector('#{result} video')?.src || ''")
     panel.get_by_label("Prompt", exact=True).or_(panel.get_by_label("Instruction")).first.fill("a fox in the snow")
     panel.get_by_role("button", name=button).click()
@@ -714,3 +716,48 @@ def test_the_camera_preset_shows_custom_once_its_numbers_are_changed_and_then_se
     strength.press("Enter")
     page.wait_for_function("e => e.value === '0'", arg=zoom.element_handle(), timeout=10_000)
     open_section(panel, "Camera detail")
+
+
+def test_the_history_keeps_this_session_s_results_to_watch_download_and_reuse(app, page, tmp_path):
+    import json
+
+    panel = open_tab(page, "Text2Video")
+    seed = panel.get_by_label("Seed", exact=True)
+    history = page.locator("#text2video-result-history")
+    before = history.locator("img, video").count()
+    for prompt, number in (("the first clip of the history", "11"), ("the second clip of the history", "22")):
+        panel.get_by_label("Prompt", exact=True).fill(prompt)
+        seed.fill(number)
+        panel.get_by_role("button", name="Generate").click()
+        page.wait_for_function(
+            "([id, n]) => document.querySelectorAll(`#${id} img, #${id} video`).length >= n",
+            arg=["text2video-result-history", before + 1],
+            timeout=120_000,
+        )
+        before += 1
+    captions = history.inner_text()
+    assert captions.index("the second clip") < captions.index("the first clip")  # newest first
+    # Reopen the first: its video, its seed and its card come back.
+    shown = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
+    history.locator("button.thumbnail-item, .thumbnail-item").nth(1).click()
+    page.wait_for_function(
+        f"() => (document.querySelector('#text2video-result video')?.src || '') !== {shown!r}", timeout=30_000
+    )
+    page.wait_for_function("() => document.querySelector('#text2video-result-card a')", timeout=30_000)
+    assert panel.get_by_label("Seed used").input_value() == "11"
+    with page.expect_download() as download:
+        page.locator("#text2video-result-card a").first.click()
+    saved = tmp_path / "first.json"
+    download.value.save_as(saved)
+    assert json.loads(saved.read_text())["parameters"]["prompt"] == "the first clip of the history"
+    folder = Path(SCREENS) if SCREENS else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / "text2video-history.png"), full_page=True)
+    # Its settings back into the controls.
+    panel.get_by_label("Prompt", exact=True).fill("something else")
+    seed.fill("0")
+    page.locator("#text2video-result-history-use").click()
+    prompt = panel.get_by_label("Prompt", exact=True)
+    page.wait_for_function("e => e.value === 'the first clip of the history'", arg=prompt.element_handle())
+    assert seed.input_value() == "11"
+    seed.fill("0")
