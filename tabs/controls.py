@@ -118,7 +118,7 @@ def video_input(label: str, elem_id: str, value: str | None = None) -> gr.Video:
     """A video to upload and, below it, a button that takes a GIF (the video box takes only video/* files, and the
     app's own GIF results must go back in as inputs): the GIF is put in the box as a playable mp4 of its frames."""
     # No `format`: Gradio would convert uploads with a system ffmpeg; load_video reads any format itself.
-    video = gr.Video(label=label, sources=["upload"], value=value, elem_id=elem_id)
+    video = gr.Video(label=label, sources=["upload"], value=value, elem_id=elem_id, height=320)
     gif = gr.UploadButton("Use a GIF", file_types=[".gif"], size="sm", elem_id=f"{elem_id}-gif")
     gif.upload(as_playable, gif, video, queue=False, api_visibility="private", show_progress="minimal")
     return video
