@@ -107,6 +107,37 @@ def camera_shown(preset: str, strength: float, *numbers: float):
     return gr.skip() if same else gr.update(value=CUSTOM_CAMERA)
 
 
+def strength_steps(num_inference_steps: float, t0: float | None, t1: float | None) -> int:
+    """How many image strengths make a difference, less one: the steps before T' on the default schedule (SD's
+    DDIM; another scheduler may differ by a step, which the generation's note then says)."""
+    from diffusers import DDIMScheduler
+
+    from pipelines.text_to_video_zero import TextToVideoZeroPipeline
+
+    steps = max(2, int(num_inference_steps))
+    if t0 not in (-1, None) or t1 not in (-1, None):
+        return max(0, steps - 1 - int(t0 or 0))
+    scheduler = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1)
+    scheduler.set_timesteps(steps)
+    return TextToVideoZeroPipeline.motion_steps(scheduler.timesteps, None, None)[1]
+
+
+def snapped_strength(strength: float, before_t_prime: int) -> float:
+    """The strength a generation uses for `strength` (`image_start_index`), with `before_t_prime` steps."""
+    from pipelines.text_to_video_zero import image_start_index
+
+    if before_t_prime <= 0:
+        return 0.0
+    return round((before_t_prime - image_start_index(before_t_prime, float(strength))) / before_t_prime, 4)
+
+
+def image_strength_steps(num_inference_steps: float, t0: float, t1: float, strength: float):
+    """The image strength slider in the steps that make a difference (page only: a generation takes any strength
+    and says which it used)."""
+    before_t_prime = strength_steps(num_inference_steps, t0, t1)
+    return gr.update(step=1 / max(1, before_t_prime), value=snapped_strength(strength, before_t_prime))
+
+
 def own_resolution(model: Model, model_name: str) -> dict:
     """The resolution slider at the chosen model's own size (1024 for SDXL), when that can be told quickly."""
     try:
@@ -117,19 +148,21 @@ def own_resolution(model: Model, model_name: str) -> dict:
     return gr.update(value=model.settings.own_resolution(size)) if size else gr.update()
 
 
-def image_controls() -> dict[str, gr.components.Component]:
-    """Image-to-video: the first frame and how far the model may move from it."""
+def image_controls(d) -> dict[str, gr.components.Component]:
+    """Image-to-video: the first frame and how far the model may move from it, in the steps that differ at the
+    tab's defaults (`image_strength_steps` keeps them so)."""
+    before_t_prime = strength_steps(d.num_inference_steps, d.t0, d.t1)
     with gr.Accordion("Start from an image (image-to-video)", open=False):
         return {
             "image": gr.Image(label="First frame", type="filepath", sources=["upload"], height=200),
             "image_strength": gr.Slider(
                 label="Image strength",
-                info="0: the first frame stays closest to the image; 1: free. It moves in steps of the schedule "
-                "(the steps before T'): a note says when the value set takes effect as its nearest.",
+                info="0: the first frame stays closest to the image; 1: free. It moves in the steps that make a "
+                "difference (the schedule's steps before T'); a note says when a value takes effect as its nearest.",
                 minimum=0.0,
                 maximum=1.0,
-                value=Text2VideoCall.default("image_strength"),
-                step=0.05,
+                value=snapped_strength(Text2VideoCall.default("image_strength"), before_t_prime),
+                step=1 / max(1, before_t_prime),
             ),
         }
 
@@ -280,7 +313,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
                 camera, camera_strength = camera_controls()
                 sampling = sampling_controls(d)
                 run_button, stop_button = generate_buttons()
-                image = image_controls()
+                image = image_controls(d)
                 motion = camera_detail()
                 detail = prompt_detail_section()
                 consistency = consistency_section(settings.max_frames, d.chunk_size, background_controls)
@@ -296,6 +329,9 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
         model_name.change(page_helper(partial(own_resolution, model)), [model_name], [resolution], **private)
         steps, t0, t1 = sampling["num_inference_steps"], paper["t0"], paper["t1"]
         steps.change(page_helper(rescale_timesteps), inputs=[steps, t0, t1], outputs=[t0, t1], **private)
+        strength = image["image_strength"]
+        for trigger in (steps.change, t0.change, t1.change):
+            trigger(page_helper(image_strength_steps), [steps, t0, t1, strength], [strength], **private)
         # The endpoint's positional order, as published (new parameters go last: `tabs.common.ADDED_LATER`).
         controls = {
             "prompt": prompt,

@@ -109,3 +109,16 @@ def test_a_strength_between_schedule_steps_is_said_to_take_effect_at_the_nearest
     assert not [note for note in exact.notes if "Image strength" in note]
     moved = model.text2video("a dune", image=PHOTO, image_strength=0.2, **fast)
     assert any("Image strength 0.2 takes effect as 0.33" in note for note in moved.notes), moved.notes
+
+
+def test_the_page_offers_the_strengths_that_differ_and_only_those(tiny_models):
+    from tabs.text2video import image_strength_steps
+
+    pipe = Model(settings=Settings.from_env().with_tiny_models()).text2video_pipeline("tiny-sd")
+    for steps, t0, t1 in ((8, -1, -1), (20, -1, -1), (50, -1, -1), (12, 8, 10), (30, 20, 25)):
+        update = image_strength_steps(steps, t0, t1, 0.3)
+        offered = [k * update["step"] for k in range(round(1 / update["step"]) + 1)]
+        timesteps = (None, None) if t0 == -1 else (t0, t1)
+        used = [pipe.image_strength_used(steps, *timesteps, strength) for strength in offered]
+        assert used == pytest.approx(offered) and len(set(used)) == len(used), (steps, t0, t1)  # each one counts
+        assert update["value"] == pytest.approx(pipe.image_strength_used(steps, *timesteps, 0.3), abs=1e-4)
