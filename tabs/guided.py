@@ -91,7 +91,7 @@ def guided_demo(
     with gr.Blocks() as demo:
         gr.Markdown(f"## {title}\n{description}")
         with gr.Row():
-            with gr.Column():
+            with gr.Column(elem_id=f"{mode.name}-controls"):
                 # In view: what a person sets for every clip. Below, closed: the rest, by what it is for.
                 video = video_input("Input video", f"{mode.name}-video", default_video)
                 prompt = gr.Textbox(label="Prompt", lines=2, value=prompt_value)

@@ -136,7 +136,7 @@ def create_demo(model: Model, mode: Mode, upscale: Mode) -> gr.Blocks:
             "Zeroscope XL afterwards. (Token merging does not apply to their 3-D UNet.)"
         )
         with gr.Row():
-            with gr.Column():
+            with gr.Column(elem_id=f"{mode.name}-controls"):
                 prompt = gr.Textbox(label="Prompt", lines=2)
                 model_name = gr.Dropdown(
                     label="Model",

@@ -41,7 +41,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             "same way."
         )
         with gr.Row():
-            with gr.Column():
+            with gr.Column(elem_id=f"{mode.name}-controls"):
                 # In view: what a person sets for every clip. Below, closed: the rest, by what it is for.
                 video = video_input("Input video", f"{mode.name}-video", EXAMPLES[0][0])
                 prompt = gr.Textbox(label="Instruction", lines=2, placeholder="make it Van Gogh Starry Night style")

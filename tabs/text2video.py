@@ -295,7 +295,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             "frame's attention and drift along a global motion."
         )
         with gr.Row():
-            with gr.Column():
+            with gr.Column(elem_id=f"{mode.name}-controls"):
                 # In view: what a person sets for every clip. Below, closed: the rest, by what it is for.
                 prompt = gr.Textbox(label="Prompt", placeholder="a horse galloping on a street", lines=2)
                 model_name = gr.Dropdown(
