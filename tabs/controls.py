@@ -171,7 +171,10 @@ def model_info(models_root: Path) -> str:
 def lora_controls() -> tuple[gr.Textbox, gr.Slider]:
     with gr.Row():
         lora = gr.Textbox(
-            label="LoRA", info="Optional: a Hugging Face id or a .safetensors file in the models folder.", scale=3
+            label="LoRA",
+            info="Optional: a Hugging Face id or a .safetensors file in the models folder.",
+            value="",
+            scale=3,
         )
         low, high = LORA_WEIGHTS
         default = SDCall.default("lora_weight")

@@ -32,7 +32,7 @@ class History:
 def history_controls(elem_id: str) -> History:
     with gr.Accordion("History (this session)", open=True):
         gallery = gr.Gallery(
-            label="Results of this session, newest first: click one to see it again",
+            label="Newest first: click one to see it again",
             columns=4,
             height="auto",
             allow_preview=False,

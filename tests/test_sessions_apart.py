@@ -45,5 +45,8 @@ def test_the_clip_to_upscale_is_a_labelled_input_of_the_page(shared_app):
     config = httpx.get(f"{url.rstrip('/')}/config").json()
     labels = {c["props"].get("label") for c in config["components"] if c.get("type") == "video"}
     assert "Clip to upscale" in labels
-    states = [c for c in config["components"] if c.get("type") == "state"]
-    assert not states  # no hidden per-server or per-session clip state feeds the upscale endpoint
+    # No hidden per-server or per-session state feeds an endpoint (the page's history is its own, page-only).
+    states = {c["id"] for c in config["components"] if c.get("type") == "state"}
+    endpoints = [dep for dep in config["dependencies"] if dep.get("api_visibility", "public") == "public"]
+    assert any(dep.get("api_name") == "modelscope_upscale" for dep in endpoints)
+    assert not [dep["api_name"] for dep in endpoints if states & set(dep["inputs"])]

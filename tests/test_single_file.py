@@ -362,4 +362,4 @@ def test_the_text2video_tab_wires_the_model_field_to_the_resolution(model):
         for target in dep["targets"]
         if target[1] == "change"
     ]
-    assert any(source.startswith("Model (") and outputs == ["Resolution"] for source, outputs in wired)
+    assert any(source == "Model" and outputs == ["Resolution"] for source, outputs in wired)
