@@ -328,6 +328,11 @@ def test_switching_styles_replaces_the_trigger_and_examples_set_the_style(app, p
         "e => e.value === 'avatar style, a cup of coffee on a wooden table'", arg=prompt.element_handle()
     )
     assert panel.get_by_label("Avatar").is_checked()  # the example's style, so its model, comes with it
+    # The examples table reads as a table: short column names (the controls' labels), the prompts in full.
+    headers = [h.inner_text().strip() for h in panel.locator("table thead th").all()]
+    assert headers == ["Input video", "Prompt", "Style", "DreamBooth model"], headers
+    rows = panel.locator("table tbody tr")
+    assert "arcane style, a cat looking into the camera" in rows.nth(1).inner_text()
 
 
 def test_generate_right_after_an_example_click_uses_the_example(app):
