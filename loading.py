@@ -170,15 +170,24 @@ def hub_reachable() -> bool:
     if asked and time.monotonic() - asked[0] < 60:
         return asked[1]
     import socket
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as NoAnswer
     from urllib.parse import urlsplit
 
-    address = urlsplit(endpoint)
-    try:
+    def connect() -> None:
+        address = urlsplit(endpoint)
         port = address.port or (443 if address.scheme == "https" else 80)
         socket.create_connection((address.hostname, port), timeout=HUB_PROBE_SECONDS).close()
+
+    # In a thread with a deadline: resolving the name is not bound by the socket's timeout.
+    probe = ThreadPoolExecutor(max_workers=1)
+    try:
+        probe.submit(connect).result(timeout=HUB_PROBE_SECONDS)
         answered = True
-    except (OSError, ValueError):
+    except (OSError, ValueError, NoAnswer):
         answered = False
+    finally:
+        probe.shutdown(wait=False)
     _hub_answers[endpoint] = (time.monotonic(), answered)
     return answered
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,12 @@ def test_the_hub_is_asked_briefly_and_its_answer_kept(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     assert loading.hub_reachable() is False and loading.hub_reachable() is False
     assert calls == [loading.HUB_PROBE_SECONDS]  # asked once, briefly; the answer kept
+    # A name that takes long to resolve counts as no answer once the probe's time is up.
+    monkeypatch.setattr(loading, "HUB_PROBE_SECONDS", 0.2)
+    monkeypatch.setattr(loading, "_hub_answers", {})
+    monkeypatch.setattr(socket, "create_connection", lambda address, timeout: time.sleep(2))
+    started = time.monotonic()
+    assert loading.hub_reachable() is False and time.monotonic() - started < 1.5
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
     monkeypatch.setattr(loading, "_hub_answers", {})
     assert loading.hub_reachable() is True and len(calls) == 1  # behind a proxy only the loaders can tell
