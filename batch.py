@@ -165,7 +165,8 @@ def run_batch(jobs_file: Path, folder: Path, model) -> Summary:
 
     pending, results = start_batch(jobs_file, folder)
     try:
-        for job in tqdm(sorted(pending, key=lambda j: (j.group, j.index)), desc="Batch", unit="clips"):
+        jobs = sorted(pending, key=lambda j: (j.group, j.index))
+        for job in tqdm(jobs, desc="Batch", unit="clips", disable=not model.settings.progress_bars):
             results.add(run_job(model, job, folder))
     finally:
         results.close()
@@ -266,7 +267,7 @@ def run_batch_on_ray(
         held: dict = {}  # worker -> the group of models it holds
         running: dict = {}  # future -> (worker, job)
         idle = list(pool)
-        bar = tqdm(total=len(pending), desc="Batch (Ray)", unit="clips")
+        bar = tqdm(total=len(pending), desc="Batch (Ray)", unit="clips", disable=not settings.progress_bars)
         while pending or running:
             while idle and pending:
                 worker = idle.pop()

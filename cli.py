@@ -198,12 +198,14 @@ def output_folder(out: Path) -> Path:
 
 
 def make_settings(args):
-    """The settings of the environment, with the --tiny-models flag."""
+    """The settings of the environment, with the --tiny-models and --quiet flags."""
     from settings import Settings
 
     settings = Settings.from_env()
     if args.tiny_models:
         settings = settings.with_tiny_models()
+    if getattr(args, "quiet", False):
+        settings = dataclasses.replace(settings, progress_bars=False)
     return settings
 
 
@@ -212,8 +214,10 @@ def make_model(args):
 
     if args.quiet:
         from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
 
-        diffusers_logging.disable_progress_bar()
+        diffusers_logging.disable_progress_bar()  # the downloads' and loaders' bars (the rest: `progress_bars`)
+        transformers_logging.disable_progress_bar()
     return Model(settings=make_settings(args))
 
 

@@ -548,11 +548,12 @@ class ModelLoader:
                     weight.copy_(saved[f"{component}.{module_name}"].to(weight.device, weight.dtype))
 
     def _ready(self, pipe, mode: str):
-        pipe.set_progress_bar_config(desc=f"Generating ({mode})")
+        quiet = {} if self.settings.progress_bars else {"disable": True}  # the pipeline's bars all read this
+        pipe.set_progress_bar_config(desc=f"Generating ({mode})", **quiet)
         networks = [getattr(pipe, name, None) for name in ("unet", "controlnet")]
         if any(getattr(network, "first_compiled_run", False) for network in networks):
             # T2VZ_COMPILE: the first steps compile (minutes with real models); the page says why they are slow.
-            pipe.set_progress_bar_config(desc=f"Generating ({mode}; compiling on this first run, slow)")
+            pipe.set_progress_bar_config(desc=f"Generating ({mode}; compiling on this first run, slow)", **quiet)
             for network in networks:
                 if network is not None:
                     network.first_compiled_run = False

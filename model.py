@@ -179,7 +179,8 @@ class Model(ModelLoader):
         from tqdm.auto import tqdm
 
         # A second phase on the page's progress bar (Gradio tracks tqdm): decoding and writing long clips takes time.
-        with writer, tqdm(total=len(latents), desc="Writing the video", unit="frames") as bar:
+        quiet = getattr(pipe, "_progress_bar_config", {}).get("disable", False)  # as the pipeline's own bars
+        with writer, tqdm(total=len(latents), desc="Writing the video", unit="frames", disable=quiet) as bar:
             start = 0
             for frames in pipe.decode_latents_iter(latents, DECODE_CHUNK_SIZE):
                 check_cancelled()  # a stopped request writes nothing: the writer drops its partial file

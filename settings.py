@@ -152,6 +152,7 @@ class Settings:
     single_file_configs: tuple[tuple[str, str], ...] = tuple(SINGLE_FILE_CONFIGS.items())
     max_work: int | None = None  # megapixel-steps per web request; None: the profile's default, 0: no limit
     preview_every: int = 5
+    progress_bars: bool = True  # the steps', the writing's and a batch's bars (off: the command line's --quiet)
     preview_decoder: str = ""
     cache_examples: bool | None = None  # None: the profile's choice (on with the hub models)
     examples_cache_dir: Path = Path(tempfile.gettempdir()) / "text2video-zero" / "examples"

@@ -177,3 +177,17 @@ def test_an_interrupted_batch_resumes_where_it_stopped(tiny_models, tmp_path, mo
     summary = run_batch(tmp_path / "jobs.jsonl", tmp_path / "out", model)
     assert (summary.done, summary.skipped, summary.failed) == (2, 2, 0)
     assert len(list((tmp_path / "out").glob("*.mp4"))) == 4
+
+
+def test_quiet_shows_no_progress_bar(tiny_models, tmp_path, capsys, monkeypatch):
+    from cli import main
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    command = ["generate", "text2video", "--prompt", "a cat", "--video-length", "2", "--resolution", "64"]
+    command += ["--num_inference_steps", "3", "--out"]
+    assert main(["--tiny-models", *command, str(tmp_path / "loud.mp4")]) == 0
+    assert "Generating" in capsys.readouterr().err
+    assert main(["--tiny-models", "--quiet", *command, str(tmp_path / "quiet.mp4")]) == 0
+    err = capsys.readouterr().err
+    assert "Generating" not in err and "Writing the video" not in err and "Anchor frame" not in err
+    assert "%|" not in err and (tmp_path / "quiet.mp4").is_file()  # no bar at all
