@@ -20,6 +20,7 @@ from pipelines.background import MASK_SOURCES
 from pipelines.base import MAX_MERGING_RATIO, VP_NAMES
 from pipelines.base import SCHEDULERS as ALL_SCHEDULERS
 from pipelines.cross_frame_attention import CROSS_FRAME_MODES
+from pipelines.free_init import MAX_FREE_INIT
 from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
 from pipelines.modelscope import SCHEDULERS
 from pipelines.options import MAX_ZOOM, ZeroShot, camera_path, check_t0_t1, fit_chunk
@@ -236,6 +237,7 @@ class Text2VideoCall(SDCall):
     smooth_bg: Any = False  # pull every frame's background toward the anchor's
     smooth_bg_strength: Any = 0.4
     smooth_bg_mask: Any = "attention"  # the foreground: the UNet's cross-attention maps, or MediaPipe's "person"
+    free_init_iterations: Any = 0  # FreeInit: the all-frames phase again this many times (0: off)
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
@@ -268,6 +270,7 @@ class Text2VideoCall(SDCall):
             raise InputError(
                 f"Background mask must be one of {', '.join(MASK_SOURCES)}, got {quote(self.smooth_bg_mask)}."
             )
+        self.free_init_iterations = as_int("FreeInit iterations", self.free_init_iterations, 0, MAX_FREE_INIT)
 
     def input_files(self) -> dict[str, Any]:
         return {} if self.image is None else {"image": self.image_source}

@@ -39,7 +39,9 @@ def run_text2video(model: Model, mode: Mode, call: Text2VideoCall, rules: Reques
         resolution = call.resolution or model.settings.own_resolution(
             pipe.unet.config.sample_size * pipe.vae_scale_factor
         )
-        model.check_work(call, rules, call.video_length, resolution, resolution, call.num_inference_steps, call.fps)
+        # FreeInit runs the steps from T again each iteration: counted as whole passes (a bound, not a guess).
+        steps = call.num_inference_steps * (1 + call.free_init_iterations)
+        model.check_work(call, rules, call.video_length, resolution, resolution, steps, call.fps)
         if call.image is not None:
             note_image_strength(pipe, call)
         latents = pipe(

@@ -46,6 +46,7 @@ class ZeroShot:
     smooth_bg: bool = False
     smooth_bg_strength: float = 0.4
     smooth_bg_mask: str = "attention"
+    free_init_iterations: int = 0
 
     @classmethod
     def of(cls, source) -> ZeroShot:

@@ -37,12 +37,14 @@ from .background import (
     smooth_background,
 )
 from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline, chain_callbacks
+from .free_init import MAX_FREE_INIT, reinitialized
 from .motion import CameraMotion, warp_anchor_latent
 from .options import MAX_ZOOM, camera_path, check_t0_t1, fit_chunk, takes_options
 
 # The method's T and T' as training timesteps: the original t1=47 and t0=44 of 50-step DDIM. Any scheduler and step
 # count keeps them where the method wants them through `motion_step_indices`.
 MOTION_TIMESTEPS = (941, 881)
+ANCHOR_PHASE = "Anchor frame on to T' (the method's extra steps)"  # the progress bar of the anchor's own steps
 
 
 def image_start_index(index_t_prime: int, strength: float) -> int:
@@ -127,6 +129,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         motion_rotation: float = 0.0,
         motion_path=None,
         image_strength: float = 0.0,
+        free_init_iterations: int = 0,
     ) -> None:
         self.check_common_inputs(
             prompt,
@@ -150,6 +153,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             raise ValueError(f"`num_inference_steps` must be at least 2, got {num_inference_steps!r}.")
         if not 0 <= image_strength <= 1:
             raise ValueError(f"`image_strength` must be in [0, 1], got {image_strength!r}.")
+        if not isinstance(free_init_iterations, int) or not 0 <= free_init_iterations <= MAX_FREE_INIT:
+            raise ValueError(f"`free_init_iterations` must be an integer from 0 to {MAX_FREE_INIT}.")
         check_t0_t1(t0, t1, num_inference_steps)
 
     # --------------------------------------------------------------------------------------------- latents
@@ -238,6 +243,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         smooth_bg: bool = False,
         smooth_bg_strength: float = 0.4,
         smooth_bg_mask: str = "attention",
+        free_init_iterations: int = 0,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -255,6 +261,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         to be decoded with `decode_latents_iter`. `callback_on_step_end(pipe, step, timestep, {"latents": ...,
         "denoised": ...})` runs after every scheduler step (the anchor phase passes the anchor's latent alone) with
         the latents and the step's estimate of the clean latents, and may return {"latents": ...} to replace them.
+        `free_init_iterations` N > 0 runs the all-frames phase N more times, each from the last pass's clip noised
+        back to T with its low frequencies kept (`free_init`; 0: the method as published).
         """
         default_size = self.unet.config.sample_size * self.vae_scale_factor
         height, width = height or default_size, width or default_size
@@ -275,6 +283,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             motion_rotation,
             motion_path,
             image_strength,
+            free_init_iterations,
         )
         device = self._execution_device
         chunk_size = fit_chunk(chunk_size, video_length)
@@ -298,7 +307,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         # The user's steps: the schedule from where the clip starts (an image may enter late) to the end; the anchor
         # frame's way on from T to T' is the method's, counted on a bar of its own.
         user_steps = num_inference_steps - min(start, index_t)
-        extra = partial(self.extra_steps_bar, what="Anchor frame on to T' (the method's extra steps)")
+        extra = self.extra_steps_bar
         sampling = self.sampling(user_steps, (self.unet,), num_branches, merging_ratio, use_cf_attn, cross_frame)
         with sampling as (progress, attn):
             denoise = partial(
@@ -315,7 +324,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 anchor_step = self.step_kwargs(anchor_scheduler, generator, eta)
                 start_noise = anchor * anchor_scheduler.init_noise_sigma
                 anchor_at_t = denoise(start_noise, anchor_scheduler, range(index_t), step_kwargs=anchor_step)
-                with extra(index_t_prime - index_t) as extra_progress:
+                with extra(index_t_prime - index_t, ANCHOR_PHASE) as extra_progress:
                     anchor = denoise(
                         anchor_at_t,
                         anchor_scheduler,
@@ -335,7 +344,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                 image_step = self.step_kwargs(image_scheduler, generator, eta)
                 shared = range(start, max(start, index_t))  # on the user's bar: every frame starts from them
                 anchor = denoise(anchor, image_scheduler, shared, step_kwargs=image_step)
-                with extra(index_t_prime - max(start, index_t)) as extra_progress:
+                with extra(index_t_prime - max(start, index_t), ANCHOR_PHASE) as extra_progress:
                     anchor = denoise(
                         anchor,
                         image_scheduler,
@@ -367,21 +376,37 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             latents = torch.cat(leading)
 
             # 4. All frames from T with cross-frame attention, in lockstep chunks (backgrounds smoothed on request).
-            maps = AttentionMaps(num_branches, prompt_token_positions(self.tokenizer, prompt), latents.shape[-2:])
-            smoothing = smooth_bg and smooth_bg_mask == "attention"
-            with maps.installed(self.unet) if smoothing else nullcontext():
-                callback = callback_on_step_end
-                if smooth_bg:
-                    blend = self.background_blend(maps, smooth_bg_strength, smooth_bg_mask, camera)
-                    callback = chain_callbacks(blend, callback_on_step_end)
-                latents = denoise(
-                    latents,
-                    video_scheduler,
-                    range(index_t, num_inference_steps),
-                    step_kwargs=self.step_kwargs(video_scheduler, generator, eta),
-                    callback_offset=index_t_prime,
-                    chunk_size=chunk_size,
-                    callback=callback,
-                )
+            def all_frames(latents: torch.Tensor, scheduler, **kwargs) -> torch.Tensor:
+                maps = AttentionMaps(num_branches, prompt_token_positions(self.tokenizer, prompt), latents.shape[-2:])
+                with maps.installed(self.unet) if smooth_bg and smooth_bg_mask == "attention" else nullcontext():
+                    callback = callback_on_step_end
+                    if smooth_bg:
+                        blend = self.background_blend(maps, smooth_bg_strength, smooth_bg_mask, camera)
+                        callback = chain_callbacks(blend, callback_on_step_end)
+                    return denoise(
+                        latents,
+                        scheduler,
+                        range(index_t, num_inference_steps),
+                        step_kwargs=self.step_kwargs(scheduler, generator, eta),
+                        callback_offset=index_t_prime,
+                        chunk_size=chunk_size,
+                        callback=callback,
+                        **kwargs,
+                    )
+
+            latents = all_frames(latents, video_scheduler)
+            # 5. FreeInit: the phase again, from the last clip noised back to T with its low frequencies kept.
+            noise = (
+                randn_tensor(latents.shape, generator=generator, device=device, dtype=dtype)
+                if free_init_iterations
+                else None
+            )
+            for iteration in range(free_init_iterations):
+                start_at_t = reinitialized(latents, noise, video_scheduler, timesteps[index_t], generator)
+                scheduler = self.fresh_scheduler(num_inference_steps, device, begin_index=index_t)
+                with extra(
+                    num_inference_steps - index_t, f"FreeInit pass {iteration + 1} of {free_init_iterations}"
+                ) as bar:
+                    latents = all_frames(start_at_t, scheduler, progress=bar)
 
         return self.finish(latents, output_type, decode_chunk_size or chunk_size)

@@ -44,6 +44,7 @@ ADDED_LATER = (
     "use_cf_attn",
     "use_motion_field",
     "shared_noise",
+    "free_init_iterations",
 )
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)

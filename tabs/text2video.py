@@ -10,6 +10,7 @@ from errors import InputError
 from loading import TINY_ALIASES
 from model import Model
 from modes import Text2VideoCall
+from pipelines.free_init import MAX_FREE_INIT
 from pipelines.options import suggest_t0_t1
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
@@ -242,6 +243,22 @@ def paper_section(d) -> dict[str, gr.components.Component]:
     return controls
 
 
+def coherence_controls() -> dict[str, gr.components.Component]:
+    """FreeInit, then background smoothing toward the first frame's and where its foreground mask comes from."""
+    controls = {
+        "free_init_iterations": gr.Slider(
+            label="FreeInit iterations",
+            info="Each runs the frames again from T, keeping the last clip's low frequencies: steadier, one more "
+            "pass of the frames each; 0: off.",
+            minimum=0,
+            maximum=MAX_FREE_INIT,
+            value=Text2VideoCall.default("free_init_iterations"),
+            step=1,
+        )
+    }
+    return controls | background_controls()
+
+
 def background_controls() -> dict[str, gr.components.Component]:
     """Background smoothing toward the first frame's, and where its foreground mask comes from."""
     with gr.Row():
@@ -316,7 +333,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
                 image = image_controls(d)
                 motion = camera_detail()
                 detail = prompt_detail_section()
-                consistency = consistency_section(settings.max_frames, d.chunk_size, background_controls)
+                consistency = consistency_section(settings.max_frames, d.chunk_size, coherence_controls)
                 output = output_section(lambda: {"watermark": gr.Textbox(label="Watermark text", value="")})
                 paper = paper_section(d)
             with gr.Column():
@@ -363,6 +380,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             **{name: consistency[name] for name in ("smooth_bg", "smooth_bg_strength", "smooth_bg_mask")},
             "use_cf_attn": paper["use_cf_attn"],
             "use_motion_field": paper["use_motion_field"],
+            "free_init_iterations": consistency["free_init_iterations"],
         }
         quality = quality_values(d.num_inference_steps, Text2VideoCall.default("guidance_scale"), d.t0, d.t1)
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)
