@@ -126,3 +126,19 @@ def test_camera_presets_set_the_sliders():
     assert [u["value"] for u in camera_motion("Zoom out", 4)] == [0, 0, -0.04, 0.0]
     assert [u["value"] for u in camera_motion("Rotate right", 2)] == [0, 0, 0.0, -2.0]
     assert len(CAMERA_PRESETS) >= 9 and np.isfinite([v for p in CAMERA_PRESETS.values() for v in p]).all()
+
+
+def test_the_coherence_bench_s_warp_error_is_zero_on_a_clip_that_follows_the_camera_exactly():
+    import numpy as np
+    from skimage import data
+
+    from bench.coherence import adjacent_difference, warp_error
+    from pipelines.motion import motion_shift
+
+    photo = data.astronaut().astype(np.float32) / 255  # 512 x 512
+    size, strength = 128, 24.0
+    shifts = [(motion_shift(strength, k, size // 8) * 8) for k in range(6)]
+    clip = np.stack([photo[s : s + size, s : s + size] for s in shifts])  # frame k shows the photo at p + shift_k
+    assert warp_error(clip, strength) == 0 and adjacent_difference(clip) > 0.01
+    still = np.stack([photo[:size, :size]] * 6)
+    assert warp_error(still, strength) > 0.01  # a clip that does not follow the camera has an error
