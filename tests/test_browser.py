@@ -428,9 +428,12 @@ def test_a_card_dropped_on_a_tab_fills_its_controls(app, page, tmp_path):
     panel.locator("#text2video-card input[type=file]").set_input_files(str(sidecar(made.path)))
     prompt = panel.get_by_label("Prompt", exact=True)
     page.wait_for_function("e => e.value === 'a red kite over the dunes'", arg=prompt.element_handle(), timeout=10_000)
+    page.locator(".toast-body").filter(has_text="Filled").first.wait_for(timeout=10_000)  # the note says so
     open_section(panel, "Camera detail")
     assert panel.get_by_label("Seed", exact=True).input_value() == "1234"
     assert panel.get_by_label("number input for Zoom per frame", exact=False).input_value() == "0.05"
+    camera = panel.locator("#camera-preset input")  # the card's camera is no preset's: its strength will not touch it
+    page.wait_for_function("e => e.value === 'Custom'", arg=camera.element_handle(), timeout=10_000)
     open_section(panel, "Camera detail")
 
 
