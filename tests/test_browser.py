@@ -547,12 +547,12 @@ def open_behind_the_login(browser, url: str) -> None:
         page.close()
 
 
-def video_shown(page, elem_id: str) -> str:
-    """The source of the playable video in a box (a <video> whose media loaded), or ""."""
-    return page.evaluate(
-        """id => { const v = document.querySelector(`#${id} video`);
-                   return v && v.readyState >= 1 && !v.error ? v.src : ""; }""",
-        elem_id,
+def wait_until_playable(page, elem_id: str) -> None:
+    """Wait until the video box `elem_id` holds a video whose media has loaded (a player that can play it)."""
+    page.wait_for_function(
+        "id => { const v = document.querySelector(`#${id} video`); return !!v && v.readyState >= 1 && !v.error; }",
+        arg=elem_id,
+        timeout=30_000,
     )
 
 
@@ -569,11 +569,7 @@ def test_a_gif_goes_in_wherever_a_video_does(app, page, tmp_path):
     with page.expect_file_chooser() as chooser:
         panel.get_by_role("button", name="Use a GIF").click()
     chooser.value.set_files(str(gif))
-    page.wait_for_function(
-        "id => { const v = document.querySelector(`#${id} video`); return !!v && v.readyState >= 1 && !v.error; }",
-        arg="canny-video",
-        timeout=30_000,
-    )
+    wait_until_playable(page, "canny-video")
     panel.get_by_label("Prompt", exact=True).fill("a tiger")
     panel.get_by_role("button", name="Generate").click()
     page.wait_for_function(RESULT_LOADED, arg="canny-result", timeout=120_000)
@@ -591,11 +587,7 @@ def test_a_gif_result_becomes_the_clip_to_upscale_and_the_upscale_keeps_its_shap
         timeout=120_000,
     )
     # The clip box plays the GIF's frames (no "Video not playable"), and the size follows the square clip.
-    page.wait_for_function(
-        "id => { const v = document.querySelector(`#${id} video`); return !!v && v.readyState >= 1 && !v.error; }",
-        arg="modelscope_upscale-clip",
-        timeout=30_000,
-    )
+    wait_until_playable(page, "modelscope_upscale-clip")
     assert not page.get_by_text("not playable", exact=False).count()
     width = panel.get_by_label("number input for Upscale width")
     page.wait_for_function("e => e.value === '128'", arg=width.element_handle(), timeout=10_000)
