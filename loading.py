@@ -207,14 +207,11 @@ def is_repo_id(name: str) -> bool:
 
 
 def in_hub_cache(name: str) -> bool:
-    """Whether a hub id has anything in this machine's Hugging Face cache."""
-    from huggingface_hub import scan_cache_dir
-    from huggingface_hub.errors import CacheNotFound
+    """Whether a hub id has a folder in this machine's Hugging Face cache (the one the loaders read)."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
 
-    try:
-        return any(repo.repo_id == name for repo in scan_cache_dir().repos)
-    except (CacheNotFound, OSError, ValueError):
-        return False
+    return (Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=name, repo_type="model")).is_dir()
 
 
 def unreachable_repo(name: str) -> bool:

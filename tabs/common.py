@@ -17,7 +17,7 @@ from model import GenerationResult
 from registry import Mode
 from settings import Settings
 from tabs.card_upload import connect_card_upload
-from tabs.results import LATEST, RUNNING, connect_result_extras, preview_key, preview_sink, result_extras
+from tabs.results import LATEST, RUNNING, connect_result_extras, page_key, preview_sink, result_extras
 from tabs.web_rules import check_model_names
 from utils.jobs import Job, RequestRules, job_scope
 from utils.validation import as_flag
@@ -267,7 +267,7 @@ def connect_generation(
     async def handler(*values):
         *values, request, _progress = values
         kwargs = dict(zip(names, values, strict=True))
-        job, key = Job(preview=preview_sink(request, api_name)), preview_key(request, api_name)
+        job, key = Job(preview=preview_sink(request, api_name)), page_key(request, api_name)
         if key:
             RUNNING.put(key, job)  # for the Stop's note
         # The copied context carries Gradio's progress tracker into the worker thread.

@@ -15,7 +15,6 @@ import gradio as gr
 from clip_files import sidecar
 
 MAX_ENTRIES = 48  # per tab and browser tab: the oldest go first
-PRIVATE = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
 
 
 @dataclass

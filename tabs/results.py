@@ -18,7 +18,6 @@ from pathlib import Path
 import gradio as gr
 from gradio.data_classes import FileData
 
-from clip_files import sidecar
 from tabs.controls import page_helper
 from tabs.history import History, chosen_entry, history_controls, with_result
 from utils.validation import as_flag
@@ -156,7 +155,8 @@ RUNNING = PageStore()  # each page's latest job (`utils.jobs.Job`): what a Stop 
 STOP_WAIT_SECONDS = 30  # how long the Stop's note waits for the generation to end (within one step, normally)
 
 
-def preview_key(request: gr.Request | None, api_name: str) -> tuple[str, str] | None:
+def page_key(request: gr.Request | None, api_name: str) -> tuple[str, str] | None:
+    """What a page's generation is known by (its browser session and endpoint): its previews, its job, its result."""
     session = getattr(request, "session_hash", None)
     return (session, api_name) if session else None
 
@@ -172,7 +172,7 @@ def enlarged(image, height: int = PREVIEW_HEIGHT):
 
 def preview_sink(request: gr.Request | None, api_name: str) -> Callable[[object], None] | None:
     """Where a generation of this request posts its previews: its page's board entry, if the page asked for one."""
-    key = preview_key(request, api_name)
+    key = page_key(request, api_name)
     if key is None or not PREVIEWS.wanted(key):
         return None
     return lambda image: PREVIEWS.post(key, enlarged(image))
@@ -235,7 +235,7 @@ def connect_result_extras(result: gr.Video, event: Callable, api_name: str, stop
         return _connect_stop_button(event, stop, connect)
 
     def start(enabled, request: gr.Request):
-        key = preview_key(request, api_name)
+        key = page_key(request, api_name)
         on = as_flag("preview", enabled) and key is not None and PREVIEWS.want(key)  # type: ignore[arg-type]
         hidden = {"visible": False}
         return (
@@ -249,28 +249,27 @@ def connect_result_extras(result: gr.Video, event: Callable, api_name: str, stop
         )
 
     def tick(request: gr.Request):
-        key = preview_key(request, api_name)
+        key = page_key(request, api_name)
         image, ended = PREVIEWS.take(key) if key else (None, True)
         if ended:
             return gr.Image(value=None, visible=False), gr.Timer(active=False)
         return (gr.skip() if image is None else image), gr.skip()
 
     def end(request: gr.Request):
-        key = preview_key(request, api_name)
+        key = page_key(request, api_name)
         if key:
             PREVIEWS.end(key)
         return gr.Image(value=None, visible=False), gr.Timer(active=False), gr.Button(interactive=False)
 
     def keep_result(entries, request: gr.Request):
         """The new result's card to download, and the result first in the history."""
-        key = preview_key(request, api_name)
+        key = page_key(request, api_name)
         latest = LATEST.take(key) if key else None
         if latest is None:
             return gr.skip(), gr.skip(), gr.skip()
-        card = sidecar(latest.path)
         entries, pictures = with_result(entries, latest)
-        offered = gr.File(value=str(card), visible=True) if card.is_file() else gr.File(visible=False)
-        return offered, entries, pictures
+        card = entries[0]["card"]  # the new result's, found beside it (None where it has none)
+        return gr.File(value=card, visible=card is not None), entries, pictures
 
     def show_entry(entries, selected: gr.SelectData):
         """A clip of the history, shown again as the result, with its seed and card."""
@@ -290,7 +289,7 @@ def connect_result_extras(result: gr.Video, event: Callable, api_name: str, stop
 
     def stopped(request: gr.Request):
         """The note in place of the result once the stopped generation has ended (within one step)."""
-        key = preview_key(request, api_name)
+        key = page_key(request, api_name)
         if key:
             PREVIEWS.end(key)
         job = RUNNING.get(key) if key else None
@@ -304,10 +303,7 @@ def connect_result_extras(result: gr.Video, event: Callable, api_name: str, stop
     event(start, [extras.show_preview], [*start_outputs, *([stop] if stop is not None else [])], **PRIVATE)
     dependency = connect()
     extras.timer.tick(tick, None, [extras.preview, extras.timer], **PRIVATE)
-    end_outputs = [extras.preview, extras.timer, *([stop] if stop is not None else [])]
-    # The page runs a `then` listener only after an event that completed; an error needs its own (`failure`).
-    dependency.then(end, None, end_outputs, **PRIVATE)  # type: ignore[attr-defined]
-    dependency.failure(end, None, end_outputs, **PRIVATE)  # type: ignore[attr-defined]
+    after_end(dependency, end, [extras.preview, extras.timer, *([stop] if stop is not None else [])])
     history = extras.history
     kept = [extras.card, history.entries, history.gallery]
     dependency.success(keep_result, [history.entries], kept, **PRIVATE)  # type: ignore[attr-defined]
@@ -325,6 +321,12 @@ def _connect_stop_button(event: Callable, stop, connect: Callable[[], object]):
         return connect()
     event(lambda: gr.Button(interactive=True), None, [stop], **PRIVATE)
     dependency = connect()
-    for after in (dependency.then, dependency.failure):  # type: ignore[attr-defined]
-        after(lambda: gr.Button(interactive=False), None, [stop], **PRIVATE)
+    after_end(dependency, lambda: gr.Button(interactive=False), [stop])
     return dependency
+
+
+def after_end(dependency, fn: Callable, outputs: list) -> None:
+    """Run the page-only `fn` once the event of `dependency` has ended, however it ended: the page runs a `then`
+    listener only after an event that completed, so an error needs its own (`failure`)."""
+    for after in (dependency.then, dependency.failure):
+        after(fn, None, outputs, **PRIVATE)

@@ -74,6 +74,7 @@ CAMERA_PRESETS = {
     "Still": (0.0, 0.0, 0.0, 0.0),
 }
 DEFAULT_CAMERA, DEFAULT_STRENGTH = "Diagonal pan (the paper's)", 5.0
+CAMERA_NUMBERS = ("motion_field_strength_x", "motion_field_strength_y", "motion_zoom", "motion_rotation")
 MAX_UI_MOTION = 40
 
 
@@ -118,7 +119,7 @@ def strength_steps(num_inference_steps: float, t0: float | None, t1: float | Non
     steps = max(2, int(num_inference_steps))
     if t0 not in (-1, None) or t1 not in (-1, None):
         return max(0, steps - 1 - int(t0 or 0))
-    scheduler = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1)
+    scheduler = DDIMScheduler(steps_offset=1)  # SD's timesteps ("leading", offset 1); the betas do not move them
     scheduler.set_timesteps(steps)
     return TextToVideoZeroPipeline.motion_steps(scheduler.timesteps, None, None)[1]
 
@@ -398,6 +399,3 @@ def connect_camera(camera: gr.Dropdown, strength: gr.Slider, motion: dict) -> No
         trigger(page_helper(camera_motion), [camera, strength], numbers, **private)
     for number in numbers:
         number.change(page_helper(camera_shown), [camera, strength, *numbers], [camera], **private)
-
-
-CAMERA_NUMBERS = ("motion_field_strength_x", "motion_field_strength_y", "motion_zoom", "motion_rotation")

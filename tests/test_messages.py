@@ -104,3 +104,13 @@ def test_the_hub_is_asked_briefly_and_its_answer_kept(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
     monkeypatch.setattr(loading, "_hub_answers", {})
     assert loading.hub_reachable() is True and len(calls) == 1  # behind a proxy only the loaders can tell
+
+
+def test_a_hub_id_counts_as_cached_where_the_cache_holds_its_folder(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    import loading
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    (tmp_path / "models--someone--cached").mkdir()
+    assert loading.in_hub_cache("someone/cached") and not loading.in_hub_cache("someone/other")
