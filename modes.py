@@ -45,6 +45,15 @@ MAX_ROTATION = 45.0  # degrees per frame
 # float16 (an estimate from published throughput, not measured here; the bench measures it with --device cuda). On
 # a CPU a step costs far more, and this over-counts, on the safe side.
 SMOOTHING_STEPS = 2
+# "Consistency": what each level sets the coherence options to, where a call leaves them out (None); a value given
+# explicitly wins. Measured with bench/coherence.py (warp error and time against off, one run): balanced costs no
+# UNet pass (the flow fusion and the smoother work on the clean estimates); strong adds one FreeInit pass of the
+# frames from T in text-to-video (about twice the time of off there).
+CONSISTENCY = {
+    "off": {"flow_fusion": 0.0, "frame_smoother": False, "free_init_iterations": 0},
+    "balanced": {"flow_fusion": 0.5, "frame_smoother": True, "free_init_iterations": 0},
+    "strong": {"flow_fusion": 0.8, "frame_smoother": True, "free_init_iterations": 1},
+}
 
 C = TypeVar("C", bound="Call")
 
@@ -180,6 +189,9 @@ class SDCall(Call):
     scheduler: Any = None  # None: the model's own (DDIM for the zero-shot method); "lcm"/"tcd" for 4-8 steps
     feature_reuse: Any = 1  # k > 1: the UNet's deep blocks run every k steps, reused between (faster, not exact)
     cross_frame: Any = "anchor"  # what each frame attends to: the anchor, or the anchor and the previous frame
+    consistency: Any = "off"  # off, balanced or strong: the coherence options below where they are left out
+    flow_fusion: Any = None  # 0 to 1: each frame's clean estimate pulled toward its predecessor's along the flow
+    frame_smoother: Any = None  # every other frame interpolated from its neighbours at two steps (ControlVideo)
 
     PROMPT_LABEL: ClassVar[str] = "Prompt"
     MIN_STEPS: ClassVar[int] = 1
@@ -209,7 +221,18 @@ class SDCall(Call):
             self.scheduler = None
         else:
             self.scheduler = _scheduler(self.scheduler, self.SCHEDULERS)
+        self.check_consistency()
         super().check(settings)
+
+    def check_consistency(self) -> None:
+        """The consistency level, and the coherence options it sets where the call leaves them out."""
+        if self.consistency not in CONSISTENCY:
+            raise InputError(f"Consistency must be one of {', '.join(CONSISTENCY)}, got {quote(self.consistency)}.")
+        for name, value in CONSISTENCY[self.consistency].items():
+            if hasattr(self, name) and getattr(self, name) is None:
+                setattr(self, name, value)
+        self.flow_fusion = as_float("Flow fusion", self.flow_fusion, 0.0, 1.0)
+        self.frame_smoother = as_flag("frame_smoother", self.frame_smoother)
 
 
 @dataclass
@@ -237,7 +260,7 @@ class Text2VideoCall(SDCall):
     smooth_bg: Any = False  # pull every frame's background toward the anchor's
     smooth_bg_strength: Any = 0.4
     smooth_bg_mask: Any = "attention"  # the foreground: the UNet's cross-attention maps, or MediaPipe's "person"
-    free_init_iterations: Any = 0  # FreeInit: the all-frames phase again this many times (0: off)
+    free_init_iterations: Any = None  # FreeInit: the all-frames phase again this many times (0: off)
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model

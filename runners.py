@@ -97,6 +97,7 @@ def run_guided(model: Model, mode: Mode, call: GuidedCall, rules: RequestRules) 
             eta=call.eta,
             generator=generator(call),
             controlnet_conditioning_scale=call.controlnet_conditioning_scale,
+            motion_frames=clip.frames,  # the flow the coherence options follow: the input's, not its condition's
             options=options,
             output_type="latent",
             callback_on_step_end=model.step_callback(),

@@ -60,6 +60,8 @@ MAX_MERGING_RATIO = 0.9
 
 # callback_on_step_end(pipe, step, timestep, {"latents": ..., "denoised": ...}) -> dict that may replace "latents"
 StepCallback = Callable[[DiffusionPipeline, int, int, dict], dict | None]
+# refine(step index, timestep, scheduler, latents, prediction) -> prediction: see `coherence`
+Refine = Callable[[int, torch.Tensor, object, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def chain_callbacks(*callbacks: StepCallback | None) -> StepCallback:
@@ -244,6 +246,7 @@ class VideoPipelineBase(DiffusionPipeline):
         chunk_size: int | None = None,
         attention: CrossFrameState | None = None,
         reuse_interval: int = 1,
+        refine: Refine | None = None,
     ) -> torch.Tensor:
         """The denoising loop of every pipeline: for each step index in `steps` of `scheduler`'s schedule, scale the
         latents for the scheduler, predict the noise chunk by chunk (`predict(model_input, t, frames)`, the anchor's
@@ -254,7 +257,9 @@ class VideoPipelineBase(DiffusionPipeline):
         a bar of its own (`extra_steps_bar`): the user's bar counts the steps they asked for. The guided, editing and
         ModelScope pipelines run it once over the whole schedule. `chunk_size` None: all frames at once;
         `attention`: the cross-frame state, told which call holds the anchor. `reuse_interval` k > 1: the UNet's deep
-        blocks run every k steps and are reused between (`FeatureReuse`; 1: exact, every block runs).
+        blocks run every k steps and are reused between (`FeatureReuse`; 1: exact, every block runs). `refine(i,
+        t, scheduler, latents, prediction)` may change the whole step's prediction before the scheduler steps (the
+        coherence options, `coherence.Coherence.refiner`).
         """
         reuse = FeatureReuse(self.unet, reuse_interval)
         self.reuse = reuse if reuse_interval > 1 else None  # for `predict`: values it may keep (a ControlNet's)
@@ -266,6 +271,8 @@ class VideoPipelineBase(DiffusionPipeline):
                     model_input = scheduler.scale_model_input(latents, t)
                     chunk = chunk_size or len(latents)
                     prediction = self.lockstep(partial(predict, model_input, t), len(latents), chunk, attention, reuse)
+                    if refine is not None:
+                        prediction = refine(i, t, scheduler, latents, prediction)
                     output = scheduler.step(prediction, t, latents, **step_kwargs)
                     # The estimate of the clean latents goes to the callback, for previews (a few elementwise ops).
                     denoised = predicted_original(scheduler, output, prediction, t, latents) if callback else None
@@ -426,6 +433,7 @@ class ZeroShotVideoPipeline(VideoPipelineBase):
         callback: StepCallback | None,
         reuse_interval: int = 1,
         cross_frame: str = "anchor",
+        refine: Refine | None = None,
     ) -> torch.Tensor:
         """`denoise` over the whole of `scheduler`'s schedule, inside `sampling` (the guided and editing modes)."""
         steps = range(len(scheduler.timesteps))
@@ -442,4 +450,5 @@ class ZeroShotVideoPipeline(VideoPipelineBase):
                 chunk_size=chunk_size,
                 attention=attention,
                 reuse_interval=reuse_interval,
+                refine=refine,
             )

@@ -20,6 +20,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .coherence import Coherence, check_coherence, video_refiner
 from .options import fit_chunk, takes_options
 
 
@@ -95,6 +96,9 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         use_cf_attn: bool = True,
         feature_reuse: int = 1,
         cross_frame: str = "anchor",
+        flow_fusion: float = 0.0,
+        frame_smoother: bool = False,
+        motion_frames=None,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -103,7 +107,9 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
 
         `height`/`width` default to the condition frames' size. `chunk_size` frames go through the ControlNet and
         UNet at a time (None: all at once); the output does not depend on it. `decode_chunk_size` frames go through
-        the VAE decoder at a time (None: `chunk_size`).
+        the VAE decoder at a time (None: `chunk_size`). `flow_fusion` in [0, 1] and `frame_smoother` steady the
+        clip along the optical flow of `motion_frames` (the video the condition frames came from, same layout; None:
+        the condition frames themselves), see `coherence`.
         """
         video_length, frame_height, frame_width = control_frames_shape(control_frames)
         if video_length < 1:
@@ -120,6 +126,7 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             controlnet_conditioning_scale=controlnet_conditioning_scale,
             eta=eta,
         )
+        check_coherence(flow_fusion, frame_smoother)
         device = self._execution_device
         control = control_frames_to_tensor(control_frames, height, width, device, self.controlnet.dtype)
         chunk_size = fit_chunk(chunk_size, video_length)
@@ -133,6 +140,9 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         # One noise latent for every frame: the ControlNet alone makes the frames differ.
         noise = randn_tensor(shape, generator=generator, device=device, dtype=conditioning.embeds[0].dtype)
         latents = (noise * scheduler.init_noise_sigma).repeat(video_length, 1, 1, 1)
+        coherence = Coherence(flow_fusion, frame_smoother)
+        moving = control_frames if motion_frames is None else motion_frames
+        refine = video_refiner(coherence, moving, shape[-2:], num_inference_steps)
 
         def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
             model_input, embeds, _ = conditioning.batch(model_input[frames])
@@ -173,6 +183,7 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             callback=callback_on_step_end,
             reuse_interval=feature_reuse,
             cross_frame=cross_frame,
+            refine=refine,
         )
 
         return self.finish(latents, output_type, decode_chunk_size or chunk_size)

@@ -17,6 +17,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from .base import SCHEDULERS, Conditioning, StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline
+from .coherence import Coherence, check_coherence, video_refiner
 from .controlnet_video import control_frames_shape, control_frames_to_tensor
 from .options import fit_chunk, takes_options
 
@@ -61,6 +62,8 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
         feature_reuse: int = 1,
         cross_frame: str = "anchor",
         shared_noise: bool = True,
+        flow_fusion: float = 0.0,
+        frame_smoother: bool = False,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -68,7 +71,8 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
         """Edit `frames` (uint8 or [0, 1] float (F, H, W, 3), or a (F, 3, H, W) tensor; sides multiples of 8).
 
         `chunk_size` frames go through the UNet at a time (None: all at once); `decode_chunk_size` through the VAE
-        decoder (None: `chunk_size`)."""
+        decoder (None: `chunk_size`). `flow_fusion` in [0, 1] and `frame_smoother` steady the edit along the
+        video's optical flow (`coherence`)."""
         video_length, height, width = control_frames_shape(frames)
         if video_length < 1:
             raise ValueError("No frames to edit: the video must have at least one frame.")
@@ -86,6 +90,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
             raise ValueError(
                 f"`image_guidance_scale` must be in [0, {MAX_IMAGE_GUIDANCE}], got {image_guidance_scale}."
             )
+        check_coherence(flow_fusion, frame_smoother)
         device = self._execution_device
         chunk_size = fit_chunk(chunk_size, video_length)
         guided = guidance_scale > 1.0 and image_guidance_scale >= 1.0
@@ -106,6 +111,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
         frames_noise = 1 if shared_noise else video_length
         noise = randn_tensor((frames_noise, *images.shape[1:]), generator=generator, device=device, dtype=images.dtype)
         latents = (noise * scheduler.init_noise_sigma).expand(video_length, -1, -1, -1).contiguous()
+        refine = video_refiner(Coherence(flow_fusion, frame_smoother), frames, images.shape[-2:], num_inference_steps)
 
         def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
             model_input, embeds, _ = conditioning.batch(model_input[frames])
@@ -129,6 +135,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
             callback=callback_on_step_end,
             reuse_interval=feature_reuse,
             cross_frame=cross_frame,
+            refine=refine,
         )
 
         return self.finish(latents, output_type, decode_chunk_size or chunk_size)

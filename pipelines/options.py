@@ -47,6 +47,8 @@ class ZeroShot:
     smooth_bg_strength: float = 0.4
     smooth_bg_mask: str = "attention"
     free_init_iterations: int = 0
+    flow_fusion: float = 0.0
+    frame_smoother: bool = False
 
     @classmethod
     def of(cls, source) -> ZeroShot:

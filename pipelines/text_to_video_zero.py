@@ -37,6 +37,8 @@ from .background import (
     smooth_background,
 )
 from .base import StepCallback, VideoPipelineOutput, ZeroShotVideoPipeline, chain_callbacks
+from .coherence import Coherence, check_coherence
+from .flow import camera_flow
 from .free_init import MAX_FREE_INIT, reinitialized
 from .motion import CameraMotion, warp_anchor_latent
 from .options import MAX_ZOOM, camera_path, check_t0_t1, fit_chunk, takes_options
@@ -130,6 +132,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         motion_path=None,
         image_strength: float = 0.0,
         free_init_iterations: int = 0,
+        flow_fusion: float = 0.0,
+        frame_smoother: bool = False,
     ) -> None:
         self.check_common_inputs(
             prompt,
@@ -155,6 +159,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             raise ValueError(f"`image_strength` must be in [0, 1], got {image_strength!r}.")
         if not isinstance(free_init_iterations, int) or not 0 <= free_init_iterations <= MAX_FREE_INIT:
             raise ValueError(f"`free_init_iterations` must be an integer from 0 to {MAX_FREE_INIT}.")
+        check_coherence(flow_fusion, frame_smoother)
         check_t0_t1(t0, t1, num_inference_steps)
 
     # --------------------------------------------------------------------------------------------- latents
@@ -244,6 +249,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         smooth_bg_strength: float = 0.4,
         smooth_bg_mask: str = "attention",
         free_init_iterations: int = 0,
+        flow_fusion: float = 0.0,
+        frame_smoother: bool = False,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -262,7 +269,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         "denoised": ...})` runs after every scheduler step (the anchor phase passes the anchor's latent alone) with
         the latents and the step's estimate of the clean latents, and may return {"latents": ...} to replace them.
         `free_init_iterations` N > 0 runs the all-frames phase N more times, each from the last pass's clip noised
-        back to T with its low frequencies kept (`free_init`; 0: the method as published).
+        back to T with its low frequencies kept (`free_init`; 0: the method as published). `flow_fusion` in [0, 1]
+        and `frame_smoother` steady the frames along the camera's known flow (`coherence`).
         """
         default_size = self.unet.config.sample_size * self.vae_scale_factor
         height, width = height or default_size, width or default_size
@@ -284,6 +292,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             motion_path,
             image_strength,
             free_init_iterations,
+            flow_fusion,
+            frame_smoother,
         )
         device = self._execution_device
         chunk_size = fit_chunk(chunk_size, video_length)
@@ -374,6 +384,9 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                     noise = self.prepare_latents(len(moved), height, width, dtype, device, generator)
                     leading.append(noise * video_scheduler.init_noise_sigma)
             latents = torch.cat(leading)
+            coherence = Coherence(flow_fusion, frame_smoother)
+            flow = camera_flow(camera, video_length, latents.shape[-2:]) if coherence else None
+            refine = coherence.refiner(flow, num_inference_steps, first_step=index_t) if flow else None
 
             # 4. All frames from T with cross-frame attention, in lockstep chunks (backgrounds smoothed on request).
             def all_frames(latents: torch.Tensor, scheduler, **kwargs) -> torch.Tensor:
@@ -391,6 +404,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                         callback_offset=index_t_prime,
                         chunk_size=chunk_size,
                         callback=callback,
+                        refine=refine,
                         **kwargs,
                     )
 

@@ -45,6 +45,9 @@ ADDED_LATER = (
     "use_motion_field",
     "shared_noise",
     "free_init_iterations",
+    "consistency",
+    "flow_fusion",
+    "frame_smoother",
 )
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)

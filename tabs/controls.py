@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from modes import LORA_WEIGHTS, MAX_FEATURE_REUSE, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
+from modes import CONSISTENCY, LORA_WEIGHTS, MAX_FEATURE_REUSE, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
 from pipelines.base import VP_NAMES
 from pipelines.cross_frame_attention import CROSS_FRAME_MODES
 from utils.video import MAX_SMOOTH_FPS
@@ -266,11 +266,56 @@ def prompt_detail_section(
     return controls
 
 
+def consistency_control() -> gr.Radio:
+    """The consistency level, in view on every SD tab: it sets the coherence options of the "Consistency and
+    memory" section (`connect_consistency`) and goes with the request (`modes.CONSISTENCY`)."""
+    return gr.Radio(
+        label="Consistency",
+        info="Balanced: frames fused along the motion and smoothed, at little cost; strong: more, and in "
+        "text-to-video one more pass of the frames (about 2x the time).",
+        choices=list(CONSISTENCY),
+        value=SDCall.default("consistency"),
+        elem_classes="t2vz-consistency",
+    )
+
+
+def coherence_controls() -> dict[str, gr.components.Component]:
+    """The coherence options every SD mode has: flow-guided fusion and the interleaved-frame smoother."""
+    off = CONSISTENCY["off"]
+    with gr.Row():
+        return {
+            "flow_fusion": gr.Slider(
+                label="Flow fusion",
+                info="How far each frame is pulled toward the one before it, moved along the motion; 0: off.",
+                minimum=0.0,
+                maximum=1.0,
+                value=off["flow_fusion"],
+                step=0.05,
+            ),
+            "frame_smoother": gr.Checkbox(
+                label="Interleaved-frame smoother",
+                info="Every other frame made from its neighbours at two steps (ControlVideo).",
+                value=off["frame_smoother"],
+            ),
+        }
+
+
+def connect_consistency(level: gr.Radio, controls: dict[str, gr.components.Component]) -> None:
+    """Choosing a consistency level sets the section's coherence options (those of `controls` it names)."""
+    targets = {name: controls[name] for name in CONSISTENCY["off"] if name in controls}
+
+    def choose(chosen: str) -> list:
+        return [gr.update(value=CONSISTENCY[chosen][name]) for name in targets]
+
+    level.input(page_helper(choose), [level], list(targets.values()), queue=False, api_visibility="private")
+
+
 def consistency_section(max_frames: int, chunk_size: int, more: Callable[[], dict] | None = None) -> dict:
-    """The closed section of how frames agree and what the memory holds: cross-frame mode, the tab's `more`
-    (e.g. background smoothing), token merging, feature reuse, chunk size."""
+    """The closed section of how frames agree and what the memory holds: cross-frame mode, flow fusion and the
+    frame smoother, the tab's `more` (e.g. background smoothing), token merging, feature reuse, chunk size."""
     with gr.Accordion("Consistency and memory", open=False):
         controls = {"cross_frame": cross_frame_control()}
+        controls.update(coherence_controls())
         controls.update(more() if more else {})
         controls.update(chunking_controls(max_frames, chunk_size))
         controls["feature_reuse"] = feature_reuse_control()

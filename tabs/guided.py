@@ -13,7 +13,9 @@ from modes import GuidedCall
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
+    connect_consistency,
     connect_speed_preset,
+    consistency_control,
     consistency_section,
     generate_buttons,
     model_info,
@@ -98,6 +100,7 @@ def guided_demo(
                 extras = extra_controls(prompt)
                 base = base_model_control(settings) if base_model else {}
                 preset = preset_control()
+                level = consistency_control()
                 rate = ("input_fps", "Frames per second to sample", 1, d.input_fps, None)
                 sampling = video_sampling_controls(
                     settings.max_frames, d.max_frames, rate, (settings.max_resolution, d.resolution)
@@ -145,7 +148,10 @@ def guided_demo(
             "scheduler": detail["scheduler"],
             "feature_reuse": consistency["feature_reuse"],
             "cross_frame": consistency["cross_frame"],
+            "consistency": level,
+            **{name: consistency[name] for name in ("flow_fusion", "frame_smoother")},
         }
+        connect_consistency(level, consistency)
         quality = quality_values(d.num_inference_steps, GuidedCall.default("guidance_scale"))
         base_name = base.get("model_name") or extras.get("db_path")
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, base_name)

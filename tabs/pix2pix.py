@@ -10,6 +10,8 @@ from pipelines.base import SCHEDULERS
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
+    connect_consistency,
+    consistency_control,
     consistency_section,
     generate_buttons,
     model_info,
@@ -52,6 +54,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
                     value=settings.default_pix2pix_model,
                     allow_custom_value=True,
                 )
+                level = consistency_control()
                 rate = ("out_fps", "Output frame rate", -1, -1, "-1: the input's.")
                 sampling = video_sampling_controls(
                     settings.max_frames, d.max_frames, rate, (settings.max_resolution, d.resolution)
@@ -119,6 +122,9 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             "feature_reuse": consistency["feature_reuse"],
             "cross_frame": consistency["cross_frame"],
             "shared_noise": consistency["shared_noise"],
+            "consistency": level,
+            **{name: consistency[name] for name in ("flow_fusion", "frame_smoother")},
         }
+        connect_consistency(level, consistency)
         connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)
     return demo

@@ -9,13 +9,15 @@ import gradio as gr
 from errors import InputError
 from loading import TINY_ALIASES
 from model import Model
-from modes import Text2VideoCall
+from modes import CONSISTENCY, Text2VideoCall
 from pipelines.free_init import MAX_FREE_INIT
 from pipelines.options import suggest_t0_t1
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
+    connect_consistency,
     connect_speed_preset,
+    consistency_control,
     consistency_section,
     generate_buttons,
     live_model_search,
@@ -244,7 +246,7 @@ def paper_section(d) -> dict[str, gr.components.Component]:
     return controls
 
 
-def coherence_controls() -> dict[str, gr.components.Component]:
+def free_init_and_background() -> dict[str, gr.components.Component]:
     """FreeInit, then background smoothing toward the first frame's and where its foreground mask comes from."""
     controls = {
         "free_init_iterations": gr.Slider(
@@ -253,7 +255,7 @@ def coherence_controls() -> dict[str, gr.components.Component]:
             "pass of the frames each; 0: off.",
             minimum=0,
             maximum=MAX_FREE_INIT,
-            value=Text2VideoCall.default("free_init_iterations"),
+            value=CONSISTENCY["off"]["free_init_iterations"],
             step=1,
         )
     }
@@ -325,6 +327,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
                     elem_id=f"{mode.name}-model",
                 )
                 preset = preset_control()
+                level = consistency_control()
                 clip = clip_controls(settings, d)
                 with gr.Row():
                     seed, randomize = seed_controls(Text2VideoCall.default("seed"))
@@ -334,7 +337,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
                 image = image_controls(d)
                 motion = camera_detail()
                 detail = prompt_detail_section()
-                consistency = consistency_section(settings.max_frames, d.chunk_size, coherence_controls)
+                consistency = consistency_section(settings.max_frames, d.chunk_size, free_init_and_background)
                 output = output_section(lambda: {"watermark": gr.Textbox(label="Watermark text", value="")})
                 paper = paper_section(d)
             with gr.Column():
@@ -382,10 +385,13 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             "use_cf_attn": paper["use_cf_attn"],
             "use_motion_field": paper["use_motion_field"],
             "free_init_iterations": consistency["free_init_iterations"],
+            "consistency": level,
+            **{name: consistency[name] for name in ("flow_fusion", "frame_smoother")},
         }
         quality = quality_values(d.num_inference_steps, Text2VideoCall.default("guidance_scale"), d.t0, d.t1)
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)
         connect_camera(camera, camera_strength, motion)
+        connect_consistency(level, consistency)
         connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)
     return demo
 

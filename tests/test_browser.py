@@ -641,7 +641,7 @@ def test_a_card_that_fails_says_why_and_changes_nothing(app, page, tmp_path, nam
 # What each tab shows by default: what a person sets for every clip (and the result side); the rest sits in the
 # closed sections, the same on every tab.
 GUIDED_VIEW = [
-    "Input video", "Prompt", "Base model", "Preset", "Max frames", "Frames per second to sample",
+    "Input video", "Prompt", "Base model", "Preset", "Consistency", "Max frames", "Frames per second to sample",
     "Resolution (long side)", "Seed", "Denoising steps", "Guidance scale", "ControlNet conditioning scale",
 ]  # fmt: skip
 GUIDED_SECTIONS = [
@@ -652,8 +652,8 @@ GUIDED_SECTIONS = [
 ]
 IN_VIEW = {
     "Text2Video": (
-        ["Prompt", "Model", "Preset", "Video length (frames)", "Frames per second", "Resolution", "Seed", "Camera",
-         "Camera strength", "Denoising steps", "Guidance scale"],
+        ["Prompt", "Model", "Preset", "Consistency", "Video length (frames)", "Frames per second", "Resolution",
+         "Seed", "Camera", "Camera strength", "Denoising steps", "Guidance scale"],
         ["Start from an image (image-to-video)", "Camera detail", "Negative prompt, scheduler and LoRA",
          "Consistency and memory", "Output", "Paper ablations and timesteps"],
     ),
@@ -666,7 +666,7 @@ IN_VIEW = {
     ),
     "Depth": (GUIDED_VIEW, GUIDED_SECTIONS),
     "Video Instruct-Pix2Pix": (
-        ["Input video", "Instruction", "Instruct-Pix2Pix model", "Max frames", "Output frame rate",
+        ["Input video", "Instruction", "Instruct-Pix2Pix model", "Consistency", "Max frames", "Output frame rate",
          "Resolution (long side)", "Seed", "Denoising steps", "Image guidance", "Instruction guidance"],
         ["Part of the input video", "Scheduler and LoRA", "Consistency and memory", "Output"],
     ),
@@ -768,3 +768,38 @@ def test_the_history_keeps_this_session_s_results_to_watch_download_and_reuse(ap
     page.wait_for_function("e => e.value === 'the first clip of the history'", arg=prompt.element_handle())
     assert seed.input_value() == "11"
     seed.fill("0")
+
+
+def test_the_consistency_level_sets_the_coherence_options_and_goes_with_the_clip(app, page):
+    import json
+
+    model, _, _ = app
+    panel = open_tab(page, "Depth")
+    open_section(panel, "Consistency and memory")
+    fusion = panel.get_by_label("number input for Flow fusion")
+    smoother = panel.get_by_label("Interleaved-frame smoother")
+    assert fusion.input_value() == "0" and not smoother.is_checked()
+    panel.get_by_label("balanced").check()
+    page.wait_for_function("e => e.value === '0.5'", arg=fusion.element_handle(), timeout=10_000)
+    assert smoother.is_checked()
+    fusion.fill("0.3")  # a value set by hand goes with the request as it is
+    fusion.press("Enter")
+    outputs = set(model.settings.output_dir.iterdir())
+    before = page.evaluate("() => document.querySelector('#depth-result video')?.src || ''")
+    panel.get_by_role("button", name="Generate").click()
+    page.wait_for_function(
+        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
+        arg="depth-result",
+        timeout=180_000,
+    )
+    card = next(path for path in set(model.settings.output_dir.iterdir()) - outputs if path.suffix == ".json")
+    parameters = json.loads(card.read_text())["parameters"]
+    assert (parameters["consistency"], parameters["flow_fusion"], parameters["frame_smoother"]) == (
+        "balanced",
+        0.3,
+        True,
+    )
+    panel.get_by_label("off").check()  # back to the defaults for the other tests
+    page.wait_for_function("e => e.value === '0'", arg=fusion.element_handle(), timeout=10_000)
+    assert not smoother.is_checked()
+    open_section(panel, "Consistency and memory")

@@ -132,13 +132,19 @@ def test_the_coherence_bench_s_warp_error_is_zero_on_a_clip_that_follows_the_cam
     import numpy as np
     from skimage import data
 
-    from bench.coherence import adjacent_difference, warp_error
+    from bench.coherence import adjacent_difference, camera_maps, input_video, warp_error
     from pipelines.motion import motion_shift
 
     photo = data.astronaut().astype(np.float32) / 255  # 512 x 512
     size, strength = 128, 24.0
     shifts = [(motion_shift(strength, k, size // 8) * 8) for k in range(6)]
     clip = np.stack([photo[s : s + size, s : s + size] for s in shifts])  # frame k shows the photo at p + shift_k
-    assert warp_error(clip, strength) == 0 and adjacent_difference(clip) > 0.01
+    maps = camera_maps(6, size, strength)
+    assert warp_error(clip, maps) == 0 and adjacent_difference(clip) > 0.01
     still = np.stack([photo[:size, :size]] * 6)
-    assert warp_error(still, strength) > 0.01  # a clip that does not follow the camera has an error
+    assert warp_error(still, maps) > 0.01  # a clip that does not follow the camera has an error
+    # The video modes' input: a photograph panned and zoomed by known maps, which its own frames follow.
+    video, maps = input_video(6, 128, pan=12.0, zoom=0.02)
+    frames = video.astype(np.float32) / 255
+    assert warp_error(frames, maps) < 0.02 < adjacent_difference(frames)
+    assert warp_error(frames[::-1].copy(), maps) > 0.05  # played backwards it does not follow them
