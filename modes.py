@@ -24,6 +24,7 @@ from pipelines.free_init import MAX_FREE_INIT
 from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
 from pipelines.modelscope import SCHEDULERS
 from pipelines.options import MAX_ZOOM, ZeroShot, camera_path, check_t0_t1, fit_chunk
+from pipelines.token_merging import MAX_GLOBAL, MAX_LOCAL
 from settings import Settings
 from utils.images import read_image
 from utils.validation import as_file, as_flag, as_float, as_int, as_resolution, as_text, quote
@@ -50,10 +51,12 @@ SMOOTHING_STEPS = 2
 # UNet pass (the flow fusion and the smoother work on the clean estimates); strong adds one FreeInit pass of the
 # frames from T in text-to-video (about twice the time of off there).
 CONSISTENCY = {
-    "off": {"flow_fusion": 0.0, "frame_smoother": False, "free_init_iterations": 0},
-    "balanced": {"flow_fusion": 0.5, "frame_smoother": True, "free_init_iterations": 0},
-    "strong": {"flow_fusion": 0.8, "frame_smoother": True, "free_init_iterations": 1},
+    "off": {"flow_fusion": 0.0, "frame_smoother": False, "vidtome_local": 0.0, "vidtome_global": 0.0},
+    "balanced": {"flow_fusion": 0.5, "frame_smoother": True, "vidtome_local": 0.5, "vidtome_global": 0.3},
+    "strong": {"flow_fusion": 0.8, "frame_smoother": True, "vidtome_local": 0.9, "vidtome_global": 0.8},
 }
+for _level, _free_init in zip(CONSISTENCY, (0, 0, 1), strict=True):  # text-to-video's FreeInit passes
+    CONSISTENCY[_level]["free_init_iterations"] = _free_init
 
 C = TypeVar("C", bound="Call")
 
@@ -192,6 +195,8 @@ class SDCall(Call):
     consistency: Any = "off"  # off, balanced or strong: the coherence options below where they are left out
     flow_fusion: Any = None  # 0 to 1: each frame's clean estimate pulled toward its predecessor's along the flow
     frame_smoother: Any = None  # every other frame interpolated from its neighbours at two steps (ControlVideo)
+    vidtome_local: Any = None  # VidToMe: the share of tokens merged across the frames of a window (0 to 0.9)
+    vidtome_global: Any = None  # VidToMe: the share merged with the tokens carried from earlier windows (0 to 0.9)
 
     PROMPT_LABEL: ClassVar[str] = "Prompt"
     MIN_STEPS: ClassVar[int] = 1
@@ -233,6 +238,8 @@ class SDCall(Call):
                 setattr(self, name, value)
         self.flow_fusion = as_float("Flow fusion", self.flow_fusion, 0.0, 1.0)
         self.frame_smoother = as_flag("frame_smoother", self.frame_smoother)
+        self.vidtome_local = as_float("VidToMe local ratio", self.vidtome_local, 0.0, MAX_LOCAL)
+        self.vidtome_global = as_float("VidToMe global ratio", self.vidtome_global, 0.0, MAX_GLOBAL)
 
 
 @dataclass

@@ -38,6 +38,8 @@ OPTIONS = {
     "flow fusion 0.5": dict(flow_fusion=0.5),
     "flow fusion 1.0": dict(flow_fusion=1.0),
     "frame smoother": dict(frame_smoother=True),
+    "VidToMe local 0.9": dict(vidtome_local=0.9),
+    "VidToMe 0.9 + global 0.8": dict(vidtome_local=0.9, vidtome_global=0.8),
     "FreeInit, 1 iteration": dict(free_init_iterations=1),
     "consistency: balanced": CONSISTENCY["balanced"],
     "consistency: strong": CONSISTENCY["strong"],

@@ -7,6 +7,7 @@ import copy
 import logging
 import math
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -31,6 +32,7 @@ from utils.jobs import count_steps
 from .cross_frame_attention import CrossFrameState, cross_frame_attention
 from .feature_reuse import FeatureReuse
 from .preview import predicted_original
+from .token_merging import token_merging_across_frames, window_chunk
 
 logger = logging.getLogger(__name__)
 
@@ -397,6 +399,10 @@ class ZeroShotVideoPipeline(VideoPipelineBase):
         finally:
             tomesd.remove_patch(self.unet)
 
+    def frame_merging(self, num_branches: int, local: float, global_: float, latent_size) -> ContextManager:
+        """VidToMe's cross-frame token merging in the UNet for the denoising it wraps (nothing with both at 0)."""
+        return token_merging_across_frames(self.unet, num_branches, local, global_, tuple(latent_size))
+
     @contextmanager
     def sampling(
         self,
@@ -434,11 +440,16 @@ class ZeroShotVideoPipeline(VideoPipelineBase):
         reuse_interval: int = 1,
         cross_frame: str = "anchor",
         refine: Refine | None = None,
+        frame_merging: tuple[float, float] = (0.0, 0.0),
     ) -> torch.Tensor:
-        """`denoise` over the whole of `scheduler`'s schedule, inside `sampling` (the guided and editing modes)."""
+        """`denoise` over the whole of `scheduler`'s schedule, inside `sampling` (the guided and editing modes);
+        `frame_merging` = VidToMe's (local, global) ratios (`token_merging`; chunks then hold whole windows)."""
         steps = range(len(scheduler.timesteps))
         sampling = self.sampling(len(steps), networks, num_branches, merging_ratio, use_cf_attn, cross_frame)
-        with sampling as (progress, attention):
+        merging = self.frame_merging(num_branches, *frame_merging, latents.shape[-2:])
+        with sampling as (progress, attention), merging:
+            if any(frame_merging):
+                chunk_size = window_chunk(chunk_size)
             return self.denoise(
                 latents,
                 scheduler,

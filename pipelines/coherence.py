@@ -33,12 +33,13 @@ def clean_map(scheduler, t, sample: torch.Tensor) -> tuple[torch.Tensor, torch.T
     """(a, b) with x0 = a * sample + b * prediction at timestep `t` of `scheduler` (noise or v prediction, in the
     variance-preserving space or Euler's sigma space)."""
     kind = scheduler.config.get("prediction_type", "epsilon")
+    dtype = torch.promote_types(sample.dtype, torch.float32)  # float16 works in float32, float64 stays
     if isinstance(scheduler, (EulerDiscreteScheduler, EulerAncestralDiscreteScheduler)):
-        sigma = scheduler.sigmas[scheduler.step_index].to(sample.device, torch.float32)
+        sigma = scheduler.sigmas[scheduler.step_index].to(sample.device, dtype)
         if kind == "v_prediction":
             return 1 / (sigma**2 + 1), -sigma / (sigma**2 + 1).sqrt()
         return torch.ones_like(sigma), -sigma
-    alpha = scheduler.alphas_cumprod[int(t)].to(sample.device, torch.float32)
+    alpha = scheduler.alphas_cumprod[int(t)].to(sample.device, dtype)
     if kind == "v_prediction":
         return alpha.sqrt(), -(1 - alpha).sqrt()
     if kind == "sample":
@@ -103,12 +104,12 @@ class Coherence:
             if not fusing and i not in smoothing:
                 return prediction
             a, b = clean_map(scheduler, t, sample)
-            estimate = a * sample.float() + b * prediction.float()
-            moved = flow.to(sample.device, torch.float32)
+            estimate = a * sample.to(a.dtype) + b * prediction.to(a.dtype)
+            moved = flow.to(sample.device, a.dtype)
             changed = fuse(estimate, moved, self.flow_fusion) if fusing else estimate
             if i in smoothing:
                 changed = smooth(changed, moved, smoothing[i])
-            return (prediction.float() + (changed - estimate) / b).to(prediction.dtype)
+            return (prediction.to(a.dtype) + (changed - estimate) / b).to(prediction.dtype)
 
         return refine
 
@@ -124,8 +125,16 @@ def uint8_frames(frames) -> np.ndarray:
     return (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
 
 
-def check_coherence(flow_fusion, frame_smoother) -> None:
+def check_coherence(flow_fusion, frame_smoother, vidtome_local=0.0, vidtome_global=0.0) -> None:
     """The pipelines' check of the coherence options (the calls name them for the user, `modes`)."""
+    from .token_merging import MAX_GLOBAL, MAX_LOCAL
+
+    for name, value, top in (
+        ("vidtome_local", vidtome_local, MAX_LOCAL),
+        ("vidtome_global", vidtome_global, MAX_GLOBAL),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= top:
+            raise ValueError(f"`{name}` must be a number in [0, {top}], got {value!r}.")
     if isinstance(flow_fusion, bool) or not isinstance(flow_fusion, (int, float)) or not 0 <= flow_fusion <= 1:
         raise ValueError(f"`flow_fusion` must be a number in [0, 1], got {flow_fusion!r}.")
     if not isinstance(frame_smoother, bool):

@@ -98,6 +98,8 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         cross_frame: str = "anchor",
         flow_fusion: float = 0.0,
         frame_smoother: bool = False,
+        vidtome_local: float = 0.0,
+        vidtome_global: float = 0.0,
         motion_frames=None,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
@@ -126,7 +128,7 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             controlnet_conditioning_scale=controlnet_conditioning_scale,
             eta=eta,
         )
-        check_coherence(flow_fusion, frame_smoother)
+        check_coherence(flow_fusion, frame_smoother, vidtome_local, vidtome_global)
         device = self._execution_device
         control = control_frames_to_tensor(control_frames, height, width, device, self.controlnet.dtype)
         chunk_size = fit_chunk(chunk_size, video_length)
@@ -184,6 +186,7 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             reuse_interval=feature_reuse,
             cross_frame=cross_frame,
             refine=refine,
+            frame_merging=(vidtome_local, vidtome_global),
         )
 
         return self.finish(latents, output_type, decode_chunk_size or chunk_size)

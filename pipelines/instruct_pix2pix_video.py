@@ -64,6 +64,8 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
         shared_noise: bool = True,
         flow_fusion: float = 0.0,
         frame_smoother: bool = False,
+        vidtome_local: float = 0.0,
+        vidtome_global: float = 0.0,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -90,7 +92,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
             raise ValueError(
                 f"`image_guidance_scale` must be in [0, {MAX_IMAGE_GUIDANCE}], got {image_guidance_scale}."
             )
-        check_coherence(flow_fusion, frame_smoother)
+        check_coherence(flow_fusion, frame_smoother, vidtome_local, vidtome_global)
         device = self._execution_device
         chunk_size = fit_chunk(chunk_size, video_length)
         guided = guidance_scale > 1.0 and image_guidance_scale >= 1.0
@@ -136,6 +138,7 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
             reuse_interval=feature_reuse,
             cross_frame=cross_frame,
             refine=refine,
+            frame_merging=(vidtome_local, vidtome_global),
         )
 
         return self.finish(latents, output_type, decode_chunk_size or chunk_size)

@@ -49,6 +49,8 @@ class ZeroShot:
     free_init_iterations: int = 0
     flow_fusion: float = 0.0
     frame_smoother: bool = False
+    vidtome_local: float = 0.0
+    vidtome_global: float = 0.0
 
     @classmethod
     def of(cls, source) -> ZeroShot:

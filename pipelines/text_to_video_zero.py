@@ -42,6 +42,7 @@ from .flow import camera_flow
 from .free_init import MAX_FREE_INIT, reinitialized
 from .motion import CameraMotion, warp_anchor_latent
 from .options import MAX_ZOOM, camera_path, check_t0_t1, fit_chunk, takes_options
+from .token_merging import window_chunk
 
 # The method's T and T' as training timesteps: the original t1=47 and t0=44 of 50-step DDIM. Any scheduler and step
 # count keeps them where the method wants them through `motion_step_indices`.
@@ -134,6 +135,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         free_init_iterations: int = 0,
         flow_fusion: float = 0.0,
         frame_smoother: bool = False,
+        vidtome_local: float = 0.0,
+        vidtome_global: float = 0.0,
     ) -> None:
         self.check_common_inputs(
             prompt,
@@ -159,7 +162,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             raise ValueError(f"`image_strength` must be in [0, 1], got {image_strength!r}.")
         if not isinstance(free_init_iterations, int) or not 0 <= free_init_iterations <= MAX_FREE_INIT:
             raise ValueError(f"`free_init_iterations` must be an integer from 0 to {MAX_FREE_INIT}.")
-        check_coherence(flow_fusion, frame_smoother)
+        check_coherence(flow_fusion, frame_smoother, vidtome_local, vidtome_global)
         check_t0_t1(t0, t1, num_inference_steps)
 
     # --------------------------------------------------------------------------------------------- latents
@@ -251,6 +254,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         free_init_iterations: int = 0,
         flow_fusion: float = 0.0,
         frame_smoother: bool = False,
+        vidtome_local: float = 0.0,
+        vidtome_global: float = 0.0,
         output_type: str = "np",
         decode_chunk_size: int | None = None,
         callback_on_step_end: StepCallback | None = None,
@@ -294,6 +299,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             free_init_iterations,
             flow_fusion,
             frame_smoother,
+            vidtome_local,
+            vidtome_global,
         )
         device = self._execution_device
         chunk_size = fit_chunk(chunk_size, video_length)
@@ -391,7 +398,9 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             # 4. All frames from T with cross-frame attention, in lockstep chunks (backgrounds smoothed on request).
             def all_frames(latents: torch.Tensor, scheduler, **kwargs) -> torch.Tensor:
                 maps = AttentionMaps(num_branches, prompt_token_positions(self.tokenizer, prompt), latents.shape[-2:])
-                with maps.installed(self.unet) if smooth_bg and smooth_bg_mask == "attention" else nullcontext():
+                installed = maps.installed(self.unet) if smooth_bg and smooth_bg_mask == "attention" else nullcontext()
+                merging = self.frame_merging(num_branches, vidtome_local, vidtome_global, latents.shape[-2:])
+                with installed, merging:
                     callback = callback_on_step_end
                     if smooth_bg:
                         blend = self.background_blend(maps, smooth_bg_strength, smooth_bg_mask, camera)
@@ -402,7 +411,7 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
                         range(index_t, num_inference_steps),
                         step_kwargs=self.step_kwargs(scheduler, generator, eta),
                         callback_offset=index_t_prime,
-                        chunk_size=chunk_size,
+                        chunk_size=window_chunk(chunk_size) if vidtome_local or vidtome_global else chunk_size,
                         callback=callback,
                         refine=refine,
                         **kwargs,

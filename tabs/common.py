@@ -48,6 +48,8 @@ ADDED_LATER = (
     "consistency",
     "flow_fusion",
     "frame_smoother",
+    "vidtome_local",
+    "vidtome_global",
 )
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)

@@ -11,9 +11,12 @@ import gradio as gr
 from modes import CONSISTENCY, LORA_WEIGHTS, MAX_FEATURE_REUSE, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
 from pipelines.base import VP_NAMES
 from pipelines.cross_frame_attention import CROSS_FRAME_MODES
+from pipelines.token_merging import MAX_GLOBAL, MAX_LOCAL
 from utils.video import MAX_SMOOTH_FPS
 
 QUALITY_PRESET, FAST_PRESET = "Quality", "Fast (4-8 steps)"
+# The coherence options every SD tab sends (in the endpoints' order; FreeInit is text-to-video's own).
+COHERENCE_OPTIONS = ("flow_fusion", "frame_smoother", "vidtome_local", "vidtome_global")
 
 
 def page_helper(fn: Callable) -> Callable:
@@ -296,6 +299,22 @@ def coherence_controls() -> dict[str, gr.components.Component]:
                 label="Interleaved-frame smoother",
                 info="Every other frame made from its neighbours at two steps (ControlVideo).",
                 value=off["frame_smoother"],
+            ),
+            "vidtome_local": gr.Slider(
+                label="Token merging across frames",
+                info="VidToMe: the share of tokens merged with their match in the window's middle frame; 0: off.",
+                minimum=0.0,
+                maximum=MAX_LOCAL,
+                value=off["vidtome_local"],
+                step=0.05,
+            ),
+            "vidtome_global": gr.Slider(
+                label="Global token merging",
+                info="VidToMe: the share merged with tokens carried from earlier frames; 0: off.",
+                minimum=0.0,
+                maximum=MAX_GLOBAL,
+                value=off["vidtome_global"],
+                step=0.05,
             ),
         }
 

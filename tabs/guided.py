@@ -13,6 +13,7 @@ from modes import GuidedCall
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
+    COHERENCE_OPTIONS,
     connect_consistency,
     connect_speed_preset,
     consistency_control,
@@ -149,7 +150,7 @@ def guided_demo(
             "feature_reuse": consistency["feature_reuse"],
             "cross_frame": consistency["cross_frame"],
             "consistency": level,
-            **{name: consistency[name] for name in ("flow_fusion", "frame_smoother")},
+            **{name: consistency[name] for name in COHERENCE_OPTIONS},
         }
         connect_consistency(level, consistency)
         quality = quality_values(d.num_inference_steps, GuidedCall.default("guidance_scale"))

@@ -10,6 +10,7 @@ from pipelines.base import SCHEDULERS
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
+    COHERENCE_OPTIONS,
     connect_consistency,
     consistency_control,
     consistency_section,
@@ -123,7 +124,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             "cross_frame": consistency["cross_frame"],
             "shared_noise": consistency["shared_noise"],
             "consistency": level,
-            **{name: consistency[name] for name in ("flow_fusion", "frame_smoother")},
+            **{name: consistency[name] for name in COHERENCE_OPTIONS},
         }
         connect_consistency(level, consistency)
         connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)

@@ -15,6 +15,7 @@ from pipelines.options import suggest_t0_t1
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
+    COHERENCE_OPTIONS,
     connect_consistency,
     connect_speed_preset,
     consistency_control,
@@ -386,7 +387,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             "use_motion_field": paper["use_motion_field"],
             "free_init_iterations": consistency["free_init_iterations"],
             "consistency": level,
-            **{name: consistency[name] for name in ("flow_fusion", "frame_smoother")},
+            **{name: consistency[name] for name in COHERENCE_OPTIONS},
         }
         quality = quality_values(d.num_inference_steps, Text2VideoCall.default("guidance_scale"), d.t0, d.t1)
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)

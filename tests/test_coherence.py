@@ -11,9 +11,17 @@ from pipelines import ControlNetVideoPipeline, InstructPix2PixVideoPipeline, Tex
 from pipelines.coherence import Coherence, clean_map, fuse, smooth, smoother_steps
 from pipelines.flow import FrameFlow, camera_flow, video_flow, warp
 from pipelines.motion import CameraMotion, warp_anchor_latent
+from pipelines.token_merging import Merge, merge_window, window_chunk
 
 STEP = 16  # px per frame the synthetic camera pans
-OPTIONS = [dict(flow_fusion=0.5), dict(frame_smoother=True), dict(flow_fusion=1.0, frame_smoother=True)]
+OPTIONS = [
+    dict(flow_fusion=0.5),
+    dict(frame_smoother=True),
+    dict(vidtome_local=0.9),
+    dict(vidtome_global=0.5),
+    dict(flow_fusion=1.0, frame_smoother=True, vidtome_local=0.5, vidtome_global=0.5),
+]
+EVERY_OPTION = dict(flow_fusion=0.7, frame_smoother=True, vidtome_local=0.9, vidtome_global=0.8)
 
 
 @pytest.fixture(scope="module")
@@ -122,18 +130,22 @@ def test_the_clean_estimate_map_is_the_scheduler_s_own(scheduler_class, kind):
 
 
 # ------------------------------------------------------------------------------------------ the three pipelines
-@pytest.fixture(scope="module")
-def pipes(tiny_models):
-    base = TextToVideoZeroPipeline.from_pretrained(tiny_models["sd"])
-    controlnet = ControlNetModel.from_pretrained(tiny_models["controlnet-canny"])
+def three_pipes(tiny_models, dtype=torch.float32) -> dict:
+    base = TextToVideoZeroPipeline.from_pretrained(tiny_models["sd"], dtype=dtype)
+    controlnet = ControlNetModel.from_pretrained(tiny_models["controlnet-canny"], dtype=dtype)
     made = {
         "text2video": base,
         "guided": ControlNetVideoPipeline(**base.components, controlnet=controlnet),
-        "pix2pix": InstructPix2PixVideoPipeline.from_pretrained(tiny_models["pix2pix"]),
+        "pix2pix": InstructPix2PixVideoPipeline.from_pretrained(tiny_models["pix2pix"], dtype=dtype),
     }
     for pipe in made.values():
         pipe.set_progress_bar_config(disable=True)
     return made
+
+
+@pytest.fixture(scope="module")
+def pipes(tiny_models):
+    return three_pipes(tiny_models)
 
 
 def run(pipes, mode: str, video: np.ndarray, **kwargs) -> torch.Tensor:
@@ -155,26 +167,89 @@ def run(pipes, mode: str, video: np.ndarray, **kwargs) -> torch.Tensor:
 def test_off_is_today_s_output_bitwise_and_each_option_changes_it(pipes, panning, mode):
     today = run(pipes, mode, panning)
     assert torch.equal(run(pipes, mode, panning, flow_fusion=0.0, frame_smoother=False), today)
+    off = dict(flow_fusion=0.0, frame_smoother=False, vidtome_local=0.0, vidtome_global=0.0)
+    assert torch.equal(run(pipes, mode, panning, **off), today)
     outputs = [run(pipes, mode, panning, **options) for options in OPTIONS]
-    for output in outputs:
-        assert not torch.equal(output, today)
-    assert not torch.equal(outputs[0], outputs[1])
+    for options, output in zip(OPTIONS, outputs, strict=True):
+        assert (output - today).abs().max() > 1e-3, options
+    for first in range(len(outputs)):
+        for second in range(first):
+            assert not torch.equal(outputs[first], outputs[second])
 
 
 @pytest.mark.parametrize("mode", ["text2video", "guided", "pix2pix"])
-def test_chunked_equals_unchunked_with_every_option_on(pipes, panning, mode):
-    whole = run(pipes, mode, panning, flow_fusion=0.7, frame_smoother=True)
+def test_chunked_equals_unchunked_with_the_flow_options(pipes, panning, mode):
+    options = dict(flow_fusion=0.7, frame_smoother=True)
+    whole = run(pipes, mode, panning, **options)
     for chunk_size in (1, 2, 3):
-        chunked = run(pipes, mode, panning, flow_fusion=0.7, frame_smoother=True, chunk_size=chunk_size)
+        chunked = run(pipes, mode, panning, **options, chunk_size=chunk_size)
         assert torch.allclose(chunked, whole, atol=1e-5), (chunk_size, (chunked - whole).abs().max())
 
 
+@pytest.mark.parametrize("mode", ["text2video", "guided", "pix2pix"])
+def test_chunked_equals_unchunked_in_float64_with_every_option_on(tiny_models, panning, mode):
+    """Token merging picks discrete matches: in float32 a chunk's rounding can swap two near-equal ones, so its
+    chunk invariance is proved where the engine proves it exactly, in float64."""
+    pipes = three_pipes(tiny_models, torch.float64)
+    whole = run(pipes, mode, panning, **EVERY_OPTION)
+    for chunk_size in (1, 2, 3):
+        chunked = run(pipes, mode, panning, **EVERY_OPTION, chunk_size=chunk_size)
+        assert torch.allclose(chunked, whole, atol=1e-10), (chunk_size, (chunked - whole).abs().max())
+
+
 def test_the_pipelines_refuse_values_out_of_range(pipes, panning):
-    for bad in (dict(flow_fusion=1.5), dict(flow_fusion=-0.1), dict(frame_smoother="yes"), dict(flow_fusion=True)):
-        with pytest.raises(ValueError, match="flow_fusion|frame_smoother"):
+    bad_values = (
+        dict(flow_fusion=1.5),
+        dict(flow_fusion=-0.1),
+        dict(frame_smoother="yes"),
+        dict(flow_fusion=True),
+        dict(vidtome_local=0.95),
+        dict(vidtome_global=-1),
+        dict(vidtome_local="half"),
+    )
+    for bad in bad_values:
+        with pytest.raises(ValueError, match=next(iter(bad))):
             run(pipes, "text2video", panning, **bad)
 
 
 def test_coherence_off_gives_no_refinement():
     assert Coherence().refiner(still_flow(4), 10) is None
     assert Coherence(flow_fusion=0.5).refiner(still_flow(1), 10) is None  # one frame: nothing to follow
+
+
+# ------------------------------------------------------------------------------------- token merging (VidToMe)
+def test_merged_tokens_come_out_identical_and_the_count_drops_by_the_ratio():
+    generator = torch.Generator().manual_seed(0)
+    window = torch.randn(2, 4, 16, 8, generator=generator)  # (branches, frames, tokens, channels)
+    window[:, 0, :5] = window[:, 2, :5] + 0.01 * torch.randn(2, 5, 8, generator=generator)  # near copies of frame 2
+    merged, unmerge = merge_window(window, 0.5)
+    sources = 3 * 16
+    assert merged.shape == (2, 4 * 16 - int(0.5 * sources), 8)  # the count reduced by the ratio of the sources
+    out = unmerge(merged)  # attention as the identity: each token gets its merged token back
+    assert out.shape == window.shape
+    identical = [(f, t) for f in (0, 1, 3) for t in range(16) if torch.equal(out[0, f, t], out[0, 2, t])]
+    assert {(0, t) for t in range(5)} <= set(identical)  # the near copies merged into their match
+    for frame in (0, 1, 3):  # every merged source equals the destination token it was merged into
+        same_as_some_middle = [any(torch.equal(out[0, frame, t], out[0, 2, u]) for u in range(16)) for t in range(16)]
+        kept = [torch.equal(out[0, frame, t], window[0, frame, t]) for t in range(16)]
+        assert all(a or b for a, b in zip(same_as_some_middle, kept, strict=True))
+    assert sum(not torch.equal(out[0, f, t], window[0, f, t]) for f in (0, 1, 3) for t in range(16)) == sources // 2
+    nothing, unmerge_nothing = merge_window(window, 0.0)
+    assert nothing.shape[1] == 4 * 16 and torch.equal(unmerge_nothing(nothing), window)
+
+
+def test_a_merge_averages_sources_into_their_destination():
+    sources = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]]])
+    destinations = torch.tensor([[[1.0, 0.05], [0.0, 2.0]]])
+    merge = Merge.match(sources, destinations, 2 / 3)
+    joined = merge.apply(sources, destinations)
+    assert joined.shape == (1, 3, 2)  # one source kept, two destinations
+    assert sorted(merge.merged[0].tolist()) == [0, 1]  # the two most similar sources (cosine 0.999 and 1.0)
+    assert torch.allclose(joined[0, 1], (sources[0, 0] + destinations[0, 0]) / 2)
+    assert torch.allclose(joined[0, 2], (sources[0, 1] + destinations[0, 1]) / 2)
+    back, _ = merge.unmerge(joined, 3)
+    assert torch.equal(back[0, 0], joined[0, 1]) and torch.equal(back[0, 2], sources[0, 2])
+
+
+def test_chunks_hold_whole_windows_when_frames_merge():
+    assert [window_chunk(size) for size in (1, 2, 3, 4, 5, 8)] == [4, 4, 4, 4, 8, 8]
