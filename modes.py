@@ -47,12 +47,14 @@ MAX_ROTATION = 45.0  # degrees per frame
 # a CPU a step costs far more, and this over-counts, on the safe side.
 SMOOTHING_STEPS = 2
 # "Consistency": what each level sets the coherence options to, where a call leaves them out (None); a value given
-# explicitly wins. Measured with bench/coherence.py (warp error and time against off, one run): balanced costs no
-# UNet pass (the flow fusion and the smoother work on the clean estimates); strong adds one FreeInit pass of the
-# frames from T in text-to-video (about twice the time of off there).
+# explicitly wins. Measured (bench/coherence.py, bench/bench_real_size.py --cases 7): flow fusion and the smoother
+# work on the clean estimates and cost no UNet pass; VidToMe's joint attention is quadratic in a window's merged
+# tokens, so the local ratio stays high (0.9, VidToMe's own: 1.3 frames' worth of tokens per window of 4, cheaper
+# than each frame reading the anchor) and a global ratio adds the carried tokens (0.8: VidToMe's); strong adds one
+# FreeInit pass of the frames from T in text-to-video (about twice the time of off there).
 CONSISTENCY = {
     "off": {"flow_fusion": 0.0, "frame_smoother": False, "vidtome_local": 0.0, "vidtome_global": 0.0},
-    "balanced": {"flow_fusion": 0.5, "frame_smoother": True, "vidtome_local": 0.5, "vidtome_global": 0.3},
+    "balanced": {"flow_fusion": 0.5, "frame_smoother": True, "vidtome_local": 0.9, "vidtome_global": 0.0},
     "strong": {"flow_fusion": 0.8, "frame_smoother": True, "vidtome_local": 0.9, "vidtome_global": 0.8},
 }
 for _level, _free_init in zip(CONSISTENCY, (0, 0, 1), strict=True):  # text-to-video's FreeInit passes

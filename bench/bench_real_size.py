@@ -16,6 +16,8 @@ Cases, each against a reference measured in the same run (runs interleaved; the 
 6. a table per clip (--table-frames, --table-steps DDIM steps, guidance 7.5): seconds and, on CUDA, peak GPU memory,
    for chunk 8 and 2, plain and with each option: few steps, feature reuse, channels-last + compile, fp8 weights,
    model offload (CUDA only), group offload. Each option on fresh components (they change them).
+7. the consistency levels (`modes.CONSISTENCY`: flow fusion, the frame smoother, VidToMe token merging, and for
+   strong a FreeInit pass) in text-to-video, each / off (--levels-frames, --levels-steps; `--cases 7` alone).
 The CPU is shared and noisy: compare the ratios, not the seconds.
 """
 
@@ -146,7 +148,9 @@ def main() -> None:
     parser.add_argument("--few-step-resolution", type=int, default=None, help="default: 128 on CPU, 512 on CUDA")
     parser.add_argument("--reuse-steps", type=int, default=12, help="steps of the feature-reuse case")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--cases", default="12345", help="which cases to run, e.g. 34 (6, the table, is long)")
+    parser.add_argument("--cases", default="12345", help="which cases to run, e.g. 34 (6, the table, is long; 7)")
+    parser.add_argument("--levels-frames", type=int, default=8, help="case 7: frames of a clip")
+    parser.add_argument("--levels-steps", type=int, default=6, help="case 7: DDIM steps")
     parser.add_argument("--table-frames", default="8,24", help="case 6: clip lengths")
     parser.add_argument("--table-steps", type=int, default=None, help="case 6: DDIM steps (default 50, CPU 3)")
     parser.add_argument("--table-resolution", type=int, default=None, help="case 6 (default 512, CPU 128)")
@@ -155,7 +159,7 @@ def main() -> None:
     cuda = device == "cuda"
     dtype = torch.float16 if cuda else torch.float32
     print(f"SD 1.5 architecture, random weights, {device} {dtype}, torch threads {torch.get_num_threads()}")
-    if set(args.cases) & set("12345"):
+    if set(args.cases) & set("123457"):
         shared_cases(args, device, dtype)  # its components are freed when it returns: case 6 builds its own
     if "6" in args.cases:
         table_frames = [int(n) for n in args.table_frames.split(",")]
@@ -220,6 +224,8 @@ def shared_cases(args: argparse.Namespace, device: str, dtype: torch.dtype) -> N
     if "5" in args.cases:
         exact_forward_jump(reference)  # the outputs are compared
         exact_speedups(components, mine, run_mine, run_reference, frames, args.repeats, device)
+    if "7" in args.cases:
+        consistency_levels(mine, args.levels_frames, few_size, args.levels_steps, args.repeats, device)
     if cuda:
         print(f"peak GPU memory of cases 1-5: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
@@ -285,6 +291,23 @@ def reuse(mine, frames: int, few_size: int, reuse_steps: int, repeats: int, devi
         f"  4. feature reuse k=3 speed-up: {timings['exact'] / timings['feature reuse 3']:.2f}x   (target >= 1.5x);"
         f" output deviation in [0, 1] pixels: mean {deviation.mean():.3f}, max {deviation.max():.3f}"
     )
+
+
+def consistency_levels(mine, frames: int, size: int, steps: int, repeats: int, device: str) -> None:
+    """7. The time of each consistency level against off, in text-to-video (the levels' options, `modes`)."""
+    from modes import CONSISTENCY
+
+    run = dict(video_length=frames, height=size, width=size, num_inference_steps=steps)
+
+    def level(name: str):
+        options = CONSISTENCY[name]
+        return mine(PROMPT, **run, **options, generator=torch.Generator().manual_seed(0)).frames
+
+    timings, _ = fastest({name: (lambda name=name: level(name)) for name in CONSISTENCY}, repeats, device)
+    print(f"\n{frames} frames, {size} px, {steps} DDIM steps, text-to-video:")
+    for name in CONSISTENCY:
+        print(f"  7. consistency {name:8s} {timings[name]:7.2f} s   x{timings[name] / timings['off']:.2f} of off")
+    print("     (balanced: target <= 1.3x; strong adds a FreeInit pass of the frames from T)")
 
 
 def exact_speedups(components: dict, mine, run_mine, run_reference, frames: int, repeats: int, device: str) -> None:

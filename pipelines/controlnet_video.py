@@ -129,6 +129,11 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
             eta=eta,
         )
         check_coherence(flow_fusion, frame_smoother, vidtome_local, vidtome_global)
+        if motion_frames is not None and control_frames_shape(motion_frames)[0] != video_length:
+            raise ValueError(
+                f"`motion_frames` must have one frame per condition frame ({video_length}), got "
+                f"{control_frames_shape(motion_frames)[0]}."
+            )
         device = self._execution_device
         control = control_frames_to_tensor(control_frames, height, width, device, self.controlnet.dtype)
         chunk_size = fit_chunk(chunk_size, video_length)

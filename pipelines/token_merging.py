@@ -129,9 +129,13 @@ class TokenMergingProcessor:
         self.global_tokens: torch.Tensor | None = None
 
     def __call__(self, attn: Attention, hidden_states: torch.Tensor, encoder_hidden_states=None, **kwargs):
-        batch, tokens, channels = hidden_states.shape
-        if encoder_hidden_states is not None or hidden_states.ndim != 3 or not self.state.merges(tokens):
+        if (
+            encoder_hidden_states is not None
+            or hidden_states.ndim != 3
+            or not self.state.merges(hidden_states.shape[1])
+        ):
             return self.fallback(attn, hidden_states, encoder_hidden_states, **kwargs)
+        batch, tokens, channels = hidden_states.shape
         branches = self.state.num_branches
         frames = batch // branches
         by_frame = hidden_states.view(branches, frames, tokens, channels)

@@ -274,8 +274,8 @@ def consistency_control() -> gr.Radio:
     memory" section (`connect_consistency`) and goes with the request (`modes.CONSISTENCY`)."""
     return gr.Radio(
         label="Consistency",
-        info="Balanced: frames fused along the motion and smoothed, at little cost; strong: more, and in "
-        "text-to-video one more pass of the frames (about 2x the time).",
+        info="Balanced: frames fused along the motion, smoothed and their tokens merged (VidToMe), at little "
+        "cost; strong: more, and in text-to-video one more pass of the frames (about 2x the time).",
         choices=list(CONSISTENCY),
         value=SDCall.default("consistency"),
         elem_classes="t2vz-consistency",

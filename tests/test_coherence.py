@@ -253,3 +253,9 @@ def test_a_merge_averages_sources_into_their_destination():
 
 def test_chunks_hold_whole_windows_when_frames_merge():
     assert [window_chunk(size) for size in (1, 2, 3, 4, 5, 8)] == [4, 4, 4, 4, 8, 8]
+
+
+def test_the_guided_pipeline_refuses_motion_frames_that_do_not_match_its_condition(pipes, panning):
+    edges = (panning[:, ::2, ::2] > 128).astype(np.uint8) * 255
+    with pytest.raises(ValueError, match="one frame per condition frame"):
+        pipes["guided"]("a horse", edges, motion_frames=panning[:3, ::2, ::2], num_inference_steps=2, flow_fusion=0.5)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from skimage import data
 
-from utils.quality import ClipScorer, warp_error
+from utils.quality import ClipScorer, masked_warp_error, warp_error
 from utils.video import VideoWriter
 
 
@@ -84,5 +84,23 @@ def test_the_script_scores_a_folder_of_clips(tiny_clip, tmp_path):
     results = quality.main([str(clips), "--clip", str(tiny_clip), "--json", str(tmp_path / "scores.json")])
     assert [r["prompt"] for r in results] == ["a moving astronaut", "a prompt from a text file"]
     saved = json.loads((tmp_path / "scores.json").read_text())
-    assert set(saved["means"]) == {"clip_text_alignment", "clip_frame_consistency", "warp_error"}
+    assert set(saved["means"]) == {"clip_text_alignment", "clip_frame_consistency", "warp_error", "masked_warp_error"}
     assert all(r["frames"] == 5 and r["warp_error"] < 0.05 for r in results)
+    assert [r["flow_from"] for r in results] == ["clip", "clip"]
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    with VideoWriter(sources / "b.mp4", fps=4) as writer:  # b's input: the flow comes from it
+        writer.write(moving_photo().astype(np.float32) / 255.0)
+    results = quality.main([str(clips), "--clip", str(tiny_clip), "--sources", str(sources)])
+    assert [r["flow_from"] for r in results] == ["clip", "source"] and results[1]["masked_warp_error"] < 0.01
+
+
+def test_the_masked_warp_error_follows_the_source_s_flow_and_leaves_out_what_it_cannot_see():
+    moving = moving_photo()
+    assert masked_warp_error(moving) < 0.005  # a clip that follows its flow (the revealed strip left out)
+    still = np.stack([moving[0]] * len(moving))
+    assert masked_warp_error(still, source=moving) > 0.02 > masked_warp_error(moving, source=moving)
+    rng = np.random.default_rng(0)
+    flicker = rng.integers(0, 256, size=moving.shape, dtype=np.uint8)
+    assert masked_warp_error(flicker, source=moving) > 0.1
+    assert masked_warp_error(moving[:1]) == 0.0

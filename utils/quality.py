@@ -77,3 +77,31 @@ def warp_error(frames: np.ndarray) -> float:
         )
         errors.append(np.abs(warped.astype(np.float32) - current.astype(np.float32)).mean() / 255.0)
     return float(np.mean(errors))
+
+
+def masked_warp_error(frames: np.ndarray, source: np.ndarray | None = None) -> float:
+    """The published warping error (Lai et al., 2018, as VidToMe and ControlVideo report it): for each pair of
+    frames, frame k warped onto frame k+1 along the optical flow, the squared error (frames in [0, 1]) averaged over
+    the pixels the flow sees in both (occlusions found by the forward-backward check left out), then averaged over
+    the clip. The flow is the `source` video's where there is one (the input of a video mode: uint8, any size,
+    resized to the clip's), else the clip's own; OpenCV's DIS flow stands in for RAFT. 0 for a single frame."""
+    import cv2
+
+    from utils.optical_flow import consistent, pair_flow
+
+    if len(frames) < 2:
+        return 0.0
+    height, width = frames.shape[1:3]
+    guide = frames if source is None else np.stack([cv2.resize(f, (width, height)) for f in source[: len(frames)]])
+    if len(guide) < len(frames):
+        raise ValueError(f"The source has {len(guide)} frames, the clip {len(frames)}: they must match.")
+    rows, cols = np.indices((height, width), dtype=np.float32)
+    values = frames.astype(np.float32) / 255.0
+    errors = []
+    for k in range(len(frames) - 1):
+        back, forth = pair_flow(guide[k + 1], guide[k]), pair_flow(guide[k], guide[k + 1])
+        seen = consistent(back, forth)  # frame k+1's pixels that frame k shows too
+        moved = cv2.remap(values[k], cols + back[..., 0], rows + back[..., 1], cv2.INTER_LINEAR)
+        squared = ((values[k + 1] - moved) ** 2).sum(-1)
+        errors.append(float(squared[seen].mean()) if seen.any() else 0.0)
+    return float(np.mean(errors))
