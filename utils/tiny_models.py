@@ -289,6 +289,26 @@ def build_tiny_sdxl(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+def build_tiny_motion_adapter(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny AnimateDiff motion adapter (diffusers' `MotionAdapter`) that fits the tiny SD UNet: temporal attention
+    after each of its blocks, with random (not zero) output layers, so frames really read each other."""
+    from diffusers import MotionAdapter
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    adapter = MotionAdapter(
+        block_out_channels=UNET_SHAPE["block_out_channels"],
+        motion_layers_per_block=UNET_SHAPE["layers_per_block"],
+        motion_num_attention_heads=2,
+        motion_norm_num_groups=UNET_SHAPE["norm_num_groups"],
+        motion_max_seq_length=32,
+        use_motion_mid_block=False,
+    )
+    adapter.save_pretrained(folder, safe_serialization=True)
+    _write_marker(folder, "motion-adapter")
+    return folder
+
+
 # family -> (builder, seed). The DreamBooth stand-in is a second SD base, so base swaps can be tested.
 TINY_FAMILIES = {
     "sd": (build_tiny_sd, 0),
@@ -301,6 +321,7 @@ TINY_FAMILIES = {
     "modelscope-xl": (build_tiny_modelscope, 7),  # stands in for Zeroscope XL, the upscaler
     "sdxl": (build_tiny_sdxl, 8),
     "sd2": (build_tiny_sd2, 9),
+    "motion-adapter": (build_tiny_motion_adapter, 10),  # AnimateDiff's, for the tiny SD (issue 25 builds on it)
 }
 
 
