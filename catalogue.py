@@ -24,6 +24,13 @@ CURATED_SD_MODELS = (
 TINY_SD_MODEL = "tiny-sd"
 TINY_SD_MODELS = (TINY_SD_MODEL, "tiny-sd2", "tiny-sdxl")
 TINY_DREAMBOOTH_MODEL = "tiny-sd-dreambooth"
+# AnimateDiff motion adapters for SD 1.x bases (the motion source of text-to-video); the first is the default.
+MOTION_ADAPTERS = (
+    "guoyww/animatediff-motion-adapter-v1-5-3",
+    "guoyww/animatediff-motion-adapter-v1-5-2",
+    "wangfuyun/AnimateLCM",
+)
+TINY_MOTION_ADAPTER = "tiny-motion-adapter"
 DEFAULT_PIX2PIX_MODEL = "timbrooks/instruct-pix2pix"
 DEFAULT_MODELSCOPE_MODEL = "ali-vilab/text-to-video-ms-1.7b"
 DEFAULT_UPSCALE_MODEL = "cerspense/zeroscope_v2_XL"

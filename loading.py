@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from catalogue import MOTION_ADAPTERS
 from errors import InputError, ModelLoadError, WrongModelError
 from pipelines import (
     ControlNetVideoPipeline,
@@ -30,6 +31,7 @@ from pipelines import (
     TextToVideoZeroSDXLPipeline,
 )
 from pipelines.modelscope import ModelScopePipeline
+from pipelines.motion_module import MotionModulePipeline, adapter_problem, animatediff_scheduler, motion_unet
 from settings import Settings
 from utils import single_file
 from utils.compilation import compile_repeated_blocks, use_channels_last
@@ -43,10 +45,11 @@ logger = logging.getLogger(__name__)
 
 # Slots that cannot share the GPU: Instruct-Pix2Pix has its own UNet, so it and the SD base + ControlNet take turns.
 EXCLUSIVE_SLOTS = {
-    "pix2pix": ("base", "controlnet", "modelscope"),
-    "modelscope": ("base", "controlnet", "pix2pix"),
+    "pix2pix": ("base", "controlnet", "modelscope", "motion_unet"),
+    "modelscope": ("base", "controlnet", "pix2pix", "motion_unet"),
     "base": ("pix2pix", "modelscope"),
     "controlnet": ("pix2pix", "modelscope"),
+    "motion_unet": ("pix2pix", "modelscope"),
 }
 TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
 LOADING = threading.Lock()  # one checkpoint load at a time in this process (see `ModelLoader._load`)
@@ -582,6 +585,50 @@ class ModelLoader:
             )
         pipe = ControlNetVideoPipeline(**components, controlnet=controlnet)
         return self._ready(pipe, "guided")
+
+    def motion_adapter(self, adapter_name: str, rules: RequestRules = TRUSTED):
+        """An AnimateDiff motion adapter (hub id or folder); anything else is refused by name."""
+        from diffusers import MotionAdapter
+
+        name = self.resolve_model_name(adapter_name, rules)
+        folder_only(name, adapter_name, "motion adapters")
+
+        def load():
+            try:
+                kind = MotionAdapter.load_config(name).get("_class_name")
+            except Exception:  # no config.json: a whole pipeline (model_index.json), or no model at all
+                kind = None
+            if kind != "MotionAdapter":
+                raise WrongModelError(
+                    f"'{adapter_name}' is not a motion adapter (it holds {f'a {kind}' if kind else 'no single model'}"
+                    f"): choose one such as {MOTION_ADAPTERS[0]}."
+                )
+            return MotionAdapter.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
+
+        return self._load("motion_adapter", name, load, label=adapter_name)
+
+    def motion_pipeline(
+        self, model_name: str, adapter_name: str, lora=None, lora_weight: float = 1.0, rules: RequestRules = TRUSTED
+    ) -> MotionModulePipeline:
+        """The SD base (with its LoRA, fused) and a motion adapter as one motion UNet: built once per base, adapter
+        and LoRA, and kept. The base and adapter are checked to fit before anything is built."""
+        components = self.base_components(model_name, rules)
+        if "text_encoder_2" in components:
+            raise WrongModelError(
+                f"'{model_name}' is an SDXL model; the motion adapters served here are made for SD 1.x: choose an "
+                "SD 1.x base (or the zero-shot motion source)."
+            )
+        adapter = self.motion_adapter(adapter_name, rules)
+        if problem := adapter_problem(components["unet"], adapter):
+            raise WrongModelError(f"The motion adapter '{adapter_name}' does not fit '{model_name}': {problem}.")
+        self.apply_lora(TextToVideoZeroPipeline(**components), lora, lora_weight, rules)  # fused into the base
+        key = (
+            f"{self.loaded_name('base')} + {self.loaded_name('motion_adapter')} + {self.loras.get(components['unet'])}"
+        )
+        unet = self._load("motion_unet", key, lambda: motion_unet(components["unet"], adapter), label=adapter_name)
+        parts = {name: components[name] for name in ("vae", "text_encoder", "tokenizer")}
+        scheduler = animatediff_scheduler(components["scheduler"].config)
+        return self._ready(MotionModulePipeline(**parts, unet=unet, scheduler=scheduler), "text2video, motion module")
 
     def preview_decoder(self):
         """The `AutoencoderTiny` (TAESD) named by T2VZ_PREVIEW_DECODER, loaded once; None where none is named or it

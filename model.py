@@ -105,6 +105,7 @@ class Model(ModelLoader):
         """The call's generation card: its parameters, and the models it used with their revisions."""
         roles = {"model": getattr(call, "model_name", None), "controlnet": getattr(call, "controlnet_name", None)}
         roles["lora"] = getattr(call, "lora", None)
+        roles["motion_adapter"] = getattr(call, "motion_adapter", None)
         models = {}
         for role, name in roles.items():
             if name:

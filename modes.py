@@ -244,6 +244,30 @@ class SDCall(Call):
         self.vidtome_global = as_float("VidToMe global ratio", self.vidtome_global, 0.0, MAX_GLOBAL)
 
 
+# The motion source "zero-shot" (Text2Video-Zero's motion field), and the options only it reads.
+ZERO_SHOT = "zero-shot"
+ZERO_SHOT_ONLY = (
+    "motion_field_strength_x",
+    "motion_field_strength_y",
+    "motion_zoom",
+    "motion_rotation",
+    "motion_path",
+    "use_motion_field",
+    "t0",
+    "t1",
+    "use_cf_attn",
+    "cross_frame",
+    "merging_ratio",
+    "feature_reuse",
+    "smooth_bg",
+    "flow_fusion",
+    "frame_smoother",
+    "vidtome_local",
+    "vidtome_global",
+    "free_init_iterations",
+)
+
+
 @dataclass
 class Text2VideoCall(SDCall):
     """Zero-shot text-to-video. `t0`/`t1`: step indices of T' and T counted from the end of the schedule;
@@ -270,6 +294,7 @@ class Text2VideoCall(SDCall):
     smooth_bg_strength: Any = 0.4
     smooth_bg_mask: Any = "attention"  # the foreground: the UNet's cross-attention maps, or MediaPipe's "person"
     free_init_iterations: Any = None  # FreeInit: the all-frames phase again this many times (0: off)
+    motion_adapter: Any = None  # the motion source: None for zero-shot, or an AnimateDiff motion adapter (id/folder)
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
@@ -303,6 +328,28 @@ class Text2VideoCall(SDCall):
                 f"Background mask must be one of {', '.join(MASK_SOURCES)}, got {quote(self.smooth_bg_mask)}."
             )
         self.free_init_iterations = as_int("FreeInit iterations", self.free_init_iterations, 0, MAX_FREE_INIT)
+        self.check_motion_source()
+
+    def check_motion_source(self) -> None:
+        """A motion adapter replaces the zero-shot motion: an image has no way in yet (SparseCtrl comes later), and
+        the zero-shot options set away from their defaults are named in a note, as they do not apply."""
+        adapter = as_text("Motion adapter", self.motion_adapter, required=False)
+        self.motion_adapter = None if adapter in ("", ZERO_SHOT) else adapter
+        if self.motion_adapter is None:
+            return
+        if self.image is not None:
+            raise InputError(
+                "Image-to-video takes the zero-shot motion source for now: leave out the motion adapter (or the "
+                "image)."
+            )
+        unused = [name for name in ZERO_SHOT_ONLY if getattr(self, name) != self.zero_shot_default(name)]
+        if unused:
+            self.notes.append(f"With a motion module these zero-shot options do not apply: {', '.join(unused)}.")
+
+    @classmethod
+    def zero_shot_default(cls, name: str) -> Any:
+        level = CONSISTENCY["off"]
+        return level[name] if name in level else cls.default(name)
 
     def input_files(self) -> dict[str, Any]:
         return {} if self.image is None else {"image": self.image_source}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from catalogue import upscale_long_side
+from errors import InputError
 from modes import CannyCall, GuidedCall, ModelScopeCall, Pix2PixCall, PoseCall, Text2VideoCall, ThreeDCall, UpscaleCall
 from pipelines.options import fit_chunk
 from utils.jobs import RequestRules
@@ -29,7 +30,9 @@ def generator(call) -> torch.Generator:
 
 
 def run_text2video(model: Model, mode: Mode, call: Text2VideoCall, rules: RequestRules) -> GenerationResult:
-    """Zero-shot text-to-video (image-to-video with `image`)."""
+    """Zero-shot text-to-video (image-to-video with `image`); with a motion adapter, AnimateDiff's motion."""
+    if call.motion_adapter:
+        return run_motion_module(model, mode, call, rules)
 
     def run():
         pipe = model.text2video_pipeline(call.model_name, rules)
@@ -61,6 +64,39 @@ def run_text2video(model: Model, mode: Mode, call: Text2VideoCall, rules: Reques
         return pipe, latents, call.fps, None
 
     return model.write_clip(mode, "text-to-video", call, call.path, run, rules)
+
+
+def run_motion_module(model: Model, mode: Mode, call: Text2VideoCall, rules: RequestRules) -> GenerationResult:
+    """Text-to-video with a motion module: the SD base (and its LoRA) with the adapter's temporal layers."""
+
+    def run():
+        pipe = model.motion_pipeline(call.model_name, call.motion_adapter, call.lora, call.lora_weight, rules)
+        pipe.set_scheduler(call.scheduler)
+        most = pipe.unet.config.motion_max_seq_length
+        if call.video_length > most:
+            raise InputError(
+                f"Video length {call.video_length} is above what the motion adapter '{call.motion_adapter}' takes "
+                f"({most} frames, the length its temporal attention learned): use at most {most} frames."
+            )
+        resolution = call.resolution or model.settings.own_resolution(
+            pipe.unet.config.sample_size * pipe.vae_scale_factor
+        )
+        model.check_work(call, rules, call.video_length, resolution, resolution, call.num_inference_steps, call.fps)
+        latents = pipe(
+            call.prompt,
+            num_frames=call.video_length,
+            height=resolution,
+            width=resolution,
+            num_inference_steps=call.num_inference_steps,
+            guidance_scale=call.guidance_scale,
+            negative_prompt=call.n_prompt,
+            generator=generator(call),
+            output_type="latent",
+            callback_on_step_end=model.step_callback(),
+        ).frames
+        return pipe, latents, call.fps, None
+
+    return model.write_clip(mode, "text-to-video with a motion module", call, call.path, run, rules)
 
 
 def note_image_strength(pipe, call: Text2VideoCall) -> None:

@@ -70,11 +70,13 @@ from catalogue import (
     DREAMBOOTH_STYLES,
     FAST_LORAS,
     FAST_STEPS,
+    MOTION_ADAPTERS,
     POSE_DETECTORS,
     SDXL_BASE_MODEL,
     SINGLE_FILE_CONFIGS,
     TINY_DREAMBOOTH_MODEL,
     TINY_MODELSCOPE_MODELS,
+    TINY_MOTION_ADAPTER,
     TINY_PIX2PIX_MODEL,
     TINY_SD_MODEL,
     TINY_SD_MODELS,
@@ -178,6 +180,7 @@ class Settings:
     fast_loras: tuple[tuple[str, str], ...] = field(init=False)  # family (sd1, sdxl) -> the Fast preset's LoRA
     fast_steps: int = field(init=False)  # the Fast preset's step count
     other_models_hint: str = field(init=False)  # where to turn when a model can be neither found nor downloaded
+    motion_adapters: tuple[str, ...] = field(init=False)  # the motion adapters text-to-video offers
 
     def __post_init__(self) -> None:
         chosen = offline_choices(self) if self.tiny_models else hub_choices(self)
@@ -303,6 +306,7 @@ def hub_choices(settings: Settings) -> dict:
             dict.fromkeys([settings.modelscope_model, "cerspense/zeroscope_v2_576w", DEFAULT_MODELSCOPE_MODEL])
         ),
         "default_upscale_model": settings.upscale_model,
+        "motion_adapters": MOTION_ADAPTERS,
         "work_limit": MAX_WORK,
         "resolution_cap": settings.max_resolution,
         "quick_defaults": False,
@@ -333,6 +337,7 @@ def offline_choices(settings: Settings) -> dict:
         "default_pix2pix_model": TINY_PIX2PIX_MODEL,
         "modelscope_models": TINY_MODELSCOPE_MODELS,
         "default_upscale_model": TINY_MODELSCOPE_MODELS[-1],
+        "motion_adapters": (TINY_MOTION_ADAPTER,),
         "work_limit": TINY_MAX_WORK,
         "resolution_cap": 128,
         "quick_defaults": True,

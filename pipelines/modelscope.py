@@ -45,6 +45,12 @@ class ModelScopePipeline(VideoPipelineBase):
     def scheduler_names(cls) -> tuple[str, ...]:
         return SCHEDULERS
 
+    @staticmethod
+    def frame_embeds(embeds: torch.Tensor, frames: int) -> torch.Tensor:
+        """The text embeddings (one per guidance branch) as the UNet takes them: the 3-D UNet repeats them per frame
+        itself."""
+        return embeds
+
     @torch.no_grad()
     def __call__(
         self,
@@ -100,6 +106,7 @@ class ModelScopePipeline(VideoPipelineBase):
         def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
             # The 3-D UNet takes every frame at once (its batch is the one clip): no chunks.
             model_input, embeds, _ = conditioning.batch(model_input)
+            embeds = self.frame_embeds(embeds, model_input.shape[2])
             prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
             return self.guide(prediction, num_branches, guidance_scale)
 

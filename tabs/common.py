@@ -50,6 +50,7 @@ ADDED_LATER = (
     "frame_smoother",
     "vidtome_local",
     "vidtome_global",
+    "motion_adapter",
 )
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)

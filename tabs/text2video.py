@@ -9,7 +9,7 @@ import gradio as gr
 from errors import InputError
 from loading import TINY_ALIASES
 from model import Model
-from modes import CONSISTENCY, Text2VideoCall
+from modes import CONSISTENCY, ZERO_SHOT, Text2VideoCall
 from pipelines.free_init import MAX_FREE_INIT
 from pipelines.options import suggest_t0_t1
 from registry import Mode
@@ -247,6 +247,20 @@ def paper_section(d) -> dict[str, gr.components.Component]:
     return controls
 
 
+def motion_source_control(settings) -> gr.Dropdown:
+    """Where the motion comes from: Text2Video-Zero's zero-shot motion field, or an AnimateDiff motion adapter (a
+    hub id or a folder, typed or picked)."""
+    return gr.Dropdown(
+        label="Motion source",
+        info="Zero-shot: any SD model, no extra weights. A motion adapter (AnimateDiff): trained motion for SD 1.x "
+        "models, up to 32 frames; the camera and the zero-shot options then do not apply.",
+        choices=[("zero-shot (Text2Video-Zero)", ZERO_SHOT), *((name, name) for name in settings.motion_adapters)],
+        value=ZERO_SHOT,
+        allow_custom_value=True,
+        elem_id="text2video-motion-source",
+    )
+
+
 def free_init_and_background() -> dict[str, gr.components.Component]:
     """FreeInit, then background smoothing toward the first frame's and where its foreground mask comes from."""
     controls = {
@@ -327,6 +341,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
                     allow_custom_value=True,
                     elem_id=f"{mode.name}-model",
                 )
+                motion_source = motion_source_control(settings)
                 preset = preset_control()
                 level = consistency_control()
                 clip = clip_controls(settings, d)
@@ -387,6 +402,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             "use_motion_field": paper["use_motion_field"],
             "free_init_iterations": consistency["free_init_iterations"],
             "consistency": level,
+            "motion_adapter": motion_source,
             **{name: consistency[name] for name in COHERENCE_OPTIONS},
         }
         quality = quality_values(d.num_inference_steps, Text2VideoCall.default("guidance_scale"), d.t0, d.t1)

@@ -6,17 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from loading import TINY_ALIASES
+from modes import ZERO_SHOT
 from utils.model_names import check_ui_model_name
 
 # Parameters that name a model: from the web, only hub ids, offline aliases or folders under the models root.
-MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path", "lora")
+MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path", "lora", "motion_adapter")
+WHAT = {"lora": "LoRA", "motion_adapter": "Motion adapter"}
 
 
 def check_model_names(values: dict, models_root: Path) -> dict:
     """`values` with each model name checked by the web's rule (`check_ui_model_name`); raises `InputError`."""
     checked = dict(values)
     for name in MODEL_PARAMETERS:
-        if checked.get(name):
-            what = "LoRA" if name == "lora" else "Model"
-            checked[name] = check_ui_model_name(checked[name], models_root, TINY_ALIASES, what)
+        if checked.get(name) and checked[name] != ZERO_SHOT:  # the motion source without a model
+            checked[name] = check_ui_model_name(checked[name], models_root, TINY_ALIASES, WHAT.get(name, "Model"))
     return checked

@@ -652,8 +652,8 @@ GUIDED_SECTIONS = [
 ]
 IN_VIEW = {
     "Text2Video": (
-        ["Prompt", "Model", "Preset", "Consistency", "Video length (frames)", "Frames per second", "Resolution",
-         "Seed", "Camera", "Camera strength", "Denoising steps", "Guidance scale"],
+        ["Prompt", "Model", "Motion source", "Preset", "Consistency", "Video length (frames)", "Frames per second",
+         "Resolution", "Seed", "Camera", "Camera strength", "Denoising steps", "Guidance scale"],
         ["Start from an image (image-to-video)", "Camera detail", "Negative prompt, scheduler and LoRA",
          "Consistency and memory", "Output", "Paper ablations and timesteps"],
     ),
@@ -784,6 +784,7 @@ def test_the_consistency_level_sets_the_coherence_options_and_goes_with_the_clip
     assert smoother.is_checked()
     fusion.fill("0.3")  # a value set by hand goes with the request as it is
     fusion.press("Enter")
+    panel.get_by_label("Prompt", exact=True).fill("a fox in the snow")
     outputs = set(model.settings.output_dir.iterdir())
     before = page.evaluate("() => document.querySelector('#depth-result video')?.src || ''")
     panel.get_by_role("button", name="Generate").click()
@@ -803,3 +804,29 @@ def test_the_consistency_level_sets_the_coherence_options_and_goes_with_the_clip
     page.wait_for_function("e => e.value === '0'", arg=fusion.element_handle(), timeout=10_000)
     assert not smoother.is_checked()
     open_section(panel, "Consistency and memory")
+
+
+def test_the_motion_source_switches_to_a_motion_adapter_and_back(app, page):
+    import json
+
+    model, _, _ = app
+    panel = open_tab(page, "Text2Video")
+    source = panel.locator("#text2video-motion-source input")
+    source.click()
+    page.get_by_role("option", name="tiny-motion-adapter").click()
+    page.wait_for_function("e => e.value === 'tiny-motion-adapter'", arg=source.element_handle(), timeout=10_000)
+    panel.get_by_label("Prompt", exact=True).fill("a paper boat on a river")
+    outputs = set(model.settings.output_dir.iterdir())
+    before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
+    panel.get_by_role("button", name="Generate").click()
+    page.wait_for_function(
+        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
+        arg="text2video-result",
+        timeout=180_000,
+    )
+    card = next(path for path in set(model.settings.output_dir.iterdir()) - outputs if path.suffix == ".json")
+    made = json.loads(card.read_text())
+    assert made["parameters"]["motion_adapter"] == "tiny-motion-adapter" and "motion_adapter" in made["models"]
+    source.click()
+    page.get_by_role("option", name="zero-shot (Text2Video-Zero)").click()  # back, for the other tests
+    page.wait_for_function("e => e.value.startsWith('zero-shot')", arg=source.element_handle(), timeout=10_000)
