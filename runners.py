@@ -29,6 +29,24 @@ def generator(call) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(call.seed)
 
 
+def sampling(model: Model, call: Text2VideoCall | ThreeDCall) -> dict:
+    """What a text-to-video pipeline call (zero-shot, motion module, ModelScope) takes from every call: steps,
+    guidance, negative prompt and seed; and the latents back, with the Model's step callback (Stop, previews)."""
+    return dict(
+        num_inference_steps=call.num_inference_steps,
+        guidance_scale=call.guidance_scale,
+        negative_prompt=call.n_prompt,
+        generator=generator(call),
+        output_type="latent",
+        callback_on_step_end=model.step_callback(),
+    )
+
+
+def clip_size(model: Model, pipe, call: Text2VideoCall) -> int:
+    """The frame side: the call's, or the model's own (512 for SD 1.x, 768 for SD 2.x-v, 1024 for SDXL)."""
+    return call.resolution or model.settings.own_resolution(pipe.unet.config.sample_size * pipe.vae_scale_factor)
+
+
 def run_text2video(model: Model, mode: Mode, call: Text2VideoCall, rules: RequestRules) -> GenerationResult:
     """Zero-shot text-to-video (image-to-video with `image`); with a motion adapter, AnimateDiff's motion."""
     if call.motion_adapter:
@@ -38,10 +56,7 @@ def run_text2video(model: Model, mode: Mode, call: Text2VideoCall, rules: Reques
         pipe = model.text2video_pipeline(call.model_name, rules)
         pipe.set_scheduler(call.scheduler)
         model.apply_lora(pipe, call.lora, call.lora_weight, rules)
-        # The model's own size when none is asked: 512 for SD 1.x, 768 for SD 2.x-v, 1024 for SDXL.
-        resolution = call.resolution or model.settings.own_resolution(
-            pipe.unet.config.sample_size * pipe.vae_scale_factor
-        )
+        resolution = clip_size(model, pipe, call)
         # FreeInit runs the steps from T again each iteration: counted as whole passes (a bound, not a guess).
         steps = call.num_inference_steps * (1 + call.free_init_iterations)
         model.check_work(call, rules, call.video_length, resolution, resolution, steps, call.fps)
@@ -52,14 +67,9 @@ def run_text2video(model: Model, mode: Mode, call: Text2VideoCall, rules: Reques
             video_length=call.video_length,
             height=resolution,
             width=resolution,
-            num_inference_steps=call.num_inference_steps,
-            guidance_scale=call.guidance_scale,
-            negative_prompt=call.n_prompt,
-            generator=generator(call),
             image=call.image,
             options=call.zero_shot(),
-            output_type="latent",
-            callback_on_step_end=model.step_callback(),
+            **sampling(model, call),
         ).frames
         return pipe, latents, call.fps, None
 
@@ -78,21 +88,10 @@ def run_motion_module(model: Model, mode: Mode, call: Text2VideoCall, rules: Req
                 f"Video length {call.video_length} is above what the motion adapter '{call.motion_adapter}' takes "
                 f"({most} frames, the length its temporal attention learned): use at most {most} frames."
             )
-        resolution = call.resolution or model.settings.own_resolution(
-            pipe.unet.config.sample_size * pipe.vae_scale_factor
-        )
+        resolution = clip_size(model, pipe, call)
         model.check_work(call, rules, call.video_length, resolution, resolution, call.num_inference_steps, call.fps)
         latents = pipe(
-            call.prompt,
-            num_frames=call.video_length,
-            height=resolution,
-            width=resolution,
-            num_inference_steps=call.num_inference_steps,
-            guidance_scale=call.guidance_scale,
-            negative_prompt=call.n_prompt,
-            generator=generator(call),
-            output_type="latent",
-            callback_on_step_end=model.step_callback(),
+            call.prompt, num_frames=call.video_length, height=resolution, width=resolution, **sampling(model, call)
         ).frames
         return pipe, latents, call.fps, None
 
@@ -232,16 +231,7 @@ def run_three_d(model: Model, mode: Mode, label: str, call: ThreeDCall, fps: flo
     def run():
         pipe = model.modelscope_pipeline(call.model_name, rules)
         pipe.set_scheduler(call.scheduler)
-        latents = pipe(
-            call.prompt,
-            num_inference_steps=call.num_inference_steps,
-            guidance_scale=call.guidance_scale,
-            negative_prompt=call.n_prompt,
-            generator=generator(call),
-            output_type="latent",
-            callback_on_step_end=model.step_callback(),
-            **inputs(pipe),
-        ).frames
+        latents = pipe(call.prompt, **sampling(model, call), **inputs(pipe)).frames
         return pipe, latents, fps, None
 
     return model.write_clip(mode, label, call, call.path, run, rules)

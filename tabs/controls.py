@@ -287,36 +287,34 @@ def coherence_controls() -> dict[str, gr.components.Component]:
     off = CONSISTENCY["off"]
     with gr.Row():
         return {
-            "flow_fusion": gr.Slider(
-                label="Flow fusion",
-                info="How far each frame is pulled toward the one before it, moved along the motion; 0: off.",
-                minimum=0.0,
-                maximum=1.0,
-                value=off["flow_fusion"],
-                step=0.05,
+            "flow_fusion": share_slider(
+                "Flow fusion",
+                "How far each frame is pulled toward the one before it, moved along the motion; 0: off.",
+                off["flow_fusion"],
             ),
             "frame_smoother": gr.Checkbox(
                 label="Interleaved-frame smoother",
                 info="Every other frame made from its neighbours at two steps (ControlVideo).",
                 value=off["frame_smoother"],
             ),
-            "vidtome_local": gr.Slider(
-                label="Token merging across frames",
-                info="VidToMe: the share of tokens merged with their match in the window's middle frame; 0: off.",
-                minimum=0.0,
-                maximum=MAX_LOCAL,
-                value=off["vidtome_local"],
-                step=0.05,
+            "vidtome_local": share_slider(
+                "Token merging across frames",
+                "VidToMe: the share of tokens merged with their match in the window's middle frame; 0: off.",
+                off["vidtome_local"],
+                MAX_LOCAL,
             ),
-            "vidtome_global": gr.Slider(
-                label="Global token merging",
-                info="VidToMe: the share merged with tokens carried from earlier frames; 0: off.",
-                minimum=0.0,
-                maximum=MAX_GLOBAL,
-                value=off["vidtome_global"],
-                step=0.05,
+            "vidtome_global": share_slider(
+                "Global token merging",
+                "VidToMe: the share merged with tokens carried from earlier frames; 0: off.",
+                off["vidtome_global"],
+                MAX_GLOBAL,
             ),
         }
+
+
+def share_slider(label: str, info: str, value: float, maximum: float = 1.0) -> gr.Slider:
+    """A coherence option's share, from 0 (off) to `maximum`."""
+    return gr.Slider(label=label, info=info, minimum=0.0, maximum=maximum, value=value, step=0.05)
 
 
 def connect_consistency(level: gr.Radio, controls: dict[str, gr.components.Component]) -> None:

@@ -135,6 +135,15 @@ def slow_steps(monkeypatch):
     return steps, running, delay
 
 
+def wait_for_new_result(page, elem_id: str, before: str, timeout: float = 120_000) -> None:
+    """Wait until the result box `elem_id` plays a video other than `before` (its src before the click)."""
+    page.wait_for_function(
+        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
+        arg=elem_id,
+        timeout=timeout,
+    )
+
+
 def wait_until_stopped(model, steps: list[int]) -> int:
     """Wait for the worker to let go of the device; the number of steps it ran, which must then stay put."""
     assert model._lock.acquire(timeout=60)
@@ -166,11 +175,7 @@ def test_stop_ends_a_running_generation_and_the_next_one_runs(app, page, slow_st
     assert panel.get_by_role("button", name="Stop").is_disabled()
     steps.clear()
     panel.get_by_role("button", name="Generate").click()  # the worker is free for the next request
-    page.wait_for_function(
-        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
-        arg="text2video-result",
-        timeout=120_000,
-    )
+    wait_for_new_result(page, "text2video-result", before, timeout=120_000)
     new = set(model.settings.output_dir.iterdir()) - outputs
     assert len(steps) >= 10 and sorted(path.suffix for path in new) == [".json", ".mp4"]  # the video and its card
     assert not page.locator("#text2video-result-status").is_visible()
@@ -288,11 +293,7 @@ def test_a_webm_result_plays_in_the_page(app, page):
     open_section(panel, "Output")
     panel.get_by_label("webm").check()
     panel.get_by_role("button", name="Generate").click()
-    page.wait_for_function(
-        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
-        arg="text2video-result",
-        timeout=120_000,
-    )
+    wait_for_new_result(page, "text2video-result", before, timeout=120_000)
     assert page.evaluate("() => document.querySelector('#text2video-result video').src").endswith(".webm")
     panel.get_by_label("mp4").check()
     open_section(panel, "Output")
@@ -306,11 +307,7 @@ def test_the_pose_photo_example_runs_with_its_pose_detected(app, page):
     page.wait_for_function("e => !e.checked", arg=skeleton.element_handle(), timeout=10_000)
     assert panel.get_by_label("Prompt", exact=True).input_value() == "a woman in a red dress, oil painting"
     panel.get_by_role("button", name="Generate").click()
-    page.wait_for_function(
-        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
-        arg="pose-result",
-        timeout=180_000,
-    )
+    wait_for_new_result(page, "pose-result", before, timeout=180_000)
     assert not page.get_by_text("No person was found").count()  # the detector found the astronaut
 
 
@@ -408,11 +405,7 @@ def test_the_fast_preset_sets_the_scheduler_steps_and_guidance_and_generates(app
     page.wait_for_function("e => e.value === '4'", arg=steps.element_handle(), timeout=10_000)
     assert panel.get_by_label("number input for Guidance scale").input_value() == "1"
     panel.get_by_role("button", name="Generate").click()
-    page.wait_for_function(
-        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
-        arg="text2video-result",
-        timeout=120_000,
-    )
+    wait_for_new_result(page, "text2video-result", before, timeout=120_000)
     panel.get_by_label("Quality").check()  # back to the tab's defaults for the other tests
     page.wait_for_function("e => e.value === '10'", arg=steps.element_handle(), timeout=10_000)
 
@@ -451,11 +444,7 @@ def test_a_live_preview_appears_during_a_generation_and_goes_with_the_result(app
         timeout=60_000,
     )
     assert len(steps) < 10  # before the tiny profile's 10 steps were done
-    page.wait_for_function(
-        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
-        arg="text2video-result",
-        timeout=120_000,
-    )
+    wait_for_new_result(page, "text2video-result", before, timeout=120_000)
     page.wait_for_function("() => !document.querySelector('#text2video-result-preview img')", timeout=10_000)
 
 
@@ -506,11 +495,7 @@ def test_screenshots_of_every_tab_during_and_after_a_generation(app, page, slow_
         timeout=60_000,
     )
     page.screenshot(path=str(folder / f"{name}-during.png"), full_page=True)
-    page.wait_for_function(
-        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
-        arg=result,
-        timeout=180_000,
-    )
+    wait_for_new_result(page, result, before, timeout=180_000)
     page.screenshot(path=str(folder / f"{name}-after.png"), full_page=True)
     assert (folder / f"{name}-after.png").stat().st_size > 10_000
 
@@ -770,9 +755,19 @@ def test_the_history_keeps_this_session_s_results_to_watch_download_and_reuse(ap
     seed.fill("0")
 
 
-def test_the_consistency_level_sets_the_coherence_options_and_goes_with_the_clip(app, page):
+def generate_for_card(page, panel, model, result_id: str) -> dict:
+    """Click Generate, wait for the new clip in `result_id` and return its card (the one new card file)."""
     import json
 
+    outputs = set(model.settings.output_dir.iterdir())
+    before = page.evaluate(f"() => document.querySelector('#{result_id} video')?.src || ''")
+    panel.get_by_role("button", name="Generate").click()
+    wait_for_new_result(page, result_id, before, timeout=180_000)
+    card = next(path for path in set(model.settings.output_dir.iterdir()) - outputs if path.suffix == ".json")
+    return json.loads(card.read_text())
+
+
+def test_the_consistency_level_sets_the_coherence_options_and_goes_with_the_clip(app, page):
     model, _, _ = app
     panel = open_tab(page, "Depth")
     open_section(panel, "Consistency and memory")
@@ -785,16 +780,7 @@ def test_the_consistency_level_sets_the_coherence_options_and_goes_with_the_clip
     fusion.fill("0.3")  # a value set by hand goes with the request as it is
     fusion.press("Enter")
     panel.get_by_label("Prompt", exact=True).fill("a fox in the snow")
-    outputs = set(model.settings.output_dir.iterdir())
-    before = page.evaluate("() => document.querySelector('#depth-result video')?.src || ''")
-    panel.get_by_role("button", name="Generate").click()
-    page.wait_for_function(
-        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
-        arg="depth-result",
-        timeout=180_000,
-    )
-    card = next(path for path in set(model.settings.output_dir.iterdir()) - outputs if path.suffix == ".json")
-    parameters = json.loads(card.read_text())["parameters"]
+    parameters = generate_for_card(page, panel, model, "depth-result")["parameters"]
     assert (parameters["consistency"], parameters["flow_fusion"], parameters["frame_smoother"]) == (
         "balanced",
         0.3,
@@ -807,8 +793,6 @@ def test_the_consistency_level_sets_the_coherence_options_and_goes_with_the_clip
 
 
 def test_the_motion_source_switches_to_a_motion_adapter_and_back(app, page):
-    import json
-
     model, _, _ = app
     panel = open_tab(page, "Text2Video")
     source = panel.locator("#text2video-motion-source input")
@@ -816,16 +800,7 @@ def test_the_motion_source_switches_to_a_motion_adapter_and_back(app, page):
     page.get_by_role("option", name="tiny-motion-adapter").click()
     page.wait_for_function("e => e.value === 'tiny-motion-adapter'", arg=source.element_handle(), timeout=10_000)
     panel.get_by_label("Prompt", exact=True).fill("a paper boat on a river")
-    outputs = set(model.settings.output_dir.iterdir())
-    before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
-    panel.get_by_role("button", name="Generate").click()
-    page.wait_for_function(
-        f"id => ({RESULT_LOADED})(id) && document.querySelector(`#${{id}} video`).src !== {before!r}",
-        arg="text2video-result",
-        timeout=180_000,
-    )
-    card = next(path for path in set(model.settings.output_dir.iterdir()) - outputs if path.suffix == ".json")
-    made = json.loads(card.read_text())
+    made = generate_for_card(page, panel, model, "text2video-result")
     assert made["parameters"]["motion_adapter"] == "tiny-motion-adapter" and "motion_adapter" in made["models"]
     source.click()
     page.get_by_role("option", name="zero-shot (Text2Video-Zero)").click()  # back, for the other tests
