@@ -111,7 +111,8 @@ class ControlNetVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         UNet at a time (None: all at once); the output does not depend on it. `decode_chunk_size` frames go through
         the VAE decoder at a time (None: `chunk_size`). `flow_fusion` in [0, 1] and `frame_smoother` steady the
         clip along the optical flow of `motion_frames` (the video the condition frames came from, same layout; None:
-        the condition frames themselves), see `coherence`.
+        the condition frames themselves), see `coherence`. `vidtome_local`/`vidtome_global` in [0, 0.9]: VidToMe's
+        token merging across frames (`token_merging`).
         """
         video_length, frame_height, frame_width = control_frames_shape(control_frames)
         if video_length < 1:

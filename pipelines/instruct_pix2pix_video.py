@@ -74,7 +74,8 @@ class InstructPix2PixVideoPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoa
 
         `chunk_size` frames go through the UNet at a time (None: all at once); `decode_chunk_size` through the VAE
         decoder (None: `chunk_size`). `flow_fusion` in [0, 1] and `frame_smoother` steady the edit along the
-        video's optical flow (`coherence`)."""
+        video's optical flow (`coherence`). `vidtome_local`/`vidtome_global` in [0, 0.9]: VidToMe's token merging
+        across frames (`token_merging`)."""
         video_length, height, width = control_frames_shape(frames)
         if video_length < 1:
             raise ValueError("No frames to edit: the video must have at least one frame.")

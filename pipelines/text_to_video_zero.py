@@ -275,7 +275,8 @@ class TextToVideoZeroPipeline(ZeroShotVideoPipeline, StableDiffusionLoraLoaderMi
         the latents and the step's estimate of the clean latents, and may return {"latents": ...} to replace them.
         `free_init_iterations` N > 0 runs the all-frames phase N more times, each from the last pass's clip noised
         back to T with its low frequencies kept (`free_init`; 0: the method as published). `flow_fusion` in [0, 1]
-        and `frame_smoother` steady the frames along the camera's known flow (`coherence`).
+        and `frame_smoother` steady the frames along the camera's known flow (`coherence`). `vidtome_local` and
+        `vidtome_global` in [0, 0.9]: VidToMe's token merging across frames (`token_merging`).
         """
         default_size = self.unet.config.sample_size * self.vae_scale_factor
         height, width = height or default_size, width or default_size
