@@ -264,7 +264,6 @@ ZERO_SHOT_ONLY = (
     "frame_smoother",
     "vidtome_local",
     "vidtome_global",
-    "free_init_iterations",
 )
 
 
@@ -488,9 +487,11 @@ class ModelScopeCall(ThreeDCall):
     height: Any = None
     width: Any = None
     fps: Any = 8
+    free_init_iterations: Any = 0  # FreeInit: the whole sampling again this many times (0: off)
 
     def check(self, settings: Settings) -> None:
         super().check(settings)
+        self.free_init_iterations = as_int("FreeInit iterations", self.free_init_iterations, 0, MAX_FREE_INIT)
         self.model_name = as_text("Model", self.model_name or settings.default_modelscope_model)
         self.video_length = as_int("Frames", self.video_length, 1, settings.max_frames)
         native = MODELSCOPE_SIZES.get(self.model_name)

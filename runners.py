@@ -89,9 +89,11 @@ def run_motion_module(model: Model, mode: Mode, call: Text2VideoCall, rules: Req
                 f"({most} frames, the length its temporal attention learned): use at most {most} frames."
             )
         resolution = clip_size(model, pipe, call)
-        model.check_work(call, rules, call.video_length, resolution, resolution, call.num_inference_steps, call.fps)
+        steps = call.num_inference_steps * (1 + call.free_init_iterations)  # FreeInit: whole passes
+        model.check_work(call, rules, call.video_length, resolution, resolution, steps, call.fps)
+        size = dict(num_frames=call.video_length, height=resolution, width=resolution)
         latents = pipe(
-            call.prompt, num_frames=call.video_length, height=resolution, width=resolution, **sampling(model, call)
+            call.prompt, **size, free_init_iterations=call.free_init_iterations, **sampling(model, call)
         ).frames
         return pipe, latents, call.fps, None
 
@@ -197,8 +199,14 @@ def run_modelscope(model: Model, mode: Mode, call: ModelScopeCall, rules: Reques
     def sizes(pipe) -> dict:
         native = pipe.unet.config.sample_size * pipe.vae_scale_factor
         height, width = call.height or native, call.width or native
-        model.check_work(call, rules, call.video_length, height, width, call.num_inference_steps, call.fps)
-        return {"num_frames": call.video_length, "height": height, "width": width}
+        steps = call.num_inference_steps * (1 + call.free_init_iterations)  # FreeInit: whole passes
+        model.check_work(call, rules, call.video_length, height, width, steps, call.fps)
+        return {
+            "num_frames": call.video_length,
+            "height": height,
+            "width": width,
+            "free_init_iterations": call.free_init_iterations,
+        }
 
     return run_three_d(model, mode, "ModelScope generation", call, call.fps, sizes, rules)
 

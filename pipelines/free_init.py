@@ -44,3 +44,17 @@ def reinitialized(
     frames, height, width = as_video.shape[-3:]
     mixed = FILTERS._apply_freq_filter(as_video, fresh, low_pass(frames, height, width, latents.device))
     return mixed[0].permute(1, 0, 2, 3).to(latents.dtype)
+
+
+def reinitialized_clip(
+    latents: torch.Tensor, initial: torch.Tensor, scheduler, generator: torch.Generator | None
+) -> torch.Tensor:
+    """A trained video model's FreeInit step, as diffusers' `FreeInitMixin` takes it: the clip's latents
+    (1, C, frames, h, w) noised to the last training timestep with the first pass's starting latents `initial`, their
+    low frequencies kept and the high ones drawn afresh: the start of the next pass from the first timestep."""
+    last = torch.full((latents.shape[0],), scheduler.config.num_train_timesteps - 1, device=latents.device).long()
+    noised = scheduler.add_noise(latents, initial, last).float()
+    fresh = randn_tensor(latents.shape, generator=generator, device=latents.device, dtype=torch.float32)
+    frames, height, width = latents.shape[-3:]
+    mixed = FILTERS._apply_freq_filter(noised, fresh, low_pass(frames, height, width, latents.device))
+    return mixed.to(latents.dtype)

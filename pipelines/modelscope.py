@@ -20,6 +20,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from .base import StepCallback, VideoPipelineBase, VideoPipelineOutput
+from .free_init import MAX_FREE_INIT, reinitialized_clip
 
 # The schedulers this model family is offered with (by name, see `base.SCHEDULERS`).
 SCHEDULERS = ("dpm++", "ddim", "euler", "unipc")
@@ -66,12 +67,15 @@ class ModelScopePipeline(VideoPipelineBase):
         video: torch.Tensor | None = None,
         strength: float = 0.6,
         feature_reuse: int = 1,
+        free_init_iterations: int = 0,
         output_type: str = "np",
         decode_chunk_size: int = 2,
         callback_on_step_end: StepCallback | None = None,
     ) -> VideoPipelineOutput:
         """Text-to-video; or, with `video` ((F, 3, H, W) in [0, 1] at the output size), video-to-video that keeps
-        `1 - strength` of the input (strength in (0, 1])."""
+        `1 - strength` of the input (strength in (0, 1]). `free_init_iterations` N > 0 (text-to-video): N more
+        passes, each from the last clip noised back to the first timestep with its low frequencies kept (FreeInit, as
+        diffusers' `enable_free_init(num_iters=N + 1)`), each on a bar of its own."""
         if video is not None:
             num_frames, _, height, width = video.shape
         default_size = self.unet.config.sample_size * self.vae_scale_factor
@@ -81,6 +85,10 @@ class ModelScopePipeline(VideoPipelineBase):
             raise ValueError(f"`num_frames` must be a positive integer, got {num_frames!r}.")
         if video is not None and not 0 < strength <= 1:
             raise ValueError(f"`strength` must be in (0, 1], got {strength!r}.")
+        if not isinstance(free_init_iterations, int) or not 0 <= free_init_iterations <= MAX_FREE_INIT:
+            raise ValueError(f"`free_init_iterations` must be an integer from 0 to {MAX_FREE_INIT}.")
+        if video is not None and free_init_iterations:
+            raise ValueError("FreeInit is for text-to-video: `free_init_iterations` must be 0 with a `video`.")
         device = self._execution_device
         conditioning = self.conditioning(prompt, negative_prompt, guidance_scale, device)
         num_branches = len(conditioning)
@@ -111,8 +119,9 @@ class ModelScopePipeline(VideoPipelineBase):
             return self.guide(prediction, num_branches, guidance_scale)
 
         steps = range(len(scheduler.timesteps) - len(timesteps), len(scheduler.timesteps))
-        with self.steps_bar(len(steps)) as progress:
-            latents = self.denoise(
+
+        def denoise(latents: torch.Tensor, scheduler, progress) -> torch.Tensor:
+            return self.denoise(
                 latents,
                 scheduler,
                 steps,
@@ -122,6 +131,15 @@ class ModelScopePipeline(VideoPipelineBase):
                 callback=callback_on_step_end,
                 reuse_interval=feature_reuse,
             )
+
+        initial = latents
+        with self.steps_bar(len(steps)) as progress:
+            latents = denoise(latents, scheduler, progress)
+        for iteration in range(free_init_iterations):
+            latents = reinitialized_clip(latents, initial, scheduler, generator)
+            scheduler = self.fresh_scheduler(num_inference_steps, device)
+            with self.extra_steps_bar(len(steps), f"FreeInit pass {iteration + 1} of {free_init_iterations}") as bar:
+                latents = denoise(latents, scheduler, bar)
 
         # (1, C, F, h, w) -> (F, C, h, w): what the VAE decodes
         return self.finish(latents[0].permute(1, 0, 2, 3), output_type, decode_chunk_size)

@@ -73,3 +73,29 @@ def test_the_python_api_the_card_and_the_command_line_take_it_and_refuse_what_is
     assert main([*command, "--resolution", "64", "--free_init_iterations", "1", "--out", str(out)]) == 0
     assert Card.read(sidecar(out)).parameters["free_init_iterations"] == 1
     assert main([*command, "--free_init_iterations", "9", "--out", str(tmp_path / "no.mp4")]) == 2
+
+
+def test_modelscope_takes_freeinit_as_diffusers_does_and_off_changes_nothing(tiny_models, tmp_path):
+    from cards import Card
+    from clip_files import sidecar
+    from model import Model
+    from pipelines.modelscope import ModelScopePipeline
+    from settings import Settings
+
+    pipe = ModelScopePipeline.from_pretrained(tiny_models["modelscope"])
+    pipe.set_progress_bar_config(disable=True)
+
+    def clip(**kwargs) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(0)
+        return pipe("a boat", num_frames=4, num_inference_steps=3, generator=generator, output_type="latent", **kwargs)
+
+    plain = clip().frames
+    assert torch.equal(clip(free_init_iterations=0).frames, plain)
+    assert not torch.equal(clip(free_init_iterations=1).frames, plain)
+    with pytest.raises(ValueError, match="FreeInit is for text-to-video"):
+        clip(free_init_iterations=1, video=torch.rand(4, 3, 64, 64))
+    model = Model(settings=Settings.from_env().with_tiny_models())
+    made = model.modelscope("a boat", num_frames=2, num_inference_steps=2, free_init_iterations=1)
+    assert Card.read(sidecar(made.path)).parameters["free_init_iterations"] == 1
+    with pytest.raises(InputError, match="FreeInit iterations"):
+        model.modelscope("a boat", num_frames=2, num_inference_steps=2, free_init_iterations=9)

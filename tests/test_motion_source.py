@@ -29,8 +29,8 @@ def model(tiny_models):
     return Model(settings=Settings.from_env().with_tiny_models())
 
 
-@pytest.mark.parametrize("guidance_scale", [7.5, 1.0])
-def test_the_motion_module_pipeline_equals_diffusers_animatediff(parts, guidance_scale):
+@pytest.mark.parametrize("guidance_scale, free_init", [(7.5, 0), (1.0, 0), (7.5, 1)])
+def test_the_motion_module_pipeline_equals_diffusers_animatediff(parts, guidance_scale, free_init):
     components, adapter = parts
     scheduler = animatediff_scheduler(components["scheduler"].config)
     shared = {name: components[name] for name in ("vae", "text_encoder", "tokenizer")}
@@ -39,7 +39,15 @@ def test_the_motion_module_pipeline_equals_diffusers_animatediff(parts, guidance
     run = dict(num_frames=8, height=64, width=64, num_inference_steps=4, guidance_scale=guidance_scale)
     for pipe in (ours, reference):
         pipe.set_progress_bar_config(disable=True)
-    mine = ours("a cat on a wall", **run, negative_prompt="blurry", generator=torch.Generator().manual_seed(3))
+    if free_init:  # diffusers counts the first pass among its iterations
+        reference.enable_free_init(num_iters=free_init + 1)
+    mine = ours(
+        "a cat on a wall",
+        **run,
+        negative_prompt="blurry",
+        free_init_iterations=free_init,
+        generator=torch.Generator().manual_seed(3),
+    )
     theirs = reference(
         "a cat on a wall",
         **run,
