@@ -52,9 +52,16 @@ def test_four_clients_at_once_and_a_fifth_too_many(tiny_models):
     try:
         clients = [Client(demo.local_url, verbose=False) for _ in range(5)]
         seeds = [11, 22, 33, 44]
-        jobs = [
+        # The first job must be running before the other three queue: four waiting at once (a slow worker on a busy
+        # machine has not taken the first yet) would already be one too many for a queue of three.
+        jobs = [clients[0].submit(**ARGS, seed=seeds[0], api_name="/text2video")]
+        deadline = time.time() + 60
+        while jobs[0].status().code != Status.PROCESSING:
+            assert time.time() < deadline, jobs[0].status().code
+            time.sleep(0.05)
+        jobs += [
             client.submit(**ARGS, seed=seed, api_name="/text2video")
-            for client, seed in zip(clients[:4], seeds, strict=True)
+            for client, seed in zip(clients[1:4], seeds[1:], strict=True)
         ]
         deadline = time.time() + 60
         while not all(job.status().code in (Status.IN_QUEUE, Status.PROCESSING) for job in jobs):
