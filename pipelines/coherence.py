@@ -99,13 +99,16 @@ class Coherence:
         steps = smoother_steps(num_inference_steps) if self.frame_smoother else ()
         smoothing = {step: first for step, first in zip(steps, (1, 2), strict=False)}  # odd frames, then even
 
+        placed: dict = {}  # the flow on the device and in the dtype the steps work in, moved once
+
         def refine(i: int, t, scheduler, sample: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
             fusing = self.flow_fusion and i < fusion_end
             if not fusing and i not in smoothing:
                 return prediction
             a, b = clean_map(scheduler, t, sample)
             estimate = a * sample.to(a.dtype) + b * prediction.to(a.dtype)
-            moved = flow.to(sample.device, a.dtype)
+            key = (sample.device, a.dtype)
+            moved = placed[key] if key in placed else placed.setdefault(key, flow.to(*key))
             changed = fuse(estimate, moved, self.flow_fusion) if fusing else estimate
             if i in smoothing:
                 changed = smooth(changed, moved, smoothing[i])

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from utils.optical_flow import consistent, pair_flow
 
-from .motion import REFERENCE_SIZE, CameraMotion, motion_shift
+from .motion import REFERENCE_SIZE, CameraMotion, motion_shift, source_position
 
 FLOW_SIDE = 256  # px: the long side the input video's flow is computed at (finer adds time, not latent detail)
 
@@ -104,21 +104,13 @@ def video_flow(frames: np.ndarray, latent_size: tuple[int, int]) -> FrameFlow:
 def anchor_position(motion: CameraMotion, frame: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Where each cell of frame `frame` comes from in the anchor (rows, columns; float64, unreflected): the map
     `motion.source_cells` rounds, with the paper's whole-cell shifts kept whole."""
-    rows = torch.arange(height, dtype=torch.float64)[:, None].expand(height, width)
-    cols = torch.arange(width, dtype=torch.float64)[None, :].expand(height, width)
     if motion.translates_only and not motion.path:
-        shift_x = motion_shift(motion.strength_x, frame, width)
-        shift_y = motion_shift(motion.strength_y, frame, height)
-        return rows + shift_y, cols + shift_x
-    dx, dy = motion.translation(frame)
-    scale = (1 + motion.zoom) ** frame
-    angle = math.radians(motion.rotation * frame)
-    centre_y, centre_x = (height - 1) / 2, (width - 1) / 2
-    y, x = rows - centre_y, cols - centre_x
-    cos, sin = math.cos(angle), math.sin(angle)
-    source_x = (cos * x - sin * y) / scale + centre_x + dx * width / REFERENCE_SIZE
-    source_y = (sin * x + cos * y) / scale + centre_y + dy * height / REFERENCE_SIZE
-    return source_y, source_x
+        rows = torch.arange(height, dtype=torch.float64)[:, None].expand(height, width)
+        cols = torch.arange(width, dtype=torch.float64)[None, :].expand(height, width)
+        return rows + motion_shift(motion.strength_y, frame, height), cols + motion_shift(
+            motion.strength_x, frame, width
+        )
+    return source_position(motion, frame, height, width)
 
 
 def frame_position(motion: CameraMotion, frame: int, source_y, source_x, height: int, width: int):
@@ -144,19 +136,23 @@ def camera_flow(motion: CameraMotion, frames: int, latent_size: tuple[int, int])
     offsets: dict[str, list[torch.Tensor]] = {"previous": [], "next": []}
     masks: dict[str, list[torch.Tensor]] = {"previous": [], "next": []}
     zeros = torch.zeros(2, height, width, dtype=torch.float64)
-    for k in range(frames):
-        source_y, source_x = anchor_position(motion, k, height, width)
-        shown = (source_y > -0.5) & (source_y < height - 0.5) & (source_x > -0.5) & (source_x < width - 0.5)
+    positions = [anchor_position(motion, k, height, width) for k in range(frames)]
+    # Where each frame shows real anchor content (not mirrored in from outside the anchor).
+    shown = [(y > -0.5) & (y < height - 0.5) & (x > -0.5) & (x < width - 0.5) for y, x in positions]
+    for k, (source_y, source_x) in enumerate(positions):
         for name, other in (("previous", k - 1), ("next", k + 1)):
             if not 0 <= other < frames:
                 offsets[name].append(zeros)
                 masks[name].append(torch.zeros(1, height, width, dtype=torch.float64))
                 continue
             y, x = frame_position(motion, other, source_y, source_x, height, width)
-            # In view in the neighbour, and the neighbour shows real anchor content there too.
             offset = torch.stack([x - torch.arange(width)[None, :], y - torch.arange(height)[:, None]])
             offsets[name].append(offset)
-            masks[name].append((shown & in_anchor(motion, other, y, x, height, width))[None].double())
+            # Real content here, and real content where the neighbour shows it (the cell nearest, in view or not:
+            # `inside` below leaves out what falls outside the neighbour).
+            rows = torch.floor(y + 0.5).clamp(0, height - 1).long()
+            cols = torch.floor(x + 0.5).clamp(0, width - 1).long()
+            masks[name].append((shown[k] & shown[other][rows, cols])[None].double())
     stacked = {name: torch.stack(values) for name, values in offsets.items()}
     valid = {name: torch.stack(values) for name, values in masks.items()}
     inside_previous, inside_next = inside(stacked["previous"]), inside(stacked["next"])
@@ -166,12 +162,3 @@ def camera_flow(motion: CameraMotion, frames: int, latent_size: tuple[int, int])
         (valid["previous"] * inside_previous).float(),
         (valid["next"] * inside_next).float(),
     )
-
-
-def in_anchor(motion: CameraMotion, frame: int, y: torch.Tensor, x: torch.Tensor, height: int, width: int):
-    """Whether frame `frame` at positions (y, x), rounded to cells, shows unmirrored anchor content."""
-    rows = torch.floor(y + 0.5).clamp(0, height - 1).long()
-    cols = torch.floor(x + 0.5).clamp(0, width - 1).long()
-    source_y, source_x = anchor_position(motion, frame, height, width)
-    sy, sx = source_y[rows, cols], source_x[rows, cols]
-    return (sy > -0.5) & (sy < height - 0.5) & (sx > -0.5) & (sx < width - 0.5)

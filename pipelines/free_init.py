@@ -39,11 +39,16 @@ def reinitialized(
     """Clean latents (frames, C, h, w) noised to `timestep` with `noise`, then their low frequencies over frames,
     height and width kept and the high ones drawn afresh: the start of the next pass."""
     noised = scheduler.add_noise(latents, noise, timestep.reshape(1))
-    as_video = noised.permute(1, 0, 2, 3)[None].float()  # (1, C, frames, h, w): the filters' layout
-    fresh = randn_tensor(as_video.shape, generator=generator, device=latents.device, dtype=torch.float32)
-    frames, height, width = as_video.shape[-3:]
-    mixed = FILTERS._apply_freq_filter(as_video, fresh, low_pass(frames, height, width, latents.device))
-    return mixed[0].permute(1, 0, 2, 3).to(latents.dtype)
+    as_video = noised.permute(1, 0, 2, 3)[None]  # (1, C, frames, h, w): the filters' layout
+    return low_frequencies_kept(as_video, generator)[0].permute(1, 0, 2, 3).to(latents.dtype)
+
+
+def low_frequencies_kept(video: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Noised latents (1, C, frames, h, w) with their low frequencies kept and the high ones drawn afresh (in
+    float32, as diffusers mixes them)."""
+    fresh = randn_tensor(video.shape, generator=generator, device=video.device, dtype=torch.float32)
+    frames, height, width = video.shape[-3:]
+    return FILTERS._apply_freq_filter(video.float(), fresh, low_pass(frames, height, width, video.device))
 
 
 def reinitialized_clip(
@@ -53,8 +58,4 @@ def reinitialized_clip(
     (1, C, frames, h, w) noised to the last training timestep with the first pass's starting latents `initial`, their
     low frequencies kept and the high ones drawn afresh: the start of the next pass from the first timestep."""
     last = torch.full((latents.shape[0],), scheduler.config.num_train_timesteps - 1, device=latents.device).long()
-    noised = scheduler.add_noise(latents, initial, last).float()
-    fresh = randn_tensor(latents.shape, generator=generator, device=latents.device, dtype=torch.float32)
-    frames, height, width = latents.shape[-3:]
-    mixed = FILTERS._apply_freq_filter(noised, fresh, low_pass(frames, height, width, latents.device))
-    return mixed.to(latents.dtype)
+    return low_frequencies_kept(scheduler.add_noise(latents, initial, last), generator).to(latents.dtype)

@@ -67,9 +67,9 @@ class CameraMotion:
         return self.zoom == 0 and self.rotation == 0
 
 
-def source_cells(motion: CameraMotion, frame: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each output cell of frame `frame`, the (row, column) of the anchor cell it copies (nearest, reflected):
-    output cell p comes from centre + R(-angle) (p - centre) / scale + shift."""
+def source_position(motion: CameraMotion, frame: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each output cell of frame `frame`, where it comes from in the anchor (rows, columns; float64, before
+    rounding and reflection): output cell p comes from centre + R(-angle) (p - centre) / scale + shift."""
     dx, dy = motion.translation(frame)
     shift_x, shift_y = dx * width / REFERENCE_SIZE, dy * height / REFERENCE_SIZE
     rows = torch.arange(height, dtype=torch.float64)[:, None].expand(height, width)
@@ -80,8 +80,12 @@ def source_cells(motion: CameraMotion, frame: int, height: int, width: int) -> t
     y, x = rows - centre_y, cols - centre_x
     # Inverse rotation of the output position (image rows point down: a counter-clockwise turn on screen).
     cos, sin = math.cos(angle), math.sin(angle)
-    source_x = (cos * x - sin * y) / scale + centre_x + shift_x
-    source_y = (sin * x + cos * y) / scale + centre_y + shift_y
+    return (sin * x + cos * y) / scale + centre_y + shift_y, (cos * x - sin * y) / scale + centre_x + shift_x
+
+
+def source_cells(motion: CameraMotion, frame: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each output cell of frame `frame`, the (row, column) of the anchor cell it copies (nearest, reflected)."""
+    source_y, source_x = source_position(motion, frame, height, width)
     nearest_x = torch.floor(source_x + 0.5).long()  # half rounds up, as `motion_shift`
     nearest_y = torch.floor(source_y + 0.5).long()
     return reflect_indices(nearest_y, height), reflect_indices(nearest_x, width)

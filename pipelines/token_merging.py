@@ -87,10 +87,7 @@ def merge_window(window: torch.Tensor, ratio: float) -> tuple[torch.Tensor, Call
     middle = frames // 2
     destinations = window[:, middle]
     sources = torch.cat([window[:, :middle], window[:, middle + 1 :]], dim=1).reshape(batch, -1, channels)
-    if frames == 1 or ratio == 0:
-        merge = Merge.match(sources, destinations, 0.0) if frames > 1 else None
-    else:
-        merge = Merge.match(sources, destinations, ratio)
+    merge = Merge.match(sources, destinations, ratio) if frames > 1 else None
     merged = destinations if merge is None else merge.apply(sources, destinations)
 
     def unmerge(out: torch.Tensor) -> torch.Tensor:
