@@ -31,7 +31,13 @@ from pipelines import (
     TextToVideoZeroSDXLPipeline,
 )
 from pipelines.modelscope import ModelScopePipeline
-from pipelines.motion_module import MotionModulePipeline, adapter_problem, animatediff_scheduler, motion_unet
+from pipelines.motion_module import (
+    MotionControlNetPipeline,
+    MotionModulePipeline,
+    adapter_problem,
+    animatediff_scheduler,
+    motion_unet,
+)
 from settings import Settings
 from utils import single_file
 from utils.compilation import compile_repeated_blocks, use_channels_last
@@ -578,13 +584,17 @@ class ModelLoader:
             raise WrongModelError(
                 f"'{model_name}' is an SDXL model; the guided modes use SD 1.x ControlNets: choose an SD 1.x base."
             )
+        self.check_controlnet_fits(components, model_name, controlnet, controlnet_name)
+        pipe = ControlNetVideoPipeline(**components, controlnet=controlnet)
+        return self._ready(pipe, "guided")
+
+    @staticmethod
+    def check_controlnet_fits(components: dict, model_name: str, controlnet, controlnet_name: str | None) -> None:
         if components["unet"].config.cross_attention_dim != controlnet.config.cross_attention_dim:
             raise WrongModelError(
                 f"The ControlNet '{controlnet_name}' was made for another Stable Diffusion family than '{model_name}' "
                 "(their text-embedding widths differ): the guided modes' ControlNets need an SD 1.x base."
             )
-        pipe = ControlNetVideoPipeline(**components, controlnet=controlnet)
-        return self._ready(pipe, "guided")
 
     def motion_adapter(self, adapter_name: str, rules: RequestRules = TRUSTED):
         """An AnimateDiff motion adapter (hub id or folder); anything else is refused by name."""
@@ -608,16 +618,26 @@ class ModelLoader:
         return self._load("motion_adapter", name, load, label=adapter_name)
 
     def motion_pipeline(
-        self, model_name: str, adapter_name: str, lora=None, lora_weight: float = 1.0, rules: RequestRules = TRUSTED
+        self,
+        model_name: str,
+        adapter_name: str,
+        lora=None,
+        lora_weight: float = 1.0,
+        rules: RequestRules = TRUSTED,
+        controlnet_name: str | None = None,
     ) -> MotionModulePipeline:
         """The SD base (with its LoRA, fused) and a motion adapter as one motion UNet: built once per base, adapter
-        and LoRA, and kept. The base and adapter are checked to fit before anything is built."""
+        and LoRA, and kept; with `controlnet_name`, guided by that ControlNet. The base, adapter and ControlNet are
+        checked to fit before anything is built."""
+        controlnet = None if controlnet_name is None else self.controlnet(controlnet_name, rules)
         components = self.base_components(model_name, rules)
         if "text_encoder_2" in components:
             raise WrongModelError(
                 f"'{model_name}' is an SDXL model; the motion adapters served here are made for SD 1.x: choose an "
                 "SD 1.x base (or the zero-shot motion source)."
             )
+        if controlnet is not None:
+            self.check_controlnet_fits(components, model_name, controlnet, controlnet_name)
         adapter = self.motion_adapter(adapter_name, rules)
         if problem := adapter_problem(components["unet"], adapter):
             raise WrongModelError(f"The motion adapter '{adapter_name}' does not fit '{model_name}': {problem}.")
@@ -628,7 +648,11 @@ class ModelLoader:
         unet = self._load("motion_unet", key, lambda: motion_unet(components["unet"], adapter), label=adapter_name)
         parts = {name: components[name] for name in ("vae", "text_encoder", "tokenizer")}
         scheduler = animatediff_scheduler(components["scheduler"].config)
-        return self._ready(MotionModulePipeline(**parts, unet=unet, scheduler=scheduler), "text2video, motion module")
+        if controlnet is None:
+            pipe = MotionModulePipeline(**parts, unet=unet, scheduler=scheduler)
+            return self._ready(pipe, "text2video, motion module")
+        pipe = MotionControlNetPipeline(**parts, unet=unet, controlnet=controlnet, scheduler=scheduler)
+        return self._ready(pipe, "guided, motion module")
 
     def preview_decoder(self):
         """The `AutoencoderTiny` (TAESD) named by T2VZ_PREVIEW_DECODER, loaded once; None where none is named or it

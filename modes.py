@@ -267,6 +267,27 @@ ZERO_SHOT_ONLY = (
 )
 
 
+def check_motion_source(call: Text2VideoCall | GuidedCall) -> bool:
+    """Whether the call takes a motion adapter (`motion_adapter` None or "zero-shot": the zero-shot motion). With
+    one, the zero-shot options set away from their defaults are named in a note, as they do not apply."""
+    adapter = as_text("Motion adapter", call.motion_adapter, required=False)
+    call.motion_adapter = None if adapter in ("", ZERO_SHOT) else adapter
+    if call.motion_adapter is None:
+        return False
+    unused = [
+        name for name in ZERO_SHOT_ONLY if hasattr(call, name) and getattr(call, name) != zero_shot_default(call, name)
+    ]
+    if unused:
+        call.notes.append(f"With a motion module these zero-shot options do not apply: {', '.join(unused)}.")
+    return True
+
+
+def zero_shot_default(call: Call, name: str) -> Any:
+    """What a zero-shot option is when nobody sets it: the "off" consistency level's, or the call's default."""
+    level = CONSISTENCY["off"]
+    return level[name] if name in level else call.default(name)
+
+
 @dataclass
 class Text2VideoCall(SDCall):
     """Zero-shot text-to-video. `t0`/`t1`: step indices of T' and T counted from the end of the schedule;
@@ -327,28 +348,11 @@ class Text2VideoCall(SDCall):
                 f"Background mask must be one of {', '.join(MASK_SOURCES)}, got {quote(self.smooth_bg_mask)}."
             )
         self.free_init_iterations = as_int("FreeInit iterations", self.free_init_iterations, 0, MAX_FREE_INIT)
-        self.check_motion_source()
-
-    def check_motion_source(self) -> None:
-        """A motion adapter replaces the zero-shot motion: an image has no way in yet (SparseCtrl comes later), and
-        the zero-shot options set away from their defaults are named in a note, as they do not apply."""
-        adapter = as_text("Motion adapter", self.motion_adapter, required=False)
-        self.motion_adapter = None if adapter in ("", ZERO_SHOT) else adapter
-        if self.motion_adapter is None:
-            return
-        if self.image is not None:
+        if check_motion_source(self) and self.image is not None:
             raise InputError(
                 "Image-to-video takes the zero-shot motion source for now: leave out the motion adapter (or the "
                 "image)."
             )
-        unused = [name for name in ZERO_SHOT_ONLY if getattr(self, name) != self.zero_shot_default(name)]
-        if unused:
-            self.notes.append(f"With a motion module these zero-shot options do not apply: {', '.join(unused)}.")
-
-    @classmethod
-    def zero_shot_default(cls, name: str) -> Any:
-        level = CONSISTENCY["off"]
-        return level[name] if name in level else cls.default(name)
 
     def input_files(self) -> dict[str, Any]:
         return {} if self.image is None else {"image": self.image_source}
@@ -387,6 +391,8 @@ class GuidedCall(VideoInputCall):
     eta: Any = 0.0
     input_fps: Any = 4
     show_condition: Any = False
+    motion_adapter: Any = None  # the motion source: None for zero-shot, or an AnimateDiff motion adapter (id/folder)
+    strength: Any = 1.0  # with a motion adapter: below 1 the clip starts from the noised input video (its look kept)
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
@@ -396,6 +402,13 @@ class GuidedCall(VideoInputCall):
         )
         self.eta = as_float("eta", self.eta, 0.0, 1.0)
         self.show_condition = as_flag("show_condition", self.show_condition)
+        self.strength = as_float("Strength", self.strength, 0.0, 1.0)
+        if self.strength == 0:
+            raise InputError("Strength must be above 0 (and at most 1): 0 would return the input video unchanged.")
+        if not check_motion_source(self) and self.strength < 1:
+            self.notes.append(
+                "Strength applies with a motion module (the zero-shot method always starts from noise): ignored."
+            )
 
 
 @dataclass

@@ -29,7 +29,7 @@ def generator(call) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(call.seed)
 
 
-def sampling(model: Model, call: Text2VideoCall | ThreeDCall) -> dict:
+def sampling(model: Model, call: Text2VideoCall | GuidedCall | ThreeDCall) -> dict:
     """What a text-to-video pipeline call (zero-shot, motion module, ModelScope) takes from every call: steps,
     guidance, negative prompt and seed; and the latents back, with the Model's step callback (Stop, previews)."""
     return dict(
@@ -82,12 +82,7 @@ def run_motion_module(model: Model, mode: Mode, call: Text2VideoCall, rules: Req
     def run():
         pipe = model.motion_pipeline(call.model_name, call.motion_adapter, call.lora, call.lora_weight, rules)
         pipe.set_scheduler(call.scheduler)
-        most = pipe.unet.config.motion_max_seq_length
-        if call.video_length > most:
-            raise InputError(
-                f"Video length {call.video_length} is above what the motion adapter '{call.motion_adapter}' takes "
-                f"({most} frames, the length its temporal attention learned): use at most {most} frames."
-            )
+        check_motion_length(pipe, call, call.video_length)
         resolution = clip_size(model, pipe, call)
         steps = call.num_inference_steps * (1 + call.free_init_iterations)  # FreeInit: whole passes
         model.check_work(call, rules, call.video_length, resolution, resolution, steps, call.fps)
@@ -112,12 +107,15 @@ def note_image_strength(pipe, call: Text2VideoCall) -> None:
 
 
 def run_guided(model: Model, mode: Mode, call: GuidedCall, rules: RequestRules) -> GenerationResult:
-    """Video in -> condition frames (the mode's condition, `annotate`) -> guided zero-shot video."""
+    """Video in -> condition frames (the mode's condition, `annotate`) -> guided zero-shot video (or, with a motion
+    adapter, AnimateDiff's motion guided by the same ControlNet)."""
     call.controlnet_name = call.controlnet_name or model.settings.controlnet_model(mode.condition)  # on the card
     clip = model.read_input_video(call.video_path, call.input_fps, call)
     frames, height, width = clip.frames.shape[:3]
     shown_width = width * (2 if call.show_condition else 1)  # the condition beside the result, when shown
     model.check_work(call, rules, frames, height, width, call.num_inference_steps, clip.fps, shown_width)
+    if call.motion_adapter:
+        return run_guided_motion(model, mode, call, clip, rules)
     options = dataclasses.replace(call.zero_shot(), chunk_size=fit_chunk(call.chunk_size, frames, call.notes))
 
     def run():
@@ -142,6 +140,44 @@ def run_guided(model: Model, mode: Mode, call: GuidedCall, rules: RequestRules) 
         return pipe, latents, clip.fps, condition if call.show_condition else None
 
     return model.write_clip(mode, f"{mode.condition}-guided generation", call, call.path, run, rules)
+
+
+def run_guided_motion(model: Model, mode: Mode, call: GuidedCall, clip, rules: RequestRules) -> GenerationResult:
+    """The guided modes with a motion module: the condition frames guide AnimateDiff's motion through the same
+    ControlNet; with a strength below 1 the clip starts from the noised input video (video-to-video)."""
+
+    def run():
+        pipe = model.motion_pipeline(
+            call.model_name, call.motion_adapter, call.lora, call.lora_weight, rules, call.controlnet_name
+        )
+        pipe.set_scheduler(call.scheduler)
+        check_motion_length(pipe, call, len(clip.frames))
+        condition = annotate(model, mode.condition, call, clip.frames)
+        video = None if call.strength >= 1 else torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255
+        latents = pipe(
+            call.prompt,
+            condition,
+            controlnet_conditioning_scale=call.controlnet_conditioning_scale,
+            video=video,
+            strength=call.strength,
+            eta=call.eta,
+            **sampling(model, call),
+        ).frames
+        return pipe, latents, clip.fps, condition if call.show_condition else None
+
+    what = f"{mode.condition}-guided generation with a motion module"
+    return model.write_clip(mode, what, call, call.path, run, rules)
+
+
+def check_motion_length(pipe, call: Text2VideoCall | GuidedCall, frames: int) -> None:
+    """Refuse more frames than the motion adapter's temporal attention learned (its positions end there)."""
+    most = pipe.unet.config.motion_max_seq_length
+    if frames > most:
+        fix = "Max frames" if isinstance(call, GuidedCall) else "Video length"
+        raise InputError(
+            f"{frames} frames is above what the motion adapter '{call.motion_adapter}' takes ({most} frames, the "
+            f"length its temporal attention learned): use at most {most} frames ({fix})."
+        )
 
 
 def annotate(model: Model, condition: str, call: GuidedCall, frames):

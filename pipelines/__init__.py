@@ -3,13 +3,14 @@
 from .base import VideoPipelineOutput, ZeroShotVideoPipeline
 from .controlnet_video import ControlNetVideoPipeline
 from .instruct_pix2pix_video import InstructPix2PixVideoPipeline
-from .motion_module import MotionModulePipeline
+from .motion_module import MotionControlNetPipeline, MotionModulePipeline
 from .text_to_video_zero import TextToVideoZeroPipeline
 from .text_to_video_zero_sdxl import TextToVideoZeroSDXLPipeline
 
 __all__ = [
     "ControlNetVideoPipeline",
     "InstructPix2PixVideoPipeline",
+    "MotionControlNetPipeline",
     "MotionModulePipeline",
     "TextToVideoZeroPipeline",
     "TextToVideoZeroSDXLPipeline",

@@ -10,6 +10,8 @@ CPU offload.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from diffusers import (
     AutoencoderKL,
@@ -24,6 +26,8 @@ from .free_init import MAX_FREE_INIT, reinitialized_clip
 
 # The schedulers this model family is offered with (by name, see `base.SCHEDULERS`).
 SCHEDULERS = ("dpm++", "ddim", "euler", "unipc")
+# What else the UNet takes at a step (a ControlNet's residuals), from (UNet input, timestep, per-frame embeddings).
+UNetInputs = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict]
 
 
 class ModelScopePipeline(VideoPipelineBase):
@@ -52,6 +56,16 @@ class ModelScopePipeline(VideoPipelineBase):
         itself."""
         return embeds
 
+    @staticmethod
+    def video_steps(num_inference_steps: int, strength: float) -> int:
+        """How many of the schedule's steps video-to-video runs (at least one)."""
+        return max(1, min(num_inference_steps, round(num_inference_steps * strength)))
+
+    @staticmethod
+    def video_noise(shape: tuple[int, ...], generator, device, dtype) -> torch.Tensor:
+        """The noise video-to-video adds to the input's latents, drawn in the 3-D UNet's layout (1, C, F, h, w)."""
+        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+
     @torch.no_grad()
     def __call__(
         self,
@@ -71,11 +85,13 @@ class ModelScopePipeline(VideoPipelineBase):
         output_type: str = "np",
         decode_chunk_size: int = 2,
         callback_on_step_end: StepCallback | None = None,
+        unet_inputs: UNetInputs | None = None,
     ) -> VideoPipelineOutput:
         """Text-to-video; or, with `video` ((F, 3, H, W) in [0, 1] at the output size), video-to-video that keeps
         `1 - strength` of the input (strength in (0, 1]). `free_init_iterations` N > 0 (text-to-video): N more
         passes, each from the last clip noised back to the first timestep with its low frequencies kept (FreeInit, as
-        diffusers' `enable_free_init(num_iters=N + 1)`), each on a bar of its own."""
+        diffusers' `enable_free_init(num_iters=N + 1)`), each on a bar of its own. `unet_inputs`: what else the UNet
+        takes at each step (a ControlNet's residuals)."""
         if video is not None:
             num_frames, _, height, width = video.shape
         default_size = self.unet.config.sample_size * self.vae_scale_factor
@@ -98,24 +114,25 @@ class ModelScopePipeline(VideoPipelineBase):
         timesteps = scheduler.timesteps
         factor = self.vae_scale_factor
         shape = (1, self.unet.config.in_channels, num_frames, height // factor, width // factor)
-        noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         if video is None:
-            latents = noise * scheduler.init_noise_sigma
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype) * scheduler.init_noise_sigma
         else:
             # Start part-way down the schedule from the noised input: strength 1 starts from pure noise.
-            start = len(timesteps) - max(1, min(len(timesteps), round(num_inference_steps * strength)))
+            start = len(timesteps) - min(len(timesteps), self.video_steps(num_inference_steps, strength))
             timesteps = timesteps[start:]
             if hasattr(scheduler, "set_begin_index"):
                 scheduler.set_begin_index(start)
             # (F, C, h, w) -> (1, C, F, h, w): the 3-D UNet's layout
             encoded = self.encode_video(video.to(device)).permute(1, 0, 2, 3).unsqueeze(0).to(dtype)
+            noise = self.video_noise(shape, generator, device, dtype)
             latents = scheduler.add_noise(encoded, noise, timesteps[:1])
 
         def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
             # The 3-D UNet takes every frame at once (its batch is the one clip): no chunks.
             model_input, embeds, _ = conditioning.batch(model_input)
             embeds = self.frame_embeds(embeds, model_input.shape[2])
-            prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
+            extra = {} if unet_inputs is None else unet_inputs(model_input, t, embeds)
+            prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False, **extra)[0]
             return self.guide(prediction, num_branches, guidance_scale)
 
         steps = range(len(scheduler.timesteps) - len(timesteps), len(scheduler.timesteps))

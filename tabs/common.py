@@ -51,6 +51,7 @@ ADDED_LATER = (
     "vidtome_local",
     "vidtome_global",
     "motion_adapter",
+    "strength",
 )
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)

@@ -8,7 +8,17 @@ from pathlib import Path
 
 import gradio as gr
 
-from modes import CONSISTENCY, LORA_WEIGHTS, MAX_FEATURE_REUSE, MAX_MERGING_RATIO, MIN_CHUNK, Call, SDCall
+from modes import (
+    CONSISTENCY,
+    LORA_WEIGHTS,
+    MAX_FEATURE_REUSE,
+    MAX_MERGING_RATIO,
+    MIN_CHUNK,
+    ZERO_SHOT,
+    Call,
+    GuidedCall,
+    SDCall,
+)
 from pipelines.base import VP_NAMES
 from pipelines.cross_frame_attention import CROSS_FRAME_MODES
 from pipelines.token_merging import MAX_GLOBAL, MAX_LOCAL
@@ -345,3 +355,30 @@ def output_section(more: Callable[[], dict] | None = None) -> dict:
         controls = output_controls()
         controls.update(more() if more else {})
     return controls
+
+
+def motion_source_control(settings, elem_id: str, also: str = "") -> gr.Dropdown:
+    """Where the motion comes from: Text2Video-Zero's zero-shot motion, or an AnimateDiff motion adapter (a hub id
+    or a folder, typed or picked). `also`: what else stops applying with an adapter, before "the zero-shot options"."""
+    return gr.Dropdown(
+        label="Motion source",
+        info="Zero-shot: any SD model, no extra weights. A motion adapter (AnimateDiff): trained motion for SD 1.x "
+        f"models, up to 32 frames; {also}the zero-shot options then do not apply.",
+        choices=[("zero-shot (Text2Video-Zero)", ZERO_SHOT), *((name, name) for name in settings.motion_adapters)],
+        value=ZERO_SHOT,
+        allow_custom_value=True,
+        elem_id=elem_id,
+    )
+
+
+def motion_strength_control(elem_id: str) -> gr.Slider:
+    """How much of the input video a motion-module clip may change: 1 starts from noise (the condition alone)."""
+    return gr.Slider(
+        label="Strength (motion module)",
+        info="1: from noise, the condition alone shapes the clip; lower keeps more of the input video's look.",
+        minimum=0.05,
+        maximum=1.0,
+        value=GuidedCall.default("strength"),
+        step=0.05,
+        elem_id=elem_id,
+    )

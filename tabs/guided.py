@@ -20,6 +20,8 @@ from tabs.controls import (
     consistency_section,
     generate_buttons,
     model_info,
+    motion_source_control,
+    motion_strength_control,
     output_section,
     preset_control,
     prompt_detail_section,
@@ -100,6 +102,9 @@ def guided_demo(
                 prompt = gr.Textbox(label="Prompt", lines=2, value=prompt_value)
                 extras = extra_controls(prompt)
                 base = base_model_control(settings) if base_model else {}
+                with gr.Row():
+                    motion_source = motion_source_control(settings, f"{mode.name}-motion-source")
+                    strength = motion_strength_control(f"{mode.name}-strength")
                 preset = preset_control()
                 level = consistency_control()
                 rate = ("input_fps", "Frames per second to sample", 1, d.input_fps, None)
@@ -151,6 +156,8 @@ def guided_demo(
             "cross_frame": consistency["cross_frame"],
             "consistency": level,
             **{name: consistency[name] for name in COHERENCE_OPTIONS},
+            "motion_adapter": motion_source,
+            "strength": strength,
         }
         connect_consistency(level, consistency)
         quality = quality_values(d.num_inference_steps, GuidedCall.default("guidance_scale"))

@@ -9,7 +9,7 @@ import gradio as gr
 from errors import InputError
 from loading import TINY_ALIASES
 from model import Model
-from modes import CONSISTENCY, ZERO_SHOT, Text2VideoCall
+from modes import CONSISTENCY, Text2VideoCall
 from pipelines.free_init import MAX_FREE_INIT
 from pipelines.options import suggest_t0_t1
 from registry import Mode
@@ -23,6 +23,7 @@ from tabs.controls import (
     generate_buttons,
     live_model_search,
     model_info,
+    motion_source_control,
     output_section,
     page_helper,
     preset_control,
@@ -247,20 +248,6 @@ def paper_section(d) -> dict[str, gr.components.Component]:
     return controls
 
 
-def motion_source_control(settings) -> gr.Dropdown:
-    """Where the motion comes from: Text2Video-Zero's zero-shot motion field, or an AnimateDiff motion adapter (a
-    hub id or a folder, typed or picked)."""
-    return gr.Dropdown(
-        label="Motion source",
-        info="Zero-shot: any SD model, no extra weights. A motion adapter (AnimateDiff): trained motion for SD 1.x "
-        "models, up to 32 frames; the camera and the zero-shot options then do not apply.",
-        choices=[("zero-shot (Text2Video-Zero)", ZERO_SHOT), *((name, name) for name in settings.motion_adapters)],
-        value=ZERO_SHOT,
-        allow_custom_value=True,
-        elem_id="text2video-motion-source",
-    )
-
-
 def free_init_and_background() -> dict[str, gr.components.Component]:
     """FreeInit, then background smoothing toward the first frame's and where its foreground mask comes from."""
     controls = {
@@ -341,7 +328,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
                     allow_custom_value=True,
                     elem_id=f"{mode.name}-model",
                 )
-                motion_source = motion_source_control(settings)
+                motion_source = motion_source_control(settings, f"{mode.name}-motion-source", "the camera and the ")
                 preset = preset_control()
                 level = consistency_control()
                 clip = clip_controls(settings, d)

@@ -626,7 +626,7 @@ def test_a_card_that_fails_says_why_and_changes_nothing(app, page, tmp_path, nam
 # What each tab shows by default: what a person sets for every clip (and the result side); the rest sits in the
 # closed sections, the same on every tab.
 GUIDED_VIEW = [
-    "Input video", "Prompt", "Base model", "Preset", "Consistency", "Max frames", "Frames per second to sample",
+    "Input video", "Prompt", "Base model", "Motion source", "Strength (motion module)", "Preset", "Consistency", "Max frames", "Frames per second to sample",
     "Resolution (long side)", "Seed", "Denoising steps", "Guidance scale", "ControlNet conditioning scale",
 ]  # fmt: skip
 GUIDED_SECTIONS = [
@@ -805,3 +805,23 @@ def test_the_motion_source_switches_to_a_motion_adapter_and_back(app, page):
     source.click()
     page.get_by_role("option", name="zero-shot (Text2Video-Zero)").click()  # back, for the other tests
     page.wait_for_function("e => e.value.startsWith('zero-shot')", arg=source.element_handle(), timeout=10_000)
+
+
+def test_a_guided_tab_switches_its_motion_source_and_sets_a_strength(app, page):
+    model, _, _ = app
+    panel = open_tab(page, "Depth")
+    source = panel.locator("#depth-motion-source input")
+    source.click()
+    page.get_by_role("option", name="tiny-motion-adapter").click()
+    page.wait_for_function("e => e.value === 'tiny-motion-adapter'", arg=source.element_handle(), timeout=10_000)
+    strength = panel.get_by_label("number input for Strength (motion module)", exact=False)
+    strength.fill("0.6")
+    strength.press("Enter")
+    made = generate_for_card(page, panel, model, "depth-result")
+    assert made["parameters"]["motion_adapter"] == "tiny-motion-adapter" and "motion_adapter" in made["models"]
+    assert made["parameters"]["strength"] == 0.6
+    source.click()
+    page.get_by_role("option", name="zero-shot (Text2Video-Zero)").click()  # back, for the other tests
+    page.wait_for_function("e => e.value.startsWith('zero-shot')", arg=source.element_handle(), timeout=10_000)
+    strength.fill("1")
+    strength.press("Enter")
