@@ -21,7 +21,7 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .base import StepCallback, VideoPipelineBase, VideoPipelineOutput
+from .base import Conditioning, StepCallback, VideoPipelineBase, VideoPipelineOutput
 from .free_init import MAX_FREE_INIT, reinitialized_clip
 
 # The schedulers this model family is offered with (by name, see `base.SCHEDULERS`).
@@ -56,6 +56,19 @@ class ModelScopePipeline(VideoPipelineBase):
         itself."""
         return embeds
 
+    def clip_conditioning(
+        self, prompt: str | dict[int, str], negative_prompt: str | None, guidance_scale: float, device, frames: int
+    ) -> Conditioning:
+        """The text conditioning of a clip: one prompt for every frame (prompts that change at given frames are
+        the motion modules')."""
+        if isinstance(prompt, dict):
+            raise ValueError("Prompts that change at given frames need a motion module: give one prompt.")
+        return self.conditioning(prompt, negative_prompt, guidance_scale, device)
+
+    def initial_noise(self, shape: tuple[int, ...], generator, device, dtype) -> torch.Tensor:
+        """The noise text-to-video starts from, (1, C, F, h, w)."""
+        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+
     @staticmethod
     def video_steps(num_inference_steps: int, strength: float) -> int:
         """How many of the schedule's steps video-to-video runs (at least one)."""
@@ -69,7 +82,7 @@ class ModelScopePipeline(VideoPipelineBase):
     @torch.no_grad()
     def __call__(
         self,
-        prompt: str,
+        prompt: str | dict[int, str],
         num_frames: int = 16,
         height: int | None = None,
         width: int | None = None,
@@ -96,7 +109,8 @@ class ModelScopePipeline(VideoPipelineBase):
             num_frames, _, height, width = video.shape
         default_size = self.unet.config.sample_size * self.vae_scale_factor
         height, width = height or default_size, width or default_size
-        self.check_common_inputs(prompt, height, width, num_inference_steps, None, 0.0, guidance_scale=guidance_scale)
+        text = " ".join(prompt.values()) if isinstance(prompt, dict) else prompt
+        self.check_common_inputs(text, height, width, num_inference_steps, None, 0.0, guidance_scale=guidance_scale)
         if not isinstance(num_frames, int) or num_frames < 1:
             raise ValueError(f"`num_frames` must be a positive integer, got {num_frames!r}.")
         if video is not None and not 0 < strength <= 1:
@@ -106,7 +120,7 @@ class ModelScopePipeline(VideoPipelineBase):
         if video is not None and free_init_iterations:
             raise ValueError("FreeInit is for text-to-video: `free_init_iterations` must be 0 with a `video`.")
         device = self._execution_device
-        conditioning = self.conditioning(prompt, negative_prompt, guidance_scale, device)
+        conditioning = self.clip_conditioning(prompt, negative_prompt, guidance_scale, device, num_frames)
         num_branches = len(conditioning)
         dtype = conditioning.embeds[0].dtype
 
@@ -115,7 +129,7 @@ class ModelScopePipeline(VideoPipelineBase):
         factor = self.vae_scale_factor
         shape = (1, self.unet.config.in_channels, num_frames, height // factor, width // factor)
         if video is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype) * scheduler.init_noise_sigma
+            latents = self.initial_noise(shape, generator, device, dtype) * scheduler.init_noise_sigma
         else:
             # Start part-way down the schedule from the noised input: strength 1 starts from pure noise.
             start = len(timesteps) - min(len(timesteps), self.video_steps(num_inference_steps, strength))

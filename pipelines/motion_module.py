@@ -13,6 +13,11 @@ VAE's mode where diffusers samples the input's latents).
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 import torch
 from diffusers import (
     AutoencoderKL,
@@ -22,20 +27,42 @@ from diffusers import (
     UNet2DConditionModel,
     UNetMotionModel,
 )
+from diffusers.pipelines.free_noise_utils import AnimateDiffFreeNoiseMixin, SplitInferenceModule
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .base import VP_NAMES, StepCallback, VideoPipelineOutput
+from .base import VP_NAMES, Conditioning, StepCallback, VideoPipelineOutput
 from .controlnet_video import control_frames_shape, control_frames_to_tensor
 from .modelscope import ModelScopePipeline
 
 # AnimateDiff's published sampling: DDIM on linear betas, without clipping, spaced over the whole range.
 ANIMATEDIFF_SCHEDULER = dict(beta_schedule="linear", clip_sample=False, timestep_spacing="linspace", steps_offset=1)
+# FreeNoise as its authors and diffusers run it: windows averaged with pyramid weights, the first window's noise
+# shuffled into the later ones. Split inference: diffusers' default slices (pixels of the temporal layers, frames of
+# the spatial ones).
+FREE_NOISE = dict(weighting_scheme="pyramid", noise_type="shuffle_context")
+SPLIT_SIZES = dict(spatial_split_size=256, temporal_split_size=16)
 
 
-class MotionModulePipeline(ModelScopePipeline):
-    """`MotionModulePipeline(vae, text_encoder, tokenizer, motion_unet(unet, adapter), animatediff_scheduler(...))`."""
+@dataclass
+class FrameConditioning(Conditioning):
+    """Text embeddings per guidance branch, one per frame (F, tokens, dim): prompts may change along the clip."""
+
+    def batch(self, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict | None]:
+        """The whole clip per branch, [branch][frame] as the motion UNet lays out its batch."""
+        return torch.cat([chunk] * len(self)), torch.cat(self.embeds), None
+
+
+class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin):
+    """`MotionModulePipeline(vae, text_encoder, tokenizer, motion_unet(unet, adapter), animatediff_scheduler(...))`.
+
+    Prompts may change at given frames (`{0: "a calm sea", 24: "a storm"}`: the text embeddings interpolated between,
+    as diffusers' FreeNoise does); `context_length` frames at a time go through the temporal layers (FreeNoise's
+    sliding windows, `context_stride` apart) so clips may outgrow the adapter's length; `split_inference` runs the
+    UNet's layers on slices of the batch (less memory, the same result)."""
+
+    _free_noise_context_length: int | None = None  # FreeNoise's window while `context_windows` runs, else None
 
     @classmethod
     def scheduler_names(cls) -> tuple[str, ...]:
@@ -43,8 +70,112 @@ class MotionModulePipeline(ModelScopePipeline):
 
     @staticmethod
     def frame_embeds(embeds: torch.Tensor, frames: int) -> torch.Tensor:
-        """The motion UNet reads one text embedding per frame: [branch][frame], as its batch is laid out."""
-        return embeds.repeat_interleave(frames, dim=0)
+        return embeds  # already one per frame (`FrameConditioning`)
+
+    def clip_conditioning(
+        self, prompt: str | dict[int, str], negative_prompt: str | None, guidance_scale: float, device, frames: int
+    ) -> Conditioning:
+        positive = self.travel_embeds({0: prompt} if isinstance(prompt, str) else prompt, frames, device)
+        if guidance_scale <= 1.0:
+            return FrameConditioning([positive])
+        negative = self._encode_text(negative_prompt or "", device)
+        return FrameConditioning([torch.cat([negative] * frames), positive])
+
+    def travel_embeds(self, schedule: dict[int, str], frames: int, device) -> torch.Tensor:
+        """One embedding per frame: each keyframe's prompt, linearly interpolated between keyframes, the last
+        held to the end (diffusers' FreeNoise prompt interpolation)."""
+        keys = sorted(schedule)
+        if not keys or keys[0] != 0 or keys[-1] >= frames or not all(isinstance(key, int) for key in keys):
+            raise ValueError(f"Prompt keyframes must be integers from 0 (the first) to {frames - 1}, got {keys}.")
+        embeds = {key: self._encode_text(schedule[key], device) for key in keys}
+        if len(keys) == 1:
+            return torch.cat([embeds[0]] * frames)
+        if keys[-1] != frames - 1:
+            keys.append(frames - 1)
+            embeds[frames - 1] = embeds[keys[-2]]
+        travel = embeds[0].new_zeros((frames, *embeds[0].shape[1:]))
+        for start, end in itertools.pairwise(keys):
+            travel[start : end + 1] = self._lerp(start, end, embeds[start], embeds[end])
+        return travel
+
+    def initial_noise(self, shape: tuple[int, ...], generator, device, dtype) -> torch.Tensor:
+        if not self.free_noise_enabled:
+            return super().initial_noise(shape, generator, device, dtype)
+        batch, channels, frames, height, width = shape
+        factor = self.vae_scale_factor
+        return self._prepare_latents_free_noise(
+            batch, channels, frames, height * factor, width * factor, dtype, device, generator
+        )
+
+    def motion_blocks(self) -> list[torch.nn.Module]:
+        """The UNet's blocks that hold temporal layers."""
+        blocks = [*self.unet.down_blocks, self.unet.mid_block, *self.unet.up_blocks]
+        return [block for block in blocks if getattr(block, "motion_modules", None) is not None]
+
+    @contextmanager
+    def context_windows(self, length: int | None, stride: int) -> Iterator[None]:
+        """FreeNoise's windows in the temporal layers while the block runs (None: every frame at once); the
+        shared motion UNet is given back as it was, however the block ends."""
+        if not length:
+            yield
+            return
+        most = self.unet.config.motion_max_seq_length
+        if not isinstance(length, int) or not 1 <= length <= most:
+            raise ValueError(f"`context_length` must be from 1 to the adapter's length, {most}; got {length!r}.")
+        if not isinstance(stride, int) or not 1 <= stride <= length:
+            raise ValueError(f"`context_stride` must be from 1 to `context_length` ({length}), got {stride!r}.")
+        self._free_noise_context_length, self._free_noise_context_stride = length, stride
+        self._free_noise_weighting_scheme = FREE_NOISE["weighting_scheme"]
+        self._free_noise_noise_type = FREE_NOISE["noise_type"]
+        self._free_noise_prompt_interpolation_callback = self._lerp
+        try:
+            for block in self.motion_blocks():
+                self._enable_free_noise_in_block(block)
+            yield
+        finally:
+            for block in self.motion_blocks():
+                self._disable_free_noise_in_block(block)
+            self._free_noise_context_length = None
+
+    @contextmanager
+    def split(self, on: bool) -> Iterator[None]:
+        """diffusers' FreeNoise split inference while the block runs; unwrapped again after."""
+        if not on:
+            yield
+            return
+        try:
+            # diffusers' `enable_free_noise_split_inference`, over the blocks with temporal layers only: SD's own mid
+            # block (adapters without a motion mid block) calls its resnets positionally, which the split wrapper
+            # cannot split; it runs at the smallest size anyway.
+            spatial, temporal = SPLIT_SIZES["spatial_split_size"], SPLIT_SIZES["temporal_split_size"]
+            parts = {
+                "attentions": self._enable_split_inference_attentions_,
+                "resnets": self._enable_split_inference_resnets_,
+                "downsamplers": self._enable_split_inference_samplers_,
+                "upsamplers": self._enable_split_inference_samplers_,
+            }
+            for block in self.motion_blocks():
+                self._enable_split_inference_motion_modules_(block.motion_modules, spatial)
+                for name, split_part in parts.items():
+                    if getattr(block, name, None) is not None:
+                        split_part(getattr(block, name), temporal)
+            yield
+        finally:
+            unwrap_split(self.unet)
+
+    @torch.no_grad()
+    def __call__(  # type: ignore[override]
+        self,
+        prompt: str | dict[int, str],
+        *args,
+        context_length: int | None = None,
+        context_stride: int = 4,
+        split_inference: bool = False,
+        **kwargs,
+    ) -> VideoPipelineOutput:
+        """`ModelScopePipeline`'s call with a motion module's options (see the class)."""
+        with self.context_windows(context_length, context_stride), self.split(split_inference):
+            return super().__call__(prompt, *args, **kwargs)
 
     @staticmethod
     def video_steps(num_inference_steps: int, strength: float) -> int:
@@ -135,6 +266,17 @@ class MotionControlNetPipeline(MotionModulePipeline):
             unet_inputs=residuals,
             **kwargs,
         )
+
+
+def unwrap_split(root: torch.nn.Module) -> None:
+    """Put back every module that split inference wrapped."""
+    for module in list(root.modules()):
+        for name, child in list(module.named_children()):
+            inner = child
+            while isinstance(inner, SplitInferenceModule):
+                inner = inner.module
+            if inner is not child:
+                setattr(module, name, inner)  # a ModuleList's children are named by index: this sets the item
 
 
 def adapter_problem(unet: UNet2DConditionModel, adapter: MotionAdapter) -> str | None:

@@ -626,7 +626,8 @@ def test_a_card_that_fails_says_why_and_changes_nothing(app, page, tmp_path, nam
 # What each tab shows by default: what a person sets for every clip (and the result side); the rest sits in the
 # closed sections, the same on every tab.
 GUIDED_VIEW = [
-    "Input video", "Prompt", "Base model", "Motion source", "Strength (motion module)", "Preset", "Consistency", "Max frames", "Frames per second to sample",
+    "Input video", "Prompt", "Base model", "Motion source", "Strength (motion module)", "Preset", "Consistency",
+    "Max frames", "Frames per second to sample",
     "Resolution (long side)", "Seed", "Denoising steps", "Guidance scale", "ControlNet conditioning scale",
 ]  # fmt: skip
 GUIDED_SECTIONS = [
