@@ -27,6 +27,7 @@ from pipelines.options import MAX_ZOOM, ZeroShot, camera_path, check_t0_t1, fit_
 from pipelines.token_merging import MAX_GLOBAL, MAX_LOCAL
 from settings import Settings
 from utils.images import read_image
+from utils.prompt_travel import check_schedule_fits, prompt_schedule
 from utils.validation import as_file, as_flag, as_float, as_int, as_resolution, as_text, quote
 from utils.video import MAX_SMOOTH_FPS, VIDEO_FORMATS
 
@@ -204,6 +205,10 @@ class SDCall(Call):
     MIN_STEPS: ClassVar[int] = 1
     SCHEDULERS: ClassVar[tuple[str, ...]] = VP_NAMES  # the zero-shot method needs variance-preserving ones
 
+    def keyframes(self) -> dict[int, str] | None:
+        """The prompt's keyframes ({frame: prompt}) where it changes at given frames, else None (`prompt_travel`)."""
+        return prompt_schedule(self.prompt)
+
     def zero_shot(self) -> ZeroShot:
         """The checked call's zero-shot options, as the one value the engine takes (`pipelines.options`)."""
         return ZeroShot.of(self)
@@ -267,12 +272,36 @@ ZERO_SHOT_ONLY = (
 )
 
 
+MAX_CONTEXT = 64  # FreeNoise's window, at most (each adapter's own length is checked when it is loaded)
+# The options only a motion module reads.
+MOTION_ONLY = ("context_length", "context_stride", "split_inference", "strength")
+
+
 def check_motion_source(call: Text2VideoCall | GuidedCall) -> bool:
-    """Whether the call takes a motion adapter (`motion_adapter` None or "zero-shot": the zero-shot motion). With
-    one, the zero-shot options set away from their defaults are named in a note, as they do not apply."""
+    """Whether the call takes a motion adapter (`motion_adapter` None or "zero-shot": the zero-shot motion), with its
+    options checked: FreeNoise's windows and prompt travel (`call.keyframes()`). With an adapter, the zero-shot
+    options set away from their defaults are named in a note, as they do not apply; without one, the motion
+    module's options are."""
     adapter = as_text("Motion adapter", call.motion_adapter, required=False)
     call.motion_adapter = None if adapter in ("", ZERO_SHOT) else adapter
+    call.context_length = as_int("Context length", call.context_length, 0, MAX_CONTEXT)
+    call.context_stride = as_int("Context stride", call.context_stride, 1, MAX_CONTEXT)
+    if call.context_length and call.context_stride > call.context_length:
+        raise InputError(
+            f"Context stride {call.context_stride} is above the context length {call.context_length}: windows that "
+            "far apart would leave frames out. Use a stride of at most the length (4 is FreeNoise's own)."
+        )
+    call.split_inference = as_flag("split_inference", call.split_inference)
+    keyframed = call.keyframes()
     if call.motion_adapter is None:
+        if keyframed:
+            raise InputError(
+                "Prompts that change at given frames need a motion module: pick a motion adapter as the motion "
+                "source, or give one prompt."
+            )
+        unused = [name for name in MOTION_ONLY if hasattr(call, name) and getattr(call, name) != call.default(name)]
+        if unused:
+            call.notes.append(f"These options apply with a motion module only, and were ignored: {', '.join(unused)}.")
         return False
     unused = [
         name for name in ZERO_SHOT_ONLY if hasattr(call, name) and getattr(call, name) != zero_shot_default(call, name)
@@ -315,6 +344,9 @@ class Text2VideoCall(SDCall):
     smooth_bg_mask: Any = "attention"  # the foreground: the UNet's cross-attention maps, or MediaPipe's "person"
     free_init_iterations: Any = None  # FreeInit: the all-frames phase again this many times (0: off)
     motion_adapter: Any = None  # the motion source: None for zero-shot, or an AnimateDiff motion adapter (id/folder)
+    context_length: Any = 0  # FreeNoise: frames per window of the motion module (0: all; longer clips: its length)
+    context_stride: Any = 4  # FreeNoise: frames between windows
+    split_inference: Any = False  # the motion UNet's layers on slices of the batch: less memory, the same clip
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
@@ -353,6 +385,7 @@ class Text2VideoCall(SDCall):
                 "Image-to-video takes the zero-shot motion source for now: leave out the motion adapter (or the "
                 "image)."
             )
+        check_schedule_fits(self.keyframes(), self.video_length)
 
     def input_files(self) -> dict[str, Any]:
         return {} if self.image is None else {"image": self.image_source}
@@ -393,6 +426,9 @@ class GuidedCall(VideoInputCall):
     show_condition: Any = False
     motion_adapter: Any = None  # the motion source: None for zero-shot, or an AnimateDiff motion adapter (id/folder)
     strength: Any = 1.0  # with a motion adapter: below 1 the clip starts from the noised input video (its look kept)
+    context_length: Any = 0  # FreeNoise: frames per window of the motion module (0: all; longer clips: its length)
+    context_stride: Any = 4  # FreeNoise: frames between windows
+    split_inference: Any = False  # the motion UNet's layers on slices of the batch: less memory, the same clip
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
@@ -405,10 +441,7 @@ class GuidedCall(VideoInputCall):
         self.strength = as_float("Strength", self.strength, 0.0, 1.0)
         if self.strength == 0:
             raise InputError("Strength must be above 0 (and at most 1): 0 would return the input video unchanged.")
-        if not check_motion_source(self) and self.strength < 1:
-            self.notes.append(
-                "Strength applies with a motion module (the zero-shot method always starts from noise): ignored."
-            )
+        check_motion_source(self)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from errors import InputError
 from modes import CannyCall, GuidedCall, ModelScopeCall, Pix2PixCall, PoseCall, Text2VideoCall, ThreeDCall, UpscaleCall
 from pipelines.options import fit_chunk
 from utils.jobs import RequestRules
+from utils.prompt_travel import check_schedule_fits
 from utils.video import load_video, shape_size
 
 if TYPE_CHECKING:
@@ -82,13 +83,13 @@ def run_motion_module(model: Model, mode: Mode, call: Text2VideoCall, rules: Req
     def run():
         pipe = model.motion_pipeline(call.model_name, call.motion_adapter, call.lora, call.lora_weight, rules)
         pipe.set_scheduler(call.scheduler)
-        check_motion_length(pipe, call, call.video_length)
+        motion = motion_options(pipe, call, call.video_length)
         resolution = clip_size(model, pipe, call)
         steps = call.num_inference_steps * (1 + call.free_init_iterations)  # FreeInit: whole passes
         model.check_work(call, rules, call.video_length, resolution, resolution, steps, call.fps)
         size = dict(num_frames=call.video_length, height=resolution, width=resolution)
         latents = pipe(
-            call.prompt, **size, free_init_iterations=call.free_init_iterations, **sampling(model, call)
+            **motion, **size, free_init_iterations=call.free_init_iterations, **sampling(model, call)
         ).frames
         return pipe, latents, call.fps, None
 
@@ -151,12 +152,13 @@ def run_guided_motion(model: Model, mode: Mode, call: GuidedCall, clip, rules: R
             call.model_name, call.motion_adapter, call.lora, call.lora_weight, rules, call.controlnet_name
         )
         pipe.set_scheduler(call.scheduler)
-        check_motion_length(pipe, call, len(clip.frames))
+        motion = motion_options(pipe, call, len(clip.frames))
         condition = annotate(model, mode.condition, call, clip.frames)
         video = None if call.strength >= 1 else torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255
         latents = pipe(
-            call.prompt,
+            motion.pop("prompt"),
             condition,
+            **motion,
             controlnet_conditioning_scale=call.controlnet_conditioning_scale,
             video=video,
             strength=call.strength,
@@ -169,15 +171,31 @@ def run_guided_motion(model: Model, mode: Mode, call: GuidedCall, clip, rules: R
     return model.write_clip(mode, what, call, call.path, run, rules)
 
 
-def check_motion_length(pipe, call: Text2VideoCall | GuidedCall, frames: int) -> None:
-    """Refuse more frames than the motion adapter's temporal attention learned (its positions end there)."""
+def motion_options(pipe, call: Text2VideoCall | GuidedCall, frames: int) -> dict:
+    """What a motion-module pipeline takes besides the clip: the prompt (keyframed ones as {frame: prompt}) and
+    FreeNoise's windows. A clip longer than the adapter's length goes in windows of that length (said in a note); a
+    window longer than it is refused."""
     most = pipe.unet.config.motion_max_seq_length
-    if frames > most:
-        fix = "Max frames" if isinstance(call, GuidedCall) else "Video length"
+    keyframes = call.keyframes()
+    check_schedule_fits(keyframes, frames)
+    length = call.context_length
+    if length > most:
         raise InputError(
-            f"{frames} frames is above what the motion adapter '{call.motion_adapter}' takes ({most} frames, the "
-            f"length its temporal attention learned): use at most {most} frames ({fix})."
+            f"Context length {length} is above what the motion adapter '{call.motion_adapter}' takes ({most} frames, "
+            f"the length its temporal attention learned): use at most {most}."
         )
+    if not length and frames > most:
+        length = most
+        call.notes.append(
+            f"{frames} frames is above the motion adapter's {most}: FreeNoise windows of {most} frames, "
+            f"{call.context_stride} apart, carry the motion through the clip (set Context length to choose)."
+        )
+    return dict(
+        prompt=keyframes or call.prompt,
+        context_length=length or None,
+        context_stride=min(call.context_stride, length) if length else call.context_stride,
+        split_inference=call.split_inference,
+    )
 
 
 def annotate(model: Model, condition: str, call: GuidedCall, frames):

@@ -52,6 +52,9 @@ ADDED_LATER = (
     "vidtome_global",
     "motion_adapter",
     "strength",
+    "context_length",
+    "context_stride",
+    "split_inference",
 )
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)

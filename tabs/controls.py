@@ -11,6 +11,7 @@ import gradio as gr
 from modes import (
     CONSISTENCY,
     LORA_WEIGHTS,
+    MAX_CONTEXT,
     MAX_FEATURE_REUSE,
     MAX_MERGING_RATIO,
     MIN_CHUNK,
@@ -18,6 +19,7 @@ from modes import (
     Call,
     GuidedCall,
     SDCall,
+    Text2VideoCall,
 )
 from pipelines.base import VP_NAMES
 from pipelines.cross_frame_attention import CROSS_FRAME_MODES
@@ -337,16 +339,52 @@ def connect_consistency(level: gr.Radio, controls: dict[str, gr.components.Compo
     level.input(page_helper(choose), [level], list(targets.values()), queue=False, api_visibility="private")
 
 
-def consistency_section(max_frames: int, chunk_size: int, more: Callable[[], dict] | None = None) -> dict:
+def consistency_section(
+    max_frames: int, chunk_size: int, more: Callable[[], dict] | None = None, motion: bool = False
+) -> dict:
     """The closed section of how frames agree and what the memory holds: cross-frame mode, flow fusion and the
-    frame smoother, the tab's `more` (e.g. background smoothing), token merging, feature reuse, chunk size."""
+    frame smoother, the tab's `more` (e.g. background smoothing), token merging, feature reuse, chunk size; with
+    `motion`, a motion module's long-clip options."""
     with gr.Accordion("Consistency and memory", open=False):
         controls = {"cross_frame": cross_frame_control()}
         controls.update(coherence_controls())
         controls.update(more() if more else {})
         controls.update(chunking_controls(max_frames, chunk_size))
         controls["feature_reuse"] = feature_reuse_control()
+        controls.update(motion_window_controls() if motion else {})
     return controls
+
+
+MOTION_WINDOWS = ("context_length", "context_stride", "split_inference")  # a motion module's long-clip options
+
+
+def motion_window_controls() -> dict[str, gr.components.Component]:
+    """A motion module's long clips: FreeNoise's window and stride, and split inference."""
+    with gr.Row():
+        return {
+            "context_length": gr.Slider(
+                label="Context length (motion module)",
+                info="FreeNoise: frames the motion module sees at once; 0: the whole clip, or its adapter's length "
+                "for longer clips.",
+                minimum=0,
+                maximum=MAX_CONTEXT,
+                value=Text2VideoCall.default("context_length"),
+                step=1,
+            ),
+            "context_stride": gr.Slider(
+                label="Context stride (motion module)",
+                info="Frames between FreeNoise's windows: smaller blends more, costs more.",
+                minimum=1,
+                maximum=16,
+                value=Text2VideoCall.default("context_stride"),
+                step=1,
+            ),
+            "split_inference": gr.Checkbox(
+                label="Split inference (motion module)",
+                info="Run the motion UNet's layers on slices: less memory for long clips, the same clip.",
+                value=Text2VideoCall.default("split_inference"),
+            ),
+        }
 
 
 def output_section(more: Callable[[], dict] | None = None) -> dict:
@@ -363,7 +401,8 @@ def motion_source_control(settings, elem_id: str, also: str = "") -> gr.Dropdown
     return gr.Dropdown(
         label="Motion source",
         info="Zero-shot: any SD model, no extra weights. A motion adapter (AnimateDiff): trained motion for SD 1.x "
-        f"models, up to 32 frames; {also}the zero-shot options then do not apply.",
+        f"models (clips past the adapter's length go in FreeNoise windows; prompts may change at frames, "
+        f"'0: a calm sea | 24: a storm'); {also}the zero-shot options then do not apply.",
         choices=[("zero-shot (Text2Video-Zero)", ZERO_SHOT), *((name, name) for name in settings.motion_adapters)],
         value=ZERO_SHOT,
         allow_custom_value=True,

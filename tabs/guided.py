@@ -14,6 +14,7 @@ from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
     COHERENCE_OPTIONS,
+    MOTION_WINDOWS,
     connect_consistency,
     connect_speed_preset,
     consistency_control,
@@ -117,7 +118,7 @@ def guided_demo(
                 run_button, stop_button = generate_buttons()
                 part = video_part_section()
                 detail = prompt_detail_section()
-                consistency = consistency_section(settings.max_frames, d.chunk_size)
+                consistency = consistency_section(settings.max_frames, d.chunk_size, motion=True)
                 output = output_section(
                     lambda: {
                         "show_condition": gr.Checkbox(label="Show the condition video beside the result", value=True)
@@ -158,6 +159,7 @@ def guided_demo(
             **{name: consistency[name] for name in COHERENCE_OPTIONS},
             "motion_adapter": motion_source,
             "strength": strength,
+            **{name: consistency[name] for name in MOTION_WINDOWS},
         }
         connect_consistency(level, consistency)
         quality = quality_values(d.num_inference_steps, GuidedCall.default("guidance_scale"))

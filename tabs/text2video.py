@@ -16,6 +16,7 @@ from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
     COHERENCE_OPTIONS,
+    MOTION_WINDOWS,
     connect_consistency,
     connect_speed_preset,
     consistency_control,
@@ -340,7 +341,9 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
                 image = image_controls(d)
                 motion = camera_detail()
                 detail = prompt_detail_section()
-                consistency = consistency_section(settings.max_frames, d.chunk_size, free_init_and_background)
+                consistency = consistency_section(
+                    settings.max_frames, d.chunk_size, free_init_and_background, motion=True
+                )
                 output = output_section(lambda: {"watermark": gr.Textbox(label="Watermark text", value="")})
                 paper = paper_section(d)
             with gr.Column():
@@ -391,6 +394,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             "consistency": level,
             "motion_adapter": motion_source,
             **{name: consistency[name] for name in COHERENCE_OPTIONS},
+            **{name: consistency[name] for name in MOTION_WINDOWS},
         }
         quality = quality_values(d.num_inference_steps, Text2VideoCall.default("guidance_scale"), d.t0, d.t1)
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)

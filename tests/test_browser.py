@@ -818,9 +818,10 @@ def test_a_guided_tab_switches_its_motion_source_and_sets_a_strength(app, page):
     strength = panel.get_by_label("number input for Strength (motion module)", exact=False)
     strength.fill("0.6")
     strength.press("Enter")
+    panel.get_by_label("Prompt", exact=True).fill("0: a fox in the snow | 3: a wolf in the snow")  # prompt travel
     made = generate_for_card(page, panel, model, "depth-result")
     assert made["parameters"]["motion_adapter"] == "tiny-motion-adapter" and "motion_adapter" in made["models"]
-    assert made["parameters"]["strength"] == 0.6
+    assert made["parameters"]["strength"] == 0.6 and made["parameters"]["prompt"].startswith("0: a fox")
     source.click()
     page.get_by_role("option", name="zero-shot (Text2Video-Zero)").click()  # back, for the other tests
     page.wait_for_function("e => e.value.startsWith('zero-shot')", arg=source.element_handle(), timeout=10_000)

@@ -91,3 +91,97 @@ def test_context_windows_are_checked_and_a_failed_call_gives_the_unet_back(parts
         ours("", num_frames=20, context_length=8, split_inference=True, **RUN)  # fails inside the windows
     assert all(type(block) is BasicTransformerBlock for block in temporal_blocks(ours.unet))
     assert not any(isinstance(module, SplitInferenceModule) for module in ours.unet.modules())
+
+
+@pytest.fixture(scope="module")
+def model(tiny_models):
+    from model import Model
+    from settings import Settings
+
+    return Model(settings=Settings.from_env().with_tiny_models())
+
+
+CLIP = dict(resolution=64, num_inference_steps=2, motion_adapter="tiny-motion-adapter")
+
+
+def test_a_long_keyframed_clip_goes_in_windows_and_reproduces_from_its_card(model, tmp_path):
+    from cards import Card
+    from cli import main
+    from clip_files import sidecar
+    from utils.video import load_video
+
+    made = model.text2video("0: a calm sea | 20: a storm at sea", video_length=36, **CLIP)
+    assert any("FreeNoise windows of 32 frames" in note for note in made.notes)
+    assert len(load_video(made.path, 64).frames) == 36
+    card = Card.read(sidecar(made.path))
+    assert card.parameters["prompt"] == "0: a calm sea | 20: a storm at sea" and card.parameters["context_length"] == 0
+    again = tmp_path / "again.mp4"
+    assert main(["--tiny-models", "--quiet", "reproduce", str(sidecar(made.path)), "--out", str(again)]) == 0
+    assert np.array_equal(load_video(str(again), 64).frames, load_video(made.path, 64).frames)
+    out = tmp_path / "cli.mp4"
+    cli = [
+        "--tiny-models",
+        "--quiet",
+        "generate",
+        "text2video",
+        "--prompt",
+        "0: a kite | 5: a bird",
+        "--video_length",
+        "12",
+    ]
+    cli += ["--motion_adapter", "tiny-motion-adapter", "--context_length", "8", "--context_stride", "2"]
+    assert (
+        main(
+            [*cli, "--resolution", "64", "--num_inference_steps", "2", "--split_inference", "true", "--out", str(out)]
+        )
+        == 0
+    )
+    parameters = Card.read(sidecar(out)).parameters
+    assert (parameters["context_length"], parameters["context_stride"], parameters["split_inference"]) == (8, 2, True)
+
+
+def test_split_inference_through_the_model_gives_the_same_clip(model):
+    from utils.video import load_video
+
+    runs = [
+        load_video(
+            model.text2video("a lighthouse", video_length=12, context_length=8, split_inference=split, **CLIP).path, 64
+        ).frames
+        for split in (False, True)
+    ]
+    assert np.abs(runs[0].astype(int) - runs[1].astype(int)).max() <= 1  # float rounding, then 8-bit video
+
+
+@pytest.mark.parametrize(
+    "prompt, options, words",
+    [
+        ("0: a calm sea | 24: a storm", dict(video_length=16), "keyframe 24 is past the end"),
+        ("0: a calm sea | 12: a storm | 6: rain", dict(video_length=16), "must rise: frame 6 comes after frame 12"),
+        ("4: a calm sea | 12: a storm", dict(video_length=16), "first prompt keyframe must be frame 0"),
+        ("0: a calm sea | a storm", dict(video_length=16), "has no frame number"),
+        ("0: a calm sea | 8:", dict(video_length=16), "frame 8 is empty"),
+        ("0: a calm sea | 8: a storm", dict(video_length=16, motion_adapter="zero-shot"), "need a motion module"),
+        ("a sea", dict(context_length=8, context_stride=9), "Context stride 9 is above the context length 8"),
+        ("a sea", dict(context_length=40), "Context length 40 is above .* takes \\(32 frames"),
+        ("a sea", dict(context_length=65), "Context length must be"),
+    ],
+)
+def test_keyframes_and_windows_are_refused_by_name(model, prompt, options, words):
+    from errors import InputError
+
+    with pytest.raises(InputError, match=words):
+        model.text2video(prompt, **{**CLIP, **options})
+
+
+def test_guided_tabs_take_keyframes_and_windows_and_zero_shot_names_what_it_ignores(model):
+    from catalogue import EXAMPLES_DIR
+    from errors import InputError
+
+    video = str(EXAMPLES_DIR / "cat_zoom.mp4")
+    guided = dict(resolution=64, max_frames=8, num_inference_steps=2, motion_adapter="tiny-motion-adapter")
+    made = model.generate("depth", video, "0: a fox | 4: a wolf", context_length=4, context_stride=2, **guided)
+    assert made.card.parameters["context_length"] == 4
+    with pytest.raises(InputError, match="keyframe 20 is past the end of the clip: its 8 frames"):
+        model.generate("depth", video, "0: a fox | 20: a wolf", **guided)
+    zero_shot = model.generate("depth", video, "a fox", **{**guided, "motion_adapter": None, "context_length": 4})
+    assert any("motion module only" in note and "context_length" in note for note in zero_shot.notes)
