@@ -31,6 +31,19 @@ MOTION_ADAPTERS = (
     "wangfuyun/AnimateLCM",
 )
 TINY_MOTION_ADAPTER = "tiny-motion-adapter"
+# The camera presets of text-to-video as AnimateDiff's published motion LoRAs (for the v2/v3 SD 1.5 adapters), used
+# when a motion module makes the clip; "Pan up/down" are their tilts, "Rotate" their rolls.
+CAMERA_LORAS = {
+    "Zoom in": "guoyww/animatediff-motion-lora-zoom-in",
+    "Zoom out": "guoyww/animatediff-motion-lora-zoom-out",
+    "Pan left": "guoyww/animatediff-motion-lora-pan-left",
+    "Pan right": "guoyww/animatediff-motion-lora-pan-right",
+    "Pan up": "guoyww/animatediff-motion-lora-tilt-up",
+    "Pan down": "guoyww/animatediff-motion-lora-tilt-down",
+    "Rotate left": "guoyww/animatediff-motion-lora-rolling-anticlockwise",
+    "Rotate right": "guoyww/animatediff-motion-lora-rolling-clockwise",
+}
+TINY_CAMERA_LORAS = {"Zoom in": "tiny-motion-lora-zoom-in", "Pan left": "tiny-motion-lora-pan-left"}
 DEFAULT_PIX2PIX_MODEL = "timbrooks/instruct-pix2pix"
 DEFAULT_MODELSCOPE_MODEL = "ali-vilab/text-to-video-ms-1.7b"
 DEFAULT_UPSCALE_MODEL = "cerspense/zeroscope_v2_XL"

@@ -253,6 +253,8 @@ class ModelLoader:
         self.slots: dict[str, tuple[str, object]] = {}  # slot -> (resolved name, loaded object)
         self.annotators: dict[str, object] = {}
         self.loras: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> (LoRA name, weight) in it
+        # motion UNet -> (motion LoRA path, weight, the weights it changed as they were)
+        self.motion_loras: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.fused: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> base weights a LoRA changed
         self._lock = threading.RLock()  # one generation (and one load) at a time on the device
 
@@ -625,10 +627,13 @@ class ModelLoader:
         lora_weight: float = 1.0,
         rules: RequestRules = TRUSTED,
         controlnet_name: str | None = None,
+        motion_lora: str | None = None,
+        motion_lora_weight: float = 1.0,
     ) -> MotionModulePipeline:
         """The SD base (with its LoRA, fused) and a motion adapter as one motion UNet: built once per base, adapter
-        and LoRA, and kept; with `controlnet_name`, guided by that ControlNet. The base, adapter and ControlNet are
-        checked to fit before anything is built."""
+        and LoRA, and kept; with `controlnet_name`, guided by that ControlNet; with `motion_lora`, that camera move
+        in its motion modules (`motion_lora`). The base, adapter and ControlNet are checked to fit before anything
+        is built."""
         controlnet = None if controlnet_name is None else self.controlnet(controlnet_name, rules)
         components = self.base_components(model_name, rules)
         if "text_encoder_2" in components:
@@ -650,9 +655,47 @@ class ModelLoader:
         scheduler = animatediff_scheduler(components["scheduler"].config)
         if controlnet is None:
             pipe = MotionModulePipeline(**parts, unet=unet, scheduler=scheduler)
-            return self._ready(pipe, "text2video, motion module")
-        pipe = MotionControlNetPipeline(**parts, unet=unet, controlnet=controlnet, scheduler=scheduler)
-        return self._ready(pipe, "guided, motion module")
+        else:
+            pipe = MotionControlNetPipeline(**parts, unet=unet, controlnet=controlnet, scheduler=scheduler)
+        self.motion_lora(pipe, motion_lora, motion_lora_weight, rules)
+        return self._ready(pipe, f"{'text2video' if controlnet is None else 'guided'}, motion module")
+
+    def motion_lora(self, pipe: MotionModulePipeline, lora: str | None, weight: float, rules: RequestRules) -> None:
+        """An AnimateDiff motion LoRA (a camera move) fused into the motion UNet at `weight`, or none. The weights
+        it changes are kept in CPU memory first and put back when it leaves (so a clip without one is exactly the
+        plain clip); fused and unloaded, it leaves the UNet's layers as they were built (FreeNoise swaps them). A
+        LoRA with no weights for the motion modules is refused by name."""
+        unet = pipe.unet
+        wanted = (self.resolve_model_name(lora, rules), weight) if lora else None
+        current = self.motion_loras.get(unet)
+        if current is not None and current[:2] == wanted:
+            return
+        if current is not None:
+            with torch.no_grad():
+                for name, saved in current[2].items():
+                    target = unet.get_submodule(name).weight
+                    target.copy_(saved.to(target.device, target.dtype))
+            del self.motion_loras[unet]
+        if wanted is None:
+            return
+        path = wanted[0]
+        single_file.refuse_pickle(path, f"Motion LoRA '{lora}'")
+        try:
+            weights, _ = pipe.lora_state_dict(path)
+        except Exception as error:
+            raise self._load_error(f"Motion LoRA '{lora}'", path, error) from error
+        if not any("motion_modules" in name for name in weights):
+            raise WrongModelError(
+                f"'{lora}' is not a motion LoRA: none of its weights are for a motion module's temporal layers (an "
+                "image LoRA goes in the LoRA field)."
+            )
+        pipe.load_lora_weights(weights, adapter_name="motion")
+        saved = {
+            name: layer.get_base_layer().weight.detach().to("cpu", copy=True) for name, layer in lora_layers(unet)
+        }
+        pipe.fuse_lora(components=["unet"], lora_scale=weight, adapter_names=["motion"])
+        pipe.unload_lora_weights()
+        self.motion_loras[unet] = (*wanted, saved)
 
     def preview_decoder(self):
         """The `AutoencoderTiny` (TAESD) named by T2VZ_PREVIEW_DECODER, loaded once; None where none is named or it

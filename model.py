@@ -106,6 +106,7 @@ class Model(ModelLoader):
         roles = {"model": getattr(call, "model_name", None), "controlnet": getattr(call, "controlnet_name", None)}
         roles["lora"] = getattr(call, "lora", None)
         roles["motion_adapter"] = getattr(call, "motion_adapter", None)
+        roles["motion_lora"] = getattr(call, "motion_lora", None)
         models = {}
         for role, name in roles.items():
             if name:

@@ -274,7 +274,7 @@ ZERO_SHOT_ONLY = (
 
 MAX_CONTEXT = 64  # FreeNoise's window, at most (each adapter's own length is checked when it is loaded)
 # The options only a motion module reads.
-MOTION_ONLY = ("context_length", "context_stride", "split_inference", "strength")
+MOTION_ONLY = ("context_length", "context_stride", "split_inference", "strength", "motion_lora")
 
 
 def check_motion_source(call: Text2VideoCall | GuidedCall) -> bool:
@@ -347,10 +347,14 @@ class Text2VideoCall(SDCall):
     context_length: Any = 0  # FreeNoise: frames per window of the motion module (0: all; longer clips: its length)
     context_stride: Any = 4  # FreeNoise: frames between windows
     split_inference: Any = False  # the motion UNet's layers on slices of the batch: less memory, the same clip
+    motion_lora: Any = ""  # with a motion adapter: an AnimateDiff motion LoRA (a camera move), id or folder
+    motion_lora_weight: Any = 1.0
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
         super().check(settings)
+        self.motion_lora = as_text("Motion LoRA", self.motion_lora, required=False)
+        self.motion_lora_weight = as_float("Motion LoRA weight", self.motion_lora_weight, *LORA_WEIGHTS)
         self.video_length = as_int("Video length", self.video_length, 1, settings.max_frames)
         self.chunk_size = fit_chunk(self.chunk_size, self.video_length, self.notes)
         auto = (None, -1, "")

@@ -81,7 +81,8 @@ def run_motion_module(model: Model, mode: Mode, call: Text2VideoCall, rules: Req
     """Text-to-video with a motion module: the SD base (and its LoRA) with the adapter's temporal layers."""
 
     def run():
-        pipe = model.motion_pipeline(call.model_name, call.motion_adapter, call.lora, call.lora_weight, rules)
+        lora = dict(motion_lora=call.motion_lora, motion_lora_weight=call.motion_lora_weight)
+        pipe = model.motion_pipeline(call.model_name, call.motion_adapter, call.lora, call.lora_weight, rules, **lora)
         pipe.set_scheduler(call.scheduler)
         motion = motion_options(pipe, call, call.video_length)
         resolution = clip_size(model, pipe, call)

@@ -61,6 +61,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from catalogue import (
+    CAMERA_LORAS,
     CONTROLNETS,
     CURATED_SD_MODELS,
     DEFAULT_MODELSCOPE_MODEL,
@@ -74,6 +75,7 @@ from catalogue import (
     POSE_DETECTORS,
     SDXL_BASE_MODEL,
     SINGLE_FILE_CONFIGS,
+    TINY_CAMERA_LORAS,
     TINY_DREAMBOOTH_MODEL,
     TINY_MODELSCOPE_MODELS,
     TINY_MOTION_ADAPTER,
@@ -181,6 +183,7 @@ class Settings:
     fast_steps: int = field(init=False)  # the Fast preset's step count
     other_models_hint: str = field(init=False)  # where to turn when a model can be neither found nor downloaded
     motion_adapters: tuple[str, ...] = field(init=False)  # the motion adapters text-to-video offers
+    camera_loras: tuple[tuple[str, str], ...] = field(init=False)  # camera preset -> its motion LoRA
 
     def __post_init__(self) -> None:
         chosen = offline_choices(self) if self.tiny_models else hub_choices(self)
@@ -307,6 +310,7 @@ def hub_choices(settings: Settings) -> dict:
         ),
         "default_upscale_model": settings.upscale_model,
         "motion_adapters": MOTION_ADAPTERS,
+        "camera_loras": tuple(CAMERA_LORAS.items()),
         "work_limit": MAX_WORK,
         "resolution_cap": settings.max_resolution,
         "quick_defaults": False,
@@ -338,6 +342,7 @@ def offline_choices(settings: Settings) -> dict:
         "modelscope_models": TINY_MODELSCOPE_MODELS,
         "default_upscale_model": TINY_MODELSCOPE_MODELS[-1],
         "motion_adapters": (TINY_MOTION_ADAPTER,),
+        "camera_loras": tuple(TINY_CAMERA_LORAS.items()),
         "work_limit": TINY_MAX_WORK,
         "resolution_cap": 128,
         "quick_defaults": True,

@@ -27,6 +27,7 @@ from diffusers import (
     UNet2DConditionModel,
     UNetMotionModel,
 )
+from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from diffusers.pipelines.free_noise_utils import AnimateDiffFreeNoiseMixin, SplitInferenceModule
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
@@ -54,7 +55,7 @@ class FrameConditioning(Conditioning):
         return torch.cat([chunk] * len(self)), torch.cat(self.embeds), None
 
 
-class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin):
+class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, StableDiffusionLoraLoaderMixin):
     """`MotionModulePipeline(vae, text_encoder, tokenizer, motion_unet(unet, adapter), animatediff_scheduler(...))`.
 
     Prompts may change at given frames (`{0: "a calm sea", 24: "a storm"}`: the text embeddings interpolated between,
@@ -292,8 +293,9 @@ def adapter_problem(unet: UNet2DConditionModel, adapter: MotionAdapter) -> str |
 
 def motion_unet(unet: UNet2DConditionModel, adapter: MotionAdapter) -> UNetMotionModel:
     """The SD UNet with the adapter's temporal layers (a new model: the SD UNet's weights copied, as they are)."""
-    motion = UNetMotionModel.from_unet2d(unet, adapter)
-    return motion.to(device=unet.device, dtype=unet.dtype)
+    motion = UNetMotionModel.from_unet2d(unet, adapter).to(unet.device)
+    # Cast only where needed: diffusers warns on every cast with a dtype, even to the dtype the model already has.
+    return motion if motion.dtype == unet.dtype else motion.to(dtype=unet.dtype)
 
 
 def animatediff_scheduler(config) -> DDIMScheduler:

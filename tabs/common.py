@@ -55,6 +55,8 @@ ADDED_LATER = (
     "context_length",
     "context_stride",
     "split_inference",
+    "motion_lora",
+    "motion_lora_weight",
 )
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)

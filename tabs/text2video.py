@@ -9,7 +9,7 @@ import gradio as gr
 from errors import InputError
 from loading import TINY_ALIASES
 from model import Model
-from modes import CONSISTENCY, Text2VideoCall
+from modes import CONSISTENCY, ZERO_SHOT, Text2VideoCall
 from pipelines.free_init import MAX_FREE_INIT
 from pipelines.options import suggest_t0_t1
 from registry import Mode
@@ -184,11 +184,27 @@ def camera_controls() -> tuple[gr.Dropdown, gr.Slider]:
     return camera, strength
 
 
-def camera_detail() -> dict[str, gr.components.Component]:
-    """The numbers the generation reads: translation, zoom and rotation per frame, and a path of its own."""
+def camera_detail(settings) -> dict[str, gr.components.Component]:
+    """The numbers the generation reads: translation, zoom and rotation per frame, and a path of its own; for a
+    motion module, the camera move's motion LoRA and its strength."""
     with gr.Accordion("Camera detail", open=False):
         with gr.Row():
             motion = {
+                "motion_lora": gr.Dropdown(
+                    label="Camera LoRA (motion module)",
+                    info="AnimateDiff's camera move, for a motion adapter (the camera preset picks it); an id or a "
+                    "folder.",
+                    choices=[("none", ""), *((f"{preset}: {lora}", lora) for preset, lora in settings.camera_loras)],
+                    value="",
+                    allow_custom_value=True,
+                    elem_id="camera-lora",
+                ),
+                "motion_lora_weight": gr.Slider(
+                    label="Camera LoRA strength", minimum=0, maximum=2, value=1.0, step=0.05
+                ),
+            }
+        with gr.Row():
+            motion |= {
                 f"motion_field_strength_{axis}": gr.Slider(
                     label=f"Global translation δ{axis}",
                     info="Pixels per frame, of a 512-px frame.",
@@ -339,7 +355,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
                 sampling = sampling_controls(d)
                 run_button, stop_button = generate_buttons()
                 image = image_controls(d)
-                motion = camera_detail()
+                motion = camera_detail(settings)
                 detail = prompt_detail_section()
                 consistency = consistency_section(
                     settings.max_frames, d.chunk_size, free_init_and_background, motion=True
@@ -395,19 +411,27 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
             "motion_adapter": motion_source,
             **{name: consistency[name] for name in COHERENCE_OPTIONS},
             **{name: consistency[name] for name in MOTION_WINDOWS},
+            **{name: motion[name] for name in ("motion_lora", "motion_lora_weight")},
         }
         quality = quality_values(d.num_inference_steps, Text2VideoCall.default("guidance_scale"), d.t0, d.t1)
         connect_speed_preset(preset, settings, {name: controls[name] for name in quality}, quality, model_name)
-        connect_camera(camera, camera_strength, motion)
+        connect_camera(camera, camera_strength, motion, motion_source, dict(settings.camera_loras))
         connect_consistency(level, consistency)
         connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)
     return demo
 
 
-def connect_camera(camera: gr.Dropdown, strength: gr.Slider, motion: dict) -> None:
+def connect_camera(camera: gr.Dropdown, strength: gr.Slider, motion: dict, source: gr.Dropdown, loras: dict) -> None:
     """The preset and its strength set the numbers; numbers that differ from the preset's (set by hand, or by a
-    card) show the preset as "Custom", whose strength then changes nothing."""
+    card) show the preset as "Custom", whose strength then changes nothing. With a motion adapter as the source,
+    the preset also picks its motion LoRA (`loras`: preset -> LoRA; none for a preset without one)."""
     private = {"queue": False, "api_visibility": "private"}
+
+    def camera_lora(preset: str, motion_source: str):
+        return loras.get(preset, "") if motion_source not in (ZERO_SHOT, "", None) else ""
+
+    for trigger in (camera.input, source.input):
+        trigger(page_helper(camera_lora), [camera, source], [motion["motion_lora"]], **private)
     numbers = [motion[name] for name in CAMERA_NUMBERS]
     for trigger in (camera.input, strength.input):
         trigger(page_helper(camera_motion), [camera, strength], numbers, **private)

@@ -800,9 +800,20 @@ def test_the_motion_source_switches_to_a_motion_adapter_and_back(app, page):
     source.click()
     page.get_by_role("option", name="tiny-motion-adapter").click()
     page.wait_for_function("e => e.value === 'tiny-motion-adapter'", arg=source.element_handle(), timeout=10_000)
+    camera = panel.locator("#camera-preset input")
+    camera.click()
+    page.get_by_role("option", name="Zoom in", exact=True).click()  # with a motion module: its camera LoRA
+    lora = panel.locator("#camera-lora input")
+    page.wait_for_function(
+        "e => e.value.includes('tiny-motion-lora-zoom-in')", arg=lora.element_handle(), timeout=10_000
+    )
     panel.get_by_label("Prompt", exact=True).fill("a paper boat on a river")
     made = generate_for_card(page, panel, model, "text2video-result")
     assert made["parameters"]["motion_adapter"] == "tiny-motion-adapter" and "motion_adapter" in made["models"]
+    assert made["parameters"]["motion_lora"] == "tiny-motion-lora-zoom-in" and "motion_lora" in made["models"]
+    camera.click()
+    page.get_by_role("option", name="Diagonal pan (the paper's)").click()  # the default again: no camera LoRA
+    page.wait_for_function("e => e.value === 'none'", arg=lora.element_handle(), timeout=10_000)
     source.click()
     page.get_by_role("option", name="zero-shot (Text2Video-Zero)").click()  # back, for the other tests
     page.wait_for_function("e => e.value.startsWith('zero-shot')", arg=source.element_handle(), timeout=10_000)

@@ -289,14 +289,11 @@ def build_tiny_sdxl(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
-def build_tiny_motion_adapter(folder: str | Path, seed: int = 0) -> Path:
-    """A tiny AnimateDiff motion adapter (diffusers' `MotionAdapter`) that fits the tiny SD UNet: temporal attention
-    after each of its blocks, with random (not zero) output layers, so frames really read each other."""
+def tiny_motion_adapter():
+    """The tiny motion adapter's network (random weights, from the current torch seed)."""
     from diffusers import MotionAdapter
 
-    folder = Path(folder)
-    torch.manual_seed(seed)
-    adapter = MotionAdapter(
+    return MotionAdapter(
         block_out_channels=UNET_SHAPE["block_out_channels"],
         motion_layers_per_block=UNET_SHAPE["layers_per_block"],
         motion_num_attention_heads=2,
@@ -304,8 +301,34 @@ def build_tiny_motion_adapter(folder: str | Path, seed: int = 0) -> Path:
         motion_max_seq_length=32,
         use_motion_mid_block=False,
     )
-    adapter.save_pretrained(folder, safe_serialization=True)
+
+
+def build_tiny_motion_adapter(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny AnimateDiff motion adapter (diffusers' `MotionAdapter`) that fits the tiny SD UNet: temporal attention
+    after each of its blocks, with random (not zero) output layers, so frames really read each other."""
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    tiny_motion_adapter().save_pretrained(folder, safe_serialization=True)
     _write_marker(folder, "motion-adapter")
+    return folder
+
+
+def build_tiny_motion_lora(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny AnimateDiff motion LoRA (as the published camera-move LoRAs: low-rank weights on the temporal
+    attention of the motion modules only), random and non-zero, saved as diffusers saves LoRAs."""
+    from diffusers import AnimateDiffPipeline, UNetMotionModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    unet = UNetMotionModel.from_unet2d(build_unet(), tiny_motion_adapter())
+    targets = r".*motion_modules.*\.(to_q|to_k|to_v|to_out\.0)"
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=targets, init_lora_weights=False))
+    AnimateDiffPipeline.save_lora_weights(
+        folder, unet_lora_layers=get_peft_model_state_dict(unet), safe_serialization=True
+    )
+    _write_marker(folder, "motion-lora")
     return folder
 
 
@@ -322,6 +345,8 @@ TINY_FAMILIES = {
     "sdxl": (build_tiny_sdxl, 8),
     "sd2": (build_tiny_sd2, 9),
     "motion-adapter": (build_tiny_motion_adapter, 10),  # AnimateDiff's, for the tiny SD (issue 25 builds on it)
+    "motion-lora-zoom-in": (build_tiny_motion_lora, 11),  # camera moves for the tiny adapter
+    "motion-lora-pan-left": (build_tiny_motion_lora, 12),
 }
 
 
