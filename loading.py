@@ -61,7 +61,7 @@ TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
 LOADING = threading.Lock()  # one checkpoint load at a time in this process (see `ModelLoader._load`)
 # The networks that T2VZ_LAYERWISE_FP8 stores in 8 bits (the bulk of the weights; the VAE and text encoders are small
 # and sensitive), and that T2VZ_CHANNELS_LAST and T2VZ_COMPILE speed up (they run every step).
-DENOISERS = ("UNet2DConditionModel", "UNet3DConditionModel", "ControlNetModel")
+DENOISERS = ("UNet2DConditionModel", "UNet3DConditionModel", "UNetMotionModel", "ControlNetModel")
 
 
 def lora_layers(model) -> list[tuple[str, torch.nn.Module]]:

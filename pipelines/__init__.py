@@ -3,7 +3,7 @@
 from .base import VideoPipelineOutput, ZeroShotVideoPipeline
 from .controlnet_video import ControlNetVideoPipeline
 from .instruct_pix2pix_video import InstructPix2PixVideoPipeline
-from .motion_module import MotionControlNetPipeline, MotionModulePipeline
+from .motion_module import MotionControlNetPipeline, MotionModulePipeline, MotionSparseCtrlPipeline
 from .text_to_video_zero import TextToVideoZeroPipeline
 from .text_to_video_zero_sdxl import TextToVideoZeroSDXLPipeline
 
@@ -12,6 +12,7 @@ __all__ = [
     "InstructPix2PixVideoPipeline",
     "MotionControlNetPipeline",
     "MotionModulePipeline",
+    "MotionSparseCtrlPipeline",
     "TextToVideoZeroPipeline",
     "TextToVideoZeroSDXLPipeline",
     "VideoPipelineOutput",

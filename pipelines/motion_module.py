@@ -24,6 +24,7 @@ from diffusers import (
     ControlNetModel,
     DDIMScheduler,
     MotionAdapter,
+    SparseControlNetModel,
     UNet2DConditionModel,
     UNetMotionModel,
 )
@@ -267,6 +268,92 @@ class MotionControlNetPipeline(MotionModulePipeline):
             unet_inputs=residuals,
             **kwargs,
         )
+
+
+class MotionSparseCtrlPipeline(MotionModulePipeline):
+    """A motion module steered by a few keyframes through SparseCtrl (RGB images, or scribbles): image-to-video is
+    one keyframe at frame 0. `MotionSparseCtrlPipeline(vae, text_encoder, tokenizer, motion_unet(unet, adapter),
+    sparsectrl, animatediff_scheduler(...))`."""
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        unet: UNetMotionModel,
+        controlnet: SparseControlNetModel,
+        scheduler: KarrasDiffusionSchedulers,
+    ):
+        super().__init__(vae, text_encoder, tokenizer, unet, scheduler)
+        self.register_modules(controlnet=controlnet)
+
+    model_cpu_offload_seq = "text_encoder->controlnet->unet->vae"
+
+    @torch.no_grad()
+    def __call__(  # type: ignore[override]
+        self,
+        prompt: str | dict[int, str],
+        keyframes: torch.Tensor,
+        keyframe_indices: list[int],
+        num_frames: int = 16,
+        height: int | None = None,
+        width: int | None = None,
+        controlnet_conditioning_scale: float = 1.0,
+        **kwargs,
+    ) -> VideoPipelineOutput:
+        """`keyframes` (K, 3, H, W) in [0, 1], one per frame index of `keyframe_indices` (RGB images for an RGB
+        SparseCtrl, white-on-black drawings for a scribble one), at the clip's size unless `height`/`width` say
+        otherwise. The other arguments are `MotionModulePipeline`'s."""
+        if keyframes.ndim != 4 or keyframes.shape[1] != 3 or len(keyframes) != len(keyframe_indices):
+            raise ValueError(
+                f"`keyframes` must be a (K, 3, H, W) tensor with one index per keyframe, got {tuple(keyframes.shape)} "
+                f"and {len(keyframe_indices)} indices."
+            )
+        if len(set(keyframe_indices)) != len(keyframe_indices) or not all(
+            isinstance(index, int) and 0 <= index < num_frames for index in keyframe_indices
+        ):
+            raise ValueError(f"`keyframe_indices` must be distinct frames from 0 to {num_frames - 1}.")
+        if controlnet_conditioning_scale < 0:
+            raise ValueError(f"`controlnet_conditioning_scale` must be >= 0, got {controlnet_conditioning_scale!r}.")
+        height, width = height or keyframes.shape[2], width or keyframes.shape[3]
+        condition, mask = self.sparse_condition(keyframes, keyframe_indices, num_frames, height, width)
+
+        def residuals(model_input: torch.Tensor, t, embeds: torch.Tensor) -> dict:
+            down, mid = self.controlnet(
+                model_input,
+                t,
+                encoder_hidden_states=embeds,
+                controlnet_cond=condition,
+                conditioning_mask=mask,
+                conditioning_scale=controlnet_conditioning_scale,
+                return_dict=False,
+            )
+            return dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
+
+        return super().__call__(
+            prompt, num_frames=num_frames, height=height, width=width, unet_inputs=residuals, **kwargs
+        )
+
+    def sparse_condition(
+        self, keyframes: torch.Tensor, indices: list[int], frames: int, height: int, width: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keyframes at their frames of an otherwise empty clip (1, C, F, h, w) and the mask of which frames
+        hold one (1, 1, F, h, w): RGB keyframes as VAE latents (the mode), scribbles as they are."""
+        device, dtype = self._execution_device, self.controlnet.dtype
+        images = keyframes.float()
+        if images.shape[-2:] != (height, width):
+            images = torch.nn.functional.interpolate(
+                images, size=(height, width), mode="bilinear", align_corners=False
+            )
+        images = images.clamp(0, 1).to(device)
+        if self.controlnet.config.use_simplified_condition_embedding:
+            images = self.encode_video(images.to(self.vae.dtype))
+        images = images.to(dtype)
+        condition = images.new_zeros((1, images.shape[1], frames, *images.shape[-2:]))
+        mask = images.new_zeros((1, 1, frames, *images.shape[-2:]))
+        condition[0, :, indices] = images.transpose(0, 1)
+        mask[:, :, indices] = 1
+        return condition, mask
 
 
 def unwrap_split(root: torch.nn.Module) -> None:

@@ -105,3 +105,24 @@ def test_vae_tiling_follows_the_setting_and_the_frame_size(tmp_path, monkeypatch
         monkeypatch.setattr(model_module, "VAE_TILING_FROM", 64)
         frames(model)
         assert seen[-1] is True
+
+
+MOTION = dict(model_name="tiny-sd", resolution=64, video_length=4, num_inference_steps=2)
+MOTION.update(motion_adapter="tiny-motion-adapter")
+
+
+def motion_frames(model: Model, **kwargs) -> np.ndarray:
+    return read_video(model.text2video("a cat", **MOTION, **kwargs).path)[0].astype(int)
+
+
+def test_the_motion_unet_takes_the_memory_options(tmp_path):
+    """The second UNet a motion module brings: stored in fp8 and offloaded by groups like the base's."""
+    plain = motion_frames(model_with(tmp_path))
+    offloaded = model_with(tmp_path, offload="group")
+    assert np.array_equal(motion_frames(offloaded), plain)
+    assert getattr(offloaded.slots["motion_unet"][1], "_diffusers_hook", None) is not None
+    fp8 = model_with(tmp_path, layerwise_fp8=True)
+    stored = motion_frames(fp8, context_length=2, context_stride=1)  # FreeNoise too (its blocks: the call's dtype)
+    motion = fp8.slots["motion_unet"][1]
+    assert any(p.dtype == torch.float8_e4m3fn for p in motion.parameters())
+    assert stored.shape == plain.shape

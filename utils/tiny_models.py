@@ -332,6 +332,42 @@ def build_tiny_motion_lora(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+def build_tiny_sparsectrl(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny SparseCtrl model (diffusers' `SparseControlNetModel`) for the tiny SD and motion adapter: the RGB kind
+    (its keyframes VAE-encoded, `use_simplified_condition_embedding`) for even seeds, the scribble kind (drawings
+    embedded as a ControlNet does) for odd ones; random, non-zero output layers, so keyframes act."""
+    from diffusers import SparseControlNetModel
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    rgb = seed % 2 == 0
+    sparsectrl = SparseControlNetModel(
+        in_channels=4,
+        conditioning_channels=4 if rgb else 3,
+        use_simplified_condition_embedding=rgb,
+        down_block_types=("CrossAttnDownBlockMotion", "DownBlockMotion"),
+        block_out_channels=UNET_SHAPE["block_out_channels"],
+        layers_per_block=UNET_SHAPE["layers_per_block"],
+        norm_num_groups=UNET_SHAPE["norm_num_groups"],
+        attention_head_dim=UNET_SHAPE["attention_head_dim"],
+        cross_attention_dim=CROSS_ATTENTION_DIM,
+        conditioning_embedding_out_channels=(8, 8, 16, 16),
+        motion_num_attention_heads=2,
+        motion_max_seq_length=32,
+    )
+    with torch.no_grad():
+        for conv in [*sparsectrl.controlnet_down_blocks, sparsectrl.controlnet_mid_block]:
+            torch.nn.init.normal_(conv.weight, std=0.05)
+            torch.nn.init.zeros_(conv.bias)
+        for module in sparsectrl.controlnet_cond_embedding.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                torch.nn.init.zeros_(module.bias)
+    sparsectrl.save_pretrained(folder, safe_serialization=True)
+    _write_marker(folder, "sparsectrl")
+    return folder
+
+
 # family -> (builder, seed). The DreamBooth stand-in is a second SD base, so base swaps can be tested.
 TINY_FAMILIES = {
     "sd": (build_tiny_sd, 0),
@@ -347,6 +383,8 @@ TINY_FAMILIES = {
     "motion-adapter": (build_tiny_motion_adapter, 10),  # AnimateDiff's, for the tiny SD (issue 25 builds on it)
     "motion-lora-zoom-in": (build_tiny_motion_lora, 11),  # camera moves for the tiny adapter
     "motion-lora-pan-left": (build_tiny_motion_lora, 12),
+    "sparsectrl-rgb": (build_tiny_sparsectrl, 14),  # even seed: RGB keyframes
+    "sparsectrl-scribble": (build_tiny_sparsectrl, 15),  # odd seed: scribbles
 }
 
 
