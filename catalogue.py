@@ -43,6 +43,9 @@ CAMERA_LORAS = {
     "Rotate left": "guoyww/animatediff-motion-lora-rolling-anticlockwise",
     "Rotate right": "guoyww/animatediff-motion-lora-rolling-clockwise",
 }
+# SparseCtrl for the SD 1.5 motion adapters: keyframes as pictures (image-to-video) or as scribbles.
+SPARSE_CONTROLS = ("guoyww/animatediff-sparsectrl-rgb", "guoyww/animatediff-sparsectrl-scribble")
+TINY_SPARSE_CONTROLS = ("tiny-sparsectrl-rgb", "tiny-sparsectrl-scribble")
 TINY_CAMERA_LORAS = {"Zoom in": "tiny-motion-lora-zoom-in", "Pan left": "tiny-motion-lora-pan-left"}
 DEFAULT_PIX2PIX_MODEL = "timbrooks/instruct-pix2pix"
 DEFAULT_MODELSCOPE_MODEL = "ali-vilab/text-to-video-ms-1.7b"

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from catalogue import MOTION_ADAPTERS
+from catalogue import MOTION_ADAPTERS, SPARSE_CONTROLS
 from errors import InputError, ModelLoadError, WrongModelError
 from pipelines import (
     ControlNetVideoPipeline,
@@ -34,6 +34,7 @@ from pipelines.modelscope import ModelScopePipeline
 from pipelines.motion_module import (
     MotionControlNetPipeline,
     MotionModulePipeline,
+    MotionSparseCtrlPipeline,
     adapter_problem,
     animatediff_scheduler,
     motion_unet,
@@ -51,11 +52,12 @@ logger = logging.getLogger(__name__)
 
 # Slots that cannot share the GPU: Instruct-Pix2Pix has its own UNet, so it and the SD base + ControlNet take turns.
 EXCLUSIVE_SLOTS = {
-    "pix2pix": ("base", "controlnet", "modelscope", "motion_unet"),
-    "modelscope": ("base", "controlnet", "pix2pix", "motion_unet"),
+    "pix2pix": ("base", "controlnet", "modelscope", "motion_unet", "sparse_control"),
+    "modelscope": ("base", "controlnet", "pix2pix", "motion_unet", "sparse_control"),
     "base": ("pix2pix", "modelscope"),
     "controlnet": ("pix2pix", "modelscope"),
     "motion_unet": ("pix2pix", "modelscope"),
+    "sparse_control": ("pix2pix", "modelscope"),
 }
 TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
 LOADING = threading.Lock()  # one checkpoint load at a time in this process (see `ModelLoader._load`)
@@ -619,6 +621,27 @@ class ModelLoader:
 
         return self._load("motion_adapter", name, load, label=adapter_name)
 
+    def sparse_control(self, sparse_name: str, rules: RequestRules = TRUSTED):
+        """A SparseCtrl model (hub id or folder); anything else is refused by name."""
+        from diffusers import SparseControlNetModel
+
+        name = self.resolve_model_name(sparse_name, rules)
+        folder_only(name, sparse_name, "SparseCtrl models")
+
+        def load():
+            try:
+                kind = SparseControlNetModel.load_config(name).get("_class_name")
+            except Exception:  # no config.json: a whole pipeline (model_index.json), or no model at all
+                kind = None
+            if kind != "SparseControlNetModel":
+                raise WrongModelError(
+                    f"'{sparse_name}' is not a SparseCtrl model (it holds {f'a {kind}' if kind else 'no single model'}"
+                    f"): choose one such as {SPARSE_CONTROLS[0]}."
+                )
+            return SparseControlNetModel.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
+
+        return self._load("sparse_control", name, load, label=sparse_name)
+
     def motion_pipeline(
         self,
         model_name: str,
@@ -629,12 +652,14 @@ class ModelLoader:
         controlnet_name: str | None = None,
         motion_lora: str | None = None,
         motion_lora_weight: float = 1.0,
+        sparse_control: str | None = None,
     ) -> MotionModulePipeline:
         """The SD base (with its LoRA, fused) and a motion adapter as one motion UNet: built once per base, adapter
         and LoRA, and kept; with `controlnet_name`, guided by that ControlNet; with `motion_lora`, that camera move
-        in its motion modules (`motion_lora`). The base, adapter and ControlNet are checked to fit before anything
-        is built."""
+        in its motion modules (`motion_lora`); with `sparse_control`, steered by keyframes through that SparseCtrl
+        model. The base, adapter and ControlNet are checked to fit before anything is built."""
         controlnet = None if controlnet_name is None else self.controlnet(controlnet_name, rules)
+        sparse = None if sparse_control is None else self.sparse_control(sparse_control, rules)
         components = self.base_components(model_name, rules)
         if "text_encoder_2" in components:
             raise WrongModelError(
@@ -653,10 +678,12 @@ class ModelLoader:
         unet = self._load("motion_unet", key, lambda: motion_unet(components["unet"], adapter), label=adapter_name)
         parts = {name: components[name] for name in ("vae", "text_encoder", "tokenizer")}
         scheduler = animatediff_scheduler(components["scheduler"].config)
-        if controlnet is None:
-            pipe = MotionModulePipeline(**parts, unet=unet, scheduler=scheduler)
-        else:
+        if controlnet is not None:
             pipe = MotionControlNetPipeline(**parts, unet=unet, controlnet=controlnet, scheduler=scheduler)
+        elif sparse is not None:
+            pipe = MotionSparseCtrlPipeline(**parts, unet=unet, controlnet=sparse, scheduler=scheduler)
+        else:
+            pipe = MotionModulePipeline(**parts, unet=unet, scheduler=scheduler)
         self.motion_lora(pipe, motion_lora, motion_lora_weight, rules)
         return self._ready(pipe, f"{'text2video' if controlnet is None else 'guided'}, motion module")
 

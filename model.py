@@ -107,6 +107,9 @@ class Model(ModelLoader):
         roles["lora"] = getattr(call, "lora", None)
         roles["motion_adapter"] = getattr(call, "motion_adapter", None)
         roles["motion_lora"] = getattr(call, "motion_lora", None)
+        roles["sparse_control"] = (
+            getattr(call, "sparse_control", None) if getattr(call, "image", None) is not None else None
+        )
         models = {}
         for role, name in roles.items():
             if name:

@@ -269,12 +269,13 @@ ZERO_SHOT_ONLY = (
     "frame_smoother",
     "vidtome_local",
     "vidtome_global",
+    "image_strength",
 )
 
 
 MAX_CONTEXT = 64  # FreeNoise's window, at most (each adapter's own length is checked when it is loaded)
 # The options only a motion module reads.
-MOTION_ONLY = ("context_length", "context_stride", "split_inference", "strength", "motion_lora")
+MOTION_ONLY = ("context_length", "context_stride", "split_inference", "strength", "motion_lora", "sparse_control")
 
 
 def check_motion_source(call: Text2VideoCall | GuidedCall) -> bool:
@@ -349,6 +350,8 @@ class Text2VideoCall(SDCall):
     split_inference: Any = False  # the motion UNet's layers on slices of the batch: less memory, the same clip
     motion_lora: Any = ""  # with a motion adapter: an AnimateDiff motion LoRA (a camera move), id or folder
     motion_lora_weight: Any = 1.0
+    sparse_control: Any = ""  # with a motion adapter and an image: the SparseCtrl model ("": the settings' RGB one)
+    sparse_control_scale: Any = 1.0  # how strongly the image steers the clip through SparseCtrl
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model
@@ -384,11 +387,10 @@ class Text2VideoCall(SDCall):
                 f"Background mask must be one of {', '.join(MASK_SOURCES)}, got {quote(self.smooth_bg_mask)}."
             )
         self.free_init_iterations = as_int("FreeInit iterations", self.free_init_iterations, 0, MAX_FREE_INIT)
+        self.sparse_control = as_text("SparseCtrl model", self.sparse_control, required=False)
+        self.sparse_control_scale = as_float("SparseCtrl scale", self.sparse_control_scale, 0.0, MAX_CONTROLNET_SCALE)
         if check_motion_source(self) and self.image is not None:
-            raise InputError(
-                "Image-to-video takes the zero-shot motion source for now: leave out the motion adapter (or the "
-                "image)."
-            )
+            self.sparse_control = self.sparse_control or settings.sparse_controls[0]  # on the card
         check_schedule_fits(self.keyframes(), self.video_length)
 
     def input_files(self) -> dict[str, Any]:

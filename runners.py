@@ -16,6 +16,7 @@ from catalogue import upscale_long_side
 from errors import InputError
 from modes import CannyCall, GuidedCall, ModelScopeCall, Pix2PixCall, PoseCall, Text2VideoCall, ThreeDCall, UpscaleCall
 from pipelines.options import fit_chunk
+from pipelines.text_to_video_zero import image_tensor
 from utils.jobs import RequestRules
 from utils.prompt_travel import check_schedule_fits
 from utils.video import load_video, shape_size
@@ -78,10 +79,13 @@ def run_text2video(model: Model, mode: Mode, call: Text2VideoCall, rules: Reques
 
 
 def run_motion_module(model: Model, mode: Mode, call: Text2VideoCall, rules: RequestRules) -> GenerationResult:
-    """Text-to-video with a motion module: the SD base (and its LoRA) with the adapter's temporal layers."""
+    """Text-to-video with a motion module: the SD base (and its LoRA) with the adapter's temporal layers; with an
+    image, image-to-video through SparseCtrl (the image the keyframe at frame 0)."""
 
     def run():
         lora = dict(motion_lora=call.motion_lora, motion_lora_weight=call.motion_lora_weight)
+        if call.image is not None:
+            lora["sparse_control"] = call.sparse_control
         pipe = model.motion_pipeline(call.model_name, call.motion_adapter, call.lora, call.lora_weight, rules, **lora)
         pipe.set_scheduler(call.scheduler)
         motion = motion_options(pipe, call, call.video_length)
@@ -89,6 +93,11 @@ def run_motion_module(model: Model, mode: Mode, call: Text2VideoCall, rules: Req
         steps = call.num_inference_steps * (1 + call.free_init_iterations)  # FreeInit: whole passes
         model.check_work(call, rules, call.video_length, resolution, resolution, steps, call.fps)
         size = dict(num_frames=call.video_length, height=resolution, width=resolution)
+        if call.image is not None:  # the first frame, cropped to the clip's shape
+            keyframe = image_tensor(call.image, resolution, resolution, "cpu", torch.float32)
+            size.update(
+                keyframes=keyframe, keyframe_indices=[0], controlnet_conditioning_scale=call.sparse_control_scale
+            )
         latents = pipe(
             **motion, **size, free_init_iterations=call.free_init_iterations, **sampling(model, call)
         ).frames

@@ -75,6 +75,7 @@ from catalogue import (
     POSE_DETECTORS,
     SDXL_BASE_MODEL,
     SINGLE_FILE_CONFIGS,
+    SPARSE_CONTROLS,
     TINY_CAMERA_LORAS,
     TINY_DREAMBOOTH_MODEL,
     TINY_MODELSCOPE_MODELS,
@@ -83,6 +84,7 @@ from catalogue import (
     TINY_SD_MODEL,
     TINY_SD_MODELS,
     TINY_SINGLE_FILE_CONFIGS,
+    TINY_SPARSE_CONTROLS,
     DreamBoothStyle,
 )
 
@@ -184,6 +186,7 @@ class Settings:
     other_models_hint: str = field(init=False)  # where to turn when a model can be neither found nor downloaded
     motion_adapters: tuple[str, ...] = field(init=False)  # the motion adapters text-to-video offers
     camera_loras: tuple[tuple[str, str], ...] = field(init=False)  # camera preset -> its motion LoRA
+    sparse_controls: tuple[str, ...] = field(init=False)  # SparseCtrl models; the first one: image-to-video's
 
     def __post_init__(self) -> None:
         chosen = offline_choices(self) if self.tiny_models else hub_choices(self)
@@ -311,6 +314,7 @@ def hub_choices(settings: Settings) -> dict:
         "default_upscale_model": settings.upscale_model,
         "motion_adapters": MOTION_ADAPTERS,
         "camera_loras": tuple(CAMERA_LORAS.items()),
+        "sparse_controls": SPARSE_CONTROLS,
         "work_limit": MAX_WORK,
         "resolution_cap": settings.max_resolution,
         "quick_defaults": False,
@@ -343,6 +347,7 @@ def offline_choices(settings: Settings) -> dict:
         "default_upscale_model": TINY_MODELSCOPE_MODELS[-1],
         "motion_adapters": (TINY_MOTION_ADAPTER,),
         "camera_loras": tuple(TINY_CAMERA_LORAS.items()),
+        "sparse_controls": TINY_SPARSE_CONTROLS,
         "work_limit": TINY_MAX_WORK,
         "resolution_cap": 128,
         "quick_defaults": True,

@@ -57,6 +57,8 @@ ADDED_LATER = (
     "split_inference",
     "motion_lora",
     "motion_lora_weight",
+    "sparse_control",
+    "sparse_control_scale",
 )
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)
@@ -272,7 +274,7 @@ def connect_generation(
     generate, api_name, settings = getattr(model, mode.method), mode.name, model.settings
     # Parameters added after the endpoints were published go after randomize_seed: positional clients keep theirs.
     first = {name: control for name, control in controls.items() if name not in ADDED_LATER}
-    later = {name: control for name, control in controls.items() if name in ADDED_LATER}
+    later = {name: controls[name] for name in ADDED_LATER if name in controls}  # in the order they came
     ordered = {**first, **({"randomize_seed": randomize} if randomize is not None else {}), **later}
     names = list(ordered)
 

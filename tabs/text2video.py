@@ -155,9 +155,10 @@ def own_resolution(model: Model, model_name: str) -> dict:
     return gr.update(value=model.settings.own_resolution(size)) if size else gr.update()
 
 
-def image_controls(d) -> dict[str, gr.components.Component]:
+def image_controls(d, settings) -> dict[str, gr.components.Component]:
     """Image-to-video: the first frame and how far the model may move from it, in the steps that differ at the
-    tab's defaults (`image_strength_steps` keeps them so)."""
+    tab's defaults (`image_strength_steps` keeps them so); with a motion module, the SparseCtrl model that brings
+    the image in, and how strongly."""
     before_t_prime = strength_steps(d.num_inference_steps, d.t0, d.t1)
     with gr.Accordion("Start from an image (image-to-video)", open=False):
         return {
@@ -170,6 +171,24 @@ def image_controls(d) -> dict[str, gr.components.Component]:
                 maximum=1.0,
                 value=snapped_strength(Text2VideoCall.default("image_strength"), before_t_prime),
                 step=1 / max(1, before_t_prime),
+            ),
+            **sparse_control_controls(settings),
+        }
+
+
+def sparse_control_controls(settings) -> dict[str, gr.components.Component]:
+    with gr.Row():
+        return {
+            "sparse_control": gr.Dropdown(
+                label="SparseCtrl model (motion module)",
+                info="How a motion module takes the image: an RGB SparseCtrl for a picture, a scribble one for a "
+                "drawing; an id or a folder.",
+                choices=[("the first (RGB)", ""), *settings.sparse_controls],
+                value="",
+                allow_custom_value=True,
+            ),
+            "sparse_control_scale": gr.Slider(
+                label="SparseCtrl scale", minimum=0.0, maximum=2.0, value=1.0, step=0.05
             ),
         }
 
@@ -354,7 +373,7 @@ def create_demo(model: Model, mode: Mode) -> gr.Blocks:
                 camera, camera_strength = camera_controls()
                 sampling = sampling_controls(d)
                 run_button, stop_button = generate_buttons()
-                image = image_controls(d)
+                image = image_controls(d, settings)
                 motion = camera_detail(settings)
                 detail = prompt_detail_section()
                 consistency = consistency_section(

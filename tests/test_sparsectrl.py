@@ -82,3 +82,47 @@ def test_keyframes_are_checked(parts, tiny_models):
         pipe("a boat", keyframe_images(2), [0, 8], **RUN)
     with pytest.raises(ValueError, match="one index per keyframe"):
         pipe("a boat", keyframe_images(2), [0], **RUN)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_models):
+    from model import Model
+    from settings import Settings
+
+    return Model(settings=Settings.from_env().with_tiny_models())
+
+
+CLIP = dict(resolution=64, video_length=8, num_inference_steps=3, motion_adapter="tiny-motion-adapter")
+
+
+def test_image_to_video_with_a_motion_module_goes_through_sparsectrl_and_reproduces(model, tmp_path):
+    from cards import Card
+    from cli import main
+    from clip_files import sidecar
+    from utils.video import load_video
+
+    picture = (keyframe_images(1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    path = tmp_path / "first.png"
+    as_pictures(keyframe_images(1))[0].save(path)
+    made = model.text2video("a sailing boat", **CLIP, image=str(path))
+    card = Card.read(sidecar(made.path))
+    assert card.parameters["sparse_control"] == "tiny-sparsectrl-rgb" and "sparse_control" in card.models
+    assert card.models["sparse_control"].revision.startswith("sha256:")
+    again = tmp_path / "again.mp4"
+    assert main(["--tiny-models", "--quiet", "reproduce", str(sidecar(made.path)), "--out", str(again)]) == 0
+    assert np.array_equal(load_video(str(again), 64).frames, load_video(made.path, 64).frames)
+    plain = load_video(model.text2video("a sailing boat", **CLIP).path, 64).frames
+    assert not np.array_equal(load_video(made.path, 64).frames, plain)  # the image steers the clip
+    scribble = model.text2video("a sailing boat", **CLIP, image=picture, sparse_control="tiny-sparsectrl-scribble")
+    assert scribble.card.parameters["sparse_control"] == "tiny-sparsectrl-scribble"
+    assert "sparse_control" not in Card.read(sidecar(model.text2video("a boat", **CLIP).path)).models
+
+
+def test_what_is_not_a_sparsectrl_model_is_refused_by_name(model):
+    from errors import ModelLoadError
+
+    picture = np.zeros((64, 64, 3), np.uint8)
+    for wrong in ("tiny-controlnet-canny", "tiny-motion-adapter"):
+        with pytest.raises(ModelLoadError, match=f"'{wrong}' is not a SparseCtrl model"):
+            model.text2video("a boat", **CLIP, image=picture, sparse_control=wrong)
+    model.text2video("a boat", **CLIP, image=picture)  # nothing half-loaded
