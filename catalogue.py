@@ -29,8 +29,10 @@ MOTION_ADAPTERS = (
     "guoyww/animatediff-motion-adapter-v1-5-3",
     "guoyww/animatediff-motion-adapter-v1-5-2",
     "wangfuyun/AnimateLCM",
+    "guoyww/animatediff-motion-adapter-sdxl-beta",  # for SDXL bases
 )
 TINY_MOTION_ADAPTER = "tiny-motion-adapter"
+TINY_SDXL_MOTION_ADAPTER = "tiny-motion-adapter-sdxl"
 # The camera presets of text-to-video as AnimateDiff's published motion LoRAs (for the v2/v3 SD 1.5 adapters), used
 # when a motion module makes the clip; "Pan up/down" are their tilts, "Rotate" their rolls.
 CAMERA_LORAS = {

@@ -34,6 +34,7 @@ from pipelines.modelscope import ModelScopePipeline
 from pipelines.motion_module import (
     MotionControlNetPipeline,
     MotionModulePipeline,
+    MotionSDXLPipeline,
     MotionSparseCtrlPipeline,
     adapter_problem,
     animatediff_scheduler,
@@ -661,24 +662,30 @@ class ModelLoader:
         controlnet = None if controlnet_name is None else self.controlnet(controlnet_name, rules)
         sparse = None if sparse_control is None else self.sparse_control(sparse_control, rules)
         components = self.base_components(model_name, rules)
-        if "text_encoder_2" in components:
+        sdxl = "text_encoder_2" in components
+        if sdxl and (controlnet is not None or sparse is not None):
+            what = "the guided modes' ControlNets" if controlnet is not None else "SparseCtrl (image-to-video)"
             raise WrongModelError(
-                f"'{model_name}' is an SDXL model; the motion adapters served here are made for SD 1.x: choose an "
-                "SD 1.x base (or the zero-shot motion source)."
+                f"'{model_name}' is an SDXL model; {what} with a motion module are served for SD 1.x bases only: "
+                "choose an SD 1.x base (or the zero-shot motion source)."
             )
         if controlnet is not None:
             self.check_controlnet_fits(components, model_name, controlnet, controlnet_name)
         adapter = self.motion_adapter(adapter_name, rules)
         if problem := adapter_problem(components["unet"], adapter):
             raise WrongModelError(f"The motion adapter '{adapter_name}' does not fit '{model_name}': {problem}.")
-        self.apply_lora(TextToVideoZeroPipeline(**components), lora, lora_weight, rules)  # fused into the base
+        base_pipeline = TextToVideoZeroSDXLPipeline if sdxl else TextToVideoZeroPipeline
+        self.apply_lora(base_pipeline(**components), lora, lora_weight, rules)  # fused into the base
         key = (
             f"{self.loaded_name('base')} + {self.loaded_name('motion_adapter')} + {self.loras.get(components['unet'])}"
         )
         unet = self._load("motion_unet", key, lambda: motion_unet(components["unet"], adapter), label=adapter_name)
         parts = {name: components[name] for name in ("vae", "text_encoder", "tokenizer")}
         scheduler = animatediff_scheduler(components["scheduler"].config)
-        if controlnet is not None:
+        if sdxl:
+            second = {name: components[name] for name in ("text_encoder_2", "tokenizer_2")}
+            pipe = MotionSDXLPipeline(**parts, **second, unet=unet, scheduler=scheduler)
+        elif controlnet is not None:
             pipe = MotionControlNetPipeline(**parts, unet=unet, controlnet=controlnet, scheduler=scheduler)
         elif sparse is not None:
             pipe = MotionSparseCtrlPipeline(**parts, unet=unet, controlnet=sparse, scheduler=scheduler)
@@ -716,7 +723,15 @@ class ModelLoader:
                 f"'{lora}' is not a motion LoRA: none of its weights are for a motion module's temporal layers (an "
                 "image LoRA goes in the LoRA field)."
             )
-        pipe.load_lora_weights(weights, adapter_name="motion")
+        try:
+            pipe.load_lora_weights(weights, adapter_name="motion")
+        except Exception as error:  # shapes of another family's motion modules
+            logger.warning("Could not load motion LoRA %s: %s", lora, error)
+            pipe.unload_lora_weights()
+            raise WrongModelError(
+                f"The motion LoRA '{lora}' does not fit this motion module (it was made for another adapter or "
+                "family: AnimateDiff's camera LoRAs are for the SD 1.5 v2/v3 adapters)."
+            ) from error
         saved = {
             name: layer.get_base_layer().weight.detach().to("cpu", copy=True) for name, layer in lora_layers(unet)
         }

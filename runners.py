@@ -15,6 +15,7 @@ import torch
 from catalogue import upscale_long_side
 from errors import InputError
 from modes import CannyCall, GuidedCall, ModelScopeCall, Pix2PixCall, PoseCall, Text2VideoCall, ThreeDCall, UpscaleCall
+from pipelines.motion_module import MotionSDXLPipeline
 from pipelines.options import fit_chunk
 from pipelines.text_to_video_zero import image_tensor
 from utils.jobs import RequestRules
@@ -188,6 +189,8 @@ def motion_options(pipe, call: Text2VideoCall | GuidedCall, frames: int) -> dict
     most = pipe.unet.config.motion_max_seq_length
     keyframes = call.keyframes()
     check_schedule_fits(keyframes, frames)
+    if keyframes and isinstance(pipe, MotionSDXLPipeline):
+        raise InputError("Prompts that change at given frames are served for SD 1.x motion adapters: give one prompt.")
     length = call.context_length
     if length > most:
         raise InputError(

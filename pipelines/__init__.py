@@ -3,7 +3,12 @@
 from .base import VideoPipelineOutput, ZeroShotVideoPipeline
 from .controlnet_video import ControlNetVideoPipeline
 from .instruct_pix2pix_video import InstructPix2PixVideoPipeline
-from .motion_module import MotionControlNetPipeline, MotionModulePipeline, MotionSparseCtrlPipeline
+from .motion_module import (
+    MotionControlNetPipeline,
+    MotionModulePipeline,
+    MotionSDXLPipeline,
+    MotionSparseCtrlPipeline,
+)
 from .text_to_video_zero import TextToVideoZeroPipeline
 from .text_to_video_zero_sdxl import TextToVideoZeroSDXLPipeline
 
@@ -12,6 +17,7 @@ __all__ = [
     "InstructPix2PixVideoPipeline",
     "MotionControlNetPipeline",
     "MotionModulePipeline",
+    "MotionSDXLPipeline",
     "MotionSparseCtrlPipeline",
     "TextToVideoZeroPipeline",
     "TextToVideoZeroSDXLPipeline",

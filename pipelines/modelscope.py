@@ -57,7 +57,14 @@ class ModelScopePipeline(VideoPipelineBase):
         return embeds
 
     def clip_conditioning(
-        self, prompt: str | dict[int, str], negative_prompt: str | None, guidance_scale: float, device, frames: int
+        self,
+        prompt: str | dict[int, str],
+        negative_prompt: str | None,
+        guidance_scale: float,
+        device,
+        frames: int,
+        height: int,
+        width: int,
     ) -> Conditioning:
         """The text conditioning of a clip: one prompt for every frame (prompts that change at given frames are
         the motion modules')."""
@@ -120,7 +127,9 @@ class ModelScopePipeline(VideoPipelineBase):
         if video is not None and free_init_iterations:
             raise ValueError("FreeInit is for text-to-video: `free_init_iterations` must be 0 with a `video`.")
         device = self._execution_device
-        conditioning = self.clip_conditioning(prompt, negative_prompt, guidance_scale, device, num_frames)
+        conditioning = self.clip_conditioning(
+            prompt, negative_prompt, guidance_scale, device, num_frames, height, width
+        )
         num_branches = len(conditioning)
         dtype = conditioning.embeds[0].dtype
 
@@ -143,9 +152,11 @@ class ModelScopePipeline(VideoPipelineBase):
 
         def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
             # The 3-D UNet takes every frame at once (its batch is the one clip): no chunks.
-            model_input, embeds, _ = conditioning.batch(model_input)
+            model_input, embeds, added = conditioning.batch(model_input)
             embeds = self.frame_embeds(embeds, model_input.shape[2])
             extra = {} if unet_inputs is None else unet_inputs(model_input, t, embeds)
+            if added is not None:  # SDXL's pooled text and size ids, per guidance branch
+                extra["added_cond_kwargs"] = added
             prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False, **extra)[0]
             return self.guide(prediction, num_branches, guidance_scale)
 

@@ -32,11 +32,12 @@ from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from diffusers.pipelines.free_noise_utils import AnimateDiffFreeNoiseMixin, SplitInferenceModule
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
-from transformers import CLIPTextModel, CLIPTokenizer
+from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from .base import VP_NAMES, Conditioning, StepCallback, VideoPipelineOutput
 from .controlnet_video import control_frames_shape, control_frames_to_tensor
 from .modelscope import ModelScopePipeline
+from .text_to_video_zero_sdxl import TextToVideoZeroSDXLPipeline
 
 # AnimateDiff's published sampling: DDIM on linear betas, without clipping, spaced over the whole range.
 ANIMATEDIFF_SCHEDULER = dict(beta_schedule="linear", clip_sample=False, timestep_spacing="linspace", steps_offset=1)
@@ -52,8 +53,13 @@ class FrameConditioning(Conditioning):
     """Text embeddings per guidance branch, one per frame (F, tokens, dim): prompts may change along the clip."""
 
     def batch(self, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict | None]:
-        """The whole clip per branch, [branch][frame] as the motion UNet lays out its batch."""
-        return torch.cat([chunk] * len(self)), torch.cat(self.embeds), None
+        """The whole clip per branch, [branch][frame] as the motion UNet lays out its batch (SDXL's added
+        conditioning per branch: the motion UNet repeats it per frame)."""
+        model_input, embeds = torch.cat([chunk] * len(self)), torch.cat(self.embeds)
+        if self.pooled is None:
+            return model_input, embeds, None
+        time_ids = self.time_ids.expand(len(self), -1)  # type: ignore[union-attr]  # set with the pooled ones
+        return model_input, embeds, {"text_embeds": torch.cat(self.pooled), "time_ids": time_ids}
 
 
 class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, StableDiffusionLoraLoaderMixin):
@@ -75,7 +81,14 @@ class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, Stable
         return embeds  # already one per frame (`FrameConditioning`)
 
     def clip_conditioning(
-        self, prompt: str | dict[int, str], negative_prompt: str | None, guidance_scale: float, device, frames: int
+        self,
+        prompt: str | dict[int, str],
+        negative_prompt: str | None,
+        guidance_scale: float,
+        device,
+        frames: int,
+        height: int,
+        width: int,
     ) -> Conditioning:
         positive = self.travel_embeds({0: prompt} if isinstance(prompt, str) else prompt, frames, device)
         if guidance_scale <= 1.0:
@@ -356,6 +369,46 @@ class MotionSparseCtrlPipeline(MotionModulePipeline):
         return condition, mask
 
 
+class MotionSDXLPipeline(MotionModulePipeline):
+    """An SDXL motion adapter (AnimateDiff's SDXL beta) on an SDXL base: SDXL's conditioning (two text encoders,
+    pooled text, size ids) with the motion UNet. `MotionSDXLPipeline(vae, text_encoder, text_encoder_2, tokenizer,
+    tokenizer_2, motion_unet(unet, adapter), animatediff_scheduler(...))`; one prompt per clip."""
+
+    model_cpu_offload_seq = "text_encoder->text_encoder_2->unet->vae"
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: CLIPTextModel,
+        text_encoder_2: CLIPTextModelWithProjection,
+        tokenizer: CLIPTokenizer,
+        tokenizer_2: CLIPTokenizer,
+        unet: UNetMotionModel,
+        scheduler: KarrasDiffusionSchedulers,
+    ):
+        super().__init__(vae, text_encoder, tokenizer, unet, scheduler)
+        self.register_modules(text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2)
+
+    _encode_sdxl = TextToVideoZeroSDXLPipeline._encode_sdxl
+    sdxl_conditioning = TextToVideoZeroSDXLPipeline.conditioning
+
+    def clip_conditioning(
+        self,
+        prompt: str | dict[int, str],
+        negative_prompt: str | None,
+        guidance_scale: float,
+        device,
+        frames: int,
+        height: int,
+        width: int,
+    ) -> Conditioning:
+        if isinstance(prompt, dict):
+            raise ValueError("Prompts that change at given frames are served for SD 1.x motion adapters only.")
+        plain = self.sdxl_conditioning(prompt, negative_prompt, guidance_scale, device, height, width)
+        per_frame = [torch.cat([embeds] * frames) for embeds in plain.embeds]
+        return FrameConditioning(per_frame, plain.pooled, plain.time_ids)
+
+
 def unwrap_split(root: torch.nn.Module) -> None:
     """Put back every module that split inference wrapped."""
     for module in list(root.modules()):
@@ -368,19 +421,29 @@ def unwrap_split(root: torch.nn.Module) -> None:
 
 
 def adapter_problem(unet: UNet2DConditionModel, adapter: MotionAdapter) -> str | None:
-    """Why `adapter` does not fit `unet` (a sentence), or None: SD 2.x bases (linear attention projections) and
-    block widths other than the adapter's are refused."""
-    if getattr(unet.config, "use_linear_projection", False):
+    """Why `adapter` does not fit `unet` (a sentence), or None: SD 2.x bases (linear attention projections, no SDXL
+    size conditioning) and block widths other than the adapter's (an SD 1.x adapter on SDXL, or the reverse) are
+    refused."""
+    sdxl = unet.config.addition_embed_type == "text_time"
+    if getattr(unet.config, "use_linear_projection", False) and not sdxl:
         return "an SD 2.x base (its attention projections are linear layers), and motion adapters are made for SD 1.x"
     widths, own = tuple(unet.config.block_out_channels), tuple(adapter.config.block_out_channels)
     if widths != own:
-        return f"a base whose UNet blocks are {widths} wide, and the adapter's are {own}"
+        family = "an SDXL base" if sdxl else "an SD 1.x base"
+        return (
+            f"{family} (its UNet blocks are {widths} wide), and the adapter's blocks are {own}: it is made for "
+            "another family (SD 1.x adapters for SD 1.x bases, the SDXL adapter for SDXL)"
+        )
     return None
 
 
 def motion_unet(unet: UNet2DConditionModel, adapter: MotionAdapter) -> UNetMotionModel:
     """The SD UNet with the adapter's temporal layers (a new model: the SD UNet's weights copied, as they are)."""
     motion = UNetMotionModel.from_unet2d(unet, adapter).to(unet.device)
+    if getattr(unet, "add_embedding", None) is not None:
+        # SDXL's projection of its pooled text and size ids: diffusers' `from_unet2d` leaves it at a random start
+        # (a known gap, huggingface/diffusers#6721); the base's own weights belong there.
+        motion.add_embedding.load_state_dict(unet.add_embedding.state_dict())
     # Cast only where needed: diffusers warns on every cast with a dtype, even to the dtype the model already has.
     return motion if motion.dtype == unet.dtype else motion.to(dtype=unet.dtype)
 

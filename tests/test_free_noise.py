@@ -185,3 +185,23 @@ def test_guided_tabs_take_keyframes_and_windows_and_zero_shot_names_what_it_igno
         model.generate("depth", video, "0: a fox | 20: a wolf", **guided)
     zero_shot = model.generate("depth", video, "a fox", **{**guided, "motion_adapter": None, "context_length": 4})
     assert any("motion module only" in note and "context_length" in note for note in zero_shot.notes)
+
+
+def test_batch_runs_motion_module_jobs_with_every_option_and_few_steps(model, tmp_path):
+    import json
+
+    from cards import Card
+    from cli import main
+    from clip_files import sidecar
+
+    jobs = tmp_path / "jobs.jsonl"
+    lines = [
+        {"prompt": "0: a kite | 6: a bird", "video_length": 10, "context_length": 8, "scheduler": "lcm"},
+        {"prompt": "a kite", "video_length": 6, "motion_lora": "tiny-motion-lora-pan-left", "guidance_scale": 1.0},
+    ]
+    jobs.write_text("\n".join(json.dumps({"mode": "text2video", "parameters": {**CLIP, **line}}) for line in lines))
+    assert main(["--tiny-models", "--quiet", "batch", str(jobs), "--out", str(tmp_path / "batch")]) == 0
+    cards = [Card.read(sidecar(clip)) for clip in sorted((tmp_path / "batch").glob("*.mp4"))]
+    assert sorted(card.parameters.get("scheduler") or "" for card in cards) == ["", "lcm"]
+    assert {card.models["motion_adapter"].name for card in cards} == {"tiny-motion-adapter"}
+    assert any(card.parameters["motion_lora"] == "tiny-motion-lora-pan-left" for card in cards)

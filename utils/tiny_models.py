@@ -17,7 +17,7 @@ import torch
 logger = logging.getLogger(__name__)
 
 # Bumped whenever the architecture below changes, so stale folders get rebuilt.
-TINY_MODELS_VERSION = 10
+TINY_MODELS_VERSION = 11
 _MARKER = "tiny_model.json"
 
 # Stable Diffusion 1.x's scheduler configuration; PNDM is what the SD 1.5 hub folder ships.
@@ -260,6 +260,9 @@ def build_tiny_modelscope(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+SDXL_BLOCKS = (32, 64, 64)
+
+
 def build_tiny_sdxl(folder: str | Path, seed: int = 0) -> Path:
     """A tiny SDXL-shaped folder: two text encoders (the second wider and with a projection, as OpenCLIP bigG is
     wider than CLIP-L: single-file loading tells them apart by width), `text_time` added conditioning."""
@@ -269,6 +272,11 @@ def build_tiny_sdxl(folder: str | Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
     unet = build_unet(
+        # Three blocks, as SDXL's UNet has (SD 1.x's has four): wider at the bottom than the tiny SD's two, so an SD
+        # 1.x motion adapter is told apart from an SDXL one by its widths, as with the real models.
+        block_out_channels=SDXL_BLOCKS,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=CROSS_ATTENTION_DIM + SDXL_ENCODER_2_WIDTH,  # both encoders' hidden states, concatenated
         use_linear_projection=True,
         addition_embed_type="text_time",
@@ -289,12 +297,13 @@ def build_tiny_sdxl(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
-def tiny_motion_adapter():
-    """The tiny motion adapter's network (random weights, from the current torch seed)."""
+def tiny_motion_adapter(sdxl: bool = False):
+    """The tiny motion adapter's network (random weights, from the current torch seed): for the tiny SD, or, with
+    `sdxl`, for the tiny SDXL (its three blocks, as AnimateDiff's SDXL adapter fits SDXL's)."""
     from diffusers import MotionAdapter
 
     return MotionAdapter(
-        block_out_channels=UNET_SHAPE["block_out_channels"],
+        block_out_channels=SDXL_BLOCKS if sdxl else UNET_SHAPE["block_out_channels"],
         motion_layers_per_block=UNET_SHAPE["layers_per_block"],
         motion_num_attention_heads=2,
         motion_norm_num_groups=UNET_SHAPE["norm_num_groups"],
@@ -310,6 +319,15 @@ def build_tiny_motion_adapter(folder: str | Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     tiny_motion_adapter().save_pretrained(folder, safe_serialization=True)
     _write_marker(folder, "motion-adapter")
+    return folder
+
+
+def build_tiny_sdxl_motion_adapter(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny motion adapter for the tiny SDXL (as AnimateDiff's SDXL beta adapter is for SDXL)."""
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    tiny_motion_adapter(sdxl=True).save_pretrained(folder, safe_serialization=True)
+    _write_marker(folder, "motion-adapter-sdxl")
     return folder
 
 
@@ -385,6 +403,7 @@ TINY_FAMILIES = {
     "motion-lora-pan-left": (build_tiny_motion_lora, 12),
     "sparsectrl-rgb": (build_tiny_sparsectrl, 14),  # even seed: RGB keyframes
     "sparsectrl-scribble": (build_tiny_sparsectrl, 15),  # odd seed: scribbles
+    "motion-adapter-sdxl": (build_tiny_sdxl_motion_adapter, 16),
 }
 
 
