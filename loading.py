@@ -605,43 +605,35 @@ class ModelLoader:
         """An AnimateDiff motion adapter (hub id or folder); anything else is refused by name."""
         from diffusers import MotionAdapter
 
-        name = self.resolve_model_name(adapter_name, rules)
-        folder_only(name, adapter_name, "motion adapters")
-
-        def load():
-            try:
-                kind = MotionAdapter.load_config(name).get("_class_name")
-            except Exception:  # no config.json: a whole pipeline (model_index.json), or no model at all
-                kind = None
-            if kind != "MotionAdapter":
-                raise WrongModelError(
-                    f"'{adapter_name}' is not a motion adapter (it holds {f'a {kind}' if kind else 'no single model'}"
-                    f"): choose one such as {MOTION_ADAPTERS[0]}."
-                )
-            return MotionAdapter.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
-
-        return self._load("motion_adapter", name, load, label=adapter_name)
+        return self._single_model("motion_adapter", adapter_name, MotionAdapter, "a motion adapter", rules)
 
     def sparse_control(self, sparse_name: str, rules: RequestRules = TRUSTED):
         """A SparseCtrl model (hub id or folder); anything else is refused by name."""
         from diffusers import SparseControlNetModel
 
-        name = self.resolve_model_name(sparse_name, rules)
-        folder_only(name, sparse_name, "SparseCtrl models")
+        return self._single_model("sparse_control", sparse_name, SparseControlNetModel, "a SparseCtrl model", rules)
+
+    def _single_model(self, slot: str, given: str, model_class, what: str, rules: RequestRules):
+        """One diffusers model of `model_class` (hub id or folder) into `slot`: a folder holding anything else
+        (another model, a whole pipeline) is refused by name, with the catalogue's first such model as the fix."""
+        name = self.resolve_model_name(given, rules)
+        folder_only(name, given, f"{what[2:]}s")
+        kind_wanted = model_class.__name__
 
         def load():
             try:
-                kind = SparseControlNetModel.load_config(name).get("_class_name")
+                kind = model_class.load_config(name).get("_class_name")
             except Exception:  # no config.json: a whole pipeline (model_index.json), or no model at all
                 kind = None
-            if kind != "SparseControlNetModel":
+            if kind != kind_wanted:
+                example = MOTION_ADAPTERS[0] if slot == "motion_adapter" else SPARSE_CONTROLS[0]
                 raise WrongModelError(
-                    f"'{sparse_name}' is not a SparseCtrl model (it holds {f'a {kind}' if kind else 'no single model'}"
-                    f"): choose one such as {SPARSE_CONTROLS[0]}."
+                    f"'{given}' is not {what} (it holds {f'a {kind}' if kind else 'no single model'}): choose one "
+                    f"such as {example}."
                 )
-            return SparseControlNetModel.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
+            return model_class.from_pretrained(name, dtype=self.dtype, use_safetensors=True)
 
-        return self._load("sparse_control", name, load, label=sparse_name)
+        return self._load(slot, name, load, label=given)
 
     def motion_pipeline(
         self,

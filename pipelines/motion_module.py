@@ -206,9 +206,8 @@ class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, Stable
         return noise.permute(0, 2, 1, 3, 4)
 
 
-class MotionControlNetPipeline(MotionModulePipeline):
-    """A motion module guided by a ControlNet: `MotionControlNetPipeline(vae, text_encoder, tokenizer,
-    motion_unet(unet, adapter), controlnet, animatediff_scheduler(...))`."""
+class SteeredMotionPipeline(MotionModulePipeline):
+    """A motion module with a network that steers it (a ControlNet, or SparseCtrl) as `controlnet`."""
 
     def __init__(
         self,
@@ -216,13 +215,18 @@ class MotionControlNetPipeline(MotionModulePipeline):
         text_encoder: CLIPTextModel,
         tokenizer: CLIPTokenizer,
         unet: UNetMotionModel,
-        controlnet: ControlNetModel,
+        controlnet: ControlNetModel | SparseControlNetModel,
         scheduler: KarrasDiffusionSchedulers,
     ):
         super().__init__(vae, text_encoder, tokenizer, unet, scheduler)
         self.register_modules(controlnet=controlnet)
 
     model_cpu_offload_seq = "text_encoder->controlnet->unet->vae"
+
+
+class MotionControlNetPipeline(SteeredMotionPipeline):
+    """A motion module guided by a ControlNet: `MotionControlNetPipeline(vae, text_encoder, tokenizer,
+    motion_unet(unet, adapter), controlnet, animatediff_scheduler(...))`."""
 
     @torch.no_grad()
     def __call__(  # type: ignore[override]
@@ -283,24 +287,10 @@ class MotionControlNetPipeline(MotionModulePipeline):
         )
 
 
-class MotionSparseCtrlPipeline(MotionModulePipeline):
+class MotionSparseCtrlPipeline(SteeredMotionPipeline):
     """A motion module steered by a few keyframes through SparseCtrl (RGB images, or scribbles): image-to-video is
     one keyframe at frame 0. `MotionSparseCtrlPipeline(vae, text_encoder, tokenizer, motion_unet(unet, adapter),
     sparsectrl, animatediff_scheduler(...))`."""
-
-    def __init__(
-        self,
-        vae: AutoencoderKL,
-        text_encoder: CLIPTextModel,
-        tokenizer: CLIPTokenizer,
-        unet: UNetMotionModel,
-        controlnet: SparseControlNetModel,
-        scheduler: KarrasDiffusionSchedulers,
-    ):
-        super().__init__(vae, text_encoder, tokenizer, unet, scheduler)
-        self.register_modules(controlnet=controlnet)
-
-    model_cpu_offload_seq = "text_encoder->controlnet->unet->vae"
 
     @torch.no_grad()
     def __call__(  # type: ignore[override]
