@@ -10,8 +10,21 @@ from modes import ZERO_SHOT
 from utils.model_names import check_ui_model_name
 
 # Parameters that name a model: from the web, only hub ids, offline aliases or folders under the models root.
-MODEL_PARAMETERS = ("model_name", "controlnet_name", "db_path", "lora", "motion_adapter")
-WHAT = {"lora": "LoRA", "motion_adapter": "Motion adapter"}
+MODEL_PARAMETERS = (
+    "model_name",
+    "controlnet_name",
+    "db_path",
+    "lora",
+    "motion_adapter",
+    "motion_lora",
+    "sparse_control",
+)
+WHAT = {
+    "lora": "LoRA",
+    "motion_adapter": "Motion adapter",
+    "motion_lora": "Motion LoRA",
+    "sparse_control": "SparseCtrl",
+}
 
 
 def check_model_names(values: dict, models_root: Path) -> dict:

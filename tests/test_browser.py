@@ -798,12 +798,15 @@ def test_the_motion_source_switches_to_a_motion_adapter_and_back(app, page):
     panel = open_tab(page, "Text2Video")
     source = panel.locator("#text2video-motion-source input")
     source.click()
-    page.get_by_role("option", name="tiny-motion-adapter").click()
+    page.get_by_role("option", name="tiny-motion-adapter", exact=True).click()
     page.wait_for_function("e => e.value === 'tiny-motion-adapter'", arg=source.element_handle(), timeout=10_000)
     camera = panel.locator("#camera-preset input")
     camera.click()
     page.get_by_role("option", name="Zoom in", exact=True).click()  # with a motion module: its camera LoRA
     lora = panel.locator("#camera-lora input")
+    opened = not lora.is_visible()  # an earlier test may have left the section open
+    if opened:
+        open_section(panel, "Camera detail")
     page.wait_for_function(
         "e => e.value.includes('tiny-motion-lora-zoom-in')", arg=lora.element_handle(), timeout=10_000
     )
@@ -814,6 +817,8 @@ def test_the_motion_source_switches_to_a_motion_adapter_and_back(app, page):
     camera.click()
     page.get_by_role("option", name="Diagonal pan (the paper's)").click()  # the default again: no camera LoRA
     page.wait_for_function("e => e.value === 'none'", arg=lora.element_handle(), timeout=10_000)
+    if opened:
+        open_section(panel, "Camera detail")  # closed again, as it was
     source.click()
     page.get_by_role("option", name="zero-shot (Text2Video-Zero)").click()  # back, for the other tests
     page.wait_for_function("e => e.value.startsWith('zero-shot')", arg=source.element_handle(), timeout=10_000)
@@ -824,7 +829,7 @@ def test_a_guided_tab_switches_its_motion_source_and_sets_a_strength(app, page):
     panel = open_tab(page, "Depth")
     source = panel.locator("#depth-motion-source input")
     source.click()
-    page.get_by_role("option", name="tiny-motion-adapter").click()
+    page.get_by_role("option", name="tiny-motion-adapter", exact=True).click()
     page.wait_for_function("e => e.value === 'tiny-motion-adapter'", arg=source.element_handle(), timeout=10_000)
     strength = panel.get_by_label("number input for Strength (motion module)", exact=False)
     strength.fill("0.6")

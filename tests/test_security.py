@@ -31,6 +31,15 @@ def test_names_that_escape_the_models_root_are_refused(tmp_path, name):
         check_ui_model_name(name, tmp_path / "models")
 
 
+@pytest.mark.parametrize("parameter", ["lora", "motion_adapter", "motion_lora", "sparse_control", "controlnet_name"])
+def test_every_parameter_that_names_a_model_keeps_web_requests_inside_the_models_root(tmp_path, parameter):
+    from tabs.web_rules import check_model_names
+
+    with pytest.raises(InputError, match="inside the models folder"):
+        check_model_names({"prompt": "a cat", parameter: "/etc"}, tmp_path / "models")
+    assert check_model_names({parameter: "tiny-sd"}, tmp_path)[parameter] == "tiny-sd"
+
+
 def test_a_folder_inside_the_models_root_loads_by_its_name(tiny_models, tmp_path):
     root = tmp_path / "models"
     shutil.copytree(tiny_models["sd"], root / "my-sd")
