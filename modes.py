@@ -23,6 +23,7 @@ from pipelines.cross_frame_attention import CROSS_FRAME_MODES
 from pipelines.free_init import MAX_FREE_INIT
 from pipelines.instruct_pix2pix_video import MAX_IMAGE_GUIDANCE
 from pipelines.modelscope import SCHEDULERS
+from pipelines.motion_module import CONTEXT_SCOPES
 from pipelines.options import MAX_ZOOM, ZeroShot, camera_path, check_t0_t1, fit_chunk
 from pipelines.token_merging import MAX_GLOBAL, MAX_LOCAL
 from settings import Settings
@@ -275,7 +276,15 @@ ZERO_SHOT_ONLY = (
 
 MAX_CONTEXT = 64  # FreeNoise's window, at most (each adapter's own length is checked when it is loaded)
 # The options only a motion module reads.
-MOTION_ONLY = ("context_length", "context_stride", "split_inference", "strength", "motion_lora", "sparse_control")
+MOTION_ONLY = (
+    "context_length",
+    "context_stride",
+    "context_scope",
+    "split_inference",
+    "strength",
+    "motion_lora",
+    "sparse_control",
+)
 
 
 def check_motion_source(call: Text2VideoCall | GuidedCall) -> bool:
@@ -293,6 +302,11 @@ def check_motion_source(call: Text2VideoCall | GuidedCall) -> bool:
             "far apart would leave frames out. Use a stride of at most the length (4 is FreeNoise's own)."
         )
     call.split_inference = as_flag("split_inference", call.split_inference)
+    if call.context_scope not in CONTEXT_SCOPES:
+        raise InputError(
+            f"Context scope must be one of {', '.join(CONTEXT_SCOPES)} (FreeNoise's windows in the temporal layers, "
+            f"or the whole UNet window by window), got {quote(call.context_scope)}."
+        )
     keyframed = call.keyframes()
     if call.motion_adapter is None:
         if keyframed:
@@ -348,6 +362,7 @@ class Text2VideoCall(SDCall):
     context_length: Any = 0  # FreeNoise: frames per window of the motion module (0: all; longer clips: its length)
     context_stride: Any = 4  # FreeNoise: frames between windows
     split_inference: Any = False  # the motion UNet's layers on slices of the batch: less memory, the same clip
+    context_scope: Any = "temporal"  # the windows in the temporal layers (FreeNoise), or the whole UNet ("unet")
     motion_lora: Any = ""  # with a motion adapter: an AnimateDiff motion LoRA (a camera move), id or folder
     motion_lora_weight: Any = 1.0
     sparse_control: Any = ""  # with a motion adapter and an image: the SparseCtrl model ("": the settings' RGB one)
@@ -435,6 +450,7 @@ class GuidedCall(VideoInputCall):
     context_length: Any = 0  # FreeNoise: frames per window of the motion module (0: all; longer clips: its length)
     context_stride: Any = 4  # FreeNoise: frames between windows
     split_inference: Any = False  # the motion UNet's layers on slices of the batch: less memory, the same clip
+    context_scope: Any = "temporal"  # the windows in the temporal layers (FreeNoise), or the whole UNet ("unet")
 
     def check(self, settings: Settings) -> None:
         self.model_name = self.model_name or settings.default_sd_model

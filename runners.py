@@ -207,6 +207,7 @@ def motion_options(pipe, call: Text2VideoCall | GuidedCall, frames: int) -> dict
         prompt=keyframes or call.prompt,
         context_length=length or None,
         context_stride=min(call.context_stride, length) if length else call.context_stride,
+        context_scope=call.context_scope,
         split_inference=call.split_inference,
     )
 

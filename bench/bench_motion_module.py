@@ -7,9 +7,9 @@ memory do not depend on them), shared by this project's pipeline and diffusers' 
 
 1. time per clip: ours / diffusers' `AnimateDiffPipeline` on identical components and settings (runs interleaved,
    the fastest of the repeats counts), output max |diff| (target: <= 1.05x)
-2. FreeNoise (context 16, stride 4) with split inference: the working memory of a 16- and a 64-frame clip (peak
-   during the call above the memory held before it: GPU allocations on CUDA, the process's sampled RSS on the CPU),
-   their ratio, and the same without split inference
+2. windows of 16 frames, stride 4: the working memory of a 16- and a 64-frame clip (peak during the call above
+   the memory held before it: GPU allocations on CUDA, the process's sampled RSS on the CPU) and their ratio, for
+   the whole UNet per window (`context_scope="unet"`), then FreeNoise's windows with and without split inference
 The CPU is shared and noisy: compare the ratios, not the seconds.
 """
 
@@ -121,10 +121,11 @@ class PeakRSS:
         return self.peak - self.start
 
 
-def working_memory(mine, frames: int, args, device: str, split: bool) -> int:
+def working_memory(mine, frames: int, args, device: str, split: bool, scope: str = "temporal") -> int:
     """Bytes the FreeNoise clip of `frames` frames needs above what is held before it."""
     run = dict(num_frames=frames, height=args.resolution, width=args.resolution, num_inference_steps=args.steps)
     run.update(context_length=16, context_stride=4, split_inference=split, guidance_scale=7.5, output_type="latent")
+    run.update(context_scope=scope)
     gc.collect()
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -138,14 +139,16 @@ def working_memory(mine, frames: int, args, device: str, split: bool) -> int:
 
 
 def memory(mine, args, device: str) -> None:
-    """2. FreeNoise's working memory, 16 vs 64 frames, with and without split inference."""
+    """2. Windows' working memory, 16 vs 64 frames: the whole UNet per window, then FreeNoise's (temporal layers)
+    with and without split inference."""
     what = "GPU allocations" if device == "cuda" else "sampled RSS"
-    for split in (True, False):
-        short, long = (working_memory(mine, frames, args, device, split) for frames in (16, 64))
+    for scope, split in (("unet", False), ("temporal", True), ("temporal", False)):
+        short, long = (working_memory(mine, frames, args, device, split, scope) for frames in (16, 64))
+        name = "whole-UNet windows" if scope == "unet" else f"FreeNoise, split inference {'on' if split else 'off'}"
         print(
-            f"2. FreeNoise (context 16, stride 4), split inference {'on' if split else 'off'}, {args.resolution} px, "
-            f"{args.steps} steps, working memory ({what}): 16 frames {short / 2**20:.0f} MiB, 64 frames "
-            f"{long / 2**20:.0f} MiB: {long / max(short, 1):.2f}x for 4x the frames"
+            f"2. {name} (context 16, stride 4), {args.resolution} px, {args.steps} steps, working memory ({what}): "
+            f"16 frames {short / 2**20:.0f} MiB, 64 frames {long / 2**20:.0f} MiB: {long / max(short, 1):.2f}x for "
+            "4x the frames"
         )
 
 

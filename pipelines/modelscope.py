@@ -26,8 +26,9 @@ from .free_init import MAX_FREE_INIT, reinitialized_clip
 
 # The schedulers this model family is offered with (by name, see `base.SCHEDULERS`).
 SCHEDULERS = ("dpm++", "ddim", "euler", "unipc")
-# What else the UNet takes at a step (a ControlNet's residuals), from (UNet input, timestep, per-frame embeddings).
-UNetInputs = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict]
+# What else the UNet takes at a step (a ControlNet's residuals), from (UNet input, timestep, per-frame embeddings, and
+# the window of the clip's frames they are for).
+UNetInputs = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, slice], dict]
 
 
 class ModelScopePipeline(VideoPipelineBase):
@@ -71,6 +72,16 @@ class ModelScopePipeline(VideoPipelineBase):
         if isinstance(prompt, dict):
             raise ValueError("Prompts that change at given frames need a motion module: give one prompt.")
         return self.conditioning(prompt, negative_prompt, guidance_scale, device)
+
+    @staticmethod
+    def window_embeds(embeds: torch.Tensor, branches: int, window: slice) -> torch.Tensor:
+        """The text embeddings of a window of frames: the 3-D UNet's are per branch, whatever the frames."""
+        return embeds
+
+    def windowed(self, run: Callable[[slice], torch.Tensor], frames: int) -> torch.Tensor:
+        """The step's prediction from `run(window)` (the prediction for those frames): the 3-D UNet takes the
+        whole clip."""
+        return run(slice(None))
 
     def initial_noise(self, shape: tuple[int, ...], generator, device, dtype) -> torch.Tensor:
         """The noise text-to-video starts from, (1, C, F, h, w)."""
@@ -150,15 +161,19 @@ class ModelScopePipeline(VideoPipelineBase):
             noise = self.video_noise(shape, generator, device, dtype)
             latents = scheduler.add_noise(encoded, noise, timesteps[:1])
 
-        def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
-            # The 3-D UNet takes every frame at once (its batch is the one clip): no chunks.
-            model_input, embeds, added = conditioning.batch(model_input)
-            embeds = self.frame_embeds(embeds, model_input.shape[2])
-            extra = {} if unet_inputs is None else unet_inputs(model_input, t, embeds)
+        def run(model_input: torch.Tensor, t, window: slice) -> torch.Tensor:
+            clip, embeds, added = conditioning.batch(model_input[:, :, window])
+            embeds = self.window_embeds(self.frame_embeds(embeds, clip.shape[2]), num_branches, window)
+            extra = {} if unet_inputs is None else unet_inputs(clip, t, embeds, window)
             if added is not None:  # SDXL's pooled text and size ids, per guidance branch
                 extra["added_cond_kwargs"] = added
-            prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False, **extra)[0]
+            prediction = self.unet(clip, t, encoder_hidden_states=embeds, return_dict=False, **extra)[0]
             return self.guide(prediction, num_branches, guidance_scale)
+
+        def predict(model_input: torch.Tensor, t, frames: slice) -> torch.Tensor:
+            # The UNet takes every frame at once (its batch is the one clip): no chunks; a motion module may take
+            # the clip in windows (`windowed`).
+            return self.windowed(lambda window: run(model_input, t, window), model_input.shape[2])
 
         steps = range(len(scheduler.timesteps) - len(timesteps), len(scheduler.timesteps))
 

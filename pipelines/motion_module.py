@@ -46,6 +46,8 @@ ANIMATEDIFF_SCHEDULER = dict(beta_schedule="linear", clip_sample=False, timestep
 # the spatial ones).
 FREE_NOISE = dict(weighting_scheme="pyramid", noise_type="shuffle_context")
 SPLIT_SIZES = dict(spatial_split_size=256, temporal_split_size=16)
+# Where the windows apply: FreeNoise's temporal layers (diffusers'), or the whole UNet (memory flat in the length).
+CONTEXT_SCOPES = ("temporal", "unet")
 
 
 @dataclass
@@ -67,10 +69,12 @@ class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, Stable
 
     Prompts may change at given frames (`{0: "a calm sea", 24: "a storm"}`: the text embeddings interpolated between,
     as diffusers' FreeNoise does); `context_length` frames at a time go through the temporal layers (FreeNoise's
-    sliding windows, `context_stride` apart) so clips may outgrow the adapter's length; `split_inference` runs the
-    UNet's layers on slices of the batch (less memory, the same result)."""
+    sliding windows, `context_stride` apart) so clips may outgrow the adapter's length, or, with
+    `context_scope="unet"`, the whole UNet goes window by window (memory flat in the clip's length);
+    `split_inference` runs the UNet's layers on slices of the batch (less memory, the same result)."""
 
     _free_noise_context_length: int | None = None  # FreeNoise's window while `context_windows` runs, else None
+    _unet_window: int | None = None  # with `context_scope="unet"`: the frames the whole UNet takes at a time
 
     @classmethod
     def scheduler_names(cls) -> tuple[str, ...]:
@@ -79,6 +83,35 @@ class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, Stable
     @staticmethod
     def frame_embeds(embeds: torch.Tensor, frames: int) -> torch.Tensor:
         return embeds  # already one per frame (`FrameConditioning`)
+
+    @staticmethod
+    def window_embeds(embeds: torch.Tensor, branches: int, window: slice) -> torch.Tensor:
+        """The window's frames of each branch's per-frame embeddings ([branch][frame])."""
+        if window == slice(None):
+            return embeds
+        return embeds.unflatten(0, (branches, -1))[:, window].flatten(0, 1)
+
+    def windowed(self, run, frames: int) -> torch.Tensor:
+        """With `context_scope="unet"`: the whole UNet (and its ControlNet) runs on one window of frames at a time
+        and the windows' predictions are averaged with FreeNoise's pyramid weights, so the memory a step needs does
+        not grow with the clip (AnimateDiff-Evolved's context windows). Otherwise the whole clip at once."""
+        length = self._unet_window
+        if not length or length >= frames:
+            return run(slice(None))
+        stride = self._free_noise_context_stride
+        starts = list(range(0, frames - length + 1, stride))
+        if starts[-1] + length < frames:
+            starts.append(frames - length)  # the last frames get a window of their own
+        weights = torch.tensor([min(index + 1, length - index) for index in range(length)], dtype=torch.float32)
+        total, count = None, torch.zeros(frames)
+        for start in starts:
+            window = slice(start, start + length)
+            prediction = run(window)
+            if total is None:
+                total = prediction.new_zeros((*prediction.shape[:2], frames, *prediction.shape[3:]))
+            total[:, :, window] += prediction * weights.to(prediction).view(1, 1, -1, 1, 1)
+            count[window] += weights
+        return total / count.to(total).view(1, 1, -1, 1, 1)
 
     def clip_conditioning(
         self,
@@ -128,12 +161,16 @@ class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, Stable
         return [block for block in blocks if getattr(block, "motion_modules", None) is not None]
 
     @contextmanager
-    def context_windows(self, length: int | None, stride: int) -> Iterator[None]:
-        """FreeNoise's windows in the temporal layers while the block runs (None: every frame at once); the
-        shared motion UNet is given back as it was, however the block ends."""
+    def context_windows(self, length: int | None, stride: int, scope: str = "temporal") -> Iterator[None]:
+        """Windows of `length` frames, `stride` apart, while the block runs (None: every frame at once): FreeNoise's
+        in the temporal layers (`scope` "temporal", as diffusers' `enable_free_noise`), or the whole UNet per window
+        ("unet", `windowed`); both start from FreeNoise's shuffled noise. The shared motion UNet is given back as it
+        was, however the block ends."""
         if not length:
             yield
             return
+        if scope not in CONTEXT_SCOPES:
+            raise ValueError(f"`context_scope` must be one of {', '.join(CONTEXT_SCOPES)}, got {scope!r}.")
         most = self.unet.config.motion_max_seq_length
         if not isinstance(length, int) or not 1 <= length <= most:
             raise ValueError(f"`context_length` must be from 1 to the adapter's length, {most}; got {length!r}.")
@@ -143,14 +180,19 @@ class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, Stable
         self._free_noise_weighting_scheme = FREE_NOISE["weighting_scheme"]
         self._free_noise_noise_type = FREE_NOISE["noise_type"]
         self._free_noise_prompt_interpolation_callback = self._lerp
+        temporal = scope == "temporal"
         try:
-            for block in self.motion_blocks():
-                self._enable_free_noise_in_block(block)
+            if temporal:
+                for block in self.motion_blocks():
+                    self._enable_free_noise_in_block(block)
+            else:
+                self._unet_window = length
             yield
         finally:
-            for block in self.motion_blocks():
-                self._disable_free_noise_in_block(block)
-            self._free_noise_context_length = None
+            if temporal:
+                for block in self.motion_blocks():
+                    self._disable_free_noise_in_block(block)
+            self._free_noise_context_length = self._unet_window = None
 
     @contextmanager
     def split(self, on: bool) -> Iterator[None]:
@@ -185,11 +227,12 @@ class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, Stable
         *args,
         context_length: int | None = None,
         context_stride: int = 4,
+        context_scope: str = "temporal",
         split_inference: bool = False,
         **kwargs,
     ) -> VideoPipelineOutput:
         """`ModelScopePipeline`'s call with a motion module's options (see the class)."""
-        with self.context_windows(context_length, context_stride), self.split(split_inference):
+        with self.context_windows(context_length, context_stride, context_scope), self.split(split_inference):
             return super().__call__(prompt, *args, **kwargs)
 
     @staticmethod
@@ -253,7 +296,7 @@ class MotionControlNetPipeline(SteeredMotionPipeline):
             control_frames, height, width, self._execution_device, self.controlnet.dtype
         )
 
-        def residuals(model_input: torch.Tensor, t, embeds: torch.Tensor) -> dict:
+        def residuals(model_input: torch.Tensor, t, embeds: torch.Tensor, window: slice) -> dict:
             # (branches, C, F, h, w) -> (branches x F, C, h, w): the ControlNet sees frames, [branch][frame].
             branches = model_input.shape[0]
             frames_input = model_input.transpose(1, 2).flatten(0, 1)
@@ -261,7 +304,7 @@ class MotionControlNetPipeline(SteeredMotionPipeline):
                 frames_input,
                 t,
                 encoder_hidden_states=embeds,
-                controlnet_cond=control.repeat(branches, 1, 1, 1),
+                controlnet_cond=control[window].repeat(branches, 1, 1, 1),
                 conditioning_scale=controlnet_conditioning_scale,
                 return_dict=False,
             )
@@ -321,13 +364,13 @@ class MotionSparseCtrlPipeline(SteeredMotionPipeline):
         height, width = height or keyframes.shape[2], width or keyframes.shape[3]
         condition, mask = self.sparse_condition(keyframes, keyframe_indices, num_frames, height, width)
 
-        def residuals(model_input: torch.Tensor, t, embeds: torch.Tensor) -> dict:
+        def residuals(model_input: torch.Tensor, t, embeds: torch.Tensor, window: slice) -> dict:
             down, mid = self.controlnet(
                 model_input,
                 t,
                 encoder_hidden_states=embeds,
-                controlnet_cond=condition,
-                conditioning_mask=mask,
+                controlnet_cond=condition[:, :, window],
+                conditioning_mask=mask[:, :, window],
                 conditioning_scale=controlnet_conditioning_scale,
                 return_dict=False,
             )

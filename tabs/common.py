@@ -59,6 +59,7 @@ ADDED_LATER = (
     "motion_lora_weight",
     "sparse_control",
     "sparse_control_scale",
+    "context_scope",
 )
 # Inputs whose values Gradio must still process itself: files (its checks keep requests to uploaded files).
 FILE_INPUTS = (gr.Video, gr.File, gr.Image)

@@ -355,7 +355,12 @@ def consistency_section(
     return controls
 
 
-MOTION_WINDOWS = ("context_length", "context_stride", "split_inference")  # a motion module's long-clip options
+MOTION_WINDOWS = (
+    "context_length",
+    "context_stride",
+    "context_scope",
+    "split_inference",
+)  # a motion module's long-clip options
 
 
 def motion_window_controls() -> dict[str, gr.components.Component]:
@@ -378,6 +383,13 @@ def motion_window_controls() -> dict[str, gr.components.Component]:
                 maximum=16,
                 value=Text2VideoCall.default("context_stride"),
                 step=1,
+            ),
+            "context_scope": gr.Dropdown(
+                label="Windows over (motion module)",
+                info="The temporal layers (FreeNoise, as diffusers), or the whole UNet window by window: memory flat "
+                "in the clip's length, a little slower.",
+                choices=[("temporal layers (FreeNoise)", "temporal"), ("the whole UNet (low memory)", "unet")],
+                value=Text2VideoCall.default("context_scope"),
             ),
             "split_inference": gr.Checkbox(
                 label="Split inference (motion module)",

@@ -164,6 +164,7 @@ def test_split_inference_through_the_model_gives_the_same_clip(model):
         ("a sea", dict(context_length=8, context_stride=9), "Context stride 9 is above the context length 8"),
         ("a sea", dict(context_length=40), "Context length 40 is above .* takes \\(32 frames"),
         ("a sea", dict(context_length=65), "Context length must be"),
+        ("a sea", dict(context_length=8, context_scope="everywhere"), "Context scope must be one of temporal, unet"),
     ],
 )
 def test_keyframes_and_windows_are_refused_by_name(model, prompt, options, words):
@@ -181,6 +182,8 @@ def test_guided_tabs_take_keyframes_and_windows_and_zero_shot_names_what_it_igno
     guided = dict(resolution=64, max_frames=8, num_inference_steps=2, motion_adapter="tiny-motion-adapter")
     made = model.generate("depth", video, "0: a fox | 4: a wolf", context_length=4, context_stride=2, **guided)
     assert made.card.parameters["context_length"] == 4
+    low_memory = model.generate("depth", video, "a fox", context_length=4, context_scope="unet", **guided)
+    assert low_memory.card.parameters["context_scope"] == "unet"
     with pytest.raises(InputError, match="keyframe 20 is past the end of the clip: its 8 frames"):
         model.generate("depth", video, "0: a fox | 20: a wolf", **guided)
     zero_shot = model.generate("depth", video, "a fox", **{**guided, "motion_adapter": None, "context_length": 4})
@@ -205,3 +208,30 @@ def test_batch_runs_motion_module_jobs_with_every_option_and_few_steps(model, tm
     assert sorted(card.parameters.get("scheduler") or "" for card in cards) == ["", "lcm"]
     assert {card.models["motion_adapter"].name for card in cards} == {"tiny-motion-adapter"}
     assert any(card.parameters["motion_lora"] == "tiny-motion-lora-pan-left" for card in cards)
+
+
+def test_whole_unet_windows_cover_the_clip_and_equal_the_plain_run_when_one_window_holds_it(parts):
+    ours, _ = parts
+    whole = ours("a lighthouse", num_frames=8, **RUN, **seed()).frames
+    one_window = ours("a lighthouse", num_frames=8, context_length=8, context_scope="unet", **RUN, **seed()).frames
+    assert np.array_equal(whole, one_window)
+    seen: list[slice] = []
+    original = ours.windowed
+
+    def spy(run, frames):
+        return original(lambda window: seen.append(window) or run(window), frames)
+
+    ours.windowed = spy
+    try:
+        windows = dict(num_frames=22, context_length=8, context_stride=6, context_scope="unet")
+        clip = ours(TRAVEL, **windows, **RUN, **seed()).frames
+    finally:
+        del ours.windowed
+    assert clip.shape[0] == 22 and np.isfinite(clip).all()
+    steps = RUN["num_inference_steps"]
+    assert seen[: len(seen) // steps] == [slice(0, 8), slice(6, 14), slice(12, 20), slice(14, 22)]  # the end too
+    temporal = ours(TRAVEL, **{**windows, "context_scope": "temporal"}, **RUN, **seed()).frames
+    assert not np.array_equal(clip, temporal)  # another method than diffusers' FreeNoise, by choice
+    assert all(type(block) is BasicTransformerBlock for block in temporal_blocks(ours.unet))
+    with pytest.raises(ValueError, match="context_scope"):
+        ours("a lighthouse", num_frames=20, context_length=8, context_scope="everywhere", **RUN)

@@ -259,3 +259,23 @@ def test_guided_motion_refuses_what_does_not_fit(model):
     card["parameters"]["motion_adapter"] = "nobody/no-such-motion-adapter"
     with pytest.raises(ModelLoadError, match="no-such-motion-adapter"):
         model.run_card(card, inputs=video_of(""))
+
+
+def test_guided_motion_in_whole_unet_windows_reads_each_window_s_condition_frames(parts):
+    shared, unet, adapter, controlnet, config = parts
+    pipe = MotionControlNetPipeline(
+        **shared, unet=motion_unet(unet, adapter), controlnet=controlnet, scheduler=animatediff_scheduler(config)
+    )
+    pipe.set_progress_bar_config(disable=True)
+    video = torch.linspace(0, 1, SIZE).expand(12, 3, SIZE, SIZE).clone()
+    for index in range(12):
+        video[index, :, 20:40, 2 + 3 * index : 22 + 3 * index] = 1.0
+    condition = video.permute(0, 2, 3, 1).numpy()
+    plain = pipe("a fox", condition, **RUN, **seed()).frames
+    one = pipe("a fox", condition, context_length=12, context_scope="unet", **RUN, **seed()).frames
+    assert np.array_equal(plain, one)
+    windows = pipe("a fox", condition, context_length=8, context_stride=4, context_scope="unet", **RUN, **seed())
+    shifted = pipe(
+        "a fox", condition[::-1].copy(), context_length=8, context_stride=4, context_scope="unet", **RUN, **seed()
+    )
+    assert windows.frames.shape == plain.shape and not np.array_equal(windows.frames, shifted.frames)

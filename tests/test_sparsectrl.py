@@ -126,3 +126,19 @@ def test_what_is_not_a_sparsectrl_model_is_refused_by_name(model):
         with pytest.raises(ModelLoadError, match=f"'{wrong}' is not a SparseCtrl model"):
             model.text2video("a boat", **CLIP, image=picture, sparse_control=wrong)
     model.text2video("a boat", **CLIP, image=picture)  # nothing half-loaded
+
+
+def test_keyframes_reach_their_window_when_the_whole_unet_goes_window_by_window(parts, tiny_models):
+    shared, unet, adapter, config = parts
+    pipe = MotionSparseCtrlPipeline(
+        **shared,
+        unet=motion_unet(unet, adapter),
+        controlnet=SparseControlNetModel.from_pretrained(tiny_models["sparsectrl-rgb"]),
+        scheduler=animatediff_scheduler(config),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    run = {**RUN, "num_frames": 12, "context_length": 6, "context_stride": 3, "context_scope": "unet"}
+    images = keyframe_images(1)
+    late = pipe("a boat", images, [10], **run, **seed()).frames
+    free = pipe("a boat", images, [10], controlnet_conditioning_scale=0.0, **run, **seed()).frames
+    assert np.abs(late[10] - free[10]).max() > 1e-3  # the keyframe acts in the windows that hold frame 10
