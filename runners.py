@@ -15,7 +15,7 @@ import torch
 from catalogue import upscale_long_side
 from errors import InputError
 from modes import CannyCall, GuidedCall, ModelScopeCall, Pix2PixCall, PoseCall, Text2VideoCall, ThreeDCall, UpscaleCall
-from pipelines.motion_module import MotionSDXLPipeline
+from pipelines.motion_module import MotionSDXLPipeline, window_starts
 from pipelines.options import fit_chunk
 from pipelines.text_to_video_zero import image_tensor
 from utils.jobs import RequestRules
@@ -92,6 +92,7 @@ def run_motion_module(model: Model, mode: Mode, call: Text2VideoCall, rules: Req
         motion = motion_options(pipe, call, call.video_length)
         resolution = clip_size(model, pipe, call)
         steps = call.num_inference_steps * (1 + call.free_init_iterations)  # FreeInit: whole passes
+        steps *= window_passes(motion, call.video_length)
         model.check_work(call, rules, call.video_length, resolution, resolution, steps, call.fps)
         size = dict(num_frames=call.video_length, height=resolution, width=resolution)
         if call.image is not None:  # the first frame, cropped to the clip's shape
@@ -164,6 +165,12 @@ def run_guided_motion(model: Model, mode: Mode, call: GuidedCall, clip, rules: R
         )
         pipe.set_scheduler(call.scheduler)
         motion = motion_options(pipe, call, len(clip.frames))
+        if (passes := window_passes(motion, len(clip.frames))) > 1:  # the bound checked before counted one pass
+            frames, height, width = clip.frames.shape[:3]
+            steps = call.num_inference_steps * passes
+            model.check_work(
+                call, rules, frames, height, width, steps, clip.fps, width * (2 if call.show_condition else 1)
+            )
         condition = annotate(model, mode.condition, call, clip.frames)
         video = None if call.strength >= 1 else torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255
         latents = pipe(
@@ -184,8 +191,8 @@ def run_guided_motion(model: Model, mode: Mode, call: GuidedCall, clip, rules: R
 
 def motion_options(pipe, call: Text2VideoCall | GuidedCall, frames: int) -> dict:
     """What a motion-module pipeline takes besides the clip: the prompt (keyframed ones as {frame: prompt}) and
-    FreeNoise's windows. A clip longer than the adapter's length goes in windows of that length (said in a note); a
-    window longer than it is refused."""
+    the windows. A clip longer than the adapter's length goes in windows of that length (said in a note); a window
+    longer than it is refused."""
     most = pipe.unet.config.motion_max_seq_length
     keyframes = call.keyframes()
     check_schedule_fits(keyframes, frames)
@@ -210,6 +217,15 @@ def motion_options(pipe, call: Text2VideoCall | GuidedCall, frames: int) -> dict
         context_scope=call.context_scope,
         split_inference=call.split_inference,
     )
+
+
+def window_passes(motion: dict, frames: int) -> float:
+    """How many times a step runs each frame through the UNet on average: once, or with whole-UNet windows as often
+    as the windows overlap (the work bound counts it)."""
+    length = motion["context_length"]
+    if not length or motion["context_scope"] != "unet" or length >= frames:
+        return 1.0
+    return len(window_starts(frames, length, motion["context_stride"])) * length / frames
 
 
 def annotate(model: Model, condition: str, call: GuidedCall, frames):

@@ -18,7 +18,8 @@ Cases, each against a reference measured in the same run (runs interleaved; the 
    model offload (CUDA only), group offload. Each option on fresh components (they change them).
 7. the consistency levels (`modes.CONSISTENCY`: flow fusion, the frame smoother, VidToMe token merging, and for
    strong a FreeInit pass) in text-to-video, each / off (--levels-frames, --levels-steps; `--cases 7` alone).
-The CPU is shared and noisy: compare the ratios, not the seconds.
+The CPU is shared and noisy: compare the ratios, not the seconds. The SD 1.5 + motion module architecture (AnimateDiff)
+has a bench of its own, on the same components: `bench/bench_motion_module.py`.
 """
 
 from __future__ import annotations

@@ -98,10 +98,7 @@ class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, Stable
         length = self._unet_window
         if not length or length >= frames:
             return run(slice(None))
-        stride = self._free_noise_context_stride
-        starts = list(range(0, frames - length + 1, stride))
-        if starts[-1] + length < frames:
-            starts.append(frames - length)  # the last frames get a window of their own
+        starts = window_starts(frames, length, self._free_noise_context_stride)
         weights = torch.tensor([min(index + 1, length - index) for index in range(length)], dtype=torch.float32)
         total, count = None, torch.zeros(frames)
         for start in starts:
@@ -440,6 +437,16 @@ class MotionSDXLPipeline(MotionModulePipeline):
         plain = self.sdxl_conditioning(prompt, negative_prompt, guidance_scale, device, height, width)
         per_frame = [torch.cat([embeds] * frames) for embeds in plain.embeds]
         return FrameConditioning(per_frame, plain.pooled, plain.time_ids)
+
+
+def window_starts(frames: int, length: int, stride: int) -> list[int]:
+    """Where whole-UNet windows of `length` frames start, `stride` apart, the last one ending at the last frame."""
+    if length >= frames:
+        return [0]
+    starts = list(range(0, frames - length + 1, stride))
+    if starts[-1] + length < frames:
+        starts.append(frames - length)  # the last frames get a window of their own
+    return starts
 
 
 def unwrap_split(root: torch.nn.Module) -> None:

@@ -387,7 +387,7 @@ def motion_window_controls() -> dict[str, gr.components.Component]:
             "context_scope": gr.Dropdown(
                 label="Windows over (motion module)",
                 info="The temporal layers (FreeNoise, as diffusers), or the whole UNet window by window: memory flat "
-                "in the clip's length, a little slower.",
+                "in the clip's length, each frame run once per window that holds it (length / stride times).",
                 choices=[("temporal layers (FreeNoise)", "temporal"), ("the whole UNet (low memory)", "unet")],
                 value=Text2VideoCall.default("context_scope"),
             ),

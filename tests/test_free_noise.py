@@ -235,3 +235,18 @@ def test_whole_unet_windows_cover_the_clip_and_equal_the_plain_run_when_one_wind
     assert all(type(block) is BasicTransformerBlock for block in temporal_blocks(ours.unet))
     with pytest.raises(ValueError, match="context_scope"):
         ours("a lighthouse", num_frames=20, context_length=8, context_scope="everywhere", **RUN)
+
+
+def test_whole_unet_windows_count_their_passes_toward_the_work_bound(tiny_models):
+    from errors import InputError
+    from model import Model
+    from settings import Settings
+    from utils.jobs import RequestRules
+
+    clip = dict(CLIP, video_length=24, context_length=8, context_stride=2, resolution=128)
+    one_pass = 24 * 128 * 128 * CLIP["num_inference_steps"] / 1e6  # megapixel-steps of the clip, once through
+    model = Model(settings=Settings.from_env().with_tiny_models())
+    rules = RequestRules(work_limit=int(one_pass) + 1)
+    model.generate("text2video", "a kite", rules=rules, **{**clip, "context_scope": "temporal"})  # one pass: fits
+    with pytest.raises(InputError, match="too large for this server"):  # nine windows of 8 over 24 frames: 3x
+        model.generate("text2video", "a kite", rules=rules, **{**clip, "context_scope": "unet"})
