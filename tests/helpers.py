@@ -126,3 +126,25 @@ def serving_with_login(settings, args: list[str] | None = None) -> Iterator[tupl
         yield demo.local_url.rstrip("/"), options["auth"].__self__
     finally:
         demo.close()
+
+
+@contextmanager
+def stopping_after(steps: int) -> Iterator[tuple]:
+    """A job whose Stop is pressed after `steps` denoising steps (the Model's step callback wrapped while the block
+    runs), and the list of steps seen: (job, calls)."""
+    import model as model_module
+    from utils.jobs import Job, on_step
+
+    job, calls = Job(), []
+
+    def stop_after(pipe, step, timestep, tensors):
+        calls.append(step)
+        if len(calls) == steps:
+            job.stop.set()
+        return on_step(pipe, step, timestep, tensors)
+
+    original, model_module.on_step = model_module.on_step, stop_after
+    try:
+        yield job, calls
+    finally:
+        model_module.on_step = original

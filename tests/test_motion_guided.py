@@ -212,9 +212,9 @@ def test_the_strength_starts_from_the_input_video_and_the_dreambooth_tab_has_it_
 def test_guided_motion_has_steps_previews_and_stop(model):
     import dataclasses
 
-    import model as model_module
     from model import Model
-    from utils.jobs import Cancelled, Job, job_scope, on_step
+    from tests.helpers import stopping_after
+    from utils.jobs import Cancelled, Job, job_scope
 
     previews: list[np.ndarray] = []
     with job_scope(Job(preview=previews.append)):
@@ -222,20 +222,8 @@ def test_guided_motion_has_steps_previews_and_stop(model):
             "depth", video_of("cat_zoom.mp4"), "a fox", **GUIDED
         )
     assert len(previews) == GUIDED["num_inference_steps"]
-    job, calls = Job(), []
-
-    def stop_after_two(pipe, step, timestep, tensors):
-        calls.append(step)
-        if len(calls) == 2:
-            job.stop.set()
-        return on_step(pipe, step, timestep, tensors)
-
-    original, model_module.on_step = model_module.on_step, stop_after_two
-    try:
-        with job_scope(job), pytest.raises(Cancelled):
-            model.generate("depth", video_of("cat_zoom.mp4"), "a fox", **{**GUIDED, "num_inference_steps": 8})
-    finally:
-        model_module.on_step = original
+    with stopping_after(2) as (job, calls), job_scope(job), pytest.raises(Cancelled):
+        model.generate("depth", video_of("cat_zoom.mp4"), "a fox", **{**GUIDED, "num_inference_steps": 8})
     assert len(calls) == 2
 
 

@@ -94,23 +94,10 @@ def test_steps_previews_and_stop_work_as_in_every_mode(model, capsys):
     with job_scope(Job(preview=previews.append)):
         every_step.text2video("a kite", **FAST)
     assert len(previews) == FAST["num_inference_steps"] and previews[0].shape == (8, 8 * 4, 3)  # 4 frames shown
-    import model as model_module
-    from utils.jobs import on_step
+    from tests.helpers import stopping_after
 
-    job, calls = Job(), []
-
-    def stop_after_two(pipe, step, timestep, tensors):
-        calls.append(step)
-        if len(calls) == 2:
-            job.stop.set()
-        return on_step(pipe, step, timestep, tensors)
-
-    original, model_module.on_step = model_module.on_step, stop_after_two
-    try:
-        with job_scope(job), pytest.raises(Cancelled):
-            model.text2video("a kite", **{**FAST, "num_inference_steps": 10})
-    finally:
-        model_module.on_step = original
+    with stopping_after(2) as (job, calls), job_scope(job), pytest.raises(Cancelled):
+        model.text2video("a kite", **{**FAST, "num_inference_steps": 10})
     assert len(calls) == 2
 
 

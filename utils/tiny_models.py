@@ -199,6 +199,20 @@ def build_tiny_pix2pix(folder: str | Path, seed: int = 0) -> Path:
     return build_tiny_sd(folder, seed=seed, pix2pix=True)
 
 
+def awake(controlnet) -> None:
+    """Small random weights in a fresh ControlNet's zero convolutions (else it is a no-op), and variance-preserving
+    ones in its condition embedding: by default that embedding is a near-constant (its biases dominate), so frames
+    would not follow their own condition."""
+    with torch.no_grad():
+        for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+            torch.nn.init.normal_(conv.weight, std=0.05)
+            torch.nn.init.zeros_(conv.bias)
+        for module in controlnet.controlnet_cond_embedding.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                torch.nn.init.zeros_(module.bias)
+
+
 def build_tiny_controlnet(folder: str | Path, seed: int = 0) -> Path:
     """Build a tiny ControlNet (conditioning downsampled by 8, as the real ones) that really changes the output.
 
@@ -210,16 +224,7 @@ def build_tiny_controlnet(folder: str | Path, seed: int = 0) -> Path:
     folder = Path(folder)
     torch.manual_seed(seed)
     controlnet = ControlNetModel.from_unet(build_unet(), conditioning_embedding_out_channels=(8, 8, 16, 16))
-    with torch.no_grad():
-        for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
-            torch.nn.init.normal_(conv.weight, std=0.05)
-            torch.nn.init.zeros_(conv.bias)
-        # Default initialisation makes the condition embedding a near-constant (its biases dominate); variance-
-        # preserving weights let each frame's condition reach the network, so frames follow their own condition.
-        for module in controlnet.controlnet_cond_embedding.modules():
-            if isinstance(module, torch.nn.Conv2d):
-                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                torch.nn.init.zeros_(module.bias)
+    awake(controlnet)
     controlnet.save_pretrained(folder, safe_serialization=True)
     _write_marker(folder, "controlnet")
     return folder
@@ -373,14 +378,7 @@ def build_tiny_sparsectrl(folder: str | Path, seed: int = 0) -> Path:
         motion_num_attention_heads=2,
         motion_max_seq_length=32,
     )
-    with torch.no_grad():
-        for conv in [*sparsectrl.controlnet_down_blocks, sparsectrl.controlnet_mid_block]:
-            torch.nn.init.normal_(conv.weight, std=0.05)
-            torch.nn.init.zeros_(conv.bias)
-        for module in sparsectrl.controlnet_cond_embedding.modules():
-            if isinstance(module, torch.nn.Conv2d):
-                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                torch.nn.init.zeros_(module.bias)
+    awake(sparsectrl)
     sparsectrl.save_pretrained(folder, safe_serialization=True)
     _write_marker(folder, "sparsectrl")
     return folder
