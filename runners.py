@@ -84,10 +84,10 @@ def run_motion_module(model: Model, mode: Mode, call: Text2VideoCall, rules: Req
     image, image-to-video through SparseCtrl (the image the keyframe at frame 0)."""
 
     def run():
-        lora = dict(motion_lora=call.motion_lora, motion_lora_weight=call.motion_lora_weight)
+        parts = dict(motion_lora=call.motion_lora, motion_lora_weight=call.motion_lora_weight)
         if call.image is not None:
-            lora["sparse_control"] = call.sparse_control
-        pipe = model.motion_pipeline(call.model_name, call.motion_adapter, call.lora, call.lora_weight, rules, **lora)
+            parts["sparse_control"] = call.sparse_control
+        pipe = model.motion_pipeline(call.model_name, call.motion_adapter, call.lora, call.lora_weight, rules, **parts)
         pipe.set_scheduler(call.scheduler)
         motion = motion_options(pipe, call, call.video_length)
         resolution = clip_size(model, pipe, call)
@@ -126,9 +126,14 @@ def run_guided(model: Model, mode: Mode, call: GuidedCall, rules: RequestRules) 
     clip = model.read_input_video(call.video_path, call.input_fps, call)
     frames, height, width = clip.frames.shape[:3]
     shown_width = width * (2 if call.show_condition else 1)  # the condition beside the result, when shown
-    model.check_work(call, rules, frames, height, width, call.num_inference_steps, clip.fps, shown_width)
+
+    def check_work(passes: float = 1.0) -> None:  # passes: how often a step runs each frame (whole-UNet windows)
+        steps = call.num_inference_steps * passes
+        model.check_work(call, rules, frames, height, width, steps, clip.fps, shown_width)
+
+    check_work()
     if call.motion_adapter:
-        return run_guided_motion(model, mode, call, clip, rules)
+        return run_guided_motion(model, mode, call, clip, rules, check_work)
     options = dataclasses.replace(call.zero_shot(), chunk_size=fit_chunk(call.chunk_size, frames, call.notes))
 
     def run():
@@ -155,9 +160,12 @@ def run_guided(model: Model, mode: Mode, call: GuidedCall, rules: RequestRules) 
     return model.write_clip(mode, f"{mode.condition}-guided generation", call, call.path, run, rules)
 
 
-def run_guided_motion(model: Model, mode: Mode, call: GuidedCall, clip, rules: RequestRules) -> GenerationResult:
+def run_guided_motion(
+    model: Model, mode: Mode, call: GuidedCall, clip, rules: RequestRules, check_work
+) -> GenerationResult:
     """The guided modes with a motion module: the condition frames guide AnimateDiff's motion through the same
-    ControlNet; with a strength below 1 the clip starts from the noised input video (video-to-video)."""
+    ControlNet; with a strength below 1 the clip starts from the noised input video (video-to-video).
+    `check_work(passes)`: the work bound again once the windows are known."""
 
     def run():
         pipe = model.motion_pipeline(
@@ -166,11 +174,7 @@ def run_guided_motion(model: Model, mode: Mode, call: GuidedCall, clip, rules: R
         pipe.set_scheduler(call.scheduler)
         motion = motion_options(pipe, call, len(clip.frames))
         if (passes := window_passes(motion, len(clip.frames))) > 1:  # the bound checked before counted one pass
-            frames, height, width = clip.frames.shape[:3]
-            steps = call.num_inference_steps * passes
-            model.check_work(
-                call, rules, frames, height, width, steps, clip.fps, width * (2 if call.show_condition else 1)
-            )
+            check_work(passes)
         condition = annotate(model, mode.condition, call, clip.frames)
         video = None if call.strength >= 1 else torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255
         latents = pipe(

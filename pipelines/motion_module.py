@@ -45,7 +45,7 @@ ANIMATEDIFF_SCHEDULER = dict(beta_schedule="linear", clip_sample=False, timestep
 # shuffled into the later ones. Split inference: diffusers' default slices (pixels of the temporal layers, frames of
 # the spatial ones).
 FREE_NOISE = dict(weighting_scheme="pyramid", noise_type="shuffle_context")
-SPLIT_SIZES = dict(spatial_split_size=256, temporal_split_size=16)
+SPATIAL_SPLIT, TEMPORAL_SPLIT = 256, 16
 # Where the windows apply: FreeNoise's temporal layers (diffusers'), or the whole UNet (memory flat in the length).
 CONTEXT_SCOPES = ("temporal", "unet")
 
@@ -201,7 +201,6 @@ class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, Stable
             # diffusers' `enable_free_noise_split_inference`, over the blocks with temporal layers only: SD's own mid
             # block (adapters without a motion mid block) calls its resnets positionally, which the split wrapper
             # cannot split; it runs at the smallest size anyway.
-            spatial, temporal = SPLIT_SIZES["spatial_split_size"], SPLIT_SIZES["temporal_split_size"]
             parts = {
                 "attentions": self._enable_split_inference_attentions_,
                 "resnets": self._enable_split_inference_resnets_,
@@ -209,10 +208,10 @@ class MotionModulePipeline(ModelScopePipeline, AnimateDiffFreeNoiseMixin, Stable
                 "upsamplers": self._enable_split_inference_samplers_,
             }
             for block in self.motion_blocks():
-                self._enable_split_inference_motion_modules_(block.motion_modules, spatial)
+                self._enable_split_inference_motion_modules_(block.motion_modules, SPATIAL_SPLIT)
                 for name, split_part in parts.items():
                     if getattr(block, name, None) is not None:
-                        split_part(getattr(block, name), temporal)
+                        split_part(getattr(block, name), TEMPORAL_SPLIT)
             yield
         finally:
             unwrap_split(self.unet)
