@@ -20,6 +20,7 @@ from pool import serving_model
 from registry import MODES, Mode
 from settings import Settings
 from tabs.common import StudioBlocks
+from tabs.video_models import connect_restyle
 from utils.login import LOOPBACK, ClientAddress, LoginThrottle
 from utils.video import keep_pruning
 
@@ -57,10 +58,13 @@ def build_demo(model: Model) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nZero-shot video generation from image diffusion models.")
         if settings.notice:
             gr.Markdown(settings.notice)
-        with gr.Tabs():
+        tab_ids = {}  # mode -> the id of its tab: the restyle opens the depth or edge tab
+        with gr.Tabs() as tabs:
             for module, modes in tabs_of_modes().items():
-                with gr.Tab(modes[0].label):
+                with gr.Tab(modes[0].label, id=module):
                     importlib.import_module(module).create_demo(model, *modes)
+                tab_ids.update({mode.name: module for mode in modes})
+        connect_restyle(demo, tabs, "trained_video", tab_ids)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     return demo
 

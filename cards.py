@@ -57,6 +57,8 @@ class Card(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)
     output: str | None = None
     created: str | None = None
+    # The card its input video carried, as read (a restyled clip: the clip it restyled and the model that made it).
+    source: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _known_parameters(self) -> Card:
@@ -269,6 +271,18 @@ def make_card(
         output=output.name,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def source_card(video) -> dict[str, Any] | None:
+    """The generation card an input video carries (a clip made here), as data, or None: a restyle's card records
+    the clip it restyled, and the model that made it, beside its own."""
+    if not isinstance(video, str | Path) or not Path(video).is_file():
+        return None
+    try:
+        found = json.loads(card_text_of_video(video) or "null")
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) and "mode" in found else None
 
 
 def card_text_of_video(path: str | Path) -> str | None:

@@ -60,6 +60,18 @@ MODELSCOPE_SIZES = {
     "tiny-modelscope": (64, 64),
     "tiny-modelscope-xl": (128, 72),
 }
+# Trained video transformers the tab offers (their family is read from each one's model_index.json, not its name),
+# with the GPU memory each needs at its own size (README: "Trained video models").
+VIDEO_MODELS = (
+    "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+    "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+    "Lightricks/LTX-Video-0.9.7-distilled",
+    "Lightricks/LTX-Video",
+    "THUDM/CogVideoX-2b",
+    "THUDM/CogVideoX-5b",
+    "THUDM/CogVideoX-5b-I2V",
+)
+TINY_VIDEO_MODELS = ("tiny-wan", "tiny-ltx", "tiny-cogvideox")
 TINY_PIX2PIX_MODEL = "tiny-pix2pix"
 TINY_MODELSCOPE_MODELS = ("tiny-modelscope", "tiny-modelscope-xl")
 # Where a single-file checkpoint's family finds the diffusers configs (component classes, scheduler, sizes) that a

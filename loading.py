@@ -40,6 +40,7 @@ from pipelines.motion_module import (
     animatediff_scheduler,
     motion_unet,
 )
+from pipelines.video_models import VIDEO_TRANSFORMERS, Family, family_of, image_pipeline, lora_family, takes_image
 from settings import Settings
 from utils import single_file
 from utils.compilation import compile_repeated_blocks, use_channels_last
@@ -53,18 +54,25 @@ logger = logging.getLogger(__name__)
 
 # Slots that cannot share the GPU: Instruct-Pix2Pix has its own UNet, so it and the SD base + ControlNet take turns.
 EXCLUSIVE_SLOTS = {
-    "pix2pix": ("base", "controlnet", "modelscope", "motion_unet", "sparse_control"),
-    "modelscope": ("base", "controlnet", "pix2pix", "motion_unet", "sparse_control"),
-    "base": ("pix2pix", "modelscope"),
-    "controlnet": ("pix2pix", "modelscope"),
-    "motion_unet": ("pix2pix", "modelscope"),
-    "sparse_control": ("pix2pix", "modelscope"),
+    "pix2pix": ("base", "controlnet", "modelscope", "motion_unet", "sparse_control", "video_model"),
+    "modelscope": ("base", "controlnet", "pix2pix", "motion_unet", "sparse_control", "video_model"),
+    "video_model": ("base", "controlnet", "pix2pix", "modelscope", "motion_unet", "sparse_control"),
+    "base": ("pix2pix", "modelscope", "video_model"),
+    "controlnet": ("pix2pix", "modelscope", "video_model"),
+    "motion_unet": ("pix2pix", "modelscope", "video_model"),
+    "sparse_control": ("pix2pix", "modelscope", "video_model"),
 }
 TINY_ALIASES = {f"tiny-{family}": family for family in TINY_FAMILIES}
 LOADING = threading.Lock()  # one checkpoint load at a time in this process (see `ModelLoader._load`)
 # The networks that T2VZ_LAYERWISE_FP8 stores in 8 bits (the bulk of the weights; the VAE and text encoders are small
 # and sensitive), and that T2VZ_CHANNELS_LAST and T2VZ_COMPILE speed up (they run every step).
-DENOISERS = ("UNet2DConditionModel", "UNet3DConditionModel", "UNetMotionModel", "ControlNetModel")
+DENOISERS = (
+    "UNet2DConditionModel",
+    "UNet3DConditionModel",
+    "UNetMotionModel",
+    "ControlNetModel",
+    *VIDEO_TRANSFORMERS,
+)
 
 
 def lora_layers(model) -> list[tuple[str, torch.nn.Module]]:
@@ -492,6 +500,45 @@ class ModelLoader:
 
         return self._ready(self._load("modelscope", name, load, label=model_name), "modelscope")
 
+    def video_pipeline(self, model_name: str, image: bool, rules: RequestRules = TRUSTED):
+        """A trained video transformer's pipeline (text-to-video, or image-to-video with `image`), its family and
+        whether it takes an image (`video_models.takes_image`). The family is read from the model's
+        model_index.json before any weights load: another kind of model is refused by name."""
+        name = self.resolve_model_name(model_name, rules)
+        folder_only(name, model_name, "trained video models")
+        index = self._model_index(name, model_name)
+        family = family_of(index, model_name)
+
+        def load():
+            from diffusers import DiffusionPipeline
+
+            return DiffusionPipeline.from_pretrained(name, dtype=self.video_dtype, use_safetensors=True)
+
+        pipe = self._load("video_model", name, load, label=model_name)
+        image_mode = takes_image(family, index)
+        if image and image_mode is None:  # the same weights through the family's image-to-video pipeline
+            pipe = image_pipeline(pipe, family)
+        return self._ready(pipe, family.label), family, image_mode
+
+    @property
+    def video_dtype(self) -> torch.dtype:
+        """The video transformers' precision: bfloat16 on GPUs that have it (their published precision; float16
+        overflows in Wan's and LTX's attention), else the Model's."""
+        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return self.dtype
+
+    def _model_index(self, name: str, label: str) -> dict:
+        """A diffusers model's model_index.json (from the Hub: that file only), or a message naming the model."""
+        from diffusers import DiffusionPipeline
+
+        if unreachable_repo(name):
+            raise ModelLoadError(missing_model_message(label, self.settings.other_models_hint))
+        try:
+            return dict(DiffusionPipeline.load_config(name))
+        except Exception as error:
+            raise self._load_error(label, name, error) from error
+
     def apply_lora(self, pipe, lora: str | None, weight: float = 1.0, rules: RequestRules = TRUSTED) -> None:
         """Load `lora` (hub id, folder or .safetensors file) into the pipeline's UNet and text encoder at `weight`,
         swapping out another; no `lora` removes it. Pipelines are views over shared models, so the LoRA is tracked
@@ -537,6 +584,37 @@ class ModelLoader:
         self._fuse(pipe)
         self.loras[unet] = (name, weight)
 
+    def apply_video_lora(self, pipe, family: Family, lora: str | None, weight: float, rules: RequestRules) -> None:
+        """Load `lora` into a video transformer at `weight` (a step-distillation LoRA for few steps), swapping out
+        another; none removes it. A LoRA whose keys do not fit is refused naming the family it was made for."""
+        transformer, name = pipe.transformer, as_text("LoRA", lora, required=False)
+        current = self.loras.get(transformer)
+        if name and current == (name, weight):
+            return
+        if current is not None and current[0] != name:
+            pipe.unload_lora_weights()
+            del self.loras[transformer]
+        if not name:
+            return
+        if transformer not in self.loras:
+            path = self.resolve_model_name(name, rules)
+            single_file.refuse_pickle(path, f"LoRA '{name}'")
+            try:
+                pipe.load_lora_weights(path, adapter_name="lora")
+                fitted = any("lora" in adapters for adapters in pipe.get_list_adapters().values())
+            except Exception as error:
+                logger.warning("Could not load LoRA %s: %s", name, error)
+                fitted = False
+            if not fitted:
+                pipe.unload_lora_weights()
+                made_for = lora_family(path)
+                origin = f" it was made for {made_for}" if made_for else " it may be made for another model family"
+                raise ModelLoadError(
+                    f"LoRA '{name}' does not fit this {family.label} model:{origin}. Choose a {family.label} LoRA."
+                )
+        pipe.set_adapters(["lora"], adapter_weights=[weight])
+        self.loras[transformer] = (name, weight)
+
     def _fuse(self, pipe) -> None:
         """Fuse the pipeline's LoRA into its weights, keeping a CPU copy of every weight it changes."""
         self.fused[pipe.unet] = {
@@ -561,7 +639,7 @@ class ModelLoader:
     def _ready(self, pipe, mode: str):
         quiet = {} if self.settings.progress_bars else {"disable": True}  # the pipeline's bars all read this
         pipe.set_progress_bar_config(desc=f"Generating ({mode})", **quiet)
-        networks = [getattr(pipe, name, None) for name in ("unet", "controlnet")]
+        networks = [getattr(pipe, name, None) for name in ("unet", "controlnet", "transformer")]
         if any(getattr(network, "first_compiled_run", False) for network in networks):
             # T2VZ_COMPILE: the first steps compile (minutes with real models); the page says why they are slow.
             pipe.set_progress_bar_config(desc=f"Generating ({mode}; compiling on this first run, slow)", **quiet)

@@ -14,18 +14,19 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 
-from cards import Card, card_with_inputs, make_card
+from cards import Card, card_with_inputs, make_card, source_card
 from clip_files import ClipFiles, InputFile, input_files
 from errors import InputError, ModelLoadError, OutOfMemory
 from loading import ModelLoader, free_memory
 from modes import Call, VideoInputCall, check_work
 from pipelines.preview import preview_image
 from registry import MODES, Mode
-from utils.jobs import TRUSTED, RequestRules, check_cancelled, current_job, on_step
+from utils.jobs import TRUSTED, UNSHOWN_BAR, RequestRules, check_cancelled, count_steps, current_job, on_step
 from utils.video import VideoClip, VideoWriter, load_video, output_path
 
 logger = logging.getLogger(__name__)
@@ -88,12 +89,12 @@ class Model(ModelLoader):
             inputs = input_files(call)
             card = self._card(mode, call, pipe, path, inputs, rules)
             metadata = {"comment": card.model_dump_json()}
-            writer = VideoWriter(path, fps, getattr(call, "watermark", ""), call.smooth_fps, metadata)
+            writer = partial(VideoWriter, path, fps, getattr(call, "watermark", ""), call.smooth_fps, metadata)
             self._tile_vae(pipe, latents)
             companions = ClipFiles(path, card, inputs)  # the card and the inputs: written with the video, or not
             companions.stage()
             try:
-                self._write(pipe, latents, writer, beside)
+                self._decode(pipe, latents, writer, beside, call.notes, Path(path))
             except BaseException:
                 companions.discard()
                 raise
@@ -116,6 +117,7 @@ class Model(ModelLoader):
                 with contextlib.suppress(InputError, ModelLoadError):
                     models[role] = self.resolve_model_name(name, rules)
         card = make_card(mode.card_mode, call, models, type(pipe.scheduler).__name__, Path(path), inputs)
+        card.source = source_card(getattr(call, "video_path", None))
         for role, name in roles.items():  # the names as given (a hub id, an alias), revisions of what they named
             if role in card.models and name:
                 card.models[role].name = str(name)
@@ -142,19 +144,26 @@ class Model(ModelLoader):
         finally:
             self._lock.release()
 
-    def step_callback(self):
+    def step_callback(self, clean: Callable | None = None, steps: int = 0):
         """The denoising loop's step callback: stop within one step of a cancellation and, for a job that shows
-        previews (the page), send a picture of the first frames at step 0 and every T2VZ_PREVIEW_EVERY steps."""
+        previews (the page), send a picture of the first frames at step 0 and every T2VZ_PREVIEW_EVERY steps.
+        For loops that are not the project's (diffusers' own pipelines): `clean(pipe, step, tensors)` estimates the
+        clean latents each step, and `steps` counts the user's steps where a Stop can read them."""
         job, every = current_job(), self.settings.preview_every
-        if job is None or job.preview is None or not every:
+        counter = count_steps(UNSHOWN_BAR, steps) if steps and job is not None else None
+        show = job.preview if job is not None and every else None
+        if show is None and counter is None:
             return on_step
-        show = job.preview
 
         def callback(pipe, step: int, timestep: int, tensors: dict) -> dict:
+            if counter is not None:  # the step has run (the callback ends it), whether or not a Stop ends the loop
+                counter.update()
             tensors = on_step(pipe, step, timestep, tensors)
-            if step % every == 0 and tensors.get("denoised") is not None:
-                sdxl = getattr(pipe.unet.config, "addition_embed_type", None) == "text_time"
-                show(preview_image(tensors["denoised"], self.preview_decoder(), sdxl))
+            denoised = tensors.get("denoised") if clean is None or show is None else clean(pipe, step, tensors)
+            if show is not None and step % every == 0 and denoised is not None:
+                unet = getattr(pipe, "unet", None)  # TAESD and the fitted maps are Stable Diffusion's
+                sdxl = getattr(getattr(unet, "config", None), "addition_embed_type", None) == "text_time"
+                show(preview_image(denoised, self.preview_decoder() if unet is not None else None, sdxl))
             return tensors
 
         return callback
@@ -168,13 +177,40 @@ class Model(ModelLoader):
 
     def _tile_vae(self, pipe, latents: torch.Tensor) -> None:
         """Decode in overlapping tiles where T2VZ_VAE_TILING says so (auto: frames of 1024 px and more, such as
-        SDXL's, whose full-frame decoding needs several GB at once)."""
+        SDXL's, whose full-frame decoding needs several GB at once, and the large clips of video transformers)."""
         side = max(latents.shape[-2:]) * pipe.vae_scale_factor
         tiling = self.settings.vae_tiling
-        if tiling == "on" or (tiling == "auto" and side >= VAE_TILING_FROM):
+        large = getattr(pipe, "tiles_by_default", lambda latents: False)(latents)
+        if tiling == "on" or (tiling == "auto" and (side >= VAE_TILING_FROM or large)):
             pipe.vae.enable_tiling()
         else:
             pipe.vae.disable_tiling()
+
+    def _decode(self, pipe, latents: torch.Tensor, writer: Callable, beside, notes: list[str], path: Path) -> None:
+        """Decode and write; running out of memory there, decode again in tiles (a finished denoising is never
+        lost to the decode), and if that runs out too, keep the latents in a file the message names."""
+        try:
+            self._write(pipe, latents, writer(), beside)
+            return
+        except (torch.OutOfMemoryError, MemoryError) as error:
+            logger.warning("Out of memory while decoding: %s", error)
+            del error
+            free_memory()
+        if not getattr(pipe.vae, "use_tiling", False):
+            pipe.vae.enable_tiling()
+            notes.append("Decoding ran out of memory: the clip was decoded again in tiles.")
+            try:
+                self._write(pipe, latents, writer(), beside)
+                return
+            except (torch.OutOfMemoryError, MemoryError) as error:
+                del error
+                free_memory()
+        kept = keep_latents(latents, path)
+        raise OutOfMemory(
+            f"Out of memory while decoding, even in tiles. The denoised latents are kept in {kept} "
+            "(torch.load): free GPU memory (or set T2VZ_OFFLOAD=model) and decode them, or generate again with "
+            "fewer frames or a lower resolution."
+        )
 
     @staticmethod
     def _write(pipe, latents: torch.Tensor, writer: VideoWriter, beside=None) -> None:
@@ -185,7 +221,8 @@ class Model(ModelLoader):
 
         # A second phase on the page's progress bar (Gradio tracks tqdm): decoding and writing long clips takes time.
         quiet = getattr(pipe, "_progress_bar_config", {}).get("disable", False)  # as the pipeline's own bars
-        with writer, tqdm(total=len(latents), desc="Writing the video", unit="frames", disable=quiet) as bar:
+        total = getattr(pipe, "frame_count", len)(latents)
+        with writer, tqdm(total=total, desc="Writing the video", unit="frames", disable=quiet) as bar:
             start = 0
             for frames in pipe.decode_latents_iter(latents, DECODE_CHUNK_SIZE):
                 check_cancelled()  # a stopped request writes nothing: the writer drops its partial file
@@ -195,6 +232,13 @@ class Model(ModelLoader):
                     start += len(frames)
                 writer.write(frames)
                 bar.update(len(frames))
+
+
+def keep_latents(latents: torch.Tensor, path: Path) -> Path:
+    """Save a clip's denoised latents beside where the clip would have gone; return the file."""
+    kept = path.with_name(f"{path.stem}.latents.pt")
+    torch.save(latents.detach().cpu(), kept)
+    return kept
 
 
 def public_method(mode: Mode, path_only: bool = False) -> Callable:

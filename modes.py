@@ -117,6 +117,13 @@ ALIASES = {
 }
 
 
+def picture_and_source(value) -> tuple[Any, Any]:
+    """An input picture as an array, and what a card records it by: the file it came from, else the array."""
+    source = value if isinstance(value, (str, Path)) and str(value).strip() else None
+    picture = read_image(value)
+    return picture, None if picture is None else source or picture
+
+
 @dataclass
 class Call:
     """What every mode's call has: the seed, the notes for the user, and the unknown-parameter check."""
@@ -392,9 +399,7 @@ class Text2VideoCall(SDCall):
         self.motion_rotation = as_float("Rotation per frame", self.motion_rotation, -MAX_ROTATION, MAX_ROTATION)
         self.motion_path = camera_path(self.motion_path)
         self.image_strength = as_float("Image strength", self.image_strength, 0.0, 1.0)
-        source = self.image if isinstance(self.image, (str, Path)) and str(self.image).strip() else None
-        self.image = read_image(self.image)
-        self.image_source = None if self.image is None else source or self.image
+        self.image, self.image_source = picture_and_source(self.image)
         self.smooth_bg = as_flag("smooth_bg", self.smooth_bg)
         self.smooth_bg_strength = as_float("Background smoothing strength", self.smooth_bg_strength, 0.0, 1.0)
         if self.smooth_bg_mask not in MASK_SOURCES:
@@ -595,3 +600,52 @@ class UpscaleCall(ThreeDCall):
                 "No clip to upscale: generate a clip first (it fills the 'Clip to upscale' box) or upload one."
             )
         self.video_path = as_file("Clip to upscale", self.video_path)
+
+
+@dataclass
+class VideoModelCall(Call):
+    """A trained video transformer's clip (Wan, LTX-Video, CogVideoX: `pipelines.video_models`), from a prompt and,
+    where the model takes one, a first frame (`image`). Frames, size, rate, steps and guidance left out (None or 0)
+    are the model family's own (guidance: None or -1); the runner fills them in, so the card records the clip as
+    made."""
+
+    FILES: ClassVar[tuple[str, ...]] = ("image",)
+
+    prompt: Any = None
+    model_name: Any = None
+    n_prompt: Any = ""
+    image: Any = None  # image-to-video: the first frame (a file path, or an array / PIL image from Python)
+    video_length: Any = None
+    height: Any = None
+    width: Any = None
+    fps: Any = None
+    num_inference_steps: Any = None
+    guidance_scale: Any = None
+    lora: Any = None  # a LoRA of the model's family (a step-distillation LoRA for few steps)
+    lora_weight: Any = 1.0
+    path: Any = None
+
+    def check(self, settings: Settings) -> None:
+        super().check(settings)
+        self.prompt = as_text("Prompt", self.prompt)
+        self.n_prompt = as_text("Negative prompt", self.n_prompt, required=False)
+        self.model_name = as_text("Model", self.model_name or settings.default_video_model)
+        unset = (None, 0, "")
+        if self.video_length not in unset:
+            self.video_length = as_int("Frames", self.video_length, 1, settings.max_frames)
+        self.height = _size("Height", self.height, None, settings)
+        self.width = _size("Width", self.width, None, settings)
+        if self.fps not in unset:
+            self.fps = as_float("fps", self.fps, 1, MAX_FPS)
+        if self.num_inference_steps not in unset:
+            self.num_inference_steps = as_int("Steps", self.num_inference_steps, 1, MAX_STEPS)
+        if self.guidance_scale in ("", -1):  # the page's "the model's own"
+            self.guidance_scale = None
+        if self.guidance_scale is not None:
+            self.guidance_scale = as_float("Guidance scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
+        self.lora = as_text("LoRA", self.lora, required=False)
+        self.lora_weight = as_float("LoRA weight", self.lora_weight, *LORA_WEIGHTS)
+        self.image, self.image_source = picture_and_source(self.image)
+
+    def input_files(self) -> dict[str, Any]:
+        return {} if self.image is None else {"image": self.image_source}

@@ -13,8 +13,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from errors import InputError
-from modes import Call, CannyCall, GuidedCall, ModelScopeCall, Pix2PixCall, PoseCall, Text2VideoCall, UpscaleCall
-from runners import run_guided, run_modelscope, run_pix2pix, run_text2video, run_upscale
+from modes import (
+    Call,
+    CannyCall,
+    GuidedCall,
+    ModelScopeCall,
+    Pix2PixCall,
+    PoseCall,
+    Text2VideoCall,
+    UpscaleCall,
+    VideoModelCall,
+)
+from runners import run_guided, run_modelscope, run_pix2pix, run_text2video, run_upscale, run_video_model
 from utils.validation import quote
 
 
@@ -164,6 +174,16 @@ MODES = Registry(
             "Video Instruct-Pix2Pix: a video edited by an instruction.",
             tab="tabs.pix2pix",
             label="Video Instruct-Pix2Pix",
+        ),
+        Mode(
+            "trained_video",
+            VideoModelCall,
+            run_video_model,
+            "trained_video",
+            ("prompt",),
+            "Trained video transformers (Wan, LTX-Video, CogVideoX): text-to-video, image-to-video with an image.",
+            tab="tabs.modelscope",
+            label="Trained video",
         ),
         Mode(
             "modelscope",

@@ -14,7 +14,17 @@ import torch
 
 from catalogue import upscale_long_side
 from errors import InputError
-from modes import CannyCall, GuidedCall, ModelScopeCall, Pix2PixCall, PoseCall, Text2VideoCall, ThreeDCall, UpscaleCall
+from modes import (
+    CannyCall,
+    GuidedCall,
+    ModelScopeCall,
+    Pix2PixCall,
+    PoseCall,
+    Text2VideoCall,
+    ThreeDCall,
+    UpscaleCall,
+    VideoModelCall,
+)
 from pipelines.motion_module import MotionSDXLPipeline, window_starts
 from pipelines.options import fit_chunk
 from pipelines.text_to_video_zero import image_tensor
@@ -331,3 +341,27 @@ def run_three_d(model: Model, mode: Mode, label: str, call: ThreeDCall, fps: flo
         return pipe, latents, fps, None
 
     return model.write_clip(mode, label, call, call.path, run, rules)
+
+
+def run_video_model(model: Model, mode: Mode, call: VideoModelCall, rules: RequestRules) -> GenerationResult:
+    """A trained video transformer's clip (`pipelines.video_models`): the family's defaults fill what the call
+    leaves out, its shape rules round what it cannot take (with a note), then its diffusers pipeline denoises."""
+    from PIL import Image
+
+    from pipelines.video_models import CleanEstimate, TrainedVideo, check_image, fit_shape, generate
+
+    def run():
+        pipe, family, image_mode = model.video_pipeline(call.model_name, call.image is not None, rules)
+        check_image(family, image_mode, call.image is not None, call.model_name)
+        shape = fit_shape(pipe, family, call, call.notes)
+        call.video_length, call.height, call.width, call.fps = shape.frames, shape.height, shape.width, shape.fps
+        call.num_inference_steps, call.guidance_scale = shape.steps, shape.guidance  # the card: the clip as made
+        model.check_work(call, rules, shape.frames, shape.height, shape.width, shape.steps, shape.fps)
+        model.apply_video_lora(pipe, family, call.lora, call.lora_weight, rules)
+        image = None if call.image is None else Image.fromarray(call.image)
+        sampling = dict(negative_prompt=call.n_prompt, generator=generator(call))
+        sampling["callback_on_step_end"] = model.step_callback(CleanEstimate(family, shape), shape.steps)
+        latents = generate(pipe, family, call.prompt, shape, image, **sampling)
+        return TrainedVideo(pipe, family), latents, shape.fps, None
+
+    return model.write_clip(mode, f"{mode.label or 'trained video'} generation", call, call.path, run, rules)

@@ -86,6 +86,8 @@ from catalogue import (
     TINY_SDXL_MOTION_ADAPTER,
     TINY_SINGLE_FILE_CONFIGS,
     TINY_SPARSE_CONTROLS,
+    TINY_VIDEO_MODELS,
+    VIDEO_MODELS,
     DreamBoothStyle,
 )
 
@@ -174,6 +176,7 @@ class Settings:
     single_file_models: tuple[tuple[str, str], ...] = field(init=False)  # family -> the configs a single file takes
     default_pix2pix_model: str = field(init=False)
     modelscope_models: tuple[str, ...] = field(init=False)  # the first is the default
+    video_models: tuple[str, ...] = field(init=False)  # trained video transformers; the first is the default
     default_upscale_model: str = field(init=False)
     work_limit: int = field(init=False)  # most megapixel-steps of one web request (0: no limit)
     resolution_cap: int = field(init=False)  # a model's own size is the default frame size up to this
@@ -257,6 +260,7 @@ class Settings:
                 self.default_sd_model,
                 self.default_pix2pix_model,
                 self.default_modelscope_model,
+                self.default_video_model,
                 self.default_upscale_model,
                 *dict(self.controlnet_models).values(),
                 *dict(self.single_file_models).values(),
@@ -297,6 +301,10 @@ class Settings:
     def default_modelscope_model(self) -> str:
         return self.modelscope_models[0]
 
+    @property
+    def default_video_model(self) -> str:
+        return self.video_models[0]
+
 
 def hub_choices(settings: Settings) -> dict:
     """The configured models from the Hugging Face Hub, at full size."""
@@ -312,6 +320,7 @@ def hub_choices(settings: Settings) -> dict:
         "modelscope_models": tuple(
             dict.fromkeys([settings.modelscope_model, "cerspense/zeroscope_v2_576w", DEFAULT_MODELSCOPE_MODEL])
         ),
+        "video_models": VIDEO_MODELS,
         "default_upscale_model": settings.upscale_model,
         "motion_adapters": MOTION_ADAPTERS,
         "camera_loras": tuple(CAMERA_LORAS.items()),
@@ -345,6 +354,7 @@ def offline_choices(settings: Settings) -> dict:
         "single_file_models": tuple(TINY_SINGLE_FILE_CONFIGS.items()),
         "default_pix2pix_model": TINY_PIX2PIX_MODEL,
         "modelscope_models": TINY_MODELSCOPE_MODELS,
+        "video_models": TINY_VIDEO_MODELS,
         "default_upscale_model": TINY_MODELSCOPE_MODELS[-1],
         "motion_adapters": (TINY_MOTION_ADAPTER, TINY_SDXL_MOTION_ADAPTER),
         "camera_loras": tuple(TINY_CAMERA_LORAS.items()),

@@ -1,4 +1,5 @@
-"""ModelScope / Zeroscope tab: trained text-to-video models, with Zeroscope XL upscaling as a second step."""
+"""The trained-video tab: video transformers (Wan, LTX-Video, CogVideoX: `tabs.video_models`) and, beside them,
+ModelScope / Zeroscope, with Zeroscope XL upscaling as a second step."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tabs.common import connect_generation, tab_examples
 from tabs.controls import as_playable, generate_buttons, output_section, page_helper, seed_controls, video_input
 from tabs.defaults import modelscope_defaults
 from tabs.results import result_controls
+from tabs.video_models import create_section
 from utils.video import probe_video, shape_size
 
 EXAMPLES = [
@@ -128,57 +130,66 @@ def native_size(name: str):
     return (gr.Slider(value=size[0]), gr.Slider(value=size[1])) if size else (gr.Slider(), gr.Slider())
 
 
-def create_demo(model: Model, mode: Mode, upscale: Mode) -> gr.Blocks:
-    settings = model.settings
+def create_demo(model: Model, transformers: Mode, mode: Mode, upscale: Mode) -> gr.Blocks:
     with gr.Blocks() as demo:
-        gr.Markdown(
-            "## ModelScope / Zeroscope text-to-video\nTrained text-to-video models; upscale a clip with "
-            "Zeroscope XL afterwards. (Token merging does not apply to their 3-D UNet.)"
-        )
-        with gr.Row():
-            with gr.Column(elem_id=f"{mode.name}-controls"):
-                prompt = gr.Textbox(label="Prompt", lines=2)
-                model_name = gr.Dropdown(
-                    label="Model",
-                    info="A Hugging Face id or a local diffusers folder.",
-                    choices=list(settings.modelscope_models),
-                    value=settings.default_modelscope_model,
-                    allow_custom_value=True,
-                    elem_id=f"{mode.name}-model",
-                )
-                options = clip_controls(settings)
-                run_button, stop_button = generate_buttons()
-                options.update(clip_detail_section())
-                output = output_section()
-            with gr.Column():
-                result, seed_used = result_controls("Generated video", f"{mode.name}-result")
-                with gr.Group():
-                    upscaling = upscale_controls(settings, upscale)
-                    upscale_button, upscale_stop = generate_buttons("Upscale")
-                    upscaled = gr.Video(label="Upscaled video", autoplay=True, loop=True, interactive=False)
-
-        tab_examples(model, mode, [[e] for e in EXAMPLES], {"prompt": prompt}, [result, seed_used])
-        sizes = [options["width"], options["height"]]
-        model_name.change(page_helper(native_size), [model_name], sizes, queue=False, api_visibility="private")
-        randomize = options.pop("randomize_seed")
-        # The endpoint's positional order, as published (new parameters go last: `tabs.common.ADDED_LATER`).
-        order = ("negative_prompt", "num_frames", "num_inference_steps", "guidance_scale", "height", "width", "fps")
-        controls = {
-            "prompt": prompt,
-            "model_name": model_name,
-            **{name: options[name] for name in order},
-            "seed": options["seed"],
-            "scheduler": options["scheduler"],
-            **output,
-        }
-        connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)
-        # A new result becomes this session's clip to upscale; a clip sets the upscale's size to its shape.
-        private = {"queue": False, "api_visibility": "private"}
-        result.change(page_helper(clip_of_result), [result], [upscaling["video_path"]], **private)
-        clip, sizes = upscaling["video_path"], [upscaling["width"], upscaling["height"]]
-        fit = page_helper(partial(clip_shape, settings=settings))
-        clip.change(fit, [clip, upscaling["model_name"]], sizes, **private)
-        shared = {name: controls[name] for name in ("guidance_scale", "negative_prompt", "seed", "scheduler")}
-        upscale_inputs = {"video_path": upscaling["video_path"], "prompt": prompt, **upscaling, **shared}
-        connect_generation(upscale_button.click, model, upscale, upscale_inputs, [upscaled], stop=upscale_stop)
+        gr.Markdown("## Trained video models\nModels trained on video, beside the zero-shot tabs.")
+        with gr.Tabs():
+            with gr.Tab("Wan / LTX-Video / CogVideoX", id="transformers"):
+                create_section(model, transformers)
+            with gr.Tab("ModelScope / Zeroscope", id="modelscope"):
+                modelscope_section(model, mode, upscale)
     return demo
+
+
+def modelscope_section(model: Model, mode: Mode, upscale: Mode) -> None:
+    settings = model.settings
+    gr.Markdown(
+        "Trained text-to-video models of 2023; upscale a clip with Zeroscope XL afterwards. (Token merging "
+        "does not apply to their 3-D UNet.)"
+    )
+    with gr.Row():
+        with gr.Column(elem_id=f"{mode.name}-controls"):
+            prompt = gr.Textbox(label="Prompt", lines=2)
+            model_name = gr.Dropdown(
+                label="Model",
+                info="A Hugging Face id or a local diffusers folder.",
+                choices=list(settings.modelscope_models),
+                value=settings.default_modelscope_model,
+                allow_custom_value=True,
+                elem_id=f"{mode.name}-model",
+            )
+            options = clip_controls(settings)
+            run_button, stop_button = generate_buttons()
+            options.update(clip_detail_section())
+            output = output_section()
+        with gr.Column():
+            result, seed_used = result_controls("Generated video", f"{mode.name}-result")
+            with gr.Group():
+                upscaling = upscale_controls(settings, upscale)
+                upscale_button, upscale_stop = generate_buttons("Upscale")
+                upscaled = gr.Video(label="Upscaled video", autoplay=True, loop=True, interactive=False)
+
+    tab_examples(model, mode, [[e] for e in EXAMPLES], {"prompt": prompt}, [result, seed_used])
+    sizes = [options["width"], options["height"]]
+    model_name.change(page_helper(native_size), [model_name], sizes, queue=False, api_visibility="private")
+    randomize = options.pop("randomize_seed")
+    # The endpoint's positional order, as published (new parameters go last: `tabs.common.ADDED_LATER`).
+    order = ("negative_prompt", "num_frames", "num_inference_steps", "guidance_scale", "height", "width", "fps")
+    controls = {
+        "prompt": prompt,
+        "model_name": model_name,
+        **{name: options[name] for name in order},
+        "seed": options["seed"],
+        "scheduler": options["scheduler"],
+        **output,
+    }
+    connect_generation(run_button.click, model, mode, controls, [result, seed_used], randomize, stop=stop_button)
+    # A new result becomes this session's clip to upscale; a clip sets the upscale's size to its shape.
+    private = {"queue": False, "api_visibility": "private"}
+    result.change(page_helper(clip_of_result), [result], [upscaling["video_path"]], **private)
+    clip, sizes = upscaling["video_path"], [upscaling["width"], upscaling["height"]]
+    fit = page_helper(partial(clip_shape, settings=settings))
+    clip.change(fit, [clip, upscaling["model_name"]], sizes, **private)
+    shared = {name: controls[name] for name in ("guidance_scale", "negative_prompt", "seed", "scheduler")}
+    upscale_inputs = {"video_path": upscaling["video_path"], "prompt": prompt, **upscaling, **shared}
+    connect_generation(upscale_button.click, model, upscale, upscale_inputs, [upscaled], stop=upscale_stop)

@@ -33,6 +33,8 @@ which the app keeps serving. Values reach the Model as sent: its checks decide, 
 | modelscope | width, height | 8..max, multiples of 8 | 100 -> "multiple of 8"; 136 -> "Height must be between" |
 | modelscope | scheduler | dpm++, ddim, euler, unipc | other -> "Scheduler must be one of" |
 | upscale | strength | (0, 1] | 0 -> "above 0"; 1.5 -> "must be between" |
+| trained_video | num_frames, size | 1..max (rounded to the family's k x 4 + 1 with a note) | 7 -> "Frames must be" |
+| trained_video | model | a Wan, LTX-Video or CogVideoX folder or id | an SD or ModelScope model -> "is a ... model" |
 """
 
 import dataclasses
@@ -71,6 +73,7 @@ PIX2PIX = dict(
     video=example("coffee_pan.mp4"), prompt="make it night", resolution=64, num_inference_steps=2, max_frames=2
 )
 MODELSCOPE = dict(prompt="a panda", num_frames=2, num_inference_steps=2, width=64, height=64)
+TRAINED = dict(prompt="a panda", model_name="tiny-wan", num_frames=5, num_inference_steps=2, width=64, height=64)
 UPSCALE = dict(video_path=example("coffee_pan.mp4"), prompt="a panda", num_inference_steps=2, width=64, height=64)
 
 ROWS = [
@@ -184,6 +187,15 @@ ROWS = [
     ("/modelscope", MODELSCOPE, dict(height=136), "Height must be between 8 and 128"),
     ("/modelscope", MODELSCOPE, dict(scheduler="plms"), r"Scheduler must be one of dpm\+\+, ddim, euler, unipc"),
     ("/modelscope", MODELSCOPE, dict(model_name="tiny-sd"), "not a ModelScope"),
+    ("/trained_video", TRAINED, dict(prompt=""), "Prompt is empty"),
+    ("/trained_video", TRAINED, dict(num_frames=6), "ok"),  # 6 frames became 5 (k x 4 + 1), with a note
+    ("/trained_video", TRAINED, dict(num_frames=7), "Frames must be between 1 and 6"),
+    ("/trained_video", TRAINED, dict(width=100), "multiple of 8"),
+    ("/trained_video", TRAINED, dict(model_name="tiny-ltx", num_frames=1), "ok"),
+    ("/trained_video", TRAINED, dict(model_name="tiny-sd"), "is a StableDiffusionPipeline model, not a trained video"),
+    ("/trained_video", TRAINED, dict(model_name="tiny-modelscope"), "is a TextToVideoSDPipeline model"),
+    ("/trained_video", TRAINED, dict(guidance_scale=51), "Guidance scale must be between"),
+    ("/trained_video", TRAINED, dict(lora="../x"), "inside the models folder"),
     ("/modelscope_upscale", UPSCALE, dict(strength=1.0), "ok"),
     ("/modelscope_upscale", UPSCALE, dict(strength=0), "Strength must be above 0"),
     ("/modelscope_upscale", UPSCALE, dict(strength=1.5), "Strength must be between 0.0 and 1.0"),

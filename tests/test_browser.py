@@ -4,6 +4,7 @@ Skipped, with the reason shown, only where Chromium or Playwright cannot be had.
 """
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -26,7 +27,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TABS = ["Text2Video", "Pose", "Edge", "Edge + DreamBooth", "Depth", "Video Instruct-Pix2Pix", "ModelScope / Zeroscope"]
+TRANSFORMERS = "Wan / LTX-Video / CogVideoX"
+TABS = [
+    "Text2Video",
+    "Pose",
+    "Edge",
+    "Edge + DreamBooth",
+    "Depth",
+    "Video Instruct-Pix2Pix",
+    TRANSFORMERS,
+    "ModelScope / Zeroscope",
+]
+INNER = {TRANSFORMERS: "Trained video", "ModelScope / Zeroscope": "Trained video"}  # tabs inside a tab
 # The result's <video> has a source served by the app and its media has loaded (metadata at least).
 RESULT_LOADED = """id => { const v = document.querySelector(`#${id} video`);
                             return !!v && v.src.includes('/file=') && v.readyState >= 1 && !v.error; }"""
@@ -76,8 +88,12 @@ def page(app, tmp_path_factory):
 
 
 def open_tab(page, name: str):
+    """Open a tab (the tab around it first, for a tab inside a tab); its panel."""
+    if name in INNER:
+        page.get_by_role("tab", name=INNER[name], exact=True).click()
     page.get_by_role("tab", name=name, exact=True).click()
-    panel = page.get_by_role("tabpanel").filter(visible=True).first
+    visible = page.get_by_role("tabpanel").filter(visible=True)
+    panel = visible.last if name in INNER else visible.first  # the innermost: after its outer panel
     panel.wait_for(state="visible")
     return panel
 
@@ -472,6 +488,7 @@ def test_a_gif_result_shows_in_the_page(app, page):
         ("Edge + DreamBooth", "Generate", "canny_db-result"),
         ("Depth", "Generate", "depth-result"),
         ("Video Instruct-Pix2Pix", "Edit", "pix2pix-result"),
+        (TRANSFORMERS, "Generate", "trained_video-result"),
         ("ModelScope / Zeroscope", "Generate", "modelscope-result"),
     ],
 )
@@ -661,6 +678,11 @@ IN_VIEW = {
          "Guidance scale"],
         ["Negative prompt and scheduler", "Output"],
     ),
+    TRANSFORMERS: (
+        ["Prompt", "Model", "Frames", "Frames per second", "Width", "Height", "Seed", "Denoising steps",
+         "Guidance scale"],
+        ["First frame, negative prompt and LoRA", "Output"],
+    ),
 }  # fmt: skip
 MODES = {
     "Text2Video": "text2video",
@@ -670,6 +692,7 @@ MODES = {
     "Depth": "depth",
     "Video Instruct-Pix2Pix": "pix2pix",
     "ModelScope / Zeroscope": "modelscope",
+    TRANSFORMERS: "trained_video",
 }
 SHOWN_LABELS = """p => [...p.querySelectorAll('[data-testid=block-info], [data-testid=block-label]')]
                          .filter(e => e.offsetParent !== null).map(e => e.innerText.trim())"""
@@ -843,3 +866,33 @@ def test_a_guided_tab_switches_its_motion_source_and_sets_a_strength(app, page):
     page.wait_for_function("e => e.value.startsWith('zero-shot')", arg=source.element_handle(), timeout=10_000)
     strength.fill("1")
     strength.press("Enter")
+
+
+def test_clips_of_two_families_then_a_restyle_with_the_sd_model(app, page):
+    """Wan, then LTX-Video on the trained-video tab; "Restyle with my SD model (depth)" opens the Depth tab with the
+    clip as its input video, and the restyled clip's card carries the trained clip's."""
+    model, _, _ = app
+    panel = open_tab(page, TRANSFORMERS)
+    panel.get_by_label("Prompt", exact=True).fill("a fox in the snow")
+    made = []
+    for family in ("tiny-wan", "tiny-ltx"):
+        before = page.evaluate("() => document.querySelector('#trained_video-result video')?.src || ''")
+        dropdown = panel.locator("#trained_video-model input")
+        dropdown.click()
+        page.get_by_role("option", name=family, exact=True).click()
+        page.wait_for_function(f"e => e.value === '{family}'", arg=dropdown.element_handle(), timeout=10_000)
+        panel.get_by_role("button", name="Generate").click()
+        wait_for_new_result(page, "trained_video-result", before, timeout=180_000)
+        made.append(page.evaluate("() => document.querySelector('#trained_video-result video').src"))
+    assert made[0] != made[1]
+    page.locator("#trained_video-restyle-depth").click()
+    depth = page.get_by_role("tabpanel").filter(visible=True).first
+    wait_until_playable(page, "depth-video")
+    assert page.get_by_role("tab", name="Depth", exact=True).get_attribute("aria-selected") == "true"
+    before = page.evaluate("() => document.querySelector('#depth-result video')?.src || ''")
+    depth.get_by_label("Prompt", exact=True).fill("a paper-cut fox")
+    depth.get_by_role("button", name="Generate").click()
+    wait_for_new_result(page, "depth-result", before, timeout=180_000)
+    newest = max(model.settings.output_dir.glob("*.json"), key=lambda card: card.stat().st_mtime)
+    card = json.loads(newest.read_text())
+    assert card["mode"] == "depth" and card["source"]["models"]["model"]["name"] == "tiny-ltx"

@@ -65,10 +65,10 @@ def test_results_are_outputs_and_the_seed_is_empty_until_there_is_one(app):
     config = httpx.get(f"{url.rstrip('/')}/config").json()
     videos = [c for c in config["components"] if c.get("type") == "video"]
     results = [c for c in videos if c["props"].get("label") in ("Generated video", "Edited video", "Upscaled video")]
-    assert len(results) == 8 and all(c["props"]["interactive"] is False for c in results)
+    assert len(results) == 9 and all(c["props"]["interactive"] is False for c in results)
     assert all(c["props"].get("loop") for c in results)
     seeds = [c for c in config["components"] if c["props"].get("label") == "Seed used"]
-    assert len(seeds) == 7 and all(c["type"] == "textbox" and c["props"]["value"] == "" for c in seeds)
+    assert len(seeds) == 8 and all(c["type"] == "textbox" and c["props"]["value"] == "" for c in seeds)
 
 
 def test_the_pose_photo_example_has_its_pose_detected(app):

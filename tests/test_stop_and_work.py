@@ -16,6 +16,7 @@ import pytest
 
 from errors import Cancelled, InputError
 from model import Model
+from registry import MODES
 from settings import Settings
 from tabs.guided import example
 from tests.helpers import serving, video_of, web
@@ -257,17 +258,12 @@ def test_every_tab_has_a_stop_button_that_cancels_its_generation(shared_app):
     url = shared_app
     config = httpx.get(f"{url.rstrip('/')}/config").json()
     dependencies = config["dependencies"]
-    generations = {
-        i
-        for i, d in enumerate(dependencies)
-        if d.get("api_name")
-        in ("text2video", "pose", "canny", "canny_db", "depth", "pix2pix", "modelscope", "modelscope_upscale")
-    }
-    assert len(generations) == 8
+    generations = {i for i, d in enumerate(dependencies) if d.get("api_name") in MODES.names}
+    assert len(generations) == len(MODES.names) == 9
     cancelled = {i for d in dependencies for i in d.get("cancels") or []}
     assert generations <= cancelled
     stops = [c for c in config["components"] if c.get("type") == "button" and c["props"].get("value") == "Stop"]
-    assert len(stops) == 8
+    assert len(stops) == 9
 
 
 # -------------------------------------------------------------------------------------- 8. bounded work

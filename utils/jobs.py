@@ -82,6 +82,16 @@ class StepCount:
         self.bar.update(n)
 
 
+class UnshownBar:
+    """A bar that shows nothing: for counting steps that another bar shows (diffusers' own pipelines')."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+UNSHOWN_BAR = UnshownBar()
+
+
 def count_steps(bar, total: int) -> StepCount:
     """`bar` (the user's steps, `total` of them), counted where the running job can read it (`Job.steps_done`)."""
     count = StepCount(bar, total)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from utils.tiny_video_models import build_tiny_cogvideox, build_tiny_ltx, build_tiny_wan
 
 logger = logging.getLogger(__name__)
 
@@ -384,6 +387,17 @@ def build_tiny_sparsectrl(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+def marked(build: Callable[[Path, int], Path], family: str) -> Callable[..., Path]:
+    """A builder of `tiny_video_models` that also writes the current-build marker."""
+
+    def build_marked(folder: str | Path, seed: int = 0) -> Path:
+        folder = build(Path(folder), seed)
+        _write_marker(folder, family)
+        return folder
+
+    return build_marked
+
+
 # family -> (builder, seed). The DreamBooth stand-in is a second SD base, so base swaps can be tested.
 TINY_FAMILIES = {
     "sd": (build_tiny_sd, 0),
@@ -402,6 +416,10 @@ TINY_FAMILIES = {
     "sparsectrl-rgb": (build_tiny_sparsectrl, 14),  # even seed: RGB keyframes
     "sparsectrl-scribble": (build_tiny_sparsectrl, 15),  # odd seed: scribbles
     "motion-adapter-sdxl": (build_tiny_sdxl_motion_adapter, 16),
+    # Trained video transformers (issue 26), in diffusers' test shapes.
+    "wan": (marked(build_tiny_wan, "wan"), 17),
+    "ltx": (marked(build_tiny_ltx, "ltx"), 18),
+    "cogvideox": (marked(build_tiny_cogvideox, "cogvideox"), 19),
 }
 
 

@@ -1,0 +1,295 @@
+"""Trained video transformers (Wan, LTX-Video, CogVideoX) on their tiny offline models: equal to diffusers' own
+pipelines, the family read from the model, its shape rules, refusals, LoRAs, memory options and a decode that never
+loses a finished denoising."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from errors import InputError, ModelLoadError, OutOfMemory, WrongModelError
+from model import Model
+from pipelines.video_models import TrainedVideo, family_of, fit_shape, generate, image_pipeline, takes_image
+from settings import Settings
+from tests.helpers import stopping_after, web
+from utils.jobs import Job, job_scope
+from utils.video import read_video
+
+FAMILIES = ("wan", "ltx", "cogvideox")
+SMALL = dict(num_frames=9, height=64, width=64, num_inference_steps=2)
+
+
+@dataclasses.dataclass
+class Asked:
+    """A call's clip as the runner reads it (None: the family's own)."""
+
+    video_length: int | None = 9
+    height: int | None = 64
+    width: int | None = 64
+    fps: float | None = None
+    num_inference_steps: int | None = 2
+    guidance_scale: float | None = None
+
+
+def loaded(folder):
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    index = dict(pipe.config, _class_name=type(pipe).__name__)
+    return pipe, family_of(index, str(folder)), index
+
+
+def picture() -> Image.Image:
+    return Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8))
+
+
+def seeded() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_models, tmp_path_factory):
+    settings = dataclasses.replace(
+        Settings.from_env().with_tiny_models(), output_dir=tmp_path_factory.mktemp("video-models")
+    )
+    return Model(settings=settings)
+
+
+@pytest.mark.parametrize("key", FAMILIES)
+def test_each_family_equals_diffusers_pipeline(tiny_models, key):
+    """Our denoising (diffusers' pipeline asked for latents) and decoding equal the pipeline's own video."""
+    pipe, family, _ = loaded(tiny_models[key])
+    shape = fit_shape(pipe, family, Asked(), [])
+    latents = generate(pipe, family, "a cat", shape, negative_prompt="", generator=seeded())
+    ours = TrainedVideo(pipe, family).decode(latents).numpy()
+    extra = {"frame_rate": shape.fps} if key == "ltx" else {}
+    if key == "cogvideox":
+        extra["max_sequence_length"] = pipe.transformer.config.max_text_seq_length
+    reference = pipe(
+        "a cat",
+        negative_prompt="",
+        num_frames=9,
+        height=64,
+        width=64,
+        num_inference_steps=2,
+        guidance_scale=family.defaults.guidance,
+        generator=seeded(),
+        output_type="np",
+        **extra,
+    ).frames[0]
+    assert ours.shape == reference.shape == (9, 64, 64, 3)
+    assert np.abs(ours - reference).max() <= 1e-5
+
+
+@pytest.mark.parametrize("key", ["wan", "ltx"])
+def test_image_to_video_equals_diffusers_pipeline(tiny_models, key):
+    """Wan 2.2 TI2V's layout and LTX take a first frame with the same weights, through their image pipelines."""
+    pipe, family, index = loaded(tiny_models[key])
+    assert takes_image(family, index) is None  # may take one
+    image_pipe = image_pipeline(pipe, family)
+    image_pipe.set_progress_bar_config(disable=True)
+    shape = fit_shape(image_pipe, family, Asked(), [])
+    latents = generate(image_pipe, family, "a cat", shape, picture(), negative_prompt="", generator=seeded())
+    ours = TrainedVideo(image_pipe, family).decode(latents).numpy()
+    extra = {"frame_rate": shape.fps} if key == "ltx" else {}
+    reference = image_pipe(
+        image=picture(),
+        prompt="a cat",
+        negative_prompt="",
+        num_frames=9,
+        height=64,
+        width=64,
+        num_inference_steps=2,
+        guidance_scale=family.defaults.guidance,
+        generator=seeded(),
+        output_type="np",
+        **extra,
+    ).frames[0]
+    assert np.abs(ours - reference).max() <= 1e-5
+
+
+def test_the_family_is_read_from_the_model_not_its_name(tiny_models):
+    assert family_of({"_class_name": "WanImageToVideoPipeline"}, "my-ltx-model").key == "wan"
+    assert family_of({"_class_name": "CogVideoXImageToVideoPipeline"}, "wan").key == "cogvideox"
+    with pytest.raises(WrongModelError, match="'x' is a StableDiffusionPipeline model.*Wan, LTX-Video, CogVideoX"):
+        family_of({"_class_name": "StableDiffusionPipeline"}, "x")
+
+
+@pytest.mark.parametrize("key", FAMILIES)
+def test_a_clip_of_each_family_is_written_with_its_card(model, key):
+    result = model.trained_video("a cat", model_name=f"tiny-{key}", **SMALL)
+    frames, fps = read_video(result.path)
+    assert len(frames) == 9 and frames.shape[1:3] == (64, 64)
+    card = result.card
+    assert card.mode == "trained_video" and card.models["model"].name == f"tiny-{key}"
+    own = {"wan": 16, "ltx": 24, "cogvideox": 8}[key]
+    assert card.parameters["fps"] == own == fps  # the family's own rate, recorded as made
+    again = model.run_card(card)
+    assert np.array_equal(read_video(again.path)[0], frames)  # the card makes the same clip
+
+
+def test_frames_and_sizes_the_family_cannot_take_are_rounded_with_a_note(model):
+    result = model.trained_video("a cat", model_name="tiny-ltx", num_frames=12, height=64, width=96 + 8, **FEW)
+    assert "LTX-Video makes clips of k x 8 + 1 frames: 12 frames became 9." in result.notes
+    assert "LTX-Video takes sides in multiples of 32 px: width 104 became 96." in result.notes
+    assert read_video(result.path)[0].shape[:3] == (9, 64, 96)
+
+
+FEW = dict(num_inference_steps=2)
+
+
+def test_an_image_where_the_family_takes_one(model, tmp_path):
+    path = tmp_path / "first.png"
+    picture().save(path)
+    result = model.trained_video("a cat", model_name="tiny-wan", image=str(path), **SMALL)
+    assert result.card.parameters["image"]["file"] == "first.png"
+    with pytest.raises(InputError, match="'tiny-cogvideox' is a CogVideoX text-to-video model: it takes no image"):
+        model.trained_video("a cat", model_name="tiny-cogvideox", image=str(path), **SMALL)
+
+
+def test_a_model_of_another_kind_is_refused_by_name(model):
+    with pytest.raises(WrongModelError, match="'tiny-sd' is a TextToVideoZeroPipeline model|'tiny-sd' is a"):
+        model.trained_video("a cat", model_name="tiny-sd", **SMALL)
+    with pytest.raises(InputError, match="single checkpoint file"):
+        model.trained_video("a cat", model_name="model.safetensors", **SMALL)
+
+
+def make_lora(pipe, out, seed: int):
+    """A LoRA on the transformer's attention with random (non-zero) weights, saved as diffusers saves one."""
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(seed)
+    transformer = pipe.transformer
+    config = LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v"], init_lora_weights=False)
+    transformer.add_adapter(config)
+    type(pipe).save_lora_weights(
+        out, transformer_lora_layers=get_peft_model_state_dict(transformer), safe_serialization=True
+    )
+    return out / "pytorch_lora_weights.safetensors"
+
+
+def test_a_lora_of_the_family_changes_the_clip_and_another_familys_is_refused_by_name(model, tiny_models, tmp_path):
+    wan_lora = make_lora(loaded(tiny_models["wan"])[0], tmp_path / "wan", seed=0)
+    plain = read_video(model.trained_video("a cat", model_name="tiny-wan", **SMALL).path)[0].astype(int)
+    styled = read_video(model.trained_video("a cat", model_name="tiny-wan", lora=str(wan_lora), **SMALL).path)[0]
+    assert np.abs(styled.astype(int) - plain).max() > 0
+    back = read_video(model.trained_video("a cat", model_name="tiny-wan", **SMALL).path)[0]
+    assert np.array_equal(back.astype(int), plain)  # removed cleanly
+    with pytest.raises(ModelLoadError, match="does not fit this LTX-Video model: it was made for Wan"):
+        model.trained_video("a cat", model_name="tiny-ltx", lora=str(wan_lora), **SMALL)
+
+
+def test_stop_within_a_step_counts_the_users_steps(model):
+    with stopping_after(2) as (job, calls), pytest.raises(Exception, match="Stopped"):
+        web(model, "trained_video", "a cat", model_name="tiny-wan", job=job, **{**SMALL, "num_inference_steps": 5})
+    assert len(calls) == 2 and job.steps_done() == (2, 5)
+
+
+def test_previews_show_the_first_frames_while_denoising(model):
+    shown = []
+    job = Job(preview=shown.append)
+    with job_scope(job):
+        model.trained_video("a cat", model_name="tiny-ltx", **{**SMALL, "num_inference_steps": 6})
+    assert len(shown) >= 2 and all(p.dtype == np.uint8 and p.ndim == 3 for p in shown)
+
+
+def test_the_work_bound_holds_for_video_models(model):
+    with pytest.raises(InputError, match="T2VZ_MAX_WORK"):
+        web(model, "trained_video", "a cat", model_name="tiny-wan", num_frames=121, height=512, width=512)
+
+
+def out_of_memory_at_decode(monkeypatch, until_tiled: bool):
+    """Decoding runs out of memory: untiled only (`until_tiled`), or always."""
+    original = TrainedVideo.decode
+    attempts = []
+
+    def decode(self, latents):
+        attempts.append(bool(self.vae.use_tiling))
+        if not (until_tiled and self.vae.use_tiling):
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return original(self, latents)
+
+    monkeypatch.setattr(TrainedVideo, "decode", decode)
+    return attempts
+
+
+def test_out_of_memory_at_the_decode_retries_in_tiles(model, monkeypatch):
+    attempts = out_of_memory_at_decode(monkeypatch, until_tiled=True)
+    result = model.trained_video("a cat", model_name="tiny-cogvideox", **SMALL)
+    assert attempts == [False, True]
+    assert "Decoding ran out of memory: the clip was decoded again in tiles." in result.notes
+    assert len(read_video(result.path)[0]) == 9
+
+
+def test_a_decode_that_fails_in_tiles_too_keeps_the_latents_where_it_says(model, monkeypatch):
+    out_of_memory_at_decode(monkeypatch, until_tiled=False)
+    with pytest.raises(OutOfMemory, match=r"latents are kept in (\S+\.latents\.pt)") as raised:
+        model.trained_video("a cat", model_name="tiny-wan", **SMALL)
+    kept = re.search(r"kept in (\S+\.latents\.pt)", str(raised.value)).group(1)
+    latents = torch.load(kept)
+    assert latents.shape[:3] == (1, 48, 3)  # the VAE's channels, 3 latent frames for 9
+
+
+# diffusers' pipeline tests' tiles (96 px, 64 apart) on a 128-px clip: every frame spans several tiles.
+TILES = {
+    "wan": dict(tile_sample_stride_height=64, tile_sample_stride_width=64),
+    "ltx": dict(tile_sample_stride_height=64, tile_sample_stride_width=64),
+    "cogvideox": dict(tile_overlap_factor_height=1 / 3, tile_overlap_factor_width=1 / 3),
+}
+
+
+@pytest.mark.parametrize("key", FAMILIES)
+def test_a_tiled_decode_is_close_to_the_plain_one(tiny_models, key, monkeypatch):
+    """Tiles blend at their seams: close to the whole-frame decode, not equal. Random weights seam more than trained
+    ones (max differences here 0.4 to 0.7 of the range at a seam; diffusers' own VAE tiling tests decode 16-px
+    inputs under 256-px tiles, where no frame splits, so their 0.5 bound measures no seam): the bound here is on
+    the mean, which a misplaced tile (shifted or dropped) would exceed many times over."""
+    pipe, family, _ = loaded(tiny_models[key])
+    shape = fit_shape(pipe, family, Asked(height=128, width=128), [])
+    latents = generate(pipe, family, "a cat", shape, negative_prompt="", generator=seeded())
+    video = TrainedVideo(pipe, family)
+    plain = video.decode(latents)
+    tiled_calls = []
+    original = type(pipe.vae).tiled_decode
+    monkeypatch.setattr(
+        type(pipe.vae), "tiled_decode", lambda vae, *a, **k: tiled_calls.append(1) or original(vae, *a, **k)
+    )
+    pipe.vae.enable_tiling(tile_sample_min_height=96, tile_sample_min_width=96, **TILES[key])
+    tiled = video.decode(latents)
+    assert tiled_calls and plain.shape == tiled.shape
+    assert 0 < (plain - tiled).abs().mean() < 0.15
+
+
+@pytest.mark.parametrize("options", [dict(offload="group"), dict(layerwise_fp8=True)])
+def test_memory_options_apply_to_the_video_transformers(tiny_models, tmp_path, options):
+    base = dataclasses.replace(Settings.from_env().with_tiny_models(), output_dir=tmp_path)
+    plain = read_video(Model(settings=base).trained_video("a cat", model_name="tiny-wan", **SMALL).path)[0]
+    saving = Model(settings=dataclasses.replace(base, **options))
+    frames = read_video(saving.trained_video("a cat", model_name="tiny-wan", **SMALL).path)[0]
+    transformer = saving.slots["video_model"][1].transformer
+    if "offload" in options:  # on a CPU the blocks visit the same device: the same clip
+        assert getattr(transformer, "_diffusers_hook", None) is not None
+        assert np.array_equal(frames, plain)
+    else:  # 8-bit weights: close, not equal; an image-to-video call over the same modules keeps them so
+        assert 0 < np.abs(frames.astype(int) - plain).mean() < 40
+        picture().save(tmp_path / "first.png")
+        saving.trained_video("a cat", model_name="tiny-wan", image=str(tmp_path / "first.png"), **SMALL)
+        assert any(p.dtype == torch.float8_e4m3fn for p in transformer.parameters())
+
+
+def test_a_restyled_clip_records_the_trained_model_and_the_sd_model(model):
+    """The trained model's clip as the depth tab's input video: the new card names the SD model that restyled it,
+    and carries the card of the clip it restyled (its model, its prompt)."""
+    made = model.trained_video("a fox running", model_name="tiny-ltx", **SMALL)
+    restyled = model.controlnet_depth(made.path, "a paper-cut fox", resolution=64, max_frames=3, num_inference_steps=2)
+    card = restyled.card
+    assert card.models["model"].name == model.settings.default_sd_model
+    assert card.source["mode"] == "trained_video" and card.source["models"]["model"]["name"] == "tiny-ltx"
+    assert card.source["parameters"]["prompt"] == "a fox running"

@@ -1,0 +1,184 @@
+"""Tiny randomly initialised video transformers (Wan, LTX-Video, CogVideoX) in diffusers' on-disk layout.
+
+Their shapes follow diffusers' own fast tests of each pipeline (a two-layer transformer, a VAE a few channels wide, a
+two-layer T5 encoder whose width is the transformer's text width), with an in-memory tokenizer instead of the hub's,
+so each family's loading and generation paths run offline on a CPU in seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+T5_WIDTH = 32  # the tiny T5 encoder's d_model: the transformers' text width
+MAX_TEXT_TOKENS = 16  # the tiny transformers' text length (CogVideoX's is fixed in its config)
+
+
+def build_t5_tokenizer():
+    """A T5-style fast tokenizer (pad 0, end 1, unknown 2) over single bytes, made in memory: every prompt tokenizes,
+    and different prompts differ."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "</s>", "<unk>"]
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {token: i for i, token in enumerate(specials + alphabet)}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
+    )
+
+
+def build_t5(vocab_size: int, umt5: bool = False):
+    """A two-layer T5 encoder (UMT5, Wan's kind, with `umt5`) of the transformers' text width."""
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    config_class, model_class = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
+    config = config_class(
+        vocab_size=vocab_size,
+        d_model=T5_WIDTH,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        is_encoder_decoder=False,
+    )
+    return model_class(config)
+
+
+def text_parts(umt5: bool = False) -> dict:
+    tokenizer = build_t5_tokenizer()
+    return {"tokenizer": tokenizer, "text_encoder": build_t5(len(tokenizer), umt5)}
+
+
+def build_tiny_wan(folder: str | Path, seed: int = 0) -> Path:
+    """Wan 2.2 TI2V-5B's layout (a 48-channel VAE that packs 2x2 pixels, timesteps per latent token): text- and
+    image-to-video in one model."""
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLWan(
+        base_dim=3,
+        z_dim=48,
+        in_channels=12,
+        out_channels=12,
+        is_residual=True,
+        patch_size=2,
+        latents_mean=[0.0] * 48,
+        latents_std=[1.0] * 48,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        scale_factor_spatial=16,
+        scale_factor_temporal=4,
+        temperal_downsample=[False, True, True],
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=48,
+        out_channels=48,
+        text_dim=T5_WIDTH,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+    )
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0)
+    pipe = WanPipeline(
+        transformer=transformer, vae=vae, scheduler=scheduler, expand_timesteps=True, **text_parts(umt5=True)
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
+def build_tiny_ltx(folder: str | Path, seed: int = 0) -> Path:
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
+    torch.manual_seed(seed)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=T5_WIDTH,
+    )
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
+    pipe = LTXPipeline(transformer=transformer, vae=vae, scheduler=scheduler, **text_parts())
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
+def build_tiny_cogvideox(folder: str | Path, seed: int = 0) -> Path:
+    from diffusers import (
+        AutoencoderKLCogVideoX,
+        CogVideoXDDIMScheduler,
+        CogVideoXPipeline,
+        CogVideoXTransformer3DModel,
+    )
+
+    torch.manual_seed(seed)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=4,
+        attention_head_dim=8,
+        in_channels=4,
+        out_channels=4,
+        time_embed_dim=2,
+        text_embed_dim=T5_WIDTH,
+        num_layers=1,
+        sample_width=8,  # latent: 64 px
+        sample_height=8,
+        sample_frames=9,
+        patch_size=2,
+        temporal_compression_ratio=4,
+        max_text_seq_length=MAX_TEXT_TOKENS,
+    )
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        temporal_compression_ratio=4,
+    )
+    scheduler = CogVideoXDDIMScheduler(
+        timestep_spacing="trailing",
+        prediction_type="v_prediction",
+        rescale_betas_zero_snr=True,
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=False,
+        set_alpha_to_one=True,
+        steps_offset=0,
+    )
+    pipe = CogVideoXPipeline(transformer=transformer, vae=vae, scheduler=scheduler, **text_parts())
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
