@@ -51,6 +51,17 @@ def test_two_devices_serve_two_requests_at_once(tiny_models, tmp_path, monkeypat
     assert all(m._lock.acquire(blocking=False) for m in pool.models)  # both free again
 
 
+def test_a_video_model_runs_on_a_free_device_of_the_pool(tiny_models, tmp_path):
+    settings = dataclasses.replace(
+        Settings.from_env({"T2VZ_DEVICES": "cpu, cpu"}).with_tiny_models(), output_dir=tmp_path
+    )
+    pool = serving_model(settings)
+    small = dict(model_name="tiny-ltx", num_frames=9, height=64, width=64, num_inference_steps=2)
+    results = [pool.trained_video(prompt, **small) for prompt in ("a fox", "a hare")]
+    assert all(result.card.mode == "trained_video" for result in results)
+    assert all(m._lock.acquire(blocking=False) for m in pool.models)
+
+
 def test_one_device_is_a_plain_model(tiny_models):
     from model import Model
 

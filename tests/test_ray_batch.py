@@ -33,6 +33,10 @@ JOBS = [
         "parameters": {"video": example("coffee_pan.mp4"), "prompt": "night", "max_frames": 2, **FAST},
     },
     {"mode": "pix2pix", "parameters": {"video": example("cat_zoom.mp4"), "prompt": "snow", "max_frames": 2, **FAST}},
+    {
+        "mode": "trained_video",
+        "parameters": {"prompt": "a fox", "model_name": "tiny-wan", "num_frames": 5, "width": 64, "height": 64},
+    },
 ]
 
 
@@ -71,13 +75,13 @@ def test_two_ray_workers_make_the_clips_one_process_makes(cluster, tmp_path):
     on_ray = run_batch_on_ray(
         tmp_path / "jobs.jsonl", tmp_path / "ray", workers=2, settings=Settings.from_env().with_tiny_models()
     )
-    assert (local.done, on_ray.done, on_ray.failed) == (6, 6, 0)
+    assert (local.done, on_ray.done, on_ray.failed) == (len(JOBS),) * 2 + (0,)
     mine, theirs = clips(tmp_path / "local"), clips(tmp_path / "ray")
     assert mine.keys() == theirs.keys() and all(np.array_equal(mine[k], theirs[k]) for k in mine)
     again = run_batch_on_ray(
         tmp_path / "jobs.jsonl", tmp_path / "ray", workers=2, settings=Settings.from_env().with_tiny_models()
     )
-    assert (again.done, again.skipped) == (0, 6)  # the second run does nothing
+    assert (again.done, again.skipped) == (0, len(JOBS))  # the second run does nothing
 
 
 def test_a_killed_worker_s_job_is_done_by_another(cluster, tmp_path, monkeypatch):
@@ -104,7 +108,7 @@ def test_a_killed_worker_s_job_is_done_by_another(cluster, tmp_path, monkeypatch
         settings=Settings.from_env().with_tiny_models(),
         on_started=pool.extend,
     )
-    assert killed.is_set() and (summary.done, summary.failed) == (6, 0)
+    assert killed.is_set() and (summary.done, summary.failed) == (len(JOBS), 0)
     rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert sorted(row["job"] for row in rows) == list(range(6))  # each job once: nothing lost, nothing twice
-    assert len(list((tmp_path / "out").glob("*.mp4"))) == 6 and not list((tmp_path / "out").glob(".*partial"))
+    assert len(list((tmp_path / "out").glob("*.mp4"))) == len(JOBS) and not list((tmp_path / "out").glob(".*partial"))
