@@ -72,6 +72,8 @@ VIDEO_MODELS = (
     "THUDM/CogVideoX-5b-I2V",
 )
 TINY_VIDEO_MODELS = ("tiny-wan", "tiny-ltx", "tiny-cogvideox")
+# Step-distilled video models: their published steps and guidance (the family's own are for the full models).
+FEW_STEP_VIDEO_MODELS = {"Lightricks/LTX-Video-0.9.7-distilled": (8, 1.0)}
 TINY_PIX2PIX_MODEL = "tiny-pix2pix"
 TINY_MODELSCOPE_MODELS = ("tiny-modelscope", "tiny-modelscope-xl")
 # Where a single-file checkpoint's family finds the diffusers configs (component classes, scheduler, sizes) that a

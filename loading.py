@@ -598,7 +598,8 @@ class ModelLoader:
             return
         if transformer not in self.loras:
             path = self.resolve_model_name(name, rules)
-            single_file.refuse_pickle(path, f"LoRA '{name}'")
+            if single_file.is_single_file(path):  # a local file, or one file of a hub repo (owner/repo/file)
+                path = str(single_file.fetch(path, f"LoRA '{name}'"))
             try:
                 pipe.load_lora_weights(path, adapter_name="lora")
                 fitted = any("lora" in adapters for adapters in pipe.get_list_adapters().values())

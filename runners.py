@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from catalogue import upscale_long_side
+from catalogue import FEW_STEP_VIDEO_MODELS, upscale_long_side
 from errors import InputError
 from modes import (
     CannyCall,
@@ -353,6 +353,9 @@ def run_video_model(model: Model, mode: Mode, call: VideoModelCall, rules: Reque
     def run():
         pipe, family, image_mode = model.video_pipeline(call.model_name, call.image is not None, rules)
         check_image(family, image_mode, call.image is not None, call.model_name)
+        steps, guidance = FEW_STEP_VIDEO_MODELS.get(call.model_name, (None, None))  # a distilled model's own
+        call.num_inference_steps = call.num_inference_steps or steps
+        call.guidance_scale = guidance if call.guidance_scale is None else call.guidance_scale
         shape = fit_shape(pipe, family, call, call.notes)
         call.video_length, call.height, call.width, call.fps = shape.frames, shape.height, shape.width, shape.fps
         call.num_inference_steps, call.guidance_scale = shape.steps, shape.guidance  # the card: the clip as made

@@ -293,3 +293,13 @@ def test_a_restyled_clip_records_the_trained_model_and_the_sd_model(model):
     assert card.models["model"].name == model.settings.default_sd_model
     assert card.source["mode"] == "trained_video" and card.source["models"]["model"]["name"] == "tiny-ltx"
     assert card.source["parameters"]["prompt"] == "a fox running"
+
+
+def test_a_step_distilled_model_makes_its_clip_in_its_own_few_steps(model, monkeypatch):
+    import runners
+
+    monkeypatch.setitem(runners.FEW_STEP_VIDEO_MODELS, "tiny-ltx", (3, 1.0))
+    result = model.trained_video("a cat", model_name="tiny-ltx", num_frames=9, height=64, width=64)
+    assert (result.card.parameters["num_inference_steps"], result.card.parameters["guidance_scale"]) == (3, 1.0)
+    chosen = model.trained_video("a cat", model_name="tiny-ltx", num_frames=9, height=64, width=64, **FEW)
+    assert chosen.card.parameters["num_inference_steps"] == 2  # the user's choice stands
