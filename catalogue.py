@@ -70,8 +70,10 @@ VIDEO_MODELS = (
     "THUDM/CogVideoX-2b",
     "THUDM/CogVideoX-5b",
     "THUDM/CogVideoX-5b-I2V",
+    "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_t2v",
+    "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_i2v",
 )
-TINY_VIDEO_MODELS = ("tiny-wan", "tiny-ltx", "tiny-cogvideox")
+TINY_VIDEO_MODELS = ("tiny-wan", "tiny-ltx", "tiny-cogvideox", "tiny-hunyuan15")
 # Step-distilled video models: their published steps and guidance (the family's own are for the full models).
 FEW_STEP_VIDEO_MODELS = {"Lightricks/LTX-Video-0.9.7-distilled": (8, 1.0)}
 TINY_PIX2PIX_MODEL = "tiny-pix2pix"

@@ -181,7 +181,7 @@ MODES = Registry(
             run_video_model,
             "trained_video",
             ("prompt",),
-            "Trained video transformers (Wan, LTX-Video, CogVideoX): text-to-video, image-to-video with an image.",
+            "Trained video transformers (Wan, LTX-Video, CogVideoX, HunyuanVideo-1.5); image-to-video with an image.",
             tab="tabs.modelscope",
             label="Trained video",
         ),

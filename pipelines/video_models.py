@@ -1,17 +1,20 @@
-"""Trained video transformers (Wan, LTX-Video, CogVideoX) on diffusers' maintained pipelines.
+"""Trained video transformers (Wan, LTX-Video, CogVideoX, HunyuanVideo-1.5) on diffusers' maintained pipelines.
 
 A model's family is read from its `model_index.json` (the pipeline class it was saved with), never from its name.
 Each `Family` holds what differs between them: its pipelines (text-to-video, image-to-video), its defaults, its
 shape rules (frames of the form k x temporal ratio + 1, sizes a multiple of the VAE's ratio times the transformer's
 patch) and how its pipeline's latents become the VAE's. The denoising is diffusers' own pipeline, asked for
-latents (`output_type="latent"`) with the Model's step callback; the decoding is `TrainedVideo.decode`, so the
+latents (`output_type="latent"`) with the Model's step callback (through the scheduler's step where a pipeline
+takes no callback: HunyuanVideo-1.5); the decoding is `TrainedVideo.decode`, so the
 latents outlive a decode that runs out of memory (`model.write_clip` retries it tiled, and keeps them on failure).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +95,10 @@ def cogvideox_to_vae(pipe, latents: torch.Tensor, frames: int, *size) -> torch.T
     return latents[:, padding:].permute(0, 2, 1, 3, 4) / pipe.vae_scaling_factor_image
 
 
+def hunyuan_to_vae(pipe, latents: torch.Tensor, *shape) -> torch.Tensor:
+    return latents / pipe.vae.config.scaling_factor
+
+
 FAMILIES = (
     Family(
         "wan",
@@ -126,12 +133,28 @@ FAMILIES = (
         "THUDM/CogVideoX-2b",
         cogvideox_to_vae,
     ),
+    Family(
+        "hunyuan15",
+        "HunyuanVideo-1.5",
+        "HunyuanVideo15Pipeline",
+        "HunyuanVideo15ImageToVideoPipeline",
+        ("HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline"),
+        ("HunyuanVideo15ImageToVideoPipeline",),
+        Defaults(480, 848, 121, 24, 50, 6.0),
+        "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_t2v",
+        hunyuan_to_vae,
+    ),
 )
 # Clips of this many pixels (frames x height x width) and more decode in tiles by default: CogVideoX's own clip
 # (49 x 480 x 720), whose whole decode takes more memory than an 8-12 GB card has beside the transformer.
 TILED_DECODE_FROM = 49 * 480 * 720
 # Their denoising networks: what the loader's memory options (fp8 storage, compilation) apply to.
-VIDEO_TRANSFORMERS = ("WanTransformer3DModel", "LTXVideoTransformer3DModel", "CogVideoXTransformer3DModel")
+VIDEO_TRANSFORMERS = (
+    "WanTransformer3DModel",
+    "LTXVideoTransformer3DModel",
+    "CogVideoXTransformer3DModel",
+    "HunyuanVideo15Transformer3DModel",
+)
 FAMILY_LABELS = ", ".join(family.label for family in FAMILIES)
 
 
@@ -173,7 +196,7 @@ def spatial_multiple(pipe, family: Family) -> int:
     """Frame sides must be a multiple of the VAE's downsampling times the transformer's patch."""
     if family.key == "ltx":
         return pipe.vae_spatial_compression_ratio * pipe.transformer_spatial_patch_size
-    if family.key == "cogvideox":
+    if family.key in ("cogvideox", "hunyuan15"):
         return pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size
     return pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
 
@@ -188,6 +211,8 @@ def own_defaults(pipe, family: Family) -> Defaults:
     """The family's defaults, at the model's own size and length where its config says (CogVideoX's positional
     embeddings are made for one)."""
     config = pipe.transformer.config
+    if family.key == "hunyuan15":  # its guidance is its guider's (the model folder's guider/ config)
+        return dataclasses.replace(family.defaults, guidance=pipe.guider.guidance_scale)
     if family.key != "cogvideox":
         return family.defaults
     scale = pipe.vae_scale_factor_spatial
@@ -248,8 +273,35 @@ def generate(pipe, family: Family, prompt: str, shape: Shape, image=None, **samp
         arguments["frame_rate"] = shape.fps
     if family.key == "cogvideox":  # its transformer takes a fixed number of text tokens
         arguments["max_sequence_length"] = pipe.transformer.config.max_text_seq_length
-    latents = pipe(**arguments).frames
+    if family.key == "hunyuan15":  # guidance by its guider; no step callback: the scheduler's step reports
+        pipe.guider = pipe.guider.new(guidance_scale=arguments.pop("guidance_scale"))
+        with reporting_steps(pipe, arguments.pop("callback_on_step_end", None)):
+            latents = pipe(**arguments).frames
+    else:
+        latents = pipe(**arguments).frames
     return family.to_vae(pipe, latents, shape.frames, shape.height, shape.width)
+
+
+@contextmanager
+def reporting_steps(pipe, callback):
+    """For a pipeline that takes no step callback: its scheduler's step calls `callback(pipe, step, timestep,
+    {"latents": ...})` after each step (stop, previews, the step count), for this call only."""
+    if callback is None:
+        yield
+        return
+    scheduler, count = pipe.scheduler, itertools.count()
+
+    def step(model_output, timestep, sample, *args, **kwargs):
+        output = type(scheduler).step(scheduler, model_output, timestep, sample, *args, **kwargs)
+        latents = output[0] if isinstance(output, tuple) else output.prev_sample
+        callback(pipe, next(count), timestep, {"latents": latents})
+        return output
+
+    scheduler.step = step  # this instance only, until the call ends
+    try:
+        yield
+    finally:
+        del scheduler.step
 
 
 class TrainedVideo:
@@ -267,7 +319,7 @@ class TrainedVideo:
         config = self.pipe.transformer.config
         if self.family.key == "wan":
             return config.patch_size[1]
-        return 1 if self.family.key == "ltx" else config.patch_size
+        return 1 if self.family.key == "ltx" else config.patch_size  # LTX's VAE ratio counts its patch
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

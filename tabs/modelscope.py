@@ -1,5 +1,5 @@
-"""The trained-video tab: video transformers (Wan, LTX-Video, CogVideoX: `tabs.video_models`) and, beside them,
-ModelScope / Zeroscope, with Zeroscope XL upscaling as a second step."""
+"""The trained-video tab: video transformers (Wan, LTX-Video, CogVideoX, HunyuanVideo-1.5: `tabs.video_models`)
+and, beside them, ModelScope / Zeroscope, with Zeroscope XL upscaling as a second step."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def create_demo(model: Model, transformers: Mode, mode: Mode, upscale: Mode) -> 
     with gr.Blocks() as demo:
         gr.Markdown("## Trained video models\nModels trained on video, beside the zero-shot tabs.")
         with gr.Tabs():
-            with gr.Tab("Wan / LTX-Video / CogVideoX", id="transformers"):
+            with gr.Tab("Video transformers", id="transformers"):
                 create_section(model, transformers)
             with gr.Tab("ModelScope / Zeroscope", id="modelscope"):
                 modelscope_section(model, mode, upscale)

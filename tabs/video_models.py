@@ -1,7 +1,7 @@
-"""The trained-video tab's video transformers (Wan, LTX-Video, CogVideoX): a prompt and, where the model takes one,
-a first frame; the family's own clip unless the controls say otherwise. Below the result, "Restyle with my SD
-model" sends the clip to the depth or edge tab as their input video (`connect_restyle`, wired by the app once every
-tab exists): the trained model's motion, the user's SD checkpoint's look."""
+"""The trained-video tab's video transformers (Wan, LTX-Video, CogVideoX, HunyuanVideo-1.5): a prompt and, where the
+model takes one, a first frame; the family's own clip unless the controls say otherwise. Below the result, "Restyle
+with my SD model" sends the clip to the depth or edge tab as their input video (`connect_restyle`, wired by the app
+once every tab exists): the trained model's motion, the user's SD checkpoint's look."""
 
 from __future__ import annotations
 
@@ -75,8 +75,9 @@ def create_section(model: Model, mode: Mode) -> gr.Video:
     """The section's controls, wired to the mode's endpoint; returns the result video (the restyle's source)."""
     settings = model.settings
     gr.Markdown(
-        "Trained video transformers: Wan 2.1/2.2, LTX-Video, CogVideoX. The family is read from the model; each "
-        "makes its own size and length unless you set them (frames become k x 4 + 1, or x 8 + 1 for LTX)."
+        "Trained video transformers: Wan 2.1/2.2, LTX-Video, CogVideoX, HunyuanVideo-1.5. The family is read from "
+        "the model; each makes its own size and length unless you set them (frames become k x 4 + 1, or k x 8 + 1 "
+        "for LTX-Video)."
     )
     with gr.Row():
         with gr.Column(elem_id=f"{mode.name}-controls"):

@@ -27,7 +27,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TRANSFORMERS = "Wan / LTX-Video / CogVideoX"
+TRANSFORMERS = "Video transformers"
 TABS = [
     "Text2Video",
     "Pose",

@@ -1,6 +1,6 @@
-"""Trained video transformers (Wan, LTX-Video, CogVideoX) on their tiny offline models: equal to diffusers' own
-pipelines, the family read from the model, its shape rules, refusals, LoRAs, memory options and a decode that never
-loses a finished denoising."""
+"""Trained video transformers (Wan, LTX-Video, CogVideoX, HunyuanVideo-1.5) on their tiny offline models: equal to
+diffusers' own pipelines, the family read from the model, its shape rules, refusals, LoRAs, memory options and a decode
+that never loses a finished denoising."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.helpers import stopping_after, web
 from utils.jobs import Job, job_scope
 from utils.video import read_video
 
-FAMILIES = ("wan", "ltx", "cogvideox")
+FAMILIES = ("wan", "ltx", "cogvideox", "hunyuan15")
 SMALL = dict(num_frames=9, height=64, width=64, num_inference_steps=2)
 
 
@@ -68,9 +68,15 @@ def test_each_family_equals_diffusers_pipeline(tiny_models, key):
     shape = fit_shape(pipe, family, Asked(), [])
     latents = generate(pipe, family, "a cat", shape, negative_prompt="", generator=seeded())
     ours = TrainedVideo(pipe, family).decode(latents).numpy()
-    extra = {"frame_rate": shape.fps} if key == "ltx" else {}
+    # Each pipeline's own arguments: LTX's rate, CogVideoX's text length, HunyuanVideo-1.5's guider (no argument).
+    extra = {"frame_rate": shape.fps} if key == "ltx" else {"guidance_scale": shape.guidance}
     if key == "cogvideox":
         extra["max_sequence_length"] = pipe.transformer.config.max_text_seq_length
+    if key == "hunyuan15":
+        assert pipe.guider.guidance_scale == shape.guidance  # the folder's guider, as the reference runs it
+        del extra["guidance_scale"]
+    elif key == "ltx":
+        extra["guidance_scale"] = shape.guidance
     reference = pipe(
         "a cat",
         negative_prompt="",
@@ -78,7 +84,6 @@ def test_each_family_equals_diffusers_pipeline(tiny_models, key):
         height=64,
         width=64,
         num_inference_steps=2,
-        guidance_scale=family.defaults.guidance,
         generator=seeded(),
         output_type="np",
         **extra,
@@ -117,7 +122,9 @@ def test_image_to_video_equals_diffusers_pipeline(tiny_models, key):
 def test_the_family_is_read_from_the_model_not_its_name(tiny_models):
     assert family_of({"_class_name": "WanImageToVideoPipeline"}, "my-ltx-model").key == "wan"
     assert family_of({"_class_name": "CogVideoXImageToVideoPipeline"}, "wan").key == "cogvideox"
-    with pytest.raises(WrongModelError, match="'x' is a StableDiffusionPipeline model.*Wan, LTX-Video, CogVideoX"):
+    with pytest.raises(
+        WrongModelError, match="'x' is a StableDiffusionPipeline model.*Wan, LTX-Video, CogVideoX, HunyuanVideo-1.5"
+    ):
         family_of({"_class_name": "StableDiffusionPipeline"}, "x")
 
 
@@ -128,7 +135,7 @@ def test_a_clip_of_each_family_is_written_with_its_card(model, key):
     assert len(frames) == 9 and frames.shape[1:3] == (64, 64)
     card = result.card
     assert card.mode == "trained_video" and card.models["model"].name == f"tiny-{key}"
-    own = {"wan": 16, "ltx": 24, "cogvideox": 8}[key]
+    own = {"wan": 16, "ltx": 24, "cogvideox": 8, "hunyuan15": 24}[key]
     assert card.parameters["fps"] == own == fps  # the family's own rate, recorded as made
     again = model.run_card(card)
     assert np.array_equal(read_video(again.path)[0], frames)  # the card makes the same clip
@@ -186,17 +193,20 @@ def test_a_lora_of_the_family_changes_the_clip_and_another_familys_is_refused_by
         model.trained_video("a cat", model_name="tiny-ltx", lora=str(wan_lora), **SMALL)
 
 
-def test_stop_within_a_step_counts_the_users_steps(model):
+@pytest.mark.parametrize("key", ["wan", "hunyuan15"])  # a step callback; the scheduler's step (no callback)
+def test_stop_within_a_step_counts_the_users_steps(model, key):
     with stopping_after(2) as (job, calls), pytest.raises(Exception, match="Stopped"):
-        web(model, "trained_video", "a cat", model_name="tiny-wan", job=job, **{**SMALL, "num_inference_steps": 5})
+        web(model, "trained_video", "a cat", model_name=f"tiny-{key}", job=job, **{**SMALL, "num_inference_steps": 5})
     assert len(calls) == 2 and job.steps_done() == (2, 5)
+    assert "step" not in model.slots["video_model"][1].scheduler.__dict__  # the scheduler's own step again
 
 
-def test_previews_show_the_first_frames_while_denoising(model):
+@pytest.mark.parametrize("key", ["ltx", "hunyuan15"])
+def test_previews_show_the_first_frames_while_denoising(model, key):
     shown = []
     job = Job(preview=shown.append)
     with job_scope(job):
-        model.trained_video("a cat", model_name="tiny-ltx", **{**SMALL, "num_inference_steps": 6})
+        model.trained_video("a cat", model_name=f"tiny-{key}", **{**SMALL, "num_inference_steps": 6})
     assert len(shown) >= 2 and all(p.dtype == np.uint8 and p.ndim == 3 for p in shown)
 
 
@@ -242,6 +252,7 @@ TILES = {
     "wan": dict(tile_sample_stride_height=64, tile_sample_stride_width=64),
     "ltx": dict(tile_sample_stride_height=64, tile_sample_stride_width=64),
     "cogvideox": dict(tile_overlap_factor_height=1 / 3, tile_overlap_factor_width=1 / 3),
+    "hunyuan15": dict(tile_latent_min_height=24, tile_latent_min_width=24, tile_overlap_factor=1 / 3),  # 4x VAE
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from utils.tiny_video_models import build_tiny_cogvideox, build_tiny_ltx, build_tiny_wan
+from utils.tiny_video_models import build_tiny_cogvideox, build_tiny_hunyuan15, build_tiny_ltx, build_tiny_wan
 
 logger = logging.getLogger(__name__)
 
@@ -420,6 +420,7 @@ TINY_FAMILIES = {
     "wan": (marked(build_tiny_wan, "wan"), 17),
     "ltx": (marked(build_tiny_ltx, "ltx"), 18),
     "cogvideox": (marked(build_tiny_cogvideox, "cogvideox"), 19),
+    "hunyuan15": (marked(build_tiny_hunyuan15, "hunyuan15"), 20),
 }
 
 

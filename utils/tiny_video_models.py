@@ -1,4 +1,4 @@
-"""Tiny randomly initialised video transformers (Wan, LTX-Video, CogVideoX) in diffusers' on-disk layout.
+"""Tiny randomly initialised video transformers (Wan, LTX-Video, CogVideoX, HunyuanVideo-1.5) in diffusers' layout.
 
 Their shapes follow diffusers' own fast tests of each pipeline (a two-layer transformer, a VAE a few channels wide, a
 two-layer T5 encoder whose width is the transformer's text width), with an in-memory tokenizer instead of the hub's,
@@ -180,5 +180,101 @@ def build_tiny_cogvideox(folder: str | Path, seed: int = 0) -> Path:
         steps_offset=0,
     )
     pipe = CogVideoXPipeline(transformer=transformer, vae=vae, scheduler=scheduler, **text_parts())
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
+def build_qwen_tokenizer():
+    """A Qwen-style fast tokenizer over single bytes, with the chat template HunyuanVideo-1.5 formats prompts by."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tokenizer = Tokenizer(models.BPE(vocab={token: i for i, token in enumerate(specials + alphabet)}, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<|endoftext|>", eos_token="<|im_end|>", model_max_length=32768
+    )
+    fast.add_special_tokens({"additional_special_tokens": specials[1:]})
+    fast.chat_template = QWEN_CHAT_TEMPLATE
+    return fast
+
+
+# Qwen's chat format: each message between <|im_start|>role and <|im_end|>, then the assistant's turn.
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}{{ part['text'] }}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_hunyuan15(folder: str | Path, seed: int = 0) -> Path:
+    """HunyuanVideo-1.5's layout in diffusers' test shapes: a Qwen2.5-VL text model and a ByT5 encoder for the
+    prompt, classifier-free guidance as a guider component."""
+    from diffusers import (
+        AutoencoderKLHunyuanVideo15,
+        FlowMatchEulerDiscreteScheduler,
+        HunyuanVideo15Pipeline,
+        HunyuanVideo15Transformer3DModel,
+    )
+    from diffusers.guiders import ClassifierFreeGuidance
+    from transformers import ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel
+
+    torch.manual_seed(seed)
+    transformer = HunyuanVideo15Transformer3DModel(
+        in_channels=9,
+        out_channels=4,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        num_layers=1,
+        num_refiner_layers=1,
+        mlp_ratio=2.0,
+        patch_size=1,
+        patch_size_t=1,
+        text_embed_dim=16,
+        text_embed_2_dim=T5_WIDTH,
+        image_embed_dim=12,
+        rope_axes_dim=(2, 2, 4),
+        target_size=16,
+        task_type="t2v",
+    )
+    vae = AutoencoderKLHunyuanVideo15(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(16, 16),
+        layers_per_block=1,
+        spatial_compression_ratio=4,
+        temporal_compression_ratio=4,
+        downsample_match_channel=False,
+        upsample_match_channel=False,
+    )
+    tokenizer = build_qwen_tokenizer()
+    qwen = Qwen2_5_VLTextConfig(
+        hidden_size=16,
+        intermediate_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+        rope_theta=1000000.0,
+    )
+    byt5 = ByT5Tokenizer()
+    pipe = HunyuanVideo15Pipeline(
+        transformer=transformer.eval(),
+        vae=vae.eval(),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        text_encoder=Qwen2_5_VLTextModel(qwen).eval(),
+        tokenizer=tokenizer,
+        text_encoder_2=build_t5(len(byt5)).eval(),
+        tokenizer_2=byt5,
+        guider=ClassifierFreeGuidance(guidance_scale=6.0),
+    )
     pipe.save_pretrained(folder, safe_serialization=True)
     return Path(folder)
