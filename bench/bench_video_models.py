@@ -49,6 +49,9 @@ def wan_pipeline(device: str, dtype: torch.dtype):
 
     torch.manual_seed(0)
     transformer = WanTransformer3DModel(**WAN_1_3B).to(device, dtype).eval()
+    for name, module in transformer.named_modules():  # as from_pretrained(dtype=...) keeps them
+        if any(part in name.split(".") for part in transformer._keep_in_fp32_modules):
+            module.float()
     vae = AutoencoderKLWan().to(device, torch.float32).eval()  # its defaults are Wan 2.1's
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
     pipe = WanPipeline(tokenizer=None, text_encoder=None, vae=vae, scheduler=scheduler, transformer=transformer)

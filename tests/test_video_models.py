@@ -92,17 +92,20 @@ def test_each_family_equals_diffusers_pipeline(tiny_models, key):
     assert np.abs(ours - reference).max() <= 1e-5
 
 
-@pytest.mark.parametrize("key", ["wan", "ltx"])
-def test_image_to_video_equals_diffusers_pipeline(tiny_models, key):
-    """Wan 2.2 TI2V's layout and LTX take a first frame with the same weights, through their image pipelines."""
+@pytest.mark.parametrize("key, must", [("wan", None), ("ltx", None), ("cogvideox-i2v", True)])
+def test_image_to_video_equals_diffusers_pipeline(tiny_models, key, must):
+    """Wan 2.2 TI2V's layout and LTX take a first frame with the same weights, through their image pipelines; an
+    image-to-video checkpoint (CogVideoX I2V) must have one."""
     pipe, family, index = loaded(tiny_models[key])
-    assert takes_image(family, index) is None  # may take one
+    assert takes_image(family, index) is must
     image_pipe = image_pipeline(pipe, family)
     image_pipe.set_progress_bar_config(disable=True)
     shape = fit_shape(image_pipe, family, Asked(), [])
     latents = generate(image_pipe, family, "a cat", shape, picture(), negative_prompt="", generator=seeded())
     ours = TrainedVideo(image_pipe, family).decode(latents).numpy()
     extra = {"frame_rate": shape.fps} if key == "ltx" else {}
+    if family.key == "cogvideox":
+        extra["max_sequence_length"] = pipe.transformer.config.max_text_seq_length
     reference = image_pipe(
         image=picture(),
         prompt="a cat",
@@ -158,6 +161,17 @@ def test_an_image_where_the_family_takes_one(model, tmp_path):
     assert result.card.parameters["image"]["file"] == "first.png"
     with pytest.raises(InputError, match="'tiny-cogvideox' is a CogVideoX text-to-video model: it takes no image"):
         model.trained_video("a cat", model_name="tiny-cogvideox", image=str(path), **SMALL)
+
+
+def test_an_image_to_video_checkpoint_needs_its_first_frame_and_makes_its_own_size(model, tmp_path):
+    """CogVideoX 5B I2V's layout: an image is required, and its learned positions fix the size (with a note)."""
+    with pytest.raises(InputError, match="'tiny-cogvideox-i2v' is a CogVideoX image-to-video model: give it a first"):
+        model.trained_video("a cat", model_name="tiny-cogvideox-i2v", **SMALL)
+    path = tmp_path / "first.png"
+    picture().save(path)
+    result = model.trained_video("a cat", model_name="tiny-cogvideox-i2v", image=str(path), **{**SMALL, "width": 96})
+    assert "This CogVideoX model makes clips of 64x64 only: the size became that." in result.notes
+    assert read_video(result.path)[0].shape[:3] == (9, 64, 64)
 
 
 def test_a_model_of_another_kind_is_refused_by_name(model):

@@ -133,19 +133,26 @@ def build_tiny_ltx(folder: str | Path, seed: int = 0) -> Path:
     return Path(folder)
 
 
-def build_tiny_cogvideox(folder: str | Path, seed: int = 0) -> Path:
+def build_tiny_cogvideox(folder: str | Path, seed: int = 0, image: bool = False) -> Path:
+    """CogVideoX's layout; with `image`, CogVideoX 5B I2V's: the first frame's latents beside the noise (twice the
+    input channels), rotary and learned positions (so one size only), an image-to-video checkpoint."""
     from diffusers import (
         AutoencoderKLCogVideoX,
         CogVideoXDDIMScheduler,
+        CogVideoXImageToVideoPipeline,
         CogVideoXPipeline,
         CogVideoXTransformer3DModel,
     )
 
     torch.manual_seed(seed)
+    heads = (
+        dict(num_attention_heads=2, attention_head_dim=16)
+        if image
+        else dict(num_attention_heads=4, attention_head_dim=8)
+    )
     transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=4,
-        attention_head_dim=8,
-        in_channels=4,
+        **heads,
+        in_channels=8 if image else 4,
         out_channels=4,
         time_embed_dim=2,
         text_embed_dim=T5_WIDTH,
@@ -156,6 +163,8 @@ def build_tiny_cogvideox(folder: str | Path, seed: int = 0) -> Path:
         patch_size=2,
         temporal_compression_ratio=4,
         max_text_seq_length=MAX_TEXT_TOKENS,
+        use_rotary_positional_embeddings=image,
+        use_learned_positional_embeddings=image,
     )
     vae = AutoencoderKLCogVideoX(
         in_channels=3,
@@ -179,9 +188,14 @@ def build_tiny_cogvideox(folder: str | Path, seed: int = 0) -> Path:
         set_alpha_to_one=True,
         steps_offset=0,
     )
-    pipe = CogVideoXPipeline(transformer=transformer, vae=vae, scheduler=scheduler, **text_parts())
+    pipeline_class = CogVideoXImageToVideoPipeline if image else CogVideoXPipeline
+    pipe = pipeline_class(transformer=transformer, vae=vae, scheduler=scheduler, **text_parts())
     pipe.save_pretrained(folder, safe_serialization=True)
     return Path(folder)
+
+
+def build_tiny_cogvideox_i2v(folder: str | Path, seed: int = 0) -> Path:
+    return build_tiny_cogvideox(folder, seed, image=True)
 
 
 def build_qwen_tokenizer():
