@@ -6,9 +6,14 @@ Parts (`--parts`, comma-separated; all by default):
   5      bench_real_size.py case 5 at 512 px, 8 frames: the exact speed-ups against the reference (a few minutes)
   6      bench_real_size.py case 6: seconds and peak GPU memory per 8- and 24-frame clip at 512 px, chunk 8 and 2,
          every option (`--table-steps` DDIM steps; about 6 minutes at 20 steps on one H200)
+  video  each trained video family's tiny model through the Model on the device (bfloat16 on CUDA): a clip of the
+         asked size, not blank, with the decode in tiles too (under a minute)
+  wan    bench_video_models.py: Wan 2.1 T2V 1.3B at full size, 33 frames at 832x480, ours against diffusers'
+         WanPipeline, seconds per step per frame and working memory (a few minutes)
 
-    python -m bench.gpu_check --parts smoke,5        # then, in a second command:
+    python -m bench.gpu_check --parts smoke,video,5  # then, in a second command:
     python -m bench.gpu_check --parts 6 --table-steps 20
+    python -m bench.gpu_check --parts wan
 
 Each part's output is also written to $OUT/<part>.txt when OUT is set (the device tool brings that folder back).
 The device machine has torch, transformers and Triton but not diffusers: carry its wheel. Here, once:
@@ -107,8 +112,37 @@ def smoke(device: str) -> bool:
     return ok
 
 
-def bench(device: str, arguments: list[str]) -> bool:
-    command = [sys.executable, "-m", "bench.bench_real_size", "--device", device, *arguments]
+def video(device: str) -> bool:
+    """Each trained video family's tiny model through the Model on the device: a finite clip of the asked size,
+    decoded whole and in tiles (T2VZ_VAE_TILING=on)."""
+    import dataclasses
+
+    from PIL import Image
+
+    from catalogue import TINY_VIDEO_MODELS
+    from model import Model
+    from settings import Settings
+    from utils.video import read_video
+
+    folder = Path(tempfile.mkdtemp(prefix="t2vz-gpu-check-video-"))
+    Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)).save(folder / "first.png")
+    ok = True
+    for tiling in ("off", "on"):
+        settings = Settings.from_env().with_tiny_models()
+        model = Model(device=device, settings=dataclasses.replace(settings, output_dir=folder, vae_tiling=tiling))
+        print(f"video: tiny models on {device} ({model.video_dtype}), VAE tiling {tiling}", flush=True)
+        for name in TINY_VIDEO_MODELS:
+            image = str(folder / "first.png") if name.endswith("i2v") else None
+            small = dict(num_frames=9, height=64, width=64, num_inference_steps=2, image=image)
+            frames = read_video(model.trained_video(PROMPT, model_name=name, **small).path)[0]
+            good = frames.shape[:3] == (9, 64, 64) and frames.std() > 0
+            print(f"  {name}: {frames.shape}, std {frames.std():.1f} {'ok' if good else 'FAILED'}", flush=True)
+            ok &= good
+    return ok
+
+
+def bench(device: str, arguments: list[str], module: str = "bench.bench_real_size") -> bool:
+    command = [sys.executable, "-m", module, "--device", device, *arguments]
     print("$ " + " ".join(command[1:]), flush=True)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     for line in process.stdout or ():
@@ -119,7 +153,7 @@ def bench(device: str, arguments: list[str]) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--parts", default="smoke,5,6")
+    parser.add_argument("--parts", default="smoke,video,5,6,wan")
     parser.add_argument("--table-steps", type=int, default=20)
     args = parser.parse_args()
     device = args.device
@@ -129,6 +163,8 @@ def main() -> None:
         "smoke": lambda: smoke(device),
         "5": lambda: bench(device, ["--cases", "5", "--frames", "8"]),
         "6": lambda: bench(device, ["--cases", "6", "--table-steps", str(args.table_steps)]),
+        "video": lambda: video(device),
+        "wan": lambda: bench(device, ["--repeats", "2"], module="bench.bench_video_models"),
     }
     failed = []
     for part in args.parts.split(","):

@@ -65,23 +65,29 @@ def test_group_offloading_gives_the_same_video(tmp_path):
 @pytest.mark.slow  # the full suite runs it; the fast specification states the feature elsewhere
 def test_model_offloading_is_set_on_every_pipeline_on_cuda(tmp_path, monkeypatch):
     """accelerate's hooks need a GPU: on one, each call's pipeline gets them and the modules stay in CPU memory."""
+    from diffusers import WanPipeline
+
     from pipelines.base import VideoPipelineBase
 
     calls = []
-    monkeypatch.setattr(
-        VideoPipelineBase, "enable_model_cpu_offload", lambda self, device=None: calls.append(type(self).__name__)
-    )
+    for pipeline_class in (VideoPipelineBase, WanPipeline):
+        monkeypatch.setattr(
+            pipeline_class, "enable_model_cpu_offload", lambda self, device=None: calls.append(type(self).__name__)
+        )
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)  # no GPU here to ask
     model = model_with(tmp_path, offload="model")
     model.device = torch.device("cuda")  # no module is moved: offloading keeps them in CPU memory
     model.text2video_pipeline("tiny-sd")
     model.controlnet_pipeline("tiny-sd", "tiny-controlnet-canny")
     model.pix2pix_pipeline("tiny-pix2pix")
     model.modelscope_pipeline("tiny-modelscope")
+    model.video_pipeline("tiny-wan", image=False)
     assert calls == [
         "TextToVideoZeroPipeline",
         "ControlNetVideoPipeline",
         "InstructPix2PixVideoPipeline",
         "ModelScopePipeline",
+        "WanPipeline",
     ]
 
 
