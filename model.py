@@ -161,9 +161,10 @@ class Model(ModelLoader):
             tensors = on_step(pipe, step, timestep, tensors)
             denoised = tensors.get("denoised") if clean is None or show is None else clean(pipe, step, tensors)
             if show is not None and step % every == 0 and denoised is not None:
-                unet = getattr(pipe, "unet", None)  # TAESD and the fitted maps are Stable Diffusion's
+                unet = getattr(pipe, "unet", None)  # TAESD and the published maps are Stable Diffusion's
                 sdxl = getattr(getattr(unet, "config", None), "addition_embed_type", None) == "text_time"
-                show(preview_image(denoised, self.preview_decoder() if unet is not None else None, sdxl))
+                decoder = self.preview_decoder() if unet is not None else None
+                show(preview_image(denoised, decoder, sdxl, to_rgb=getattr(clean, "to_rgb", None)))
             return tensors
 
         return callback

@@ -8,6 +8,8 @@ shapes at 1/8 of the size: enough to see early whether the clip is going where o
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 
@@ -67,12 +69,15 @@ def latent_rgb(latents: torch.Tensor, sdxl: bool = False) -> torch.Tensor:
 
 @torch.no_grad()
 def preview_image(
-    latents: torch.Tensor, decoder=None, sdxl: bool = False, max_frames: int = MAX_PREVIEW_FRAMES
+    latents: torch.Tensor, decoder=None, sdxl: bool = False, max_frames: int = MAX_PREVIEW_FRAMES, to_rgb=None
 ) -> np.ndarray:
     """The first `max_frames` frames of estimated clean latents side by side, as a uint8 (height, width, 3) image:
-    decoded by `decoder` (an `AutoencoderTiny`) when given, else by the latent-to-RGB map."""
+    decoded by `decoder` (an `AutoencoderTiny`) when given, else by `to_rgb` ((F, C, h, w) -> (F, 3, h, w) in
+    [0, 1]: a map fitted to the VAE, `fitted_rgb_map`), else by the latent-to-RGB map."""
     frames = as_frames(latents)[:max_frames]
-    if decoder is not None:
+    if to_rgb is not None:
+        rgb = to_rgb(frames.float())
+    elif decoder is not None:
         # TAESD takes the sampler's latents as they are (its scaling factor is 1) and returns images in [-1, 1].
         images = decoder.decode(frames.to(decoder.device, decoder.dtype), return_dict=False)[0].float()
         rgb = (images / 2 + 0.5).clamp(0, 1)
@@ -80,3 +85,37 @@ def preview_image(
         rgb = latent_rgb(frames, sdxl)
     strip = torch.cat(list(rgb), dim=2)  # (3, h, w * frames)
     return (strip.permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+# The VAEs whose latent-to-RGB maps were fitted (`fitted_rgb_map`), for the life of the VAE.
+_FITTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+FIT_SIDE_LATENTS = 16  # the fitting picture spans this many latents a side (256 samples)
+
+
+@torch.no_grad()
+def fitted_rgb_map(vae, spatial_ratio: int):
+    """A linear map from a video VAE's latents (its own, unnormalised space) to RGB, fitted once per VAE by least
+    squares on a picture of smooth random colours it encodes (each latent against the mean colour of the pixels it
+    covers): the same kind of map as `SD_LATENT_RGB`, for any latent space, with no weights to ship. A preview's
+    colours and shapes, not its detail."""
+    if vae not in _FITTED:
+        side = FIT_SIDE_LATENTS * spatial_ratio
+        generator = torch.Generator().manual_seed(0)
+        coarse = torch.rand(1, 3, 8, 8, generator=generator)
+        picture = torch.nn.functional.interpolate(coarse, size=(side, side), mode="bicubic").clamp(0, 1)
+        sample = (picture * 2 - 1).unsqueeze(2).to(vae.device, vae.dtype)  # (1, 3, 1, H, W) in [-1, 1]
+        latent = vae.encode(sample).latent_dist.mode()[0, :, 0].float().cpu()  # (C, h, w)
+        h, w = latent.shape[1:]
+        target = torch.nn.functional.adaptive_avg_pool2d(picture[0], (h, w))  # (3, h, w): the colours they cover
+        inputs = torch.cat([latent.reshape(len(latent), -1), torch.ones(1, h * w)]).T  # (h w, C + 1)
+        ridge = 1e-3 * torch.eye(inputs.shape[1])
+        weights = torch.linalg.solve(inputs.T @ inputs + ridge, inputs.T @ target.reshape(3, -1).T)  # (C + 1, 3)
+        _FITTED[vae] = weights
+
+    weights = _FITTED[vae]
+
+    def to_rgb(frames: torch.Tensor) -> torch.Tensor:
+        mapped = torch.einsum("fchw,cr->frhw", frames.cpu(), weights[:-1]) + weights[-1][None, :, None, None]
+        return mapped.clamp(0, 1)
+
+    return to_rgb

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from errors import InputError, WrongModelError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -201,6 +205,14 @@ def spatial_multiple(pipe, family: Family) -> int:
     return pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
 
 
+def vae_spatial_ratio(pipe, family: Family) -> int:
+    """Pixels per latent a side: the spatial multiple without the transformer's patch (LTX's VAE ratio counts it)."""
+    config = pipe.transformer.config
+    if family.key == "wan":
+        return spatial_multiple(pipe, family) // config.patch_size[1]
+    return spatial_multiple(pipe, family) // (1 if family.key == "ltx" else config.patch_size)
+
+
 def temporal_ratio(pipe, family: Family) -> int:
     if family.key == "ltx":
         return pipe.vae_temporal_compression_ratio
@@ -308,18 +320,11 @@ class TrainedVideo:
     """A loaded video pipeline with its family: what the Model's clip writer asks of a pipeline (its scheduler and
     VAE, the VAE's downsampling and the decoding, a few frames at a time)."""
 
-    def __init__(self, pipe, family: Family, generator: torch.Generator | None = None):
-        self.pipe, self.family, self.generator = pipe, family, generator
+    def __init__(self, pipe, family: Family):
+        self.pipe, self.family = pipe, family
         self.scheduler, self.vae = pipe.scheduler, pipe.vae
-        self.vae_scale_factor = spatial_multiple(pipe, family) // self.patch
+        self.vae_scale_factor = vae_spatial_ratio(pipe, family)
         self._progress_bar_config = getattr(pipe, "_progress_bar_config", {})
-
-    @property
-    def patch(self) -> int:
-        config = self.pipe.transformer.config
-        if self.family.key == "wan":
-            return config.patch_size[1]
-        return 1 if self.family.key == "ltx" else config.patch_size  # LTX's VAE ratio counts its patch
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -381,8 +386,21 @@ class CleanEstimate:
 
     def __init__(self, family: Family, shape: Shape):
         self.family, self.shape, self.previous = family, shape, None
+        self.pipe: Any = None  # the pipeline running, from the first step on
+
+    def to_rgb(self, frames: torch.Tensor) -> torch.Tensor:
+        """(F, C, h, w) latents -> RGB by a map fitted to this VAE (`preview.fitted_rgb_map`); if the fit fails,
+        the first three channels, normalised (a preview never fails a generation)."""
+        from pipelines.preview import fitted_rgb_map, latent_rgb
+
+        try:
+            return fitted_rgb_map(self.pipe.vae, vae_spatial_ratio(self.pipe, self.family))(frames)
+        except Exception as error:  # any failure: the coarse picture instead
+            logger.warning("Could not fit a preview map to the VAE (%s): previews show latent channels", error)
+            return latent_rgb(frames)
 
     def __call__(self, pipe, step: int, tensors: dict) -> torch.Tensor | None:
+        self.pipe = pipe
         latents = tensors.get("latents")
         if latents is None:
             return None

@@ -178,3 +178,47 @@ def test_small_previews_are_enlarged_pixel_by_pixel_for_the_page():
     big = enlarged(image, height=160)
     assert big.shape == (160, 640, 3) and np.array_equal(big[::20, ::20], image)
     assert enlarged(big, height=160) is big  # large enough already
+
+
+class LinearVAE(torch.nn.Module):
+    """A stand-in video VAE whose latents are a known linear map of the colours each latent covers."""
+
+    def __init__(self, channels: int = 6, ratio: int = 4):
+        super().__init__()
+        generator = torch.Generator().manual_seed(3)
+        self.ratio, self.mixing = ratio, torch.randn(channels, 3, generator=generator)
+        self.offset = torch.randn(channels, generator=generator)
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # a device and a dtype, as a VAE has
+
+    @property
+    def device(self):
+        return self.anchor.device
+
+    @property
+    def dtype(self):
+        return self.anchor.dtype
+
+    def latents(self, rgb: torch.Tensor) -> torch.Tensor:  # (3, H, W) in [0, 1] -> (C, h, w)
+        pooled = torch.nn.functional.avg_pool2d(rgb[None], self.ratio)[0]
+        return torch.einsum("rhw,cr->chw", pooled, self.mixing) + self.offset[:, None, None]
+
+    def encode(self, sample: torch.Tensor):  # (1, 3, 1, H, W) in [-1, 1], as diffusers' video VAEs take it
+        from types import SimpleNamespace
+
+        latent = self.latents(sample[0, :, 0] / 2 + 0.5)[None, :, None]
+        return SimpleNamespace(latent_dist=SimpleNamespace(mode=lambda: latent))
+
+
+def test_a_fitted_latent_map_recovers_the_colours_a_vae_encodes():
+    """`fitted_rgb_map` inverts a VAE whose latents are linear in colour, on a picture it was not fitted on."""
+    from pipelines.preview import fitted_rgb_map
+
+    vae = LinearVAE()
+    to_rgb = fitted_rgb_map(vae, vae.ratio)
+    generator = torch.Generator().manual_seed(11)
+    picture = torch.nn.functional.interpolate(torch.rand(1, 3, 5, 5, generator=generator), size=(48, 48))[0]
+    shown = to_rgb(vae.latents(picture)[None])[0]
+    expected = torch.nn.functional.avg_pool2d(picture[None], vae.ratio)[0]
+    assert (shown - expected.clamp(0, 1)).abs().max() < 1e-3
+    vae.mixing = vae.mixing * 2  # a fit is kept for the VAE's life: a later map is the first one's
+    assert torch.equal(fitted_rgb_map(vae, vae.ratio)(vae.latents(picture)[None]), to_rgb(vae.latents(picture)[None]))
