@@ -40,7 +40,15 @@ from pipelines.motion_module import (
     animatediff_scheduler,
     motion_unet,
 )
-from pipelines.video_models import VIDEO_TRANSFORMERS, Family, family_of, image_pipeline, lora_family, takes_image
+from pipelines.video_models import (
+    TEXT_ENCODERS,
+    VIDEO_TRANSFORMERS,
+    Family,
+    family_of,
+    image_pipeline,
+    lora_family,
+    takes_image,
+)
 from settings import Settings
 from utils import single_file
 from utils.compilation import compile_repeated_blocks, use_channels_last
@@ -514,11 +522,27 @@ class ModelLoader:
 
             return DiffusionPipeline.from_pretrained(name, dtype=self.video_dtype, use_safetensors=True)
 
-        pipe = self._load("video_model", name, load, label=model_name)
+        pipe = self._load("video_model", name, load, place=self._place_video, label=model_name)
         image_mode = takes_image(family, index)
         if image and image_mode is None:  # the same weights through the family's image-to-video pipeline
             pipe = image_pipeline(pipe, family)
         return self._ready(pipe, family.label), family, image_mode
+
+    def _place_video(self, pipe):
+        """A video pipeline's modules placed as the settings say; its text encoders stay in CPU memory with
+        T2VZ_TEXT_ENCODERS_ON_CPU (they encode there: `video_models.encode_prompts`)."""
+        for name, component in pipe.components.items():
+            if not (self.settings.text_encoders_on_cpu and name in TEXT_ENCODERS):
+                self.on_device(component)
+        return pipe
+
+    @property
+    def text_encoders_on_cpu(self) -> bool:
+        """Whether the video models' prompts are encoded on the CPU (with model offloading, the text encoders visit
+        the GPU while they encode instead)."""
+        return self.settings.text_encoders_on_cpu and not (
+            self.settings.offload == "model" and self.device.type == "cuda"
+        )
 
     @property
     def video_dtype(self) -> torch.dtype:

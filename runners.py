@@ -364,6 +364,7 @@ def run_video_model(model: Model, mode: Mode, call: VideoModelCall, rules: Reque
         image = None if call.image is None else Image.fromarray(call.image)
         sampling = dict(negative_prompt=call.n_prompt, generator=generator(call))
         sampling["callback_on_step_end"] = model.step_callback(CleanEstimate(family, shape), shape.steps)
+        sampling["embeds_on"] = model.device if model.text_encoders_on_cpu else None
         latents = generate(pipe, family, call.prompt, shape, image, **sampling)
         return TrainedVideo(pipe, family), latents, shape.fps, None
 

@@ -20,6 +20,9 @@ T2VZ_OFFLOAD          model: on CUDA, every mode's models sit in CPU memory and 
                       slower); default: everything on the GPU
 T2VZ_LAYERWISE_FP8    1: the UNet's and ControlNet's weights are stored in 8 bits (float8_e4m3) and computed in the
                       model's dtype, layer by layer: about half their memory, a small loss of precision
+T2VZ_TEXT_ENCODERS_ON_CPU  1: the trained video models' text encoders (T5, Qwen: 10-15 GB) stay in CPU memory and
+                      encode the prompt there, once per clip; the GPU never holds them (with T2VZ_OFFLOAD=model they
+                      visit it while they encode instead). Default 0
 T2VZ_CHANNELS_LAST    auto (default: on CUDA), on or off: the denoising networks' weights in channels-last layout,
                       which cuDNN's convolutions run faster; the output equals the default layout's up to rounding
 T2VZ_COMPILE          1: torch.compile the blocks the UNet and ControlNet repeat (regional compilation): faster steps
@@ -149,6 +152,7 @@ class Settings:
     devices: tuple[str, ...] = ()  # one Model per device, serving at once; () picks one
     offload: str = ""  # "", "model" or "group"
     layerwise_fp8: bool = False
+    text_encoders_on_cpu: bool = False
     channels_last: str = "auto"  # "auto" (on CUDA), "on" or "off"
     compile: bool = False
     vae_tiling: str = "auto"  # "auto" (frames of 1024 px and more), "on" or "off"
@@ -225,6 +229,7 @@ class Settings:
             offload=_choice(env.get("T2VZ_OFFLOAD"), OFFLOAD_MODES, "")
             or ("model" if _flag(env.get("T2VZ_CPU_OFFLOAD")) else ""),
             layerwise_fp8=_flag(env.get("T2VZ_LAYERWISE_FP8")),
+            text_encoders_on_cpu=_flag(env.get("T2VZ_TEXT_ENCODERS_ON_CPU")),
             channels_last=_choice(env.get("T2VZ_CHANNELS_LAST"), ("auto", "on", "off"), "auto"),
             compile=_flag(env.get("T2VZ_COMPILE")),
             devices=tuple(d.strip() for d in (env.get("T2VZ_DEVICES") or "").split(",") if d.strip()),

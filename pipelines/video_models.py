@@ -12,6 +12,7 @@ latents outlive a decode that runs out of memory (`model.write_clip` retries it 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import itertools
 import logging
 from collections.abc import Callable, Iterator
@@ -62,8 +63,6 @@ class Family:
 def image_pipeline(pipe, family: Family):
     """The family's image-to-video pipeline over the same loaded modules (Wan 2.2 TI2V, LTX). Not diffusers'
     `from_pipe`: it casts every module to one dtype (float32 by default), undoing bfloat16 and fp8 storage."""
-    import inspect
-
     image_class = family.pipeline_class(image=True)
     takes = inspect.signature(image_class.__init__).parameters
     given = {**{k: v for k, v in pipe.config.items() if not k.startswith("_")}, **pipe.components}
@@ -266,9 +265,74 @@ def fit_shape(pipe, family: Family, call, notes: list[str]) -> Shape:
     return Shape(frames, sides["height"], sides["width"], call.fps or own.fps, steps, guidance)
 
 
-def generate(pipe, family: Family, prompt: str, shape: Shape, image=None, **sampling) -> torch.Tensor:
+TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
+# What each family's `encode_prompt` returns, by the names its pipeline takes them (the others: prompt_embeds,
+# negative_prompt_embeds).
+EMBEDDINGS: dict[str, tuple[str, ...]] = {
+    "ltx": ("prompt_embeds", "prompt_attention_mask", "negative_prompt_embeds", "negative_prompt_attention_mask"),
+    "hunyuan15": ("prompt_embeds", "prompt_embeds_mask", "prompt_embeds_2", "prompt_embeds_mask_2"),
+}
+
+
+def encode_prompts(pipe, family: Family, prompt: str | None, negative: str | None, guidance: float, device) -> dict:
+    """The prompt's (and, with guidance, the negative prompt's) embeddings, computed where the text encoders are
+    (the CPU, T2VZ_TEXT_ENCODERS_ON_CPU), moved to `device` in the transformer's dtype, named as the family's
+    pipeline takes them."""
+    cpu, guided = torch.device("cpu"), guidance > 1
+    names = EMBEDDINGS.get(family.key, ("prompt_embeds", "negative_prompt_embeds"))
+    if family.key == "hunyuan15":  # the prompt and the negative one apart, the negative as its guider needs it
+        found = dict(zip(names, pipe.encode_prompt(prompt=prompt, device=cpu), strict=True))
+        if pipe.guider._enabled and pipe.guider.num_conditions > 1:
+            negatives = pipe.encode_prompt(prompt=negative or None, device=cpu)
+            found.update(zip((f"negative_{name}" for name in names), negatives, strict=True))
+    else:
+        # The text length the pipeline's own call encodes at (Wan's encode_prompt defaults to less than its call).
+        length = inspect.signature(pipe.__call__).parameters["max_sequence_length"].default
+        if family.key == "cogvideox":
+            length = pipe.transformer.config.max_text_seq_length
+        values = pipe.encode_prompt(
+            prompt, negative, do_classifier_free_guidance=guided, device=cpu, max_sequence_length=length
+        )
+        found = dict(zip(names, values, strict=True))
+    dtype = pipe.transformer.dtype
+    return {
+        name: value.to(device, dtype) if value.is_floating_point() else value.to(device)
+        for name, value in found.items()
+        if value is not None
+    }
+
+
+@contextmanager
+def without_text_encoders(pipe):
+    """The pipeline without its text encoders while it denoises from given embeddings: diffusers picks the device
+    a pipeline runs on from its first module, which would be a text encoder left on the CPU."""
+    kept = {name: getattr(pipe, name) for name in TEXT_ENCODERS if getattr(pipe, name, None) is not None}
+    pipe.register_modules(**dict.fromkeys(kept))
+    try:
+        yield
+    finally:
+        pipe.register_modules(**kept)
+
+
+def generate(
+    pipe,
+    family: Family,
+    prompt: str | None,
+    shape: Shape,
+    image=None,
+    embeds_on: torch.device | None = None,
+    **sampling,
+) -> torch.Tensor:
     """Denoise with the family's diffusers pipeline (`sampling`: negative prompt, generator, step callback) and
-    return the VAE's latents (B, C, F, h, w), ready to decode."""
+    return the VAE's latents (B, C, F, h, w), ready to decode. `embeds_on`: the text encoders are on the CPU; the
+    prompt is encoded there and its embeddings go to this device."""
+    if family.key == "hunyuan15":  # guidance by its guider, set for the call
+        pipe.guider = pipe.guider.new(guidance_scale=shape.guidance)
+    if embeds_on is not None:
+        negative = sampling.pop("negative_prompt", None)
+        sampling.update(encode_prompts(pipe, family, prompt, negative, shape.guidance, embeds_on))
+        with without_text_encoders(pipe):
+            return generate(pipe, family, None, shape, image, **sampling)
     arguments = dict(
         prompt=prompt,
         num_frames=shape.frames,
@@ -285,8 +349,8 @@ def generate(pipe, family: Family, prompt: str, shape: Shape, image=None, **samp
         arguments["frame_rate"] = shape.fps
     if family.key == "cogvideox":  # its transformer takes a fixed number of text tokens
         arguments["max_sequence_length"] = pipe.transformer.config.max_text_seq_length
-    if family.key == "hunyuan15":  # guidance by its guider; no step callback: the scheduler's step reports
-        pipe.guider = pipe.guider.new(guidance_scale=arguments.pop("guidance_scale"))
+    if family.key == "hunyuan15":  # guidance by its guider (above); no step callback: the scheduler's step reports
+        del arguments["guidance_scale"]
         with reporting_steps(pipe, arguments.pop("callback_on_step_end", None)):
             latents = pipe(**arguments).frames
     else:

@@ -328,3 +328,34 @@ def test_a_step_distilled_model_makes_its_clip_in_its_own_few_steps(model, monke
     assert (result.card.parameters["num_inference_steps"], result.card.parameters["guidance_scale"]) == (3, 1.0)
     chosen = model.trained_video("a cat", model_name="tiny-ltx", num_frames=9, height=64, width=64, **FEW)
     assert chosen.card.parameters["num_inference_steps"] == 2  # the user's choice stands
+
+
+@pytest.mark.parametrize("key", FAMILIES)
+def test_a_prompt_encoded_apart_makes_the_same_clip(tiny_models, key):
+    """T2VZ_TEXT_ENCODERS_ON_CPU's path: the prompt encoded apart (where the text encoders are) and given to the
+    pipeline as embeddings makes the clip the pipeline makes from the prompt, to float32 rounding; the pipeline
+    has its text encoders again afterwards."""
+    pipe, family, _ = loaded(tiny_models[key])
+    shape = fit_shape(pipe, family, Asked(), [])
+    whole = generate(pipe, family, "a cat", shape, negative_prompt="blurry", generator=seeded())
+    apart = generate(
+        pipe, family, "a cat", shape, negative_prompt="blurry", generator=seeded(), embeds_on=torch.device("cpu")
+    )
+    assert (whole - apart).abs().max() <= 1e-5
+    assert pipe.text_encoder is not None
+
+
+def test_the_setting_keeps_the_text_encoders_on_the_cpu(tiny_models, tmp_path, monkeypatch):
+    import pipelines.video_models as video_models
+
+    encoded = []
+    original = video_models.encode_prompts
+    monkeypatch.setattr(video_models, "encode_prompts", lambda *a: encoded.append(a[-1]) or original(*a))
+    settings = dataclasses.replace(Settings.from_env().with_tiny_models(), output_dir=tmp_path)
+    model = Model(settings=dataclasses.replace(settings, text_encoders_on_cpu=True))
+    assert model.text_encoders_on_cpu
+    assert read_video(model.trained_video("a cat", model_name="tiny-wan", **SMALL).path)[0].shape[0] == 9
+    assert encoded == [model.device]  # embeddings made on the CPU, sent to the transformer's device
+    offloaded = Model(settings=dataclasses.replace(settings, text_encoders_on_cpu=True, offload="model"))
+    offloaded.device = torch.device("cuda")  # model offloading on a GPU: they visit it while they encode instead
+    assert not offloaded.text_encoders_on_cpu
