@@ -14,6 +14,7 @@ T2VZ_CONTROLNET_POSE  pose ControlNet (default lllyasviel/sd-controlnet-openpose
                       (lllyasviel/sd-controlnet-canny) and T2VZ_CONTROLNET_DEPTH (lllyasviel/sd-controlnet-depth)
 T2VZ_PIX2PIX_MODEL    Instruct-Pix2Pix model of the editing tab (default timbrooks/instruct-pix2pix)
 T2VZ_MODELSCOPE_MODEL text-to-video model of the ModelScope tab (default ali-vilab/text-to-video-ms-1.7b)
+T2VZ_VIDEO_MODEL      the trained-video tab's first video transformer (default Wan-AI/Wan2.1-T2V-1.3B-Diffusers)
 T2VZ_UPSCALE_MODEL    video-to-video upscaler of that tab (default cerspense/zeroscope_v2_XL)
 T2VZ_OFFLOAD          model: on CUDA, every mode's models sit in CPU memory and each visits the GPU while it runs
                       (T2VZ_CPU_OFFLOAD=1 says the same); group: they visit it block by block (least GPU memory,
@@ -148,6 +149,7 @@ class Settings:
     pose_detector: str = "openpose"
     pix2pix_model: str = DEFAULT_PIX2PIX_MODEL
     modelscope_model: str = DEFAULT_MODELSCOPE_MODEL
+    video_model: str = VIDEO_MODELS[0]
     upscale_model: str = DEFAULT_UPSCALE_MODEL
     devices: tuple[str, ...] = ()  # one Model per device, serving at once; () picks one
     offload: str = ""  # "", "model" or "group"
@@ -225,6 +227,7 @@ class Settings:
             annotators_repo=(env.get("T2VZ_ANNOTATORS_REPO") or "").strip() or base.annotators_repo,
             pix2pix_model=(env.get("T2VZ_PIX2PIX_MODEL") or "").strip() or base.pix2pix_model,
             modelscope_model=(env.get("T2VZ_MODELSCOPE_MODEL") or "").strip() or base.modelscope_model,
+            video_model=(env.get("T2VZ_VIDEO_MODEL") or "").strip() or base.video_model,
             upscale_model=(env.get("T2VZ_UPSCALE_MODEL") or "").strip() or base.upscale_model,
             offload=_choice(env.get("T2VZ_OFFLOAD"), OFFLOAD_MODES, "")
             or ("model" if _flag(env.get("T2VZ_CPU_OFFLOAD")) else ""),
@@ -325,7 +328,7 @@ def hub_choices(settings: Settings) -> dict:
         "modelscope_models": tuple(
             dict.fromkeys([settings.modelscope_model, "cerspense/zeroscope_v2_576w", DEFAULT_MODELSCOPE_MODEL])
         ),
-        "video_models": VIDEO_MODELS,
+        "video_models": tuple(dict.fromkeys([settings.video_model, *VIDEO_MODELS])),
         "default_upscale_model": settings.upscale_model,
         "motion_adapters": MOTION_ADAPTERS,
         "camera_loras": tuple(CAMERA_LORAS.items()),

@@ -359,3 +359,10 @@ def test_the_setting_keeps_the_text_encoders_on_the_cpu(tiny_models, tmp_path, m
     offloaded = Model(settings=dataclasses.replace(settings, text_encoders_on_cpu=True, offload="model"))
     offloaded.device = torch.device("cuda")  # model offloading on a GPU: they visit it while they encode instead
     assert not offloaded.text_encoders_on_cpu
+
+
+def test_the_settings_name_the_first_video_model_and_where_text_encoders_run():
+    settings = Settings.from_env({"T2VZ_VIDEO_MODEL": "me/my-wan", "T2VZ_TEXT_ENCODERS_ON_CPU": "1"})
+    assert settings.default_video_model == "me/my-wan" and "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in settings.video_models
+    assert settings.text_encoders_on_cpu and not Settings.from_env({}).text_encoders_on_cpu
+    assert settings.with_tiny_models().default_video_model == "tiny-wan"
