@@ -592,14 +592,7 @@ class ModelLoader:
         if unet not in self.loras:
             path = self.resolve_model_name(name, rules)
             single_file.refuse_pickle(path, f"LoRA '{name}'")
-            try:
-                pipe.load_lora_weights(path, adapter_name="lora")
-                fitted = any("lora" in adapters for adapters in pipe.get_list_adapters().values())
-            except Exception as error:
-                logger.warning("Could not load LoRA %s: %s", name, error)
-                fitted = False
-            if not fitted:
-                pipe.unload_lora_weights()
+            if not self._lora_fits(pipe, path, name):
                 raise ModelLoadError(
                     f"LoRA '{name}' could not be applied to this base model: it may be made for another family "
                     "(SD 1.x / SD 2.x / SDXL), not be a LoRA, or not exist."
@@ -607,6 +600,20 @@ class ModelLoader:
         pipe.set_adapters(["lora"], adapter_weights=[weight])
         self._fuse(pipe)
         self.loras[unet] = (name, weight)
+
+    @staticmethod
+    def _lora_fits(pipe, path: str, name: str) -> bool:
+        """Load the LoRA at `path` into the pipeline as the adapter "lora"; False (and nothing loaded) where it
+        does not fit or does not load."""
+        try:
+            pipe.load_lora_weights(path, adapter_name="lora")
+            fitted = any("lora" in adapters for adapters in pipe.get_list_adapters().values())
+        except Exception as error:
+            logger.warning("Could not load LoRA %s: %s", name, error)
+            fitted = False
+        if not fitted:
+            pipe.unload_lora_weights()
+        return fitted
 
     def apply_video_lora(self, pipe, family: Family, lora: str | None, weight: float, rules: RequestRules) -> None:
         """Load `lora` into a video transformer at `weight` (a step-distillation LoRA for few steps), swapping out
@@ -624,14 +631,7 @@ class ModelLoader:
             path = self.resolve_model_name(name, rules)
             if single_file.is_single_file(path):  # a local file, or one file of a hub repo (owner/repo/file)
                 path = str(single_file.fetch(path, f"LoRA '{name}'"))
-            try:
-                pipe.load_lora_weights(path, adapter_name="lora")
-                fitted = any("lora" in adapters for adapters in pipe.get_list_adapters().values())
-            except Exception as error:
-                logger.warning("Could not load LoRA %s: %s", name, error)
-                fitted = False
-            if not fitted:
-                pipe.unload_lora_weights()
+            if not self._lora_fits(pipe, path, name):
                 made_for = lora_family(path)
                 origin = f" it was made for {made_for}" if made_for else " it may be made for another model family"
                 raise ModelLoadError(

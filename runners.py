@@ -356,7 +356,8 @@ def run_video_model(model: Model, mode: Mode, call: VideoModelCall, rules: Reque
         steps, guidance = FEW_STEP_VIDEO_MODELS.get(call.model_name, (None, None))  # a distilled model's own
         call.num_inference_steps = call.num_inference_steps or steps
         call.guidance_scale = guidance if call.guidance_scale is None else call.guidance_scale
-        shape = fit_shape(pipe, family, call, call.notes)
+        limits = (model.settings.max_frames, model.settings.max_resolution)
+        shape = fit_shape(pipe, family, call, call.notes, limits)
         call.video_length, call.height, call.width, call.fps = shape.frames, shape.height, shape.width, shape.fps
         call.num_inference_steps, call.guidance_scale = shape.steps, shape.guidance  # the card: the clip as made
         model.check_work(call, rules, shape.frames, shape.height, shape.width, shape.steps, shape.fps)

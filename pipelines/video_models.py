@@ -5,8 +5,8 @@ Each `Family` holds what differs between them: its pipelines (text-to-video, ima
 shape rules (frames of the form k x temporal ratio + 1, sizes a multiple of the VAE's ratio times the transformer's
 patch) and how its pipeline's latents become the VAE's. The denoising is diffusers' own pipeline, asked for
 latents (`output_type="latent"`) with the Model's step callback (through the scheduler's step where a pipeline
-takes no callback: HunyuanVideo-1.5); the decoding is `TrainedVideo.decode`, so the
-latents outlive a decode that runs out of memory (`model.write_clip` retries it tiled, and keeps them on failure).
+takes no callback: HunyuanVideo-1.5); the decoding is `TrainedVideo.decode`, so the latents outlive a decode that
+runs out of memory (`model.write_clip` retries it tiled, and keeps them on failure).
 """
 
 from __future__ import annotations
@@ -218,10 +218,16 @@ def temporal_ratio(pipe, family: Family) -> int:
     return pipe.vae_scale_factor_temporal
 
 
+# Wan 2.2 TI2V 5B (its VAE: 48 channels at 16x) makes 1280x704 clips of 121 frames at 24 fps.
+WAN_22_5B = Defaults(704, 1280, 121, 24, 50, 5.0)
+
+
 def own_defaults(pipe, family: Family) -> Defaults:
     """The family's defaults, at the model's own size and length where its config says (CogVideoX's positional
-    embeddings are made for one)."""
+    embeddings are made for one; Wan 2.2 TI2V's VAE is its own)."""
     config = pipe.transformer.config
+    if family.key == "wan" and pipe.vae.config.z_dim == 48:
+        return WAN_22_5B
     if family.key == "hunyuan15":  # its guidance is its guider's (the model folder's guider/ config)
         return dataclasses.replace(family.defaults, guidance=pipe.guider.guidance_scale)
     if family.key != "cogvideox":
@@ -235,10 +241,12 @@ def own_defaults(pipe, family: Family) -> Defaults:
     )
 
 
-def fit_shape(pipe, family: Family, call, notes: list[str]) -> Shape:
+def fit_shape(pipe, family: Family, call, notes: list[str], limits: tuple[int, int] = (10**4, 10**5)) -> Shape:
     """The call's clip with the family's defaults where it names none, rounded to what the family takes (a note
-    says so): frames to k x ratio + 1, sides to the nearest multiple of the patch; a model with learned positions
-    (CogVideoX 5B I2V) at its own size."""
+    says so): frames to k x ratio + 1, sides to the nearest multiple of the patch, within `limits` (the most frames
+    and the longest side: T2VZ_MAX_FRAMES, T2VZ_MAX_RESOLUTION); a model with learned positions (CogVideoX 5B I2V)
+    at its own size."""
+    max_frames, max_side = limits
     own = own_defaults(pipe, family)
     if getattr(pipe.transformer.config, "use_learned_positional_embeddings", False):
         if (call.height or own.height, call.width or own.width) != (own.height, own.width):
@@ -248,17 +256,23 @@ def fit_shape(pipe, family: Family, call, notes: list[str]) -> Shape:
         call = dataclasses.replace(call, height=own.height, width=own.width)
     frames = call.video_length or own.frames
     ratio = temporal_ratio(pipe, family)
-    if (frames - 1) % ratio:
+    if (frames - 1) % ratio or frames > max_frames:
         fitted = max(1, round((frames - 1) / ratio)) * ratio + 1
-        notes.append(f"{family.label} makes clips of k x {ratio} + 1 frames: {frames} frames became {fitted}.")
+        if fitted > max_frames:  # the longest clip of the family's form within the limit
+            fitted = (max_frames - 1) // ratio * ratio + 1
+        rule = f"{family.label} makes clips of k x {ratio} + 1 frames, at most {max_frames} here"
+        notes.append(f"{rule}: {frames} frames became {fitted}.")
         frames = fitted
     multiple = spatial_multiple(pipe, family)
     sides = {}
     for side, given, default in (("height", call.height, own.height), ("width", call.width, own.width)):
         value = given or default
         fitted = max(multiple, round(value / multiple) * multiple)
+        if fitted > max_side:
+            fitted = max(multiple, max_side // multiple * multiple)
         if fitted != value:
-            notes.append(f"{family.label} takes sides in multiples of {multiple} px: {side} {value} became {fitted}.")
+            rule = f"{family.label} takes sides in multiples of {multiple} px, at most {max_side} px here"
+            notes.append(f"{rule}: {side} {value} became {fitted}.")
         sides[side] = fitted
     steps = call.num_inference_steps or own.steps
     guidance = own.guidance if call.guidance_scale is None else call.guidance_scale

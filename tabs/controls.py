@@ -433,3 +433,17 @@ def motion_strength_control(elem_id: str) -> gr.Slider:
         step=0.05,
         elem_id=elem_id,
     )
+
+
+def prompt_and_model(mode_name: str, models, default: str) -> tuple[gr.Textbox, gr.Dropdown]:
+    """A tab's prompt and its model field: one of `models`, or any hub id or local folder typed in."""
+    prompt = gr.Textbox(label="Prompt", lines=2)
+    model_name = gr.Dropdown(
+        label="Model",
+        info="A Hugging Face id or a local diffusers folder.",
+        choices=list(models),
+        value=default,
+        allow_custom_value=True,
+        elem_id=f"{mode_name}-model",
+    )
+    return prompt, model_name

@@ -13,7 +13,15 @@ from modes import ModelScopeCall, UpscaleCall
 from pipelines.modelscope import SCHEDULERS
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
-from tabs.controls import as_playable, generate_buttons, output_section, page_helper, seed_controls, video_input
+from tabs.controls import (
+    as_playable,
+    generate_buttons,
+    output_section,
+    page_helper,
+    prompt_and_model,
+    seed_controls,
+    video_input,
+)
 from tabs.defaults import modelscope_defaults
 from tabs.results import result_controls
 from tabs.video_models import create_section
@@ -149,14 +157,8 @@ def modelscope_section(model: Model, mode: Mode, upscale: Mode) -> None:
     )
     with gr.Row():
         with gr.Column(elem_id=f"{mode.name}-controls"):
-            prompt = gr.Textbox(label="Prompt", lines=2)
-            model_name = gr.Dropdown(
-                label="Model",
-                info="A Hugging Face id or a local diffusers folder.",
-                choices=list(settings.modelscope_models),
-                value=settings.default_modelscope_model,
-                allow_custom_value=True,
-                elem_id=f"{mode.name}-model",
+            prompt, model_name = prompt_and_model(
+                mode.name, settings.modelscope_models, settings.default_modelscope_model
             )
             options = clip_controls(settings)
             run_button, stop_button = generate_buttons()

@@ -10,7 +10,14 @@ import gradio as gr
 from model import Model
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
-from tabs.controls import as_playable, generate_buttons, lora_controls, output_section, seed_controls
+from tabs.controls import (
+    as_playable,
+    generate_buttons,
+    lora_controls,
+    output_section,
+    prompt_and_model,
+    seed_controls,
+)
 from tabs.results import result_controls
 
 EXAMPLES = [
@@ -81,15 +88,7 @@ def create_section(model: Model, mode: Mode) -> gr.Video:
     )
     with gr.Row():
         with gr.Column(elem_id=f"{mode.name}-controls"):
-            prompt = gr.Textbox(label="Prompt", lines=2)
-            model_name = gr.Dropdown(
-                label="Model",
-                info="A Hugging Face id or a local diffusers folder.",
-                choices=list(settings.video_models),
-                value=settings.default_video_model,
-                allow_custom_value=True,
-                elem_id=f"{mode.name}-model",
-            )
+            prompt, model_name = prompt_and_model(mode.name, settings.video_models, settings.default_video_model)
             options = clip_controls(settings)
             run_button, stop_button = generate_buttons()
             options.update(detail_section())

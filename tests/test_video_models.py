@@ -146,12 +146,22 @@ def test_a_clip_of_each_family_is_written_with_its_card(model, key):
 
 def test_frames_and_sizes_the_family_cannot_take_are_rounded_with_a_note(model):
     result = model.trained_video("a cat", model_name="tiny-ltx", num_frames=12, height=64, width=96 + 8, **FEW)
-    assert "LTX-Video makes clips of k x 8 + 1 frames: 12 frames became 9." in result.notes
-    assert "LTX-Video takes sides in multiples of 32 px: width 104 became 96." in result.notes
+    limits = f"at most {model.settings.max_frames} here", f"at most {model.settings.max_resolution} px here"
+    assert f"LTX-Video makes clips of k x 8 + 1 frames, {limits[0]}: 12 frames became 9." in result.notes
+    assert f"LTX-Video takes sides in multiples of 32 px, {limits[1]}: width 104 became 96." in result.notes
     assert read_video(result.path)[0].shape[:3] == (9, 64, 96)
 
 
 FEW = dict(num_inference_steps=2)
+
+
+def test_the_family_s_own_clip_is_kept_within_the_limits(tiny_models):
+    """A family's own 81 frames of 832x480 under limits of 16 frames and 128 px: the longest clip of its form."""
+    pipe, family, _ = loaded(tiny_models["cogvideox"])
+    notes: list[str] = []
+    shape = fit_shape(pipe, family, Asked(video_length=81, height=480, width=832), notes, limits=(16, 128))
+    assert (shape.frames, shape.height, shape.width) == (13, 128, 128)
+    assert notes[0] == "CogVideoX makes clips of k x 4 + 1 frames, at most 16 here: 81 frames became 13."
 
 
 def test_an_image_where_the_family_takes_one(model, tmp_path):
