@@ -39,6 +39,7 @@ MAX_MOTION = 100.0
 MAX_GUIDANCE = 50.0
 MAX_CONTROLNET_SCALE = 5.0
 LORA_WEIGHTS = (-2.0, 2.0)
+MAX_SHIFT = 20.0  # flow-matching schedule shifts: Wan uses 3 (480p) to 5 (720p), HunyuanVideo-1.5 7
 MIN_CHUNK = 2  # the anchor and at least one other frame per UNet pass
 MAX_FEATURE_REUSE = 10
 MAX_ROTATION = 45.0  # degrees per frame
@@ -623,6 +624,7 @@ class VideoModelCall(Call):
     guidance_scale: Any = None
     lora: Any = None  # a LoRA of the model's family (a step-distillation LoRA for few steps)
     lora_weight: Any = 1.0
+    shift: Any = None  # the flow-matching schedule's shift (more: more steps at high noise); None or 0: the model's
     path: Any = None
 
     def check(self, settings: Settings) -> None:
@@ -645,6 +647,7 @@ class VideoModelCall(Call):
             self.guidance_scale = as_float("Guidance scale", self.guidance_scale, 0.0, MAX_GUIDANCE)
         self.lora = as_text("LoRA", self.lora, required=False)
         self.lora_weight = as_float("LoRA weight", self.lora_weight, *LORA_WEIGHTS)
+        self.shift = None if self.shift in unset else as_float("Shift", self.shift, 0.1, MAX_SHIFT)
         self.image, self.image_source = picture_and_source(self.image)
 
     def input_files(self) -> dict[str, Any]:

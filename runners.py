@@ -348,7 +348,7 @@ def run_video_model(model: Model, mode: Mode, call: VideoModelCall, rules: Reque
     leaves out, its shape rules round what it cannot take (with a note), then its diffusers pipeline denoises."""
     from PIL import Image
 
-    from pipelines.video_models import CleanEstimate, TrainedVideo, check_image, fit_shape, generate
+    from pipelines.video_models import CleanEstimate, TrainedVideo, check_image, fit_shape, generate, shifted
 
     def run():
         pipe, family, image_mode = model.video_pipeline(call.model_name, call.image is not None, rules)
@@ -366,7 +366,8 @@ def run_video_model(model: Model, mode: Mode, call: VideoModelCall, rules: Reque
         sampling = dict(negative_prompt=call.n_prompt, generator=generator(call))
         sampling["callback_on_step_end"] = model.step_callback(CleanEstimate(family, shape), shape.steps)
         sampling["embeds_on"] = model.device if model.text_encoders_on_cpu else None
-        latents = generate(pipe, family, call.prompt, shape, image, **sampling)
+        with shifted(pipe, family, call.shift):
+            latents = generate(pipe, family, call.prompt, shape, image, **sampling)
         return TrainedVideo(pipe, family), latents, shape.fps, None
 
     return model.write_clip(mode, f"{mode.label or 'trained video'} generation", call, call.path, run, rules)

@@ -373,6 +373,26 @@ def generate(
 
 
 @contextmanager
+def shifted(pipe, family: Family, shift: float | None):
+    """The pipeline's flow-matching schedule shifted by `shift` for one call (None: the model's own, from its
+    scheduler config). A schedule with no shift, or one the clip's size sets (LTX-Video's), is refused by name."""
+    if shift is None:
+        yield
+        return
+    own = pipe.scheduler
+    config = own.config
+    key = next((name for name in ("flow_shift", "shift") if name in config), None)
+    if key is None or config.get("use_dynamic_shifting"):
+        why = "shifts its schedule by the clip's size itself" if key else f"has no shift ({type(own).__name__})"
+        raise InputError(f"{family.label}'s scheduler {why}: leave the shift out.")
+    pipe.scheduler = type(own).from_config(config, **{key: shift})
+    try:
+        yield
+    finally:
+        pipe.scheduler = own
+
+
+@contextmanager
 def reporting_steps(pipe, callback):
     """For a pipeline that takes no step callback: its scheduler's step calls `callback(pipe, step, timestep,
     {"latents": ...})` after each step (stop, previews, the step count), for this call only."""

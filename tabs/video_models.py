@@ -8,6 +8,7 @@ from __future__ import annotations
 import gradio as gr
 
 from model import Model
+from modes import MAX_SHIFT
 from registry import Mode
 from tabs.common import connect_generation, tab_examples
 from tabs.controls import (
@@ -65,7 +66,7 @@ def clip_controls(settings) -> dict[str, gr.components.Component]:
 
 
 def detail_section() -> dict[str, gr.components.Component]:
-    with gr.Accordion("First frame, negative prompt and LoRA", open=False):
+    with gr.Accordion("First frame, negative prompt, LoRA and shift", open=False):
         gr.Markdown("A first frame makes the clip from an image: LTX-Video, Wan 2.2 TI2V and the I2V checkpoints.")
         image = gr.Image(
             label="First frame (image-to-video)",
@@ -75,7 +76,15 @@ def detail_section() -> dict[str, gr.components.Component]:
         )
         negative = gr.Textbox(label="Negative prompt", value="")
         lora, weight = lora_controls()
-    return {"image": image, "negative_prompt": negative, "lora": lora, "lora_weight": weight}
+        shift = gr.Slider(
+            label="Schedule shift",
+            info="More: more steps at high noise (Wan: 3 at 480p, 5 at 720p). 0: the model's own.",
+            minimum=0,
+            maximum=MAX_SHIFT,
+            value=0,
+            step=0.5,
+        )
+    return {"image": image, "negative_prompt": negative, "lora": lora, "lora_weight": weight, "shift": shift}
 
 
 def create_section(model: Model, mode: Mode) -> gr.Video:

@@ -195,6 +195,8 @@ ROWS = [
     ("/trained_video", TRAINED, dict(model_name="tiny-sd"), "is a StableDiffusionPipeline model, not a trained video"),
     ("/trained_video", TRAINED, dict(model_name="tiny-modelscope"), "is a TextToVideoSDPipeline model"),
     ("/trained_video", TRAINED, dict(guidance_scale=51), "Guidance scale must be between"),
+    ("/trained_video", TRAINED, dict(shift=25), "Shift must be between 0.1 and 20"),
+    ("/trained_video", TRAINED, dict(model_name="tiny-cogvideox", shift=3), "CogVideoX's scheduler has no shift"),
     ("/trained_video", TRAINED, dict(lora="../x"), "inside the models folder"),
     ("/modelscope_upscale", UPSCALE, dict(strength=1.0), "ok"),
     ("/modelscope_upscale", UPSCALE, dict(strength=0), "Strength must be above 0"),

@@ -682,7 +682,7 @@ IN_VIEW = {
     TRANSFORMERS: (
         ["Prompt", "Model", "Frames", "Frames per second", "Width", "Height", "Seed", "Denoising steps",
          "Guidance scale"],
-        ["First frame, negative prompt and LoRA", "Output"],
+        ["First frame, negative prompt, LoRA and shift", "Output"],
     ),
 }  # fmt: skip
 MODES = {

@@ -376,3 +376,19 @@ def test_the_settings_name_the_first_video_model_and_where_text_encoders_run():
     assert settings.default_video_model == "me/my-wan" and "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in settings.video_models
     assert settings.text_encoders_on_cpu and not Settings.from_env({}).text_encoders_on_cpu
     assert settings.with_tiny_models().default_video_model == "tiny-wan"
+
+
+def test_a_shift_reschedules_that_clip_only_and_a_schedule_without_one_refuses_it(model):
+    def frames(key: str, **kwargs) -> np.ndarray:
+        return read_video(model.trained_video("a cat", model_name=f"tiny-{key}", **SMALL, **kwargs).path)[0]
+
+    for key in ("wan", "hunyuan15"):  # UniPC's flow_shift, flow-matching Euler's shift
+        plain = frames(key)
+        shifted = model.trained_video("a cat", model_name=f"tiny-{key}", shift=12, **SMALL)
+        assert shifted.card.parameters["shift"] == 12.0
+        assert np.abs(read_video(shifted.path)[0].astype(int) - plain).max() > 0
+        assert np.array_equal(frames(key), plain)  # the model's own schedule again
+    with pytest.raises(InputError, match="LTX-Video's scheduler shifts its schedule by the clip's size itself"):
+        frames("ltx", shift=3)
+    with pytest.raises(InputError, match=r"CogVideoX's scheduler has no shift \(CogVideoXDDIMScheduler\)"):
+        frames("cogvideox", shift=3)
