@@ -73,7 +73,14 @@ VIDEO_MODELS = (
     "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_t2v",
     "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_i2v",
 )
-TINY_VIDEO_MODELS = ("tiny-wan", "tiny-ltx", "tiny-cogvideox", "tiny-hunyuan15", "tiny-cogvideox-i2v")
+TINY_VIDEO_MODELS = (
+    "tiny-wan",
+    "tiny-ltx",
+    "tiny-cogvideox",
+    "tiny-hunyuan15",
+    "tiny-cogvideox-i2v",
+    "tiny-hunyuan15-i2v",
+)
 # Step-distilled video models: their published steps and guidance (the family's own are for the full models).
 FEW_STEP_VIDEO_MODELS = {"Lightricks/LTX-Video-0.9.7-distilled": (8, 1.0)}
 TINY_PIX2PIX_MODEL = "tiny-pix2pix"

@@ -357,12 +357,12 @@ def run_video_model(model: Model, mode: Mode, call: VideoModelCall, rules: Reque
         call.num_inference_steps = call.num_inference_steps or steps
         call.guidance_scale = guidance if call.guidance_scale is None else call.guidance_scale
         limits = (model.settings.max_frames, model.settings.max_resolution)
-        shape = fit_shape(pipe, family, call, call.notes, limits)
+        image = None if call.image is None else Image.fromarray(call.image)
+        shape = fit_shape(pipe, family, call, call.notes, limits, image)
         call.video_length, call.height, call.width, call.fps = shape.frames, shape.height, shape.width, shape.fps
         call.num_inference_steps, call.guidance_scale = shape.steps, shape.guidance  # the card: the clip as made
         model.check_work(call, rules, shape.frames, shape.height, shape.width, shape.steps, shape.fps)
         model.apply_video_lora(pipe, family, call.lora, call.lora_weight, rules)
-        image = None if call.image is None else Image.fromarray(call.image)
         sampling = dict(negative_prompt=call.n_prompt, generator=generator(call))
         sampling["callback_on_step_end"] = model.step_callback(CleanEstimate(family, shape), shape.steps)
         sampling["embeds_on"] = model.device if model.text_encoders_on_cpu else None

@@ -241,12 +241,21 @@ def own_defaults(pipe, family: Family) -> Defaults:
     )
 
 
-def fit_shape(pipe, family: Family, call, notes: list[str], limits: tuple[int, int] = (10**4, 10**5)) -> Shape:
+def fit_shape(
+    pipe, family: Family, call, notes: list[str], limits: tuple[int, int] = (10**4, 10**5), image=None
+) -> Shape:
     """The call's clip with the family's defaults where it names none, rounded to what the family takes (a note
     says so): frames to k x ratio + 1, sides to the nearest multiple of the patch, within `limits` (the most frames
     and the longest side: T2VZ_MAX_FRAMES, T2VZ_MAX_RESOLUTION); a model with learned positions (CogVideoX 5B I2V)
-    at its own size."""
+    at its own size; HunyuanVideo-1.5's image-to-video at the image's aspect (its pipeline takes no size)."""
     max_frames, max_side = limits
+    if family.key == "hunyuan15" and image is not None:
+        height, width = pipe.video_processor.calculate_default_height_width(
+            height=image.height, width=image.width, target_size=pipe.target_size
+        )
+        if (call.height or height, call.width or width) != (height, width):
+            notes.append(f"{family.label} makes a clip at its image's aspect: {width}x{height}, not the size given.")
+        call = dataclasses.replace(call, height=height, width=width)
     own = own_defaults(pipe, family)
     if getattr(pipe.transformer.config, "use_learned_positional_embeddings", False):
         if (call.height or own.height, call.width or own.width) != (own.height, own.width):
@@ -359,6 +368,8 @@ def generate(
     )
     if image is not None:
         arguments["image"] = image
+        if family.key == "hunyuan15":  # its image-to-video takes its size from the image (`fit_shape`)
+            del arguments["height"], arguments["width"]
     if family.key == "ltx":
         arguments["frame_rate"] = shape.fps
     if family.key == "cogvideox":  # its transformer takes a fixed number of text tokens

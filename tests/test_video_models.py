@@ -92,33 +92,35 @@ def test_each_family_equals_diffusers_pipeline(tiny_models, key):
     assert np.abs(ours - reference).max() <= 1e-5
 
 
-@pytest.mark.parametrize("key, must", [("wan", None), ("ltx", None), ("cogvideox-i2v", True)])
+@pytest.mark.parametrize("key, must", [("wan", None), ("ltx", None), ("cogvideox-i2v", True), ("hunyuan15-i2v", True)])
 def test_image_to_video_equals_diffusers_pipeline(tiny_models, key, must):
     """Wan 2.2 TI2V's layout and LTX take a first frame with the same weights, through their image pipelines; an
-    image-to-video checkpoint (CogVideoX I2V) must have one."""
+    image-to-video checkpoint (CogVideoX I2V, HunyuanVideo-1.5 I2V) must have one."""
     pipe, family, index = loaded(tiny_models[key])
     assert takes_image(family, index) is must
     image_pipe = image_pipeline(pipe, family)
     image_pipe.set_progress_bar_config(disable=True)
-    shape = fit_shape(image_pipe, family, Asked(), [])
+    shape = fit_shape(image_pipe, family, Asked(), [], image=picture())
     latents = generate(image_pipe, family, "a cat", shape, picture(), negative_prompt="", generator=seeded())
     ours = TrainedVideo(image_pipe, family).decode(latents).numpy()
-    extra = {"frame_rate": shape.fps} if key == "ltx" else {}
+    extra = dict(height=64, width=64, guidance_scale=shape.guidance)
+    if family.key == "ltx":
+        extra["frame_rate"] = shape.fps
     if family.key == "cogvideox":
         extra["max_sequence_length"] = pipe.transformer.config.max_text_seq_length
+    if family.key == "hunyuan15":  # its size from the image, its guidance by its guider
+        extra = {}
     reference = image_pipe(
         image=picture(),
         prompt="a cat",
         negative_prompt="",
         num_frames=9,
-        height=64,
-        width=64,
         num_inference_steps=2,
-        guidance_scale=family.defaults.guidance,
         generator=seeded(),
         output_type="np",
         **extra,
     ).frames[0]
+    assert ours.shape == reference.shape == (9, shape.height, shape.width, 3)
     assert np.abs(ours - reference).max() <= 1e-5
 
 
@@ -392,3 +394,14 @@ def test_a_shift_reschedules_that_clip_only_and_a_schedule_without_one_refuses_i
         frames("ltx", shift=3)
     with pytest.raises(InputError, match=r"CogVideoX's scheduler has no shift \(CogVideoXDDIMScheduler\)"):
         frames("cogvideox", shift=3)
+
+
+def test_hunyuan_image_to_video_makes_its_image_s_aspect(model, tmp_path):
+    path = tmp_path / "wide.png"
+    Image.fromarray((np.random.default_rng(1).random((64, 96, 3)) * 255).astype(np.uint8)).save(path)
+    result = model.trained_video("a cat", model_name="tiny-hunyuan15-i2v", image=str(path), **SMALL)
+    height, width = result.card.parameters["height"], result.card.parameters["width"]
+    assert width > height and read_video(result.path)[0].shape[1:3] == (height, width)
+    assert (
+        f"HunyuanVideo-1.5 makes a clip at its image's aspect: {width}x{height}, not the size given." in result.notes
+    )

@@ -19,6 +19,7 @@ from utils.tiny_video_models import (
     build_tiny_cogvideox,
     build_tiny_cogvideox_i2v,
     build_tiny_hunyuan15,
+    build_tiny_hunyuan15_i2v,
     build_tiny_ltx,
     build_tiny_wan,
 )
@@ -427,7 +428,8 @@ TINY_FAMILIES = {
     "ltx": (marked(build_tiny_ltx, "ltx"), 18),
     "cogvideox": (marked(build_tiny_cogvideox, "cogvideox"), 19),
     "hunyuan15": (marked(build_tiny_hunyuan15, "hunyuan15"), 20),
-    "cogvideox-i2v": (marked(build_tiny_cogvideox_i2v, "cogvideox-i2v"), 21),  # an image-to-video checkpoint
+    "cogvideox-i2v": (marked(build_tiny_cogvideox_i2v, "cogvideox-i2v"), 21),  # image-to-video checkpoints
+    "hunyuan15-i2v": (marked(build_tiny_hunyuan15_i2v, "hunyuan15-i2v"), 22),
 }
 
 

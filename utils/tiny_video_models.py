@@ -225,12 +225,14 @@ QWEN_CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_hunyuan15(folder: str | Path, seed: int = 0) -> Path:
+def build_tiny_hunyuan15(folder: str | Path, seed: int = 0, image: bool = False) -> Path:
     """HunyuanVideo-1.5's layout in diffusers' test shapes: a Qwen2.5-VL text model and a ByT5 encoder for the
-    prompt, classifier-free guidance as a guider component."""
+    prompt, classifier-free guidance as a guider component; with `image`, its image-to-video checkpoint (a SigLIP
+    image encoder whose 729 tokens are 27 x 27 patches, clips about 64 px at the image's aspect)."""
     from diffusers import (
         AutoencoderKLHunyuanVideo15,
         FlowMatchEulerDiscreteScheduler,
+        HunyuanVideo15ImageToVideoPipeline,
         HunyuanVideo15Pipeline,
         HunyuanVideo15Transformer3DModel,
     )
@@ -252,8 +254,8 @@ def build_tiny_hunyuan15(folder: str | Path, seed: int = 0) -> Path:
         text_embed_2_dim=T5_WIDTH,
         image_embed_dim=12,
         rope_axes_dim=(2, 2, 4),
-        target_size=16,
-        task_type="t2v",
+        target_size=64 if image else 16,
+        task_type="i2v" if image else "t2v",
     )
     vae = AutoencoderKLHunyuanVideo15(
         in_channels=3,
@@ -280,7 +282,10 @@ def build_tiny_hunyuan15(folder: str | Path, seed: int = 0) -> Path:
         rope_theta=1000000.0,
     )
     byt5 = ByT5Tokenizer()
-    pipe = HunyuanVideo15Pipeline(
+    parts = image_parts() if image else {}
+    pipeline_class = HunyuanVideo15ImageToVideoPipeline if image else HunyuanVideo15Pipeline
+    pipe = pipeline_class(
+        **parts,
         transformer=transformer.eval(),
         vae=vae.eval(),
         scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
@@ -292,3 +297,20 @@ def build_tiny_hunyuan15(folder: str | Path, seed: int = 0) -> Path:
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     return Path(folder)
+
+
+def build_tiny_hunyuan15_i2v(folder: str | Path, seed: int = 0) -> Path:
+    return build_tiny_hunyuan15(folder, seed, image=True)
+
+
+def image_parts() -> dict:
+    """A tiny SigLIP image encoder (its width is the transformer's image width) and its processor."""
+    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+    config = SiglipVisionConfig(
+        hidden_size=12, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, image_size=54, patch_size=2
+    )
+    return {
+        "image_encoder": SiglipVisionModel(config).eval(),
+        "feature_extractor": SiglipImageProcessor(size={"height": 54, "width": 54}),
+    }
