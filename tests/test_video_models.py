@@ -304,12 +304,14 @@ def test_a_tiled_decode_is_close_to_the_plain_one(tiny_models, key, monkeypatch)
     assert 0 < (plain - tiled).abs().mean() < 0.15
 
 
-@pytest.mark.parametrize("options", [dict(offload="group"), dict(layerwise_fp8=True)])
-def test_memory_options_apply_to_the_video_transformers(tiny_models, tmp_path, options):
+@pytest.mark.parametrize(
+    "key, options", [(key, dict(offload="group")) for key in FAMILIES] + [("wan", dict(layerwise_fp8=True))]
+)
+def test_memory_options_apply_to_the_video_transformers(tiny_models, tmp_path, key, options):
     base = dataclasses.replace(Settings.from_env().with_tiny_models(), output_dir=tmp_path)
-    plain = read_video(Model(settings=base).trained_video("a cat", model_name="tiny-wan", **SMALL).path)[0]
+    plain = read_video(Model(settings=base).trained_video("a cat", model_name=f"tiny-{key}", **SMALL).path)[0]
     saving = Model(settings=dataclasses.replace(base, **options))
-    frames = read_video(saving.trained_video("a cat", model_name="tiny-wan", **SMALL).path)[0]
+    frames = read_video(saving.trained_video("a cat", model_name=f"tiny-{key}", **SMALL).path)[0]
     transformer = saving.slots["video_model"][1].transformer
     if "offload" in options:  # on a CPU the blocks visit the same device: the same clip
         assert getattr(transformer, "_diffusers_hook", None) is not None
