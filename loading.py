@@ -40,15 +40,8 @@ from pipelines.motion_module import (
     animatediff_scheduler,
     motion_unet,
 )
-from pipelines.video_models import (
-    TEXT_ENCODERS,
-    VIDEO_TRANSFORMERS,
-    Family,
-    family_of,
-    image_pipeline,
-    lora_family,
-    takes_image,
-)
+from pipelines.video_families import VIDEO_TRANSFORMERS, Family, family_of, image_pipeline, lora_family, takes_image
+from pipelines.video_models import TEXT_ENCODERS
 from settings import Settings
 from utils import single_file
 from utils.compilation import compile_repeated_blocks, use_channels_last

@@ -605,10 +605,10 @@ class UpscaleCall(ThreeDCall):
 
 @dataclass
 class VideoModelCall(Call):
-    """A trained video transformer's clip (Wan, LTX-Video, CogVideoX, HunyuanVideo-1.5: `pipelines.video_models`) from
-    a prompt and, where the model takes one, a first frame (`image`). Frames, size, rate, steps and guidance left out
-    (None or 0) are the model family's own (guidance: None or -1); the runner fills them in, so the card records the
-    clip as made."""
+    """A trained video transformer's clip (Wan, LTX-Video, CogVideoX, HunyuanVideo-1.5: `pipelines.video_families`)
+    from a prompt and, where the model takes one, a first frame (`image`). Frames, size, rate, steps and guidance left
+    out (None or 0) are the model family's own (guidance: None or -1); the runner fills them in, so the card records
+    the clip as made."""
 
     FILES: ClassVar[tuple[str, ...]] = ("image",)
 

@@ -348,7 +348,8 @@ def run_video_model(model: Model, mode: Mode, call: VideoModelCall, rules: Reque
     leaves out, its shape rules round what it cannot take (with a note), then its diffusers pipeline denoises."""
     from PIL import Image
 
-    from pipelines.video_models import CleanEstimate, TrainedVideo, check_image, fit_shape, generate, shifted
+    from pipelines.video_families import check_image, fit_shape
+    from pipelines.video_models import CleanEstimate, TrainedVideo, generate, shifted
 
     def run():
         pipe, family, image_mode = model.video_pipeline(call.model_name, call.image is not None, rules)

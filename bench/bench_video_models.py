@@ -69,7 +69,8 @@ DENOISING: list[float] = []  # seconds of each of our runs' denoising alone (the
 
 
 def ours(pipe, shape, embeds: dict) -> np.ndarray:
-    from pipelines.video_models import FAMILIES, TrainedVideo, generate
+    from pipelines.video_families import FAMILIES
+    from pipelines.video_models import TrainedVideo, generate
 
     wan = FAMILIES[0]
     start = time.perf_counter()
@@ -110,7 +111,7 @@ def measure(run, pipe, shape, embeds: dict, device: str) -> tuple[float, int, np
 
 
 def main() -> None:
-    from pipelines.video_models import Shape
+    from pipelines.video_families import Shape
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")

@@ -14,7 +14,8 @@ from PIL import Image
 
 from errors import InputError, ModelLoadError, OutOfMemory, WrongModelError
 from model import Model
-from pipelines.video_models import TrainedVideo, family_of, fit_shape, generate, image_pipeline, takes_image
+from pipelines.video_families import family_of, fit_shape, image_pipeline, takes_image
+from pipelines.video_models import TrainedVideo, generate
 from settings import Settings
 from tests.helpers import stopping_after, web
 from utils.jobs import Job, job_scope
