@@ -207,10 +207,11 @@ class Model(ModelLoader):
                 del error
                 free_memory()
         kept = keep_latents(latents, path)
-        raise OutOfMemory(
-            f"Out of memory while decoding, even in tiles. The denoised latents are kept in {kept} "
-            "(torch.load): free GPU memory (or set T2VZ_OFFLOAD=model) and decode them, or generate again with "
-            "fewer frames or a lower resolution."
+        raise OutOfMemory(  # the file's name only: a message never shows a path of the server
+            f"Out of memory while decoding, even in tiles. The denoised latents are kept in {kept.name}, beside "
+            "where the clip would have gone (T2VZ_OUTPUT_DIR unless a path was given; torch.load reads them): free "
+            "GPU memory (or set T2VZ_OFFLOAD=model) and decode them, or generate again with fewer frames or a lower "
+            "resolution."
         )
 
     @staticmethod

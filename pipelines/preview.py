@@ -12,6 +12,7 @@ import weakref
 
 import numpy as np
 import torch
+from diffusers.utils.torch_utils import get_module_execution_device
 
 # Latent channels -> RGB for Stable Diffusion's VAE latents in the sampler's (scaled) space, fitted by the ComfyUI
 # project on real images; SDXL's VAE has its own. (weights 4 x 3, bias 3)
@@ -103,7 +104,8 @@ def fitted_rgb_map(vae, spatial_ratio: int):
         generator = torch.Generator().manual_seed(0)
         coarse = torch.rand(1, 3, 8, 8, generator=generator)
         picture = torch.nn.functional.interpolate(coarse, size=(side, side), mode="bicubic").clamp(0, 1)
-        sample = (picture * 2 - 1).unsqueeze(2).to(vae.device, vae.dtype)  # (1, 3, 1, H, W) in [-1, 1]
+        device = get_module_execution_device(vae)  # where it runs, offloaded or not
+        sample = (picture * 2 - 1).unsqueeze(2).to(device, vae.dtype)  # (1, 3, 1, H, W) in [-1, 1]
         latent = vae.encode(sample).latent_dist.mode()[0, :, 0].float().cpu()  # (C, h, w)
         h, w = latent.shape[1:]
         target = torch.nn.functional.adaptive_avg_pool2d(picture[0], (h, w))  # (3, h, w): the colours they cover

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from diffusers.utils.torch_utils import get_module_execution_device
 
 from errors import InputError
 from pipelines.video_families import Family, Shape, temporal_ratio, vae_spatial_ratio
@@ -179,7 +180,7 @@ class TrainedVideo:
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """The VAE's latents -> the clip's frames (F, H, W, 3) in [0, 1], as the family's pipeline decodes them."""
         vae = self.pipe.vae
-        latents = latents.to(vae.device, vae.dtype)
+        latents = latents.to(get_module_execution_device(vae), vae.dtype)  # where it runs, offloaded or not
         if self.family.key == "ltx" and vae.config.timestep_conditioning:
             video = vae.decode(latents, torch.zeros(len(latents), device=latents.device, dtype=latents.dtype))
         else:
