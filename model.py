@@ -190,22 +190,18 @@ class Model(ModelLoader):
     def _decode(self, pipe, latents: torch.Tensor, writer: Callable, beside, notes: list[str], path: Path) -> None:
         """Decode and write; running out of memory there, decode again in tiles (a finished denoising is never
         lost to the decode), and if that runs out too, keep the latents in a file the message names."""
-        try:
-            self._write(pipe, latents, writer(), beside)
-            return
-        except (torch.OutOfMemoryError, MemoryError) as error:
-            logger.warning("Out of memory while decoding: %s", error)
-            del error
-            free_memory()
-        if not getattr(pipe.vae, "use_tiling", False):
-            pipe.vae.enable_tiling()
-            notes.append("Decoding ran out of memory: the clip was decoded again in tiles.")
+        while True:  # as it is, then (if it was not) in tiles
             try:
                 self._write(pipe, latents, writer(), beside)
                 return
             except (torch.OutOfMemoryError, MemoryError) as error:
+                logger.warning("Out of memory while decoding: %s", error)
                 del error
                 free_memory()
+            if getattr(pipe.vae, "use_tiling", False):
+                break
+            pipe.vae.enable_tiling()
+            notes.append("Decoding ran out of memory: the clip was decoded again in tiles.")
         kept = keep_latents(latents, path)
         raise OutOfMemory(  # the file's name only: a message never shows a path of the server
             f"Out of memory while decoding, even in tiles. The denoised latents are kept in {kept.name}, beside "

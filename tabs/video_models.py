@@ -27,7 +27,7 @@ EXAMPLES = [
     "A red fox trotting through fresh snow in a pine forest",
 ]
 OWN = "0: the model's own."
-# Where a clip can be restyled: (button label, the target tab's mode, its id in the app's tabs).
+# Where a clip can be restyled: (button label, the mode whose tab takes it as its input video).
 RESTYLE_TARGETS = (("Restyle with my SD model (depth)", "depth"), ("Restyle with my SD model (edges)", "canny"))
 
 
