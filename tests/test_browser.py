@@ -10,6 +10,7 @@ import re
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -271,6 +272,7 @@ PROGRESS = """id => Array.from(document.querySelectorAll(`#${id} [data-testid=st
 
 
 def test_progress_advances_through_the_steps_then_the_writing(app, page, slow_steps, monkeypatch):
+    from pipelines.base import VideoPipelineBase
     from utils.video import VideoWriter
 
     original = VideoWriter.write
@@ -280,6 +282,16 @@ def test_progress_advances_through_the_steps_then_the_writing(app, page, slow_st
         return original(self, frames)
 
     monkeypatch.setattr(VideoWriter, "write", slow_write)
+    # The anchor's bar is open for one step (one callback's 0.3 s): held 1.5 s, so a busy machine's page still sees it.
+    bar = VideoPipelineBase.extra_steps_bar
+
+    @contextmanager
+    def held_bar(self, total, what):
+        with bar(self, total, what) as opened:
+            yield opened
+            time.sleep(1.5)
+
+    monkeypatch.setattr(VideoPipelineBase, "extra_steps_bar", held_bar)
     panel = open_tab(page, "Text2Video")
     before = page.evaluate("() => document.querySelector('#text2video-result video')?.src || ''")
     panel.get_by_label("Prompt", exact=True).fill("a walk in the park")
