@@ -68,15 +68,17 @@ def wan_to_vae(pipe, latents: torch.Tensor, *shape) -> torch.Tensor:
 
 
 def ltx_to_vae(pipe, latents: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
-    """LTX returns its latents packed into tokens: unpacked to the clip's latent grid, then denormalised."""
-    latents = pipe._unpack_latents(
-        latents,
-        (frames - 1) // pipe.vae_temporal_compression_ratio + 1,
-        height // pipe.vae_spatial_compression_ratio,
-        width // pipe.vae_spatial_compression_ratio,
-        pipe.transformer_spatial_patch_size,
-        pipe.transformer_temporal_patch_size,
-    )
+    """LTX's latents, denormalised; LTXPipeline and its image pipeline return them packed into tokens (B, tokens,
+    C), unpacked here to the clip's latent grid; LTXConditionPipeline (LTX-Video 0.9.5 on) returns the grid."""
+    if latents.ndim == 3:
+        latents = pipe._unpack_latents(
+            latents,
+            (frames - 1) // pipe.vae_temporal_compression_ratio + 1,
+            height // pipe.vae_spatial_compression_ratio,
+            width // pipe.vae_spatial_compression_ratio,
+            pipe.transformer_spatial_patch_size,
+            pipe.transformer_temporal_patch_size,
+        )
     vae = pipe.vae
     return pipe._denormalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
 

@@ -54,6 +54,36 @@ def seeded() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
+def diffusers_clip(pipe, family, shape, image=None) -> np.ndarray:
+    """The clip diffusers' pipeline makes for `shape` by itself (the reference), with each pipeline's own arguments:
+    LTX's rate, CogVideoX's text length, HunyuanVideo-1.5's guider (no guidance argument; with an image, its size
+    from the image)."""
+    extra: dict = dict(height=shape.height, width=shape.width, guidance_scale=shape.guidance)
+    if family.key == "ltx":
+        extra["frame_rate"] = shape.fps
+    if family.key == "cogvideox":
+        extra["max_sequence_length"] = pipe.transformer.config.max_text_seq_length
+    if family.key == "hunyuan15":
+        assert pipe.guider.guidance_scale == shape.guidance  # the folder's guider, as the reference runs it
+        extra = {} if image is not None else dict(height=shape.height, width=shape.width)
+    if image is not None:
+        extra["image"] = image
+    return pipe(
+        prompt="a cat",
+        negative_prompt="",
+        num_frames=shape.frames,
+        num_inference_steps=shape.steps,
+        generator=seeded(),
+        output_type="np",
+        **extra,
+    ).frames[0]
+
+
+def our_clip(pipe, family, shape, image=None) -> np.ndarray:
+    latents = generate(pipe, family, "a cat", shape, image, negative_prompt="", generator=seeded())
+    return TrainedVideo(pipe, family).decode(latents).numpy()
+
+
 @pytest.fixture(scope="module")
 def model(tiny_models, tmp_path_factory):
     settings = dataclasses.replace(
@@ -67,28 +97,7 @@ def test_each_family_equals_diffusers_pipeline(tiny_models, key):
     """Our denoising (diffusers' pipeline asked for latents) and decoding equal the pipeline's own video."""
     pipe, family, _ = loaded(tiny_models[key])
     shape = fit_shape(pipe, family, Asked(), [])
-    latents = generate(pipe, family, "a cat", shape, negative_prompt="", generator=seeded())
-    ours = TrainedVideo(pipe, family).decode(latents).numpy()
-    # Each pipeline's own arguments: LTX's rate, CogVideoX's text length, HunyuanVideo-1.5's guider (no argument).
-    extra = {"frame_rate": shape.fps} if key == "ltx" else {"guidance_scale": shape.guidance}
-    if key == "cogvideox":
-        extra["max_sequence_length"] = pipe.transformer.config.max_text_seq_length
-    if key == "hunyuan15":
-        assert pipe.guider.guidance_scale == shape.guidance  # the folder's guider, as the reference runs it
-        del extra["guidance_scale"]
-    elif key == "ltx":
-        extra["guidance_scale"] = shape.guidance
-    reference = pipe(
-        "a cat",
-        negative_prompt="",
-        num_frames=9,
-        height=64,
-        width=64,
-        num_inference_steps=2,
-        generator=seeded(),
-        output_type="np",
-        **extra,
-    ).frames[0]
+    ours, reference = our_clip(pipe, family, shape), diffusers_clip(pipe, family, shape)
     assert ours.shape == reference.shape == (9, 64, 64, 3)
     assert np.abs(ours - reference).max() <= 1e-5
 
@@ -102,27 +111,69 @@ def test_image_to_video_equals_diffusers_pipeline(tiny_models, key, must):
     image_pipe = image_pipeline(pipe, family)
     image_pipe.set_progress_bar_config(disable=True)
     shape = fit_shape(image_pipe, family, Asked(), [], image=picture())
-    latents = generate(image_pipe, family, "a cat", shape, picture(), negative_prompt="", generator=seeded())
-    ours = TrainedVideo(image_pipe, family).decode(latents).numpy()
-    extra = dict(height=64, width=64, guidance_scale=shape.guidance)
-    if family.key == "ltx":
-        extra["frame_rate"] = shape.fps
-    if family.key == "cogvideox":
-        extra["max_sequence_length"] = pipe.transformer.config.max_text_seq_length
-    if family.key == "hunyuan15":  # its size from the image, its guidance by its guider
-        extra = {}
-    reference = image_pipe(
-        image=picture(),
-        prompt="a cat",
-        negative_prompt="",
-        num_frames=9,
-        num_inference_steps=2,
-        generator=seeded(),
-        output_type="np",
-        **extra,
-    ).frames[0]
+    ours = our_clip(image_pipe, family, shape, picture())
+    reference = diffusers_clip(image_pipe, family, shape, picture())
     assert ours.shape == reference.shape == (9, shape.height, shape.width, 3)
     assert np.abs(ours - reference).max() <= 1e-5
+
+
+# Other published layouts of each family than the tiny profile's (see the builders): (family, builder options, with
+# an image, whether the model takes one: `takes_image`).
+LAYOUTS = [
+    ("wan", {"layout": "t2v"}, False, False),  # Wan 2.1 T2V: a 16-channel VAE, one timestep per step
+    ("wan", {"layout": "a14b"}, False, False),  # Wan 2.2 T2V-A14B: two transformers split at a boundary
+    ("wan", {"layout": "i2v"}, True, True),  # Wan 2.1 I2V: a CLIP image encoder
+    ("wan", {"layout": "i2v-a14b"}, True, True),  # Wan 2.2 I2V-A14B
+    ("ltx", {"layout": "0.9.1"}, False, None),  # a VAE conditioned on the decode's timestep
+    ("ltx", {"layout": "0.9.5"}, False, None),  # saved as LTXConditionPipeline: its latents come unpacked
+    ("ltx", {"layout": "0.9.5"}, True, None),
+    ("cogvideox", {"version": "1.5"}, False, False),  # two latent frames a patch (the front padded), DPM
+]
+LAYOUT_IDS = [f"{key}-{'-'.join(options.values())}{'-image' * image}" for key, options, image, _ in LAYOUTS]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key, options, with_image, must", LAYOUTS, ids=LAYOUT_IDS)
+def test_other_layouts_of_each_family_equal_diffusers_pipeline(tmp_path, key, options, with_image, must):
+    """The code reads what it needs from the model, not from the tiny profile's layouts: each published layout of a
+    family makes the clip its own diffusers pipeline makes."""
+    from utils import tiny_video_models
+
+    folder = getattr(tiny_video_models, f"build_tiny_{key}")(tmp_path / key, seed=3, **options)
+    pipe, family, index = loaded(folder)
+    assert takes_image(family, index) is must
+    if with_image and must is None:
+        pipe = image_pipeline(pipe, family)
+        pipe.set_progress_bar_config(disable=True)
+    image = picture() if with_image else None
+    shape = fit_shape(pipe, family, Asked(), [], image=image)
+    ours, reference = our_clip(pipe, family, shape, image), diffusers_clip(pipe, family, shape, image)
+    assert ours.shape == reference.shape == (9, 64, 64, 3)
+    assert np.abs(ours - reference).max() <= 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key, options, with_image, must", LAYOUTS, ids=LAYOUT_IDS)
+def test_other_layouts_make_their_clip_with_previews_and_a_card_through_the_model(
+    model, tmp_path, key, options, with_image, must
+):
+    """The whole path on each other layout: previews while it denoises, the clip decoded and written, and its card
+    making the same clip again."""
+    from utils import tiny_video_models
+
+    folder = getattr(tiny_video_models, f"build_tiny_{key}")(tmp_path / key, seed=3, **options)
+    given = {}
+    if with_image:
+        picture().save(tmp_path / "first.png")
+        given["image"] = str(tmp_path / "first.png")
+    shown = []
+    with job_scope(Job(preview=shown.append)):
+        result = model.trained_video("a cat", model_name=str(folder), **{**SMALL, "num_inference_steps": 6}, **given)
+    assert len(shown) >= 2 and all(p.dtype == np.uint8 and p.ndim == 3 for p in shown)
+    frames, _ = read_video(result.path)
+    assert frames.shape[:3] == (9, 64, 64)
+    again = model.run_card(result.card, inputs=tmp_path)  # the image beside the card, or in the folder named
+    assert np.array_equal(read_video(again.path)[0], frames)
 
 
 def test_the_family_is_read_from_the_model_not_its_name(tiny_models):

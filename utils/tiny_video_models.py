@@ -55,13 +55,43 @@ def text_parts(umt5: bool = False) -> dict:
     return {"tokenizer": tokenizer, "text_encoder": build_t5(len(tokenizer), umt5)}
 
 
-def build_tiny_wan(folder: str | Path, seed: int = 0) -> Path:
-    """Wan 2.2 TI2V-5B's layout (a 48-channel VAE that packs 2x2 pixels, timesteps per latent token): text- and
-    image-to-video in one model."""
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+# The Wan layouts a tiny Wan takes: the tiny profile's is Wan 2.2 TI2V-5B's; the others check the code on each
+# published layout (tests/test_video_models.py).
+WAN_LAYOUTS = ("ti2v", "t2v", "a14b", "i2v", "i2v-a14b")
 
+
+def build_tiny_wan(folder: str | Path, seed: int = 0, layout: str = "ti2v") -> Path:
+    """A tiny Wan in one of `WAN_LAYOUTS`: "ti2v", Wan 2.2 TI2V-5B's (a 48-channel VAE that packs 2x2 pixels,
+    timesteps per latent token: text- and image-to-video in one model); "t2v", Wan 2.1 T2V's (a 16-channel VAE);
+    "a14b", Wan 2.2 T2V-A14B's (two transformers, one for the high-noise steps, one for the low); "i2v", Wan 2.1
+    I2V's (the first frame's latents and mask beside the noise, a CLIP image encoder); "i2v-a14b", Wan 2.2
+    I2V-A14B's (two transformers, no image encoder)."""
+    from diffusers import UniPCMultistepScheduler, WanImageToVideoPipeline, WanPipeline
+
+    if layout not in WAN_LAYOUTS:
+        raise ValueError(f"Unknown Wan layout {layout!r}: one of {', '.join(WAN_LAYOUTS)}")
     torch.manual_seed(seed)
-    vae = AutoencoderKLWan(
+    ti2v, image = layout == "ti2v", layout.startswith("i2v")
+    vae = _wan_ti2v_vae() if ti2v else _wan_vae()
+    channels = vae.config.z_dim
+    parts: dict = {"transformer": _wan_transformer(channels, image, image_dim=4 if layout == "i2v" else None)}
+    if layout.endswith("a14b"):
+        parts.update(transformer_2=_wan_transformer(channels, image), boundary_ratio=0.875)
+    if layout == "i2v":
+        parts.update(_clip_image_parts())
+    flow_shift = 5.0 if ti2v else 3.0
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=flow_shift)
+    pipeline_class = WanImageToVideoPipeline if image else WanPipeline
+    pipe = pipeline_class(vae=vae, scheduler=scheduler, expand_timesteps=ti2v, **parts, **text_parts(umt5=True))
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
+def _wan_ti2v_vae():
+    """Wan 2.2 TI2V-5B's VAE layout (48 channels, 16x in space: it packs 2x2 pixels), a few channels wide."""
+    from diffusers import AutoencoderKLWan
+
+    return AutoencoderKLWan(
         base_dim=3,
         z_dim=48,
         in_channels=12,
@@ -76,12 +106,19 @@ def build_tiny_wan(folder: str | Path, seed: int = 0) -> Path:
         scale_factor_temporal=4,
         temperal_downsample=[False, True, True],
     )
-    transformer = WanTransformer3DModel(
+
+
+def _wan_transformer(channels: int, image: bool = False, image_dim: int | None = None):
+    """A two-layer Wan transformer for latents of `channels`; with `image`, it also reads the first frame's latents
+    and mask (4 channels) beside the noise; `image_dim`: the width of the image encoder it reads (Wan 2.1 I2V)."""
+    from diffusers import WanTransformer3DModel
+
+    return WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
         attention_head_dim=12,
-        in_channels=48,
-        out_channels=48,
+        in_channels=2 * channels + 4 if image else channels,
+        out_channels=channels,
         text_dim=T5_WIDTH,
         freq_dim=256,
         ffn_dim=32,
@@ -89,22 +126,54 @@ def build_tiny_wan(folder: str | Path, seed: int = 0) -> Path:
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=32,
+        image_dim=image_dim,
     )
-    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0)
-    pipe = WanPipeline(
-        transformer=transformer, vae=vae, scheduler=scheduler, expand_timesteps=True, **text_parts(umt5=True)
-    )
-    pipe.save_pretrained(folder, safe_serialization=True)
-    return Path(folder)
 
 
-def build_tiny_ltx(folder: str | Path, seed: int = 0) -> Path:
+def _wan_vae():
+    """Wan 2.1's VAE layout (16 channels, 8x in space, 4x in time), a few channels wide."""
+    from diffusers import AutoencoderKLWan
+
+    return AutoencoderKLWan(
+        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+    )
+
+
+def _clip_image_parts() -> dict:
+    """A tiny CLIP image encoder and its processor (Wan 2.1 I2V's kind)."""
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    config = CLIPVisionConfig(
+        hidden_size=4,
+        projection_dim=4,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        intermediate_size=16,
+        patch_size=1,
+    )
+    return {
+        "image_encoder": CLIPVisionModel(config).eval(),
+        "image_processor": CLIPImageProcessor(crop_size=32, size=32),
+    }
+
+
+# The LTX-Video layouts a tiny LTX takes: "0.9", LTXPipeline's (the tiny profile's); "0.9.1", its VAE conditioned
+# on the decode's timestep; "0.9.5", saved as LTXConditionPipeline with a schedule that does not shift by size.
+LTX_LAYOUTS = ("0.9", "0.9.1", "0.9.5")
+
+
+def build_tiny_ltx(folder: str | Path, seed: int = 0, layout: str = "0.9") -> Path:
     from diffusers import (
         AutoencoderKLLTXVideo,
         FlowMatchEulerDiscreteScheduler,
+        LTXConditionPipeline,
         LTXPipeline,
         LTXVideoTransformer3DModel,
     )
+
+    if layout not in LTX_LAYOUTS:
+        raise ValueError(f"Unknown LTX-Video layout {layout!r}: one of {', '.join(LTX_LAYOUTS)}")
 
     torch.manual_seed(seed)
     transformer = LTXVideoTransformer3DModel(
@@ -126,30 +195,36 @@ def build_tiny_ltx(folder: str | Path, seed: int = 0) -> Path:
         decoder_layers_per_block=(1, 1, 1, 1, 1),
         encoder_causal=True,
         decoder_causal=False,
+        timestep_conditioning=layout != "0.9",
     )
-    scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
-    pipe = LTXPipeline(transformer=transformer, vae=vae, scheduler=scheduler, **text_parts())
+    scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=layout != "0.9.5")
+    pipeline_class = LTXConditionPipeline if layout == "0.9.5" else LTXPipeline
+    pipe = pipeline_class(transformer=transformer, vae=vae, scheduler=scheduler, **text_parts())
     pipe.save_pretrained(folder, safe_serialization=True)
     return Path(folder)
 
 
-def build_tiny_cogvideox(folder: str | Path, seed: int = 0, image: bool = False) -> Path:
+def build_tiny_cogvideox(folder: str | Path, seed: int = 0, image: bool = False, version: str = "1.0") -> Path:
     """CogVideoX's layout; with `image`, CogVideoX 5B I2V's: the first frame's latents beside the noise (twice the
-    input channels), rotary and learned positions (so one size only), an image-to-video checkpoint."""
+    input channels), rotary and learned positions (so one size only), an image-to-video checkpoint. `version`
+    "1.5": CogVideoX 1.5's transformer (two latent frames a patch, rotary positions, any size) and DPM schedule."""
     from diffusers import (
         AutoencoderKLCogVideoX,
         CogVideoXDDIMScheduler,
+        CogVideoXDPMScheduler,
         CogVideoXImageToVideoPipeline,
         CogVideoXPipeline,
         CogVideoXTransformer3DModel,
     )
 
     torch.manual_seed(seed)
+    rotary = image or version == "1.5"  # rotary positions split a head three ways, each even: 16 wide, not 8
     heads = (
         dict(num_attention_heads=2, attention_head_dim=16)
-        if image
+        if rotary
         else dict(num_attention_heads=4, attention_head_dim=8)
     )
+    later = dict(patch_size_t=2, patch_bias=False) if version == "1.5" else {}
     transformer = CogVideoXTransformer3DModel(
         **heads,
         in_channels=8 if image else 4,
@@ -163,8 +238,9 @@ def build_tiny_cogvideox(folder: str | Path, seed: int = 0, image: bool = False)
         patch_size=2,
         temporal_compression_ratio=4,
         max_text_seq_length=MAX_TEXT_TOKENS,
-        use_rotary_positional_embeddings=image,
+        use_rotary_positional_embeddings=rotary,
         use_learned_positional_embeddings=image,
+        **later,
     )
     vae = AutoencoderKLCogVideoX(
         in_channels=3,
@@ -177,7 +253,8 @@ def build_tiny_cogvideox(folder: str | Path, seed: int = 0, image: bool = False)
         norm_num_groups=2,
         temporal_compression_ratio=4,
     )
-    scheduler = CogVideoXDDIMScheduler(
+    scheduler_class = CogVideoXDPMScheduler if version == "1.5" else CogVideoXDDIMScheduler
+    scheduler = scheduler_class(
         timestep_spacing="trailing",
         prediction_type="v_prediction",
         rescale_betas_zero_snr=True,
