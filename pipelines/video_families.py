@@ -226,12 +226,17 @@ WAN_22_5B = Defaults(704, 1280, 121, 24, 50, 5.0)
 
 def own_defaults(pipe, family: Family) -> Defaults:
     """The family's defaults, at the model's own size and length where its config says (CogVideoX's positional
-    embeddings are made for one; Wan 2.2 TI2V's VAE is its own)."""
+    embeddings are made for one; Wan 2.2 TI2V's VAE is its own; HunyuanVideo-1.5's transformer names its
+    resolution)."""
     config = pipe.transformer.config
     if family.key == "wan" and pipe.vae.config.z_dim == 48:
         return WAN_22_5B
-    if family.key == "hunyuan15":  # its guidance is its guider's (the model folder's guider/ config)
-        return dataclasses.replace(family.defaults, guidance=pipe.guider.guidance_scale)
+    if family.key == "hunyuan15":  # its size from its resolution (480p, 720p), its guidance its guider's
+        aspect_width, aspect_height = getattr(pipe, "default_aspect_ratio", (16, 9))  # image-to-video: the image's
+        height, width = pipe.video_processor.calculate_default_height_width(
+            aspect_height, aspect_width, pipe.target_size
+        )
+        return dataclasses.replace(family.defaults, height=height, width=width, guidance=pipe.guider.guidance_scale)
     if family.key != "cogvideox":
         return family.defaults
     scale = pipe.vae_scale_factor_spatial

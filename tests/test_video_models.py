@@ -218,6 +218,17 @@ def test_the_family_s_own_clip_is_kept_within_the_limits(tiny_models):
     assert notes[0] == "CogVideoX makes clips of k x 4 + 1 frames, at most 16 here: 81 frames became 13."
 
 
+def test_hunyuan_s_own_size_is_its_pipeline_s_at_its_resolution(tiny_models):
+    """HunyuanVideo-1.5's 480p and 720p models share a class: the size left out is the one its pipeline picks for
+    the model's resolution (its transformer's target size), as diffusers' pipeline makes it with no size given."""
+    pipe, family, _ = loaded(tiny_models["hunyuan15"])
+    shape = fit_shape(pipe, family, Asked(height=None, width=None), [])
+    latents = pipe("a cat", num_frames=9, num_inference_steps=1, output_type="latent").frames
+    ratio = pipe.vae_scale_factor_spatial
+    assert (shape.height, shape.width) == (latents.shape[-2] * ratio, latents.shape[-1] * ratio)
+    assert shape.width > shape.height  # its 16:9
+
+
 def test_an_image_where_the_family_takes_one(model, tmp_path):
     path = tmp_path / "first.png"
     picture().save(path)
