@@ -150,6 +150,11 @@ def test_other_layouts_of_each_family_equal_diffusers_pipeline(tmp_path, key, op
     ours, reference = our_clip(pipe, family, shape, image), diffusers_clip(pipe, family, shape, image)
     assert ours.shape == reference.shape == (9, 64, 64, 3)
     assert np.abs(ours - reference).max() <= 1e-5
+    # T2VZ_TEXT_ENCODERS_ON_CPU's path on this layout: the prompt encoded apart, the same latents.
+    whole = generate(pipe, family, "a cat", shape, image, negative_prompt="blurry", generator=seeded())
+    cpu = torch.device("cpu")
+    apart = generate(pipe, family, "a cat", shape, image, negative_prompt="blurry", generator=seeded(), embeds_on=cpu)
+    torch.testing.assert_close(apart, whole, rtol=1e-5, atol=1e-5)  # latents reach 5 or more: float32's relative step
 
 
 @pytest.mark.slow
