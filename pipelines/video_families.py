@@ -232,7 +232,8 @@ def own_defaults(pipe, family: Family) -> Defaults:
     if family.key == "wan" and pipe.vae.config.z_dim == 48:
         return WAN_22_5B
     if family.key == "hunyuan15":  # its size from its resolution (480p, 720p), its guidance its guider's
-        aspect_width, aspect_height = getattr(pipe, "default_aspect_ratio", (16, 9))  # image-to-video: the image's
+        # (Its image-to-video pipeline has no aspect of its own: `fit_shape` sizes its clip by the image.)
+        aspect_width, aspect_height = getattr(pipe, "default_aspect_ratio", (16, 9))
         height, width = pipe.video_processor.calculate_default_height_width(
             aspect_height, aspect_width, pipe.target_size
         )

@@ -204,6 +204,9 @@ def build_tiny_ltx(folder: str | Path, seed: int = 0, layout: str = "0.9") -> Pa
     return Path(folder)
 
 
+COGVIDEOX_VERSIONS = ("1.0", "1.5")
+
+
 def build_tiny_cogvideox(folder: str | Path, seed: int = 0, image: bool = False, version: str = "1.0") -> Path:
     """CogVideoX's layout; with `image`, CogVideoX 5B I2V's: the first frame's latents beside the noise (twice the
     input channels), rotary and learned positions (so one size only), an image-to-video checkpoint. `version`
@@ -217,6 +220,8 @@ def build_tiny_cogvideox(folder: str | Path, seed: int = 0, image: bool = False,
         CogVideoXTransformer3DModel,
     )
 
+    if version not in COGVIDEOX_VERSIONS:
+        raise ValueError(f"Unknown CogVideoX version {version!r}: one of {', '.join(COGVIDEOX_VERSIONS)}")
     torch.manual_seed(seed)
     rotary = image or version == "1.5"  # rotary positions split a head three ways, each even: 16 wide, not 8
     heads = (
