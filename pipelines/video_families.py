@@ -197,21 +197,20 @@ class Shape:
     guidance: float
 
 
-def spatial_multiple(pipe, family: Family) -> int:
-    """Frame sides must be a multiple of the VAE's downsampling times the transformer's patch."""
-    if family.key == "ltx":
-        return pipe.vae_spatial_compression_ratio * pipe.transformer_spatial_patch_size
-    if family.key in ("cogvideox", "hunyuan15"):
-        return pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size
-    return pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
-
-
 def vae_spatial_ratio(pipe, family: Family) -> int:
-    """Pixels per latent a side: the spatial multiple without the transformer's patch (LTX's VAE ratio counts it)."""
-    config = pipe.transformer.config
-    if family.key == "wan":
-        return spatial_multiple(pipe, family) // config.patch_size[1]
-    return spatial_multiple(pipe, family) // (1 if family.key == "ltx" else config.patch_size)
+    """Pixels per latent a side (the VAE's downsampling)."""
+    return pipe.vae_spatial_compression_ratio if family.key == "ltx" else pipe.vae_scale_factor_spatial
+
+
+def spatial_multiple(pipe, family: Family) -> int:
+    """Frame sides must be a multiple of the VAE's downsampling times the transformer's patch (Wan's patch is
+    (frames, height, width))."""
+    if family.key == "ltx":
+        patch = pipe.transformer_spatial_patch_size
+    else:
+        patch = pipe.transformer.config.patch_size
+        patch = patch[1] if isinstance(patch, (tuple, list)) else patch
+    return vae_spatial_ratio(pipe, family) * patch
 
 
 def temporal_ratio(pipe, family: Family) -> int:
@@ -228,7 +227,6 @@ def own_defaults(pipe, family: Family) -> Defaults:
     """The family's defaults, at the model's own size and length where its config says (CogVideoX's positional
     embeddings are made for one; Wan 2.2 TI2V's VAE is its own; HunyuanVideo-1.5's transformer names its
     resolution)."""
-    config = pipe.transformer.config
     if family.key == "wan" and pipe.vae.config.z_dim == 48:
         return WAN_22_5B
     if family.key == "hunyuan15":  # its size from its resolution (480p, 720p), its guidance its guider's
@@ -240,7 +238,7 @@ def own_defaults(pipe, family: Family) -> Defaults:
         return dataclasses.replace(family.defaults, height=height, width=width, guidance=pipe.guider.guidance_scale)
     if family.key != "cogvideox":
         return family.defaults
-    scale = pipe.vae_scale_factor_spatial
+    config, scale = pipe.transformer.config, pipe.vae_scale_factor_spatial
     return dataclasses.replace(
         family.defaults,
         height=config.sample_height * scale,

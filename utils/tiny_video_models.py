@@ -364,7 +364,7 @@ def build_tiny_hunyuan15(folder: str | Path, seed: int = 0, image: bool = False)
         rope_theta=1000000.0,
     )
     byt5 = ByT5Tokenizer()
-    parts = image_parts() if image else {}
+    parts = _siglip_image_parts() if image else {}
     pipeline_class = HunyuanVideo15ImageToVideoPipeline if image else HunyuanVideo15Pipeline
     pipe = pipeline_class(
         **parts,
@@ -385,7 +385,7 @@ def build_tiny_hunyuan15_i2v(folder: str | Path, seed: int = 0) -> Path:
     return build_tiny_hunyuan15(folder, seed, image=True)
 
 
-def image_parts() -> dict:
+def _siglip_image_parts() -> dict:
     """A tiny SigLIP image encoder (its width is the transformer's image width) and its processor."""
     from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
 
